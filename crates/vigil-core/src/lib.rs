@@ -1,0 +1,20 @@
+//! # vigil-core
+//!
+//! The data side of vigil, free of any deep-learning dependency: [`Series`] and its readers,
+//! cleaning, normalisation, sliding windows, synthetic fleets, thresholds and evaluation metrics.
+//!
+//! The flow is one-directional:
+//! `read -> clean -> normalise (fitted on train) -> windows -> (detector) -> scores -> threshold -> metrics`.
+
+pub mod clean;
+pub mod error;
+pub mod metrics;
+pub mod normalise;
+pub mod read;
+pub mod series;
+pub mod synth;
+pub mod threshold;
+pub mod window;
+
+pub use error::{CoreError, Result};
+pub use series::{Dataset, Entity, Interpretation, Series, Source};
