@@ -1,1 +1,69 @@
-fn main() {}
+//! `vigil`: the command-line face of the vigil libraries. Each subcommand parses its flags,
+//! calls one library function and prints; no algorithm lives here.
+
+mod commands;
+mod output;
+mod progress;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Anomaly detection for multivariate time series.
+#[derive(Parser)]
+#[command(name = "vigil", version, about, long_about = None)]
+struct Cli {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bars or chatter.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Compute device: `cpu` (always available) or a GPU backend this build includes.
+    #[arg(long, global = true, default_value = "cpu")]
+    device: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a small fleet, train, detect, evaluate and write a report — no data needed.
+    Demo(commands::demo::DemoArgs),
+    /// Train a detector on a series and write a model directory.
+    Train(commands::train::TrainArgs),
+    /// Score a series with a trained model and write scores, thresholds and alarms.
+    Detect(commands::detect::DetectArgs),
+    /// Score a labelled series with a trained model and print the evaluation.
+    Eval(commands::eval::EvalArgs),
+    /// Run detectors over a benchmark data set and write a markdown table.
+    Bench(commands::bench::BenchArgs),
+    /// List the detectors, their config keys and defaults.
+    Models,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = output::Ui {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    let result = vigil_models::nn::select_device(&cli.device)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| match cli.command {
+            Command::Demo(args) => commands::demo::run(args, &ui),
+            Command::Train(args) => commands::train::run(args, &ui),
+            Command::Detect(args) => commands::detect::run(args, &ui),
+            Command::Eval(args) => commands::eval::run(args, &ui),
+            Command::Bench(args) => commands::bench::run(args, &ui),
+            Command::Models => commands::models::run(&ui),
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Every failure here is about the input or the environment: exit 2, as documented.
+            ExitCode::from(2)
+        }
+    }
+}

@@ -101,9 +101,9 @@ pub fn interpolate_gaps(x: &[f32]) -> Option<Vec<f32>> {
     out[last + 1..].fill(x[last]);
     for pair in known.windows(2) {
         let (a, b) = (pair[0], pair[1]);
-        for i in a + 1..b {
+        for (i, slot) in out.iter_mut().enumerate().take(b).skip(a + 1) {
             let f = (i - a) as f32 / (b - a) as f32;
-            out[i] = x[a] + f * (x[b] - x[a]);
+            *slot = x[a] + f * (x[b] - x[a]);
         }
     }
     Some(out)

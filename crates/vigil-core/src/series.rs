@@ -58,7 +58,7 @@ impl Series {
         if metric_names.is_empty() {
             return Err(CoreError::invalid("a series needs at least one metric"));
         }
-        if values.len() % metric_names.len() != 0 {
+        if !values.len().is_multiple_of(metric_names.len()) {
             return Err(CoreError::invalid(format!(
                 "{} values do not divide into rows of {} metrics",
                 values.len(),

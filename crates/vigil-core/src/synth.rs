@@ -111,7 +111,7 @@ fn generate_entity(cfg: &SynthConfig, name: String, seed: u64) -> Entity {
             .collect(),
         offset: (0..m).map(|_| rng.gen_range(10.0..100.0)).collect(),
         amplitude: (0..m).map(|_| rng.gen_range(2.0..20.0)).collect(),
-        trend: (0..m).map(|_| rng.gen_range(-0.2..0.2)).collect(),
+        trend: (0..m).map(|_| rng.gen_range(-0.02..0.02)).collect(),
         phase: rng.gen_range(0.0..TAU),
     };
     let total = cfg.train_len + cfg.test_len;
@@ -152,7 +152,7 @@ fn generate_entity(cfg: &SynthConfig, name: String, seed: u64) -> Entity {
 
 /// Daily cycle, second harmonic with its own phase, and a slow mean-reverting load.
 fn latent_factors(n: usize, period: usize, phase: f64, rng: &mut ChaCha8Rng) -> Vec<[f64; 3]> {
-    let step = Normal::new(0.0, 0.05).expect("constant standard deviation");
+    let step = Normal::new(0.0, 0.01).expect("constant standard deviation");
     let mut ar = 0.0;
     let harmonic_phase = rng.gen_range(0.0..TAU);
     (0..n)

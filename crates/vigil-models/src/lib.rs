@@ -1,1 +1,21 @@
-pub fn _p() {}
+//! # vigil-models
+//!
+//! The [`Detector`] contract, the registry of detectors by name, model directories, the
+//! train/detect pipeline and the detectors themselves (one file each, config beside it).
+
+pub mod detector;
+pub mod error;
+pub mod experiment;
+pub mod model_dir;
+pub mod nn;
+pub mod pca;
+pub mod pipeline;
+pub mod registry;
+pub mod usad;
+
+pub use detector::{
+    Detector, EpochCallback, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
+    Topology,
+};
+pub use error::{ModelError, Result};
+pub use pipeline::{train, TrainSpec, TrainedModel};

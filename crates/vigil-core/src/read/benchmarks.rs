@@ -71,7 +71,7 @@ fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == ext))
         .collect();
-    files.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+    files.sort_by_key(|p| natural_key(p));
     Ok(files)
 }
 

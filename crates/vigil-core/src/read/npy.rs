@@ -20,17 +20,18 @@ pub fn read_npy(path: &Path) -> Result<Series> {
             "the array is in Fortran order; save it with numpy.ascontiguousarray first",
         ));
     }
-    let (rows, cols) =
-        match shape.as_slice() {
-            [t] => (*t as usize, 1),
-            [t, m] => (*t as usize, *m as usize),
-            other => return Err(CoreError::file(
+    let (rows, cols) = match shape.as_slice() {
+        [t] => (*t as usize, 1),
+        [t, m] => (*t as usize, *m as usize),
+        other => {
+            return Err(CoreError::file(
                 path,
                 format!(
                     "the array has shape {other:?}; a series needs 2 dimensions (time x metrics)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if rows == 0 || cols == 0 {
         return Err(CoreError::file(
             path,

@@ -1,0 +1,78 @@
+//! `vigil eval`: score a labelled series with a trained model and print every measure.
+
+use crate::output::{fmt_opt, Ui};
+use clap::Args;
+use std::path::PathBuf;
+use vigil_core::metrics::{evaluate, EvalReport};
+use vigil_core::threshold::{alarms, thresholds, ThresholdMethod};
+use vigil_models::TrainedModel;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model directory written by `vigil train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labelled test series (a CSV with a `label` column).
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Threshold: `spot` (default), `pot`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
+    #[arg(long, default_value = "spot")]
+    pub threshold: String,
+}
+
+pub fn run(args: EvalArgs, ui: &Ui) -> anyhow::Result<()> {
+    let method: ThresholdMethod = args.threshold.parse()?;
+    let model = TrainedModel::load(&args.model)?;
+    let series = vigil_core::read::read_series(&args.test)?;
+    let labels = series.labels.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no `label` column; eval needs labels (use `detect` for unlabelled data)",
+            args.test.display()
+        )
+    })?;
+    let interpretation = series.interpretation.clone();
+    let (scores, _) = model.score(series, &args.test.display().to_string())?;
+    let th = thresholds(method, &model.calibration, &scores.total, Some(&labels))?;
+    let flagged = alarms(&scores.total, &th);
+    let report = evaluate(
+        &scores.total,
+        &flagged,
+        &labels,
+        Some((&scores.per_metric, scores.n_metrics)),
+        interpretation.as_deref(),
+    );
+    if ui.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report, &args.threshold);
+    }
+    Ok(())
+}
+
+pub fn print_report(r: &EvalReport, threshold: &str) {
+    println!(
+        "at the {threshold} threshold:  P {:.4}  R {:.4}  F1 {:.4}  MCC {:.4}  alarm rate {:.4}",
+        r.precision, r.recall, r.f1, r.mcc, r.alarm_rate
+    );
+    println!(
+        "point-adjusted:           P {:.4}  R {:.4}  PA-F1 {:.4}  PA%K area {:.4}",
+        r.pa_precision, r.pa_recall, r.pa_f1, r.pa_k_area
+    );
+    println!(
+        "threshold-free:           ROC-AUC {}  PR-AUC {}",
+        fmt_opt(r.roc_auc),
+        fmt_opt(r.pr_auc)
+    );
+    println!(
+        "oracle (uses labels):     best F1 {}  best PA-F1 {}",
+        fmt_opt(r.best_f1),
+        fmt_opt(r.best_pa_f1)
+    );
+    if r.hit_rate_100.is_some() {
+        println!(
+            "interpretation:           HitRate@100% {}  HitRate@150% {}",
+            fmt_opt(r.hit_rate_100),
+            fmt_opt(r.hit_rate_150)
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! One module per subcommand, plus the flags they share.
+
+pub mod bench;
+pub mod demo;
+pub mod detect;
+pub mod eval;
+pub mod models;
+pub mod train;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+use std::path::PathBuf;
+use vigil_core::threshold::ThresholdMethod;
+use vigil_models::TrainSpec;
+
+/// A TOML file that sets anything a flag sets; flags given on the command line win.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    detector: Option<String>,
+    seed: Option<u64>,
+    epochs: Option<usize>,
+    missing: Option<String>,
+    normaliser: Option<String>,
+    threshold: Option<String>,
+    /// Detector configuration overrides, e.g. `[detector_config]\nwindow = 10`.
+    detector_config: Option<toml::Table>,
+}
+
+/// Flags that choose and configure the detector.
+#[derive(Debug, Args, Clone)]
+pub struct SpecArgs {
+    /// Detector name (see `vigil models`).
+    #[arg(long)]
+    pub detector: Option<String>,
+    /// TOML config file (keys: detector, seed, epochs, missing, normaliser, threshold, [detector_config]).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed for every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the detector's number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Missing/NaN/Inf policy: `error` or `interpolate`.
+    #[arg(long)]
+    pub missing: Option<String>,
+    /// Normaliser fitted on training data: `minmax`, `zscore` or `none`.
+    #[arg(long)]
+    pub normaliser: Option<String>,
+    /// Label-free threshold: `spot` (default), `pot`, `quantile`; `best-f1` is an oracle.
+    #[arg(long)]
+    pub threshold: Option<String>,
+}
+
+impl SpecArgs {
+    /// Resolves file + flags into a training spec and a threshold method.
+    pub fn resolve(&self) -> anyhow::Result<(TrainSpec, ThresholdMethod)> {
+        let file: ConfigFile = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("config file {} is invalid", path.display()))?
+            }
+            None => ConfigFile::default(),
+        };
+        let mut spec = TrainSpec::default();
+        if let Some(d) = self.detector.clone().or(file.detector) {
+            spec.detector = d;
+        }
+        spec.seed = self.seed.or(file.seed).unwrap_or(0);
+        spec.epochs = self.epochs.or(file.epochs);
+        if let Some(m) = self.missing.clone().or(file.missing) {
+            spec.missing = m.parse()?;
+        }
+        if let Some(n) = self.normaliser.clone().or(file.normaliser) {
+            spec.normaliser = n.parse()?;
+        }
+        if let Some(table) = file.detector_config {
+            spec.config = Some(
+                serde_json::to_value(table)
+                    .context("detector_config is not representable as JSON")?,
+            );
+        }
+        let threshold: ThresholdMethod = self
+            .threshold
+            .clone()
+            .or(file.threshold)
+            .unwrap_or_else(|| "spot".into())
+            .parse()?;
+        // Build once now so an unknown detector or a bad config fails before any work starts.
+        vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
+        Ok((spec, threshold))
+    }
+}

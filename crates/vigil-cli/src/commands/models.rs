@@ -1,0 +1,20 @@
+//! `vigil models`: the registered detectors, their config keys and defaults.
+
+use crate::output::Ui;
+
+pub fn run(ui: &Ui) -> anyhow::Result<()> {
+    let detectors = vigil_models::registry::detectors();
+    if ui.json {
+        println!("{}", serde_json::to_string_pretty(&detectors)?);
+        return Ok(());
+    }
+    for d in detectors {
+        println!("{}  —  {}", d.name, d.summary);
+        if let Some(map) = d.defaults.as_object() {
+            for (key, value) in map {
+                println!("    {key} = {value}");
+            }
+        }
+    }
+    Ok(())
+}

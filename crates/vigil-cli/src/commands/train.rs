@@ -1,0 +1,46 @@
+//! `vigil train`: fit a detector on a series and write a model directory.
+
+use super::SpecArgs;
+use crate::output::Ui;
+use crate::progress::epoch_bar;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training series (.csv with header, .npy, or .txt headerless numbers).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Model directory to write.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
+    let (spec, _) = args.spec.resolve()?;
+    let series = vigil_core::read::read_series(&args.train)?;
+    let (bar, on_epoch) = epoch_bar(ui, &spec.detector);
+    let model = vigil_models::train(series, &spec, on_epoch)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    model.save(&args.model)?;
+    let t = &model.manifest.training;
+    if ui.json {
+        println!("{}", serde_json::to_string_pretty(&model.manifest)?);
+    } else {
+        println!(
+            "trained {} on {} steps x {} metrics in {:.1}s ({} epochs, final loss {:.5}); model written to {}",
+            model.manifest.detector,
+            t.train_steps,
+            model.manifest.metric_names.len(),
+            t.train_seconds,
+            t.epochs,
+            t.final_loss,
+            args.model.display()
+        );
+    }
+    Ok(())
+}

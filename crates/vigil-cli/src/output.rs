@@ -1,0 +1,45 @@
+//! How results reach the user: JSON or human text, and atomic file writes.
+
+use anyhow::Context;
+use std::io::Write;
+use std::path::Path;
+
+/// Output preferences shared by every subcommand.
+pub struct Ui {
+    /// Print JSON.
+    pub json: bool,
+    /// No progress or chatter.
+    pub quiet: bool,
+}
+
+impl Ui {
+    /// Prints a line of chatter to stderr unless quiet or in JSON mode.
+    pub fn note(&self, message: impl AsRef<str>) {
+        if !self.quiet && !self.json {
+            eprintln!("{}", message.as_ref());
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+/// failure never leaves a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot move the new file to {}", path.display()))?;
+    Ok(())
+}
+
+/// Formats an optional figure with 4 decimals, `—` when absent.
+pub fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "—".into())
+}

@@ -1,0 +1,72 @@
+//! Markdown tables of entity outcomes: one row per entity and a mean row per detector.
+
+use crate::output::fmt_opt;
+use std::fmt::Write as _;
+use vigil_models::experiment::EntityOutcome;
+
+fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = values.flatten().collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Renders outcomes grouped by detector, with a mean row after each group.
+pub fn markdown(outcomes: &[EntityOutcome], threshold: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| detector | entity | F1 ({threshold}) | PA-F1 ({threshold}) | PA%K area | MCC | ROC-AUC | PR-AUC | best F1 (oracle) | best PA-F1 (oracle) | HitRate@150% | train s | score s | peak RSS MB |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut detectors: Vec<&str> = outcomes.iter().map(|o| o.detector.as_str()).collect();
+    detectors.dedup();
+    for det in detectors {
+        let group: Vec<&EntityOutcome> = outcomes.iter().filter(|o| o.detector == det).collect();
+        for o in &group {
+            let r = &o.report;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {} |",
+                o.detector,
+                o.entity,
+                r.f1,
+                r.pa_f1,
+                r.pa_k_area,
+                r.mcc,
+                fmt_opt(r.roc_auc),
+                fmt_opt(r.pr_auc),
+                fmt_opt(r.best_f1),
+                fmt_opt(r.best_pa_f1),
+                fmt_opt(r.hit_rate_150),
+                o.train_seconds,
+                o.score_seconds,
+                o.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "—".into())
+            );
+        }
+        let m = |f: fn(&EntityOutcome) -> Option<f64>| fmt_opt(mean(group.iter().map(|o| f(o))));
+        let _ = writeln!(
+            out,
+            "| **{det}** | **mean of {}** | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | |",
+            group.len(),
+            m(|o| Some(o.report.f1)),
+            m(|o| Some(o.report.pa_f1)),
+            m(|o| Some(o.report.pa_k_area)),
+            m(|o| Some(o.report.mcc)),
+            m(|o| o.report.roc_auc),
+            m(|o| o.report.pr_auc),
+            m(|o| o.report.best_f1),
+            m(|o| o.report.best_pa_f1),
+            m(|o| o.report.hit_rate_150),
+            m(|o| Some(o.train_seconds)),
+            m(|o| Some(o.score_seconds)),
+        );
+    }
+    out
+}
+
+/// Mean point-adjusted F1 at the label-free threshold.
+pub fn mean_pa_f1(outcomes: &[EntityOutcome]) -> f64 {
+    mean(outcomes.iter().map(|o| Some(o.report.pa_f1))).unwrap_or(0.0)
+}

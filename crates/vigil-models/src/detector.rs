@@ -1,0 +1,206 @@
+//! The Detector contract: what every model in the zoo provides.
+//!
+//! A detector sees *normalised* data (the pipeline cleans and normalises before calling it) and
+//! returns *scores* — higher means more anomalous — with a per-metric contribution beside the total.
+//! Thresholds and evaluation are separate steps.
+//!
+//! The contract already carries what later features need:
+//! - transfer learning (OmniTransfer): [`Detector::layer_groups`] declares which layers are generic
+//!   feature extractors and which are task-specific heads; [`FitOptions::frozen_groups`] trains
+//!   with some groups frozen; [`Detector::load_layers`] loads a subset of layers from another model;
+//! - conditional models (AnoTuner's CVAE): [`MtsInput::condition`], an extra input per time step;
+//! - graph models (TopoMAD): [`MtsInput::topology`], nodes per time step and their edges;
+//! - gradients with respect to inputs (GON) live inside the detectors that need them, on burn's
+//!   autodiff device (`Tensor::require_grad` on the input), and need nothing from the contract.
+
+use crate::error::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A multivariate series as a detector sees it: normalised, `T x M` row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct MtsInput<'a> {
+    /// Values, `T x M` row-major.
+    pub values: &'a [f32],
+    /// Number of metrics `M`.
+    pub n_metrics: usize,
+    /// Optional conditioning input, `T x C` row-major (e.g. time-of-day features for a CVAE).
+    pub condition: Option<(&'a [f32], usize)>,
+    /// Optional topology: the metrics belong to nodes connected by edges.
+    pub topology: Option<&'a Topology>,
+}
+
+impl<'a> MtsInput<'a> {
+    /// Plain values without conditioning or topology.
+    pub fn new(values: &'a [f32], n_metrics: usize) -> Self {
+        MtsInput {
+            values,
+            n_metrics,
+            condition: None,
+            topology: None,
+        }
+    }
+
+    /// Number of time steps.
+    pub fn len(&self) -> usize {
+        self.values.len() / self.n_metrics.max(1)
+    }
+
+    /// True when there is no time step.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Components (nodes) of a system and their links, for topology-aware detectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    /// Node names.
+    pub nodes: Vec<String>,
+    /// For each metric column, the node it belongs to.
+    pub metric_node: Vec<usize>,
+    /// Directed edges between nodes (both directions for undirected links).
+    pub edges: Vec<(usize, usize)>,
+}
+
+/// Scores of every time step: the total and each metric's contribution (`T x M`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// Anomaly score per time step (higher is more anomalous).
+    pub total: Vec<f64>,
+    /// Per-metric contribution, `T x M` row-major; the total is their sum unless a detector documents otherwise.
+    pub per_metric: Vec<f32>,
+    /// Number of metrics `M`.
+    pub n_metrics: usize,
+}
+
+impl Scores {
+    /// Builds scores whose total is the row sum of the contributions.
+    pub fn from_contributions(per_metric: Vec<f32>, n_metrics: usize) -> Scores {
+        let total = per_metric
+            .chunks_exact(n_metrics)
+            .map(|row| row.iter().map(|&v| v as f64).sum())
+            .collect();
+        Scores {
+            total,
+            per_metric,
+            n_metrics,
+        }
+    }
+}
+
+/// Whether a layer group extracts generic features or is specific to a task/entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerRole {
+    /// Generic feature extractor: transferred (and frozen first) by partial transfer.
+    Generic,
+    /// Task-specific head: re-initialised and trained by partial transfer.
+    TaskSpecific,
+}
+
+/// A named group of layers of a neural detector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerGroup {
+    /// Group name (a module path prefix, e.g. `encoder`).
+    pub name: String,
+    /// Its role in transfer learning.
+    pub role: LayerRole,
+}
+
+/// Called after every epoch with (epoch, epochs, mean loss); drives progress bars.
+pub type EpochCallback = std::sync::Arc<dyn Fn(usize, usize, f64) + Send + Sync>;
+
+/// What `fit` needs besides the data.
+#[derive(Clone, Default)]
+pub struct FitOptions {
+    /// Seed for initialisation, shuffling and sampling.
+    pub seed: u64,
+    /// Overrides the detector's default number of epochs.
+    pub epochs: Option<usize>,
+    /// Layer groups kept frozen during this fit (transfer learning).
+    pub frozen_groups: Vec<String>,
+    /// Keep the current weights instead of re-initialising (fine-tuning).
+    pub warm_start: bool,
+    /// Called after every epoch with (epoch, epochs, mean loss); drives progress bars.
+    pub on_epoch: Option<EpochCallback>,
+}
+
+impl std::fmt::Debug for FitOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitOptions")
+            .field("seed", &self.seed)
+            .field("epochs", &self.epochs)
+            .field("frozen_groups", &self.frozen_groups)
+            .field("warm_start", &self.warm_start)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What fitting produced, recorded in the model manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitSummary {
+    /// Epochs run (1 for closed-form models).
+    pub epochs: usize,
+    /// Mean loss of the last epoch.
+    pub final_loss: f64,
+    /// Number of training windows.
+    pub windows: usize,
+}
+
+/// An anomaly detector.
+pub trait Detector: Send {
+    /// Registry name, e.g. `usad`.
+    fn kind(&self) -> &'static str;
+
+    /// The detector's configuration as JSON (stored in the manifest; `registry::build` reads it back).
+    fn config_json(&self) -> serde_json::Value;
+
+    /// Time steps of context the detector looks at to score one point.
+    fn window(&self) -> usize;
+
+    /// Fits on normalised training data.
+    fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary>;
+
+    /// Scores every time step of normalised data (front-padded windows: the first steps are scored too).
+    fn score(&self, input: &MtsInput) -> Result<Scores>;
+
+    /// Scores the newest point of a stream from its last [`Detector::window`] steps (`window x M`).
+    fn score_newest(&self, context: &MtsInput) -> Result<Scores> {
+        if context.len() != self.window() {
+            return Err(ModelError::Shape(format!(
+                "streaming context has {} steps but the {} model needs exactly {}",
+                context.len(),
+                self.kind(),
+                self.window()
+            )));
+        }
+        let all = self.score(context)?;
+        let m = all.n_metrics;
+        let last = all.total.len() - 1;
+        Ok(Scores {
+            total: vec![all.total[last]],
+            per_metric: all.per_metric[last * m..].to_vec(),
+            n_metrics: m,
+        })
+    }
+
+    /// Writes the weights into `dir` (which exists); returns the file names written.
+    fn save_weights(&self, dir: &Path) -> Result<Vec<String>>;
+
+    /// Loads weights written by [`Detector::save_weights`] for data with `n_metrics` metrics.
+    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()>;
+
+    /// The layer groups of a neural detector (empty for classical ones).
+    fn layer_groups(&self) -> Vec<LayerGroup> {
+        Vec::new()
+    }
+
+    /// Loads only `groups` from another model's weights in `dir` (transfer learning).
+    fn load_layers(&mut self, _dir: &Path, _n_metrics: usize, _groups: &[String]) -> Result<()> {
+        Err(ModelError::config(
+            self.kind(),
+            "this detector has no layers to transfer",
+        ))
+    }
+}

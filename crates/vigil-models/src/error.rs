@@ -1,0 +1,62 @@
+//! Errors of the model layer. All of them are user-facing: each says what is wrong and what to do.
+
+use std::path::PathBuf;
+use vigil_core::CoreError;
+
+/// Errors raised while building, fitting, scoring, saving or loading detectors.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A data problem from `vigil-core`.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// No detector is registered under this name.
+    #[error("unknown detector `{name}`; known detectors: {known}")]
+    UnknownDetector {
+        /// The name asked for.
+        name: String,
+        /// The registered names, comma-separated.
+        known: String,
+    },
+    /// A configuration value is invalid.
+    #[error("invalid {detector} config: {message}")]
+    Config {
+        /// The detector whose config is wrong.
+        detector: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model directory is missing, corrupt, foreign or from a newer vigil.
+    #[error("model directory {path}: {message}")]
+    ModelDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The data does not fit what the model expects (shape, window, metrics).
+    #[error("{0}")]
+    Shape(String),
+    /// A numerical failure during training (loss became NaN, ...).
+    #[error("training failed: {0}")]
+    Training(String),
+}
+
+impl ModelError {
+    /// Shorthand for [`ModelError::ModelDir`].
+    pub fn model_dir(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        ModelError::ModelDir {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+    /// Shorthand for [`ModelError::Config`].
+    pub fn config(detector: &str, message: impl Into<String>) -> Self {
+        ModelError::Config {
+            detector: detector.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Result alias of the model layer.
+pub type Result<T> = std::result::Result<T, ModelError>;

@@ -1,0 +1,226 @@
+//! Model directories: `manifest.json` + weight files, each with a SHA-256 checksum.
+//!
+//! A directory is written to a temporary sibling and renamed into place, so a crash never leaves
+//! a half-written model. Loading checks the format version, the detector name and every checksum,
+//! and refuses corrupt, foreign or newer-format directories with a message that says what to do.
+
+use crate::error::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use vigil_core::clean::MissingPolicy;
+use vigil_core::normalise::Normaliser;
+
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Manifest file name.
+pub const MANIFEST: &str = "manifest.json";
+/// Training scores kept for label-free thresholds (POT/SPOT calibration), little-endian f64.
+pub const CALIBRATION: &str = "calibration.f64";
+
+/// A file of the model and its checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChecksum {
+    /// File name inside the model directory.
+    pub file: String,
+    /// Hex SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// How the model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// Seed used.
+    pub seed: u64,
+    /// Training time steps.
+    pub train_steps: usize,
+    /// Non-finite cells repaired by cleaning.
+    pub missing_values: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Mean loss of the last epoch.
+    pub final_loss: f64,
+    /// Wall-clock training seconds.
+    pub train_seconds: f64,
+}
+
+/// Everything needed to rebuild a detector and apply it exactly as it was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `"vigil-model"`: tells a vigil model from any other JSON.
+    pub format: String,
+    /// Manifest format version.
+    pub format_version: u32,
+    /// vigil version that wrote it.
+    pub vigil_version: String,
+    /// Registry name of the detector.
+    pub detector: String,
+    /// Detector configuration.
+    pub config: serde_json::Value,
+    /// Missing-value policy applied before normalising.
+    pub missing_policy: MissingPolicy,
+    /// Normaliser fitted on the training data.
+    pub normaliser: Normaliser,
+    /// Metric names, in column order.
+    pub metric_names: Vec<String>,
+    /// Training metadata.
+    pub training: TrainingInfo,
+    /// Checksums of every other file in the directory.
+    pub files: Vec<FileChecksum>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes a model directory atomically. `write_files` fills a fresh directory with the weight
+/// files and returns their names; the manifest's checksums are computed here.
+pub fn write_model_dir(
+    dir: &Path,
+    mut manifest: Manifest,
+    write_files: impl FnOnce(&Path) -> Result<Vec<String>>,
+) -> Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot create the parent folder: {e}")))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".vigil-model-")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            ModelError::model_dir(
+                dir,
+                format!("cannot create a temporary folder beside it: {e}"),
+            )
+        })?;
+    let names = write_files(staging.path())?;
+    manifest.files = names
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(staging.path().join(name))
+                .map_err(|e| ModelError::model_dir(dir, format!("cannot read back {name}: {e}")))?;
+            Ok(FileChecksum {
+                file: name.clone(),
+                sha256: sha256_hex(&bytes),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot encode the manifest: {e}")))?;
+    std::fs::write(staging.path().join(MANIFEST), json)
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot write the manifest: {e}")))?;
+    if dir.exists() {
+        // Only ever replace a previous vigil model, never an unrelated folder.
+        if !dir.join(MANIFEST).exists() {
+            return Err(ModelError::model_dir(
+                dir,
+                "exists and is not a vigil model directory; choose another path",
+            ));
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| {
+            ModelError::model_dir(dir, format!("cannot replace the old model: {e}"))
+        })?;
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&staged);
+        ModelError::model_dir(dir, format!("cannot move the new model into place: {e}"))
+    })?;
+    Ok(())
+}
+
+/// Reads and verifies a model directory's manifest (format, version, checksums).
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    if !dir.is_dir() {
+        return Err(ModelError::model_dir(
+            dir,
+            "does not exist or is not a directory; train a model first with `vigil train`",
+        ));
+    }
+    let path = dir.join(MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|_| {
+        ModelError::model_dir(
+            dir,
+            format!("has no {MANIFEST}; it is not a vigil model directory"),
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ModelError::model_dir(
+            dir,
+            format!("{MANIFEST} is corrupt ({e}); retrain the model"),
+        )
+    })?;
+    if value.get("format").and_then(|f| f.as_str()) != Some("vigil-model") {
+        return Err(ModelError::model_dir(
+            dir,
+            format!(
+                "{MANIFEST} is not a vigil model manifest (field `format` must be \"vigil-model\")"
+            ),
+        ));
+    }
+    let version = value
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    if version > FORMAT_VERSION as u64 {
+        return Err(ModelError::model_dir(dir, format!("was written in model format {version} by a newer vigil; this vigil reads format {FORMAT_VERSION}: upgrade vigil")));
+    }
+    if version != FORMAT_VERSION as u64 {
+        return Err(ModelError::model_dir(
+            dir,
+            format!("has unsupported model format {version}; retrain the model"),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
+        ModelError::model_dir(
+            dir,
+            format!("{MANIFEST} is corrupt: {e}; retrain the model"),
+        )
+    })?;
+    for f in &manifest.files {
+        let bytes = std::fs::read(dir.join(&f.file)).map_err(|_| {
+            ModelError::model_dir(
+                dir,
+                format!(
+                    "file {} listed in the manifest is missing; retrain the model",
+                    f.file
+                ),
+            )
+        })?;
+        if sha256_hex(&bytes) != f.sha256 {
+            return Err(ModelError::model_dir(
+                dir,
+                format!(
+                    "file {} does not match its checksum (corrupt or edited); retrain the model",
+                    f.file
+                ),
+            ));
+        }
+    }
+    Ok(manifest)
+}
+
+/// Writes f64 values little-endian.
+pub fn write_f64s(path: &Path, values: &[f64]) -> Result<()> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes)
+        .map_err(|e| ModelError::model_dir(path, format!("cannot write: {e}")))
+}
+
+/// Reads f64 values written by [`write_f64s`].
+pub fn read_f64s(path: &Path) -> Result<Vec<f64>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ModelError::model_dir(path, format!("cannot read: {e}")))?;
+    if bytes.len() % 8 != 0 {
+        return Err(ModelError::model_dir(
+            path,
+            "length is not a multiple of 8 bytes; retrain the model",
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
+        .collect())
+}

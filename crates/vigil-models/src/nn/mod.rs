@@ -1,0 +1,177 @@
+//! Shared neural building blocks on burn: the compute device, tensor conversion, seeded
+//! mini-batching, a dense MLP and the checkpoint helpers every neural detector uses.
+
+use crate::error::{ModelError, Result};
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::path::Path;
+use std::sync::OnceLock;
+
+static DEVICE: OnceLock<Device> = OnceLock::new();
+
+/// Chooses the compute device for this process by name: `cpu` (burn's pure-Rust flex backend,
+/// always built) or, when vigil is built with the matching cargo feature, `cuda` or `wgpu`.
+/// Call once, before any model is built; later calls with the same name are no-ops.
+pub fn select_device(name: &str) -> Result<()> {
+    let device = match name {
+        "cpu" | "flex" => Device::flex(),
+        other => {
+            return Err(ModelError::config(
+                "device",
+                format!("unknown or not-built device `{other}`; this build has `cpu` (rebuild with a GPU feature for others)"),
+            ))
+        }
+    };
+    let _ = DEVICE.set(device);
+    Ok(())
+}
+
+/// The device chosen by [`select_device`], or the flex CPU device.
+pub fn device() -> Device {
+    DEVICE.get_or_init(Device::flex).clone()
+}
+
+/// A `rows x cols` tensor from row-major values.
+pub fn tensor2(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
+/// The values of a tensor, row-major.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .expect("float tensors hold f32 in vigil")
+}
+
+/// The mean of a scalar-valued tensor as f64.
+pub fn scalar(t: Tensor<1>) -> f64 {
+    to_vec(t).first().copied().unwrap_or(f32::NAN) as f64
+}
+
+/// Shuffled mini-batches of `0..n` for one epoch, reproducible from `(seed, epoch)`.
+pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    order.shuffle(&mut rng);
+    order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
+}
+
+/// Activation applied after a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// 1 / (1 + e^-x).
+    Sigmoid,
+    /// Identity.
+    Linear,
+}
+
+/// A stack of dense layers with ReLU between them and a chosen output activation.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+}
+
+impl Mlp {
+    /// Layers `sizes[0] -> sizes[1] -> ... -> sizes[n]`.
+    pub fn new(sizes: &[usize], device: &Device) -> Mlp {
+        Mlp {
+            layers: sizes
+                .windows(2)
+                .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+                .collect(),
+        }
+    }
+
+    /// Forward pass: ReLU after every hidden layer, `output` after the last.
+    pub fn forward(&self, mut x: Tensor<2>, output: Activation) -> Tensor<2> {
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            x = match if i == last { output } else { Activation::Relu } {
+                Activation::Relu => burn::tensor::activation::relu(x),
+                Activation::Sigmoid => burn::tensor::activation::sigmoid(x),
+                Activation::Linear => x,
+            };
+        }
+        x
+    }
+}
+
+/// Writes a module's weights to `dir/file` (burnpack).
+pub fn save_module<M: Module + Clone>(module: &M, dir: &Path, file: &str) -> Result<()> {
+    module
+        .clone()
+        .into_record()
+        .save(dir.join(file))
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot write {file}: {e:?}")))
+}
+
+/// Loads weights written by [`save_module`] into a freshly built module of the same shape.
+pub fn load_module<M: Module>(module: M, dir: &Path, file: &str) -> Result<M> {
+    let record = ModuleRecord::load(dir.join(file)).map_err(|e| {
+        ModelError::model_dir(
+            dir,
+            format!("{file} is unreadable ({e:?}); retrain the model"),
+        )
+    })?;
+    module.try_load_record(record).map_err(|e| {
+        ModelError::model_dir(
+            dir,
+            format!(
+                "{file} does not fit this model's shape ({e:?}); was it trained on other metrics?"
+            ),
+        )
+    })
+}
+
+/// Loads into `target` only the parameters whose module path contains one of `groups`, taken
+/// from the weights in `dir/file` of a model with the same shape (transfer learning).
+pub fn load_module_groups<M: Module + Clone>(
+    target: M,
+    dir: &Path,
+    file: &str,
+    groups: &[String],
+) -> Result<M> {
+    let donor = load_module(target.clone(), dir, file)?;
+    let partial = donor.into_record_group(ParamGroup::from_any_predicates(groups.to_vec()));
+    target
+        .try_load_record(partial.allow_partial(true))
+        .map_err(|e| {
+            ModelError::model_dir(
+                dir,
+                format!("cannot load layers {groups:?} from {file}: {e:?}"),
+            )
+        })
+}
+
+/// Freezes the parameters whose module path contains one of `groups`.
+pub fn freeze_groups<M: Module>(module: M, groups: &[String]) -> M {
+    if groups.is_empty() {
+        module
+    } else {
+        module.freeze_group(ParamGroup::from_any_predicates(groups.to_vec()))
+    }
+}
+
+/// The ids of every float parameter of `modules`, to give an optimiser gradients of some layers only.
+pub fn param_ids<M: Module>(modules: &[&M]) -> Vec<ParamId> {
+    struct Collect(Vec<ParamId>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    for m in modules {
+        m.visit(&mut collect);
+    }
+    collect.0
+}

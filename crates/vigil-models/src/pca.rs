@@ -1,0 +1,200 @@
+//! PCA reconstruction: the classical baseline. Fits principal components of the (flattened)
+//! training windows; a point's score is the squared error of reconstructing its newest time step
+//! from the top components, per metric.
+//!
+//! Closed form via nalgebra's symmetric eigendecomposition of the covariance — no crate offers a
+//! PCA that keeps the per-feature reconstruction error we need for contributions.
+
+use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
+use crate::error::{ModelError, Result};
+use nalgebra::{DMatrix, SymmetricEigen};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+
+/// PCA configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PcaConfig {
+    /// Window length (1 = classic point-wise PCA).
+    pub window: usize,
+    /// Fraction of the training variance the kept components explain.
+    pub explained_variance: f64,
+}
+
+impl Default for PcaConfig {
+    fn default() -> Self {
+        PcaConfig {
+            window: 1,
+            explained_variance: 0.95,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct PcaWeights {
+    mean: Vec<f64>,
+    /// Kept components, one per row, each of length `window * M`.
+    components: Vec<Vec<f64>>,
+}
+
+/// The PCA detector.
+#[derive(Debug, Clone)]
+pub struct Pca {
+    config: PcaConfig,
+    weights: Option<PcaWeights>,
+}
+
+const WEIGHTS: &str = "pca.json";
+
+impl Pca {
+    /// Builds an unfitted PCA detector.
+    pub fn new(config: PcaConfig) -> Result<Pca> {
+        if config.window == 0 {
+            return Err(ModelError::config("pca", "window must be at least 1"));
+        }
+        if !(config.explained_variance > 0.0 && config.explained_variance <= 1.0) {
+            return Err(ModelError::config(
+                "pca",
+                "explained_variance must be in (0, 1]",
+            ));
+        }
+        Ok(Pca {
+            config,
+            weights: None,
+        })
+    }
+
+    fn fitted(&self) -> Result<&PcaWeights> {
+        self.weights
+            .as_ref()
+            .ok_or_else(|| ModelError::Training("the PCA model is not fitted".into()))
+    }
+}
+
+impl Detector for Pca {
+    fn kind(&self) -> &'static str {
+        "pca"
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("config serialises")
+    }
+
+    fn window(&self) -> usize {
+        self.config.window
+    }
+
+    fn fit(&mut self, input: &MtsInput, _options: &FitOptions) -> Result<FitSummary> {
+        let (m, w) = (input.n_metrics, self.config.window);
+        check_window(w, input.len(), "training series")?;
+        let d = w * m;
+        let mut flat = Vec::new();
+        windows_ending_at(
+            input.values,
+            m,
+            w,
+            full_window_ends(input.len(), w),
+            &mut flat,
+        );
+        let n = flat.len() / d;
+        let mut mean = vec![0f64; d];
+        for row in flat.chunks_exact(d) {
+            for (acc, &v) in mean.iter_mut().zip(row) {
+                *acc += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|v| *v /= n as f64);
+        let mut cov = DMatrix::<f64>::zeros(d, d);
+        let mut centred = vec![0f64; d];
+        for row in flat.chunks_exact(d) {
+            for (c, (&v, mu)) in centred.iter_mut().zip(row.iter().zip(&mean)) {
+                *c = v as f64 - mu;
+            }
+            let x = nalgebra::DVectorView::from_slice(&centred, d);
+            cov.ger(1.0 / n.max(2) as f64, &x, &x, 1.0);
+        }
+        let eig = SymmetricEigen::new(cov);
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+        let total: f64 = eig.eigenvalues.iter().map(|v| v.max(0.0)).sum();
+        let mut kept = Vec::new();
+        let mut explained = 0.0;
+        for &k in &order {
+            if total > 0.0 && explained / total >= self.config.explained_variance {
+                break;
+            }
+            explained += eig.eigenvalues[k].max(0.0);
+            kept.push(
+                eig.eigenvectors
+                    .column(k)
+                    .iter()
+                    .copied()
+                    .collect::<Vec<f64>>(),
+            );
+        }
+        self.weights = Some(PcaWeights {
+            mean,
+            components: kept,
+        });
+        Ok(FitSummary {
+            epochs: 1,
+            final_loss: (total - explained).max(0.0) / d as f64,
+            windows: n,
+        })
+    }
+
+    fn score(&self, input: &MtsInput) -> Result<Scores> {
+        let weights = self.fitted()?;
+        let (m, w) = (input.n_metrics, self.config.window);
+        let d = w * m;
+        if weights.mean.len() != d {
+            return Err(ModelError::Shape(format!(
+                "the PCA model was fitted on {} features per window, the data gives {d}",
+                weights.mean.len()
+            )));
+        }
+        let mut contributions = Vec::with_capacity(input.len() * m);
+        let mut window = Vec::new();
+        let mut centred = vec![0f64; d];
+        for t in 0..input.len() {
+            windows_ending_at(input.values, m, w, [t], &mut window);
+            for (c, (&v, mu)) in centred.iter_mut().zip(window.iter().zip(&weights.mean)) {
+                *c = v as f64 - mu;
+            }
+            // Residual = x - Σ (x·v) v over kept components; score the newest step's metrics.
+            let mut residual = centred.clone();
+            for comp in &weights.components {
+                let proj: f64 = comp.iter().zip(&centred).map(|(a, b)| a * b).sum();
+                for (r, c) in residual.iter_mut().zip(comp) {
+                    *r -= proj * c;
+                }
+            }
+            contributions.extend(residual[(w - 1) * m..].iter().map(|r| (r * r) as f32));
+        }
+        Ok(Scores::from_contributions(contributions, m))
+    }
+
+    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
+        let json = serde_json::to_vec(self.fitted()?)
+            .map_err(|e| ModelError::model_dir(dir, e.to_string()))?;
+        std::fs::write(dir.join(WEIGHTS), json)
+            .map_err(|e| ModelError::model_dir(dir, format!("cannot write {WEIGHTS}: {e}")))?;
+        Ok(vec![WEIGHTS.into()])
+    }
+
+    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
+        let bytes = std::fs::read(dir.join(WEIGHTS))
+            .map_err(|e| ModelError::model_dir(dir, format!("cannot read {WEIGHTS}: {e}")))?;
+        let weights: PcaWeights = serde_json::from_slice(&bytes)
+            .map_err(|e| ModelError::model_dir(dir, format!("{WEIGHTS} is corrupt: {e}")))?;
+        if weights.mean.len() != self.config.window * n_metrics {
+            return Err(ModelError::model_dir(
+                dir,
+                format!("{WEIGHTS} does not fit {n_metrics} metrics"),
+            ));
+        }
+        self.weights = Some(weights);
+        Ok(())
+    }
+}

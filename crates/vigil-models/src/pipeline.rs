@@ -1,0 +1,142 @@
+//! The train and detect flows around a detector: clean → normalise (fitted on train) → fit/score,
+//! with the model directory that makes `detect` apply exactly what `train` learned.
+
+use crate::detector::{Detector, FitOptions, MtsInput, Scores};
+use crate::error::{ModelError, Result};
+use crate::model_dir::{self, Manifest, TrainingInfo, CALIBRATION, FORMAT_VERSION};
+use crate::registry;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+use vigil_core::clean::{clean, CleanReport, MissingPolicy};
+use vigil_core::normalise::{NormKind, Normaliser};
+use vigil_core::window::check_window;
+use vigil_core::Series;
+
+/// What to train.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainSpec {
+    /// Registry name of the detector.
+    pub detector: String,
+    /// Detector config overrides (JSON object), `None` for the paper's defaults.
+    pub config: Option<serde_json::Value>,
+    /// Normaliser fitted on the training series.
+    pub normaliser: NormKind,
+    /// Missing-value policy.
+    pub missing: MissingPolicy,
+    /// Seed.
+    pub seed: u64,
+    /// Epoch override.
+    pub epochs: Option<usize>,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            detector: registry::DEFAULT_DETECTOR.into(),
+            config: None,
+            normaliser: NormKind::MinMax,
+            missing: MissingPolicy::Error,
+            seed: 0,
+            epochs: None,
+        }
+    }
+}
+
+/// A fitted detector with everything needed to apply it to new data.
+pub struct TrainedModel {
+    /// The detector.
+    pub detector: Box<dyn Detector>,
+    /// The manifest (normaliser, metrics, training info).
+    pub manifest: Manifest,
+    /// Scores of the training series, for label-free threshold calibration.
+    pub calibration: Vec<f64>,
+}
+
+/// Trains a detector on a training series.
+pub fn train(
+    mut series: Series,
+    spec: &TrainSpec,
+    on_epoch: Option<crate::detector::EpochCallback>,
+) -> Result<TrainedModel> {
+    let mut detector = registry::build(&spec.detector, spec.config.as_ref())?;
+    let report = clean(&mut series, spec.missing)?;
+    check_window(detector.window(), series.len(), "training series")?;
+    let normaliser = Normaliser::fit(spec.normaliser, &series);
+    normaliser.apply(&mut series)?;
+    let input = MtsInput::new(&series.values, series.n_metrics());
+    let options = FitOptions {
+        seed: spec.seed,
+        epochs: spec.epochs,
+        on_epoch,
+        ..FitOptions::default()
+    };
+    let started = Instant::now();
+    let summary = detector.fit(&input, &options)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let calibration = detector.score(&input)?.total;
+    let manifest = Manifest {
+        format: "vigil-model".into(),
+        format_version: FORMAT_VERSION,
+        vigil_version: env!("CARGO_PKG_VERSION").into(),
+        detector: detector.kind().into(),
+        config: detector.config_json(),
+        missing_policy: spec.missing,
+        normaliser,
+        metric_names: series.metric_names.clone(),
+        training: TrainingInfo {
+            seed: spec.seed,
+            train_steps: series.len(),
+            missing_values: report.missing_values,
+            epochs: summary.epochs,
+            final_loss: summary.final_loss,
+            train_seconds,
+        },
+        files: vec![],
+    };
+    Ok(TrainedModel {
+        detector,
+        manifest,
+        calibration,
+    })
+}
+
+impl TrainedModel {
+    /// Cleans, normalises and scores a series with the stored preparation.
+    pub fn score(&self, mut series: Series, what: &str) -> Result<(Scores, CleanReport)> {
+        let reference = Series::new(self.manifest.metric_names.clone(), vec![])?;
+        reference.check_same_metrics(&series, what)?;
+        let report = clean(&mut series, self.manifest.missing_policy)?;
+        check_window(self.detector.window(), series.len(), what)?;
+        self.manifest.normaliser.apply(&mut series)?;
+        let scores = self
+            .detector
+            .score(&MtsInput::new(&series.values, series.n_metrics()))?;
+        Ok((scores, report))
+    }
+
+    /// Writes the model directory atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        model_dir::write_model_dir(dir, self.manifest.clone(), |staging| {
+            let mut files = self.detector.save_weights(staging)?;
+            model_dir::write_f64s(&staging.join(CALIBRATION), &self.calibration)?;
+            files.push(CALIBRATION.into());
+            Ok(files)
+        })
+    }
+
+    /// Loads and verifies a model directory.
+    pub fn load(dir: &Path) -> Result<TrainedModel> {
+        let manifest = model_dir::read_manifest(dir)?;
+        let mut detector = registry::build(&manifest.detector, Some(&manifest.config))
+            .map_err(|e| ModelError::model_dir(dir, format!("cannot rebuild its detector: {e}")))?;
+        detector.load_weights(dir, manifest.metric_names.len())?;
+        let calibration = model_dir::read_f64s(&dir.join(CALIBRATION))?;
+        Ok(TrainedModel {
+            detector,
+            manifest,
+            calibration,
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! Detectors by name: build one from its config, list them with their defaults.
+
+use crate::detector::Detector;
+use crate::error::{ModelError, Result};
+use crate::pca::{Pca, PcaConfig};
+use crate::usad::{Usad, UsadConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A registered detector: its name, a one-line description and its default config.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectorInfo {
+    /// Registry name.
+    pub name: &'static str,
+    /// What it is, with its paper.
+    pub summary: &'static str,
+    /// Default configuration (every key it accepts).
+    pub defaults: serde_json::Value,
+}
+
+/// The detector `vigil train` uses when none is named.
+pub const DEFAULT_DETECTOR: &str = "pca";
+
+fn defaults<C: Default + Serialize>() -> serde_json::Value {
+    serde_json::to_value(C::default()).expect("configs serialise")
+}
+
+/// Every registered detector.
+pub fn detectors() -> Vec<DetectorInfo> {
+    vec![
+        DetectorInfo {
+            name: "pca",
+            summary: "PCA reconstruction error (classical baseline)",
+            defaults: defaults::<PcaConfig>(),
+        },
+        DetectorInfo {
+            name: "usad",
+            summary: "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)",
+            defaults: defaults::<UsadConfig>(),
+        },
+    ]
+}
+
+fn parse<C: DeserializeOwned + Default>(
+    name: &str,
+    config: Option<&serde_json::Value>,
+) -> Result<C> {
+    match config {
+        None => Ok(C::default()),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| ModelError::config(name, e.to_string()))
+        }
+    }
+}
+
+/// Builds an unfitted detector by name; `config` overrides defaults key by key.
+pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn Detector>> {
+    Ok(match name {
+        "pca" => Box::new(Pca::new(parse(name, config)?)?),
+        "usad" => Box::new(Usad::new(parse(name, config)?)?),
+        other => {
+            return Err(ModelError::UnknownDetector {
+                name: other.to_string(),
+                known: detectors()
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    })
+}

@@ -1,0 +1,286 @@
+//! USAD — UnSupervised Anomaly Detection on multivariate time series (Audibert et al., KDD 2020).
+//!
+//! One encoder E and two decoders D1, D2 over flattened windows. AE1 = D1∘E and AE2 = D2∘E are
+//! trained in two phases with an adversarial term whose weight grows with the epoch n:
+//!   L_AE1 = 1/n ‖W − AE1(W)‖² + (1 − 1/n) ‖W − AE2(AE1(W))‖²
+//!   L_AE2 = 1/n ‖W − AE2(W)‖² − (1 − 1/n) ‖W − AE2(AE1(W))‖²
+//! each minimised by its own Adam optimiser over its own parameters (E+D1, resp. E+D2).
+//! Score = α‖W − AE1(W)‖² + β‖W − AE2(AE1(W))‖², here on the newest step of each window, per metric.
+
+use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
+use crate::error::{ModelError, Result};
+use crate::nn::{self, Activation, Mlp};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+
+/// USAD configuration (defaults: the paper's window for SMD and its α = β = 0.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsadConfig {
+    /// Window length K (paper: 5 for SMD).
+    pub window: usize,
+    /// Latent size Z.
+    pub latent: usize,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Weight of the AE1 reconstruction error in the score.
+    pub alpha: f64,
+    /// Weight of the AE2(AE1) reconstruction error in the score.
+    pub beta: f64,
+}
+
+impl Default for UsadConfig {
+    fn default() -> Self {
+        UsadConfig {
+            window: 5,
+            latent: 40,
+            epochs: 30,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            alpha: 0.5,
+            beta: 0.5,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+struct UsadNet {
+    encoder: Mlp,
+    decoder1: Mlp,
+    decoder2: Mlp,
+}
+
+impl UsadNet {
+    fn new(input: usize, latent: usize, device: &Device) -> UsadNet {
+        let (h1, h2) = ((input / 2).max(latent), (input / 4).max(latent));
+        UsadNet {
+            encoder: Mlp::new(&[input, h1, h2, latent], device),
+            decoder1: Mlp::new(&[latent, h2, h1, input], device),
+            decoder2: Mlp::new(&[latent, h2, h1, input], device),
+        }
+    }
+
+    fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.encoder.forward(x, Activation::Relu)
+    }
+
+    /// (AE1(W), AE2(W), AE2(AE1(W))).
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
+        let z = self.encode(x);
+        let w1 = self.decoder1.forward(z.clone(), Activation::Sigmoid);
+        let w2 = self.decoder2.forward(z, Activation::Sigmoid);
+        let w3 = self
+            .decoder2
+            .forward(self.encode(w1.clone()), Activation::Sigmoid);
+        (w1, w2, w3)
+    }
+}
+
+fn mse(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
+    (a - b).square().mean()
+}
+
+/// The USAD detector.
+#[derive(Debug)]
+pub struct Usad {
+    config: UsadConfig,
+    net: Option<(UsadNet, usize)>,
+}
+
+const WEIGHTS: &str = "usad.bpk";
+
+impl Usad {
+    /// Builds an unfitted USAD detector.
+    pub fn new(config: UsadConfig) -> Result<Usad> {
+        if config.window == 0 || config.latent == 0 || config.batch_size == 0 || config.epochs == 0
+        {
+            return Err(ModelError::config(
+                "usad",
+                "window, latent, batch_size and epochs must be at least 1",
+            ));
+        }
+        if config.learning_rate.is_nan() || config.learning_rate <= 0.0 {
+            return Err(ModelError::config("usad", "learning_rate must be positive"));
+        }
+        Ok(Usad { config, net: None })
+    }
+
+    fn fitted(&self, n_metrics: usize) -> Result<&UsadNet> {
+        match &self.net {
+            Some((net, m)) if *m == n_metrics => Ok(net),
+            Some((_, m)) => Err(ModelError::Shape(format!(
+                "the USAD model was trained on {m} metrics, the data has {n_metrics}"
+            ))),
+            None => Err(ModelError::Training("the USAD model is not fitted".into())),
+        }
+    }
+}
+
+impl Detector for Usad {
+    fn kind(&self) -> &'static str {
+        "usad"
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("config serialises")
+    }
+
+    fn window(&self) -> usize {
+        self.config.window
+    }
+
+    fn layer_groups(&self) -> Vec<LayerGroup> {
+        vec![
+            LayerGroup {
+                name: "encoder".into(),
+                role: LayerRole::Generic,
+            },
+            LayerGroup {
+                name: "decoder1".into(),
+                role: LayerRole::TaskSpecific,
+            },
+            LayerGroup {
+                name: "decoder2".into(),
+                role: LayerRole::TaskSpecific,
+            },
+        ]
+    }
+
+    fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {
+        let (m, w) = (input.n_metrics, self.config.window);
+        check_window(w, input.len(), "training series")?;
+        let d = w * m;
+        let device = nn::device().autodiff();
+        device.seed(options.seed);
+        let net = match (&self.net, options.warm_start) {
+            (Some((net, nm)), true) if *nm == m => net.clone().fork(&device),
+            _ => UsadNet::new(d, self.config.latent, &device),
+        };
+        let mut net = nn::freeze_groups(net, &options.frozen_groups);
+        let mut windows = Vec::new();
+        windows_ending_at(
+            input.values,
+            m,
+            w,
+            full_window_ends(input.len(), w),
+            &mut windows,
+        );
+        let n = windows.len() / d;
+        let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
+        let ids_ae2 = nn::param_ids(&[&net.encoder, &net.decoder2]);
+        let mut opt1 = AdamConfig::new().init();
+        let mut opt2 = AdamConfig::new().init();
+        let epochs = options.epochs.unwrap_or(self.config.epochs);
+        let lr = self.config.learning_rate;
+        let mut last_loss = f64::NAN;
+        let mut batch = Vec::with_capacity(self.config.batch_size * d);
+        for epoch in 1..=epochs {
+            let adv = 1.0 - 1.0 / epoch as f64;
+            let (mut loss_sum, mut batches) = (0.0, 0usize);
+            for idx in nn::epoch_batches(n, self.config.batch_size, options.seed, epoch) {
+                batch.clear();
+                for &i in &idx {
+                    batch.extend_from_slice(&windows[i * d..(i + 1) * d]);
+                }
+                let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
+                let (w1, _, w3) = net.forward(x.clone());
+                let recon1 = mse(x.clone(), w1);
+                let loss1 =
+                    recon1.clone().mul_scalar(1.0 - adv) + mse(x.clone(), w3).mul_scalar(adv);
+                let mut grads = loss1.backward();
+                let g1 = GradientsParams::from_params(&mut grads, &net, &ids_ae1);
+                net = opt1.step(lr, net, g1);
+                let (_, w2, w3) = net.forward(x.clone());
+                let loss2 = mse(x.clone(), w2).mul_scalar(1.0 - adv) - mse(x, w3).mul_scalar(adv);
+                let mut grads = loss2.backward();
+                let g2 = GradientsParams::from_params(&mut grads, &net, &ids_ae2);
+                net = opt2.step(lr, net, g2);
+                // Report AE1's reconstruction error: the adversarial terms grow by design and hide learning.
+                loss_sum += nn::scalar(recon1.detach());
+                batches += 1;
+            }
+            last_loss = loss_sum / batches.max(1) as f64;
+            if !last_loss.is_finite() {
+                return Err(ModelError::Training(format!(
+                    "USAD loss became {last_loss} at epoch {epoch}; lower learning_rate"
+                )));
+            }
+            if let Some(cb) = &options.on_epoch {
+                cb(epoch, epochs, last_loss);
+            }
+        }
+        self.net = Some((net.valid().to_device(&nn::device()), m));
+        Ok(FitSummary {
+            epochs,
+            final_loss: last_loss,
+            windows: n,
+        })
+    }
+
+    fn score(&self, input: &MtsInput) -> Result<Scores> {
+        let (m, w) = (input.n_metrics, self.config.window);
+        let net = self.fitted(m)?;
+        let d = w * m;
+        let device = nn::device();
+        let (alpha, beta) = (self.config.alpha as f32, self.config.beta as f32);
+        let mut contributions = Vec::with_capacity(input.len() * m);
+        let mut windows = Vec::new();
+        const CHUNK: usize = 4096;
+        for start in (0..input.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(input.len());
+            windows_ending_at(input.values, m, w, start..end, &mut windows);
+            let x = nn::tensor2(windows.clone(), end - start, d, &device);
+            let (w1, _, w3) = net.forward(x.clone());
+            let e1 = nn::to_vec((x.clone() - w1).square());
+            let e3 = nn::to_vec((x - w3).square());
+            for r in 0..end - start {
+                let newest = r * d + (w - 1) * m;
+                contributions.extend((newest..newest + m).map(|k| alpha * e1[k] + beta * e3[k]));
+            }
+        }
+        Ok(Scores::from_contributions(contributions, m))
+    }
+
+    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
+        let (net, _) = self
+            .net
+            .as_ref()
+            .ok_or_else(|| ModelError::Training("the USAD model is not fitted".into()))?;
+        nn::save_module(net, dir, WEIGHTS)?;
+        Ok(vec![WEIGHTS.into()])
+    }
+
+    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
+        let fresh = UsadNet::new(
+            self.config.window * n_metrics,
+            self.config.latent,
+            &nn::device(),
+        );
+        self.net = Some((nn::load_module(fresh, dir, WEIGHTS)?, n_metrics));
+        Ok(())
+    }
+
+    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
+        let target = match self.net.take() {
+            Some((net, m)) if m == n_metrics => net,
+            _ => UsadNet::new(
+                self.config.window * n_metrics,
+                self.config.latent,
+                &nn::device(),
+            ),
+        };
+        self.net = Some((
+            nn::load_module_groups(target, dir, WEIGHTS, groups)?,
+            n_metrics,
+        ));
+        Ok(())
+    }
+}
