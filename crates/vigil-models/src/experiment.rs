@@ -1,13 +1,14 @@
 //! One entity end to end: train on its training series, score its test series, threshold the
 //! scores without labels, evaluate against the labels. Shared by `vigil demo`, `eval` and `bench`.
 
+use crate::detector::Scores;
 use crate::error::{ModelError, Result};
 use crate::pipeline::{train, TrainSpec, TrainedModel};
 use serde::Serialize;
 use std::time::Instant;
 use vigil_core::metrics::{evaluate, EvalReport};
 use vigil_core::threshold::{alarms, thresholds, ThresholdMethod};
-use vigil_core::Entity;
+use vigil_core::{Entity, Interpretation};
 
 /// The outcome of one entity.
 #[derive(Debug, Clone, Serialize)]
@@ -57,15 +58,13 @@ pub fn run_entity(
         &format!("test series of {}", entity.name),
     )?;
     let score_seconds = started.elapsed().as_secs_f64();
-    let th = thresholds(method, &model.calibration, &scores.total, Some(&labels))?;
-    let flagged = alarms(&scores.total, &th);
-    let report = evaluate(
-        &scores.total,
-        &flagged,
+    let (report, th, flagged) = threshold_and_evaluate(
+        &scores,
+        &model.calibration,
+        method,
         &labels,
-        Some((&scores.per_metric, scores.n_metrics)),
         entity.test.interpretation.as_deref(),
-    );
+    )?;
     let outcome = EntityOutcome {
         entity: entity.name.clone(),
         detector: spec.detector.clone(),
@@ -84,6 +83,27 @@ pub fn run_entity(
         },
         model,
     ))
+}
+
+/// Thresholds scores with `method` (calibrated on `calibration`) and evaluates the alarms
+/// against `labels`; returns the report, the per-step thresholds and the alarms.
+pub fn threshold_and_evaluate(
+    scores: &Scores,
+    calibration: &[f64],
+    method: ThresholdMethod,
+    labels: &[u8],
+    interpretation: Option<&[Interpretation]>,
+) -> Result<(EvalReport, Vec<f64>, Vec<u8>)> {
+    let th = thresholds(method, calibration, &scores.total, Some(labels))?;
+    let flagged = alarms(&scores.total, &th);
+    let report = evaluate(
+        &scores.total,
+        &flagged,
+        labels,
+        Some((&scores.per_metric, scores.n_metrics)),
+        interpretation,
+    );
+    Ok((report, th, flagged))
 }
 
 /// Peak resident set size of this process (Linux), measured by the OS.

@@ -3,8 +3,9 @@
 use crate::output::{fmt_opt, Ui};
 use clap::Args;
 use std::path::PathBuf;
-use vigil_core::metrics::{evaluate, EvalReport};
-use vigil_core::threshold::{alarms, thresholds, ThresholdMethod};
+use vigil_core::metrics::EvalReport;
+use vigil_core::threshold::ThresholdMethod;
+use vigil_models::experiment::threshold_and_evaluate;
 use vigil_models::TrainedModel;
 
 #[derive(Debug, Args)]
@@ -32,15 +33,13 @@ pub fn run(args: EvalArgs, ui: &Ui) -> anyhow::Result<()> {
     })?;
     let interpretation = series.interpretation.clone();
     let (scores, _) = model.score(series, &args.test.display().to_string())?;
-    let th = thresholds(method, &model.calibration, &scores.total, Some(&labels))?;
-    let flagged = alarms(&scores.total, &th);
-    let report = evaluate(
-        &scores.total,
-        &flagged,
+    let (report, _, _) = threshold_and_evaluate(
+        &scores,
+        &model.calibration,
+        method,
         &labels,
-        Some((&scores.per_metric, scores.n_metrics)),
         interpretation.as_deref(),
-    );
+    )?;
     if ui.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
