@@ -157,13 +157,14 @@ impl Detector for Pca {
         let mut contributions = Vec::with_capacity(input.len() * m);
         let mut window = Vec::new();
         let mut centred = vec![0f64; d];
+        let mut residual = vec![0f64; d];
         for t in 0..input.len() {
             windows_ending_at(input.values, m, w, [t], &mut window);
             for (c, (&v, mu)) in centred.iter_mut().zip(window.iter().zip(&weights.mean)) {
                 *c = v as f64 - mu;
             }
             // Residual = x - Σ (x·v) v over kept components; score the newest step's metrics.
-            let mut residual = centred.clone();
+            residual.copy_from_slice(&centred);
             for comp in &weights.components {
                 let proj: f64 = comp.iter().zip(&centred).map(|(a, b)| a * b).sum();
                 for (r, c) in residual.iter_mut().zip(comp) {
