@@ -11,7 +11,7 @@ use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, M
 use crate::error::{ModelError, Result};
 use crate::nn::{self, Activation, Mlp};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -60,7 +60,7 @@ struct UsadNet {
 
 impl UsadNet {
     fn new(input: usize, latent: usize, device: &Device) -> UsadNet {
-        let (h1, h2) = ((input / 2).max(latent), (input / 4).max(latent));
+        let (h1, h2) = ((input / 2).max(1), (input / 4).max(1));
         UsadNet {
             encoder: Mlp::new(&[input, h1, h2, latent], device),
             decoder1: Mlp::new(&[latent, h2, h1, input], device),
@@ -176,12 +176,23 @@ impl Detector for Usad {
         let n = windows.len() / d;
         let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
         let ids_ae2 = nn::param_ids(&[&net.encoder, &net.decoder2]);
-        let mut opt1 = AdamConfig::new().init();
-        let mut opt2 = AdamConfig::new().init();
+        let (ids_d1, ids_d2) = (
+            nn::param_ids(&[&net.decoder1]),
+            nn::param_ids(&[&net.decoder2]),
+        );
+        let mut opt1 = nn::adam().init();
+        let mut opt2 = nn::adam().init();
         let epochs = options.epochs.unwrap_or(self.config.epochs);
         let lr = self.config.learning_rate;
         let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(self.config.batch_size * d);
+        // Gradients each phase leaves on the other phase's decoder. The authors' script zeroes only
+        // the stepping optimiser's parameters, so D2 keeps its phase-1 gradient into phase 2 and D1
+        // its phase-2 gradient into the next phase 1. The adversarial ‖W − AE2(AE1(W))‖ terms then
+        // nearly cancel on the decoders and act on the shared encoder; without this carry-over the
+        // adversarial phase drives both decoders away from reconstructing (measured: demo ROC-AUC
+        // 0.62 without, see docs/models.md).
+        let mut carried_d1 = GradientsParams::new();
         for epoch in 1..=epochs {
             let adv = 1.0 - 1.0 / epoch as f64;
             let (mut loss_sum, mut batches) = (0.0, 0usize);
@@ -196,12 +207,16 @@ impl Detector for Usad {
                 let loss1 =
                     recon1.clone().mul_scalar(1.0 - adv) + mse(x.clone(), w3).mul_scalar(adv);
                 let mut grads = loss1.backward();
-                let g1 = GradientsParams::from_params(&mut grads, &net, &ids_ae1);
+                let mut g1 = GradientsParams::from_params(&mut grads, &net, &ids_ae1);
+                nn::accumulate_gradients(&net.decoder1, &mut carried_d1, &mut g1);
+                let mut carried_d2 = GradientsParams::from_params(&mut grads, &net, &ids_d2);
                 net = opt1.step(lr, net, g1);
                 let (_, w2, w3) = net.forward(x.clone());
                 let loss2 = mse(x.clone(), w2).mul_scalar(1.0 - adv) - mse(x, w3).mul_scalar(adv);
                 let mut grads = loss2.backward();
-                let g2 = GradientsParams::from_params(&mut grads, &net, &ids_ae2);
+                let mut g2 = GradientsParams::from_params(&mut grads, &net, &ids_ae2);
+                nn::accumulate_gradients(&net.decoder2, &mut carried_d2, &mut g2);
+                carried_d1 = GradientsParams::from_params(&mut grads, &net, &ids_d1);
                 net = opt2.step(lr, net, g2);
                 // Report AE1's reconstruction error: the adversarial terms grow by design and hide learning.
                 loss_sum += nn::scalar(recon1.detach());

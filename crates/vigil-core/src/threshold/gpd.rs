@@ -66,7 +66,7 @@ fn bisect(y: &[f64], mut lo: f64, mut hi: f64) -> f64 {
 
 /// Roots of w on a geometric grid of |x| between `from` and `to` (same sign), refined by bisection.
 fn roots_between(y: &[f64], sign: f64, from: f64, to: f64, out: &mut Vec<f64>) {
-    const STEPS: usize = 400;
+    const STEPS: usize = 100;
     if !(to > from && from > 0.0) {
         return;
     }

@@ -4,6 +4,7 @@
 use crate::error::{ModelError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::nn::{Linear, LinearConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use rand::seq::SliceRandom;
@@ -174,4 +175,38 @@ pub fn param_ids<M: Module>(modules: &[&M]) -> Vec<ParamId> {
         m.visit(&mut collect);
     }
     collect.0
+}
+
+/// Moves the gradients of `module`'s parameters from `from` into `into`, adding them to any
+/// gradient `into` already holds for the same parameter. Training loops that must reproduce a
+/// reference implementation's gradient accumulation (PyTorch keeps `.grad` until the owning
+/// optimiser zeroes it) carry a parameter's leftover gradient to its next optimiser step with this.
+pub fn accumulate_gradients<M: Module>(
+    module: &M,
+    from: &mut GradientsParams,
+    into: &mut GradientsParams,
+) {
+    struct Merge<'a> {
+        from: &'a mut GradientsParams,
+        into: &'a mut GradientsParams,
+    }
+    impl ModuleVisitor for Merge<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(extra) = self.from.remove::<D>(param.id) {
+                let sum = match self.into.remove::<D>(param.id) {
+                    Some(own) => own + extra,
+                    None => extra,
+                };
+                self.into.register::<D>(param.id, sum);
+            }
+        }
+    }
+    module.visit(&mut Merge { from, into });
+}
+
+/// Adam with PyTorch's defaults (β = 0.9, 0.999, ε = 1e-8). burn's default ε is 1e-5, which
+/// swamps the small gradients some of our losses produce on purpose (USAD scales reconstruction
+/// by 1/epoch) and stalls training where the papers' PyTorch code keeps learning.
+pub fn adam() -> burn::optim::AdamConfig {
+    burn::optim::AdamConfig::new().with_epsilon(1e-8)
 }
