@@ -11,6 +11,7 @@ pub mod nn;
 pub mod pca;
 pub mod pipeline;
 pub mod registry;
+pub mod tranad;
 pub mod usad;
 
 pub use detector::{

@@ -3,6 +3,7 @@
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
 use crate::pca::{Pca, PcaConfig};
+use crate::tranad::{Tranad, TranadConfig};
 use crate::usad::{Usad, UsadConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -38,6 +39,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             summary: "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)",
             defaults: defaults::<UsadConfig>(),
         },
+        DetectorInfo {
+            name: "tranad",
+            summary: "TranAD two-phase transformer reconstruction (Tuli et al., VLDB 2022)",
+            defaults: defaults::<TranadConfig>(),
+        },
     ]
 }
 
@@ -58,6 +64,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
     Ok(match name {
         "pca" => Box::new(Pca::new(parse(name, config)?)?),
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
+        "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         other => {
             return Err(ModelError::UnknownDetector {
                 name: other.to_string(),

@@ -92,7 +92,7 @@ fn mse(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
 #[derive(Debug)]
 pub struct Usad {
     config: UsadConfig,
-    net: Option<(UsadNet, usize)>,
+    net: nn::Fitted<UsadNet>,
 }
 
 const WEIGHTS: &str = "usad.bpk";
@@ -110,17 +110,14 @@ impl Usad {
         if config.learning_rate.is_nan() || config.learning_rate <= 0.0 {
             return Err(ModelError::config("usad", "learning_rate must be positive"));
         }
-        Ok(Usad { config, net: None })
+        Ok(Usad {
+            config,
+            net: nn::Fitted::empty("usad", WEIGHTS),
+        })
     }
 
-    fn fitted(&self, n_metrics: usize) -> Result<&UsadNet> {
-        match &self.net {
-            Some((net, m)) if *m == n_metrics => Ok(net),
-            Some((_, m)) => Err(ModelError::Shape(format!(
-                "the USAD model was trained on {m} metrics, the data has {n_metrics}"
-            ))),
-            None => Err(ModelError::Training("the USAD model is not fitted".into())),
-        }
+    fn fresh(&self, n_metrics: usize, device: &Device) -> UsadNet {
+        UsadNet::new(self.config.window * n_metrics, self.config.latent, device)
     }
 }
 
@@ -160,10 +157,8 @@ impl Detector for Usad {
         let d = w * m;
         let device = nn::device().autodiff();
         device.seed(options.seed);
-        let net = match (&self.net, options.warm_start) {
-            (Some((net, nm)), true) if *nm == m => net.clone().fork(&device),
-            _ => UsadNet::new(d, self.config.latent, &device),
-        };
+        let warm = options.warm_start.then(|| self.net.warm_start(m, &device));
+        let net = warm.flatten().unwrap_or_else(|| self.fresh(m, &device));
         let mut net = nn::freeze_groups(net, &options.frozen_groups);
         let mut windows = Vec::new();
         windows_ending_at(
@@ -197,10 +192,7 @@ impl Detector for Usad {
             let adv = 1.0 - 1.0 / epoch as f64;
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(n, self.config.batch_size, options.seed, epoch) {
-                batch.clear();
-                for &i in &idx {
-                    batch.extend_from_slice(&windows[i * d..(i + 1) * d]);
-                }
+                nn::gather(&windows, d, &idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let (w1, _, w3) = net.forward(x.clone());
                 let recon1 = mse(x.clone(), w1);
@@ -232,7 +224,7 @@ impl Detector for Usad {
                 cb(epoch, epochs, last_loss);
             }
         }
-        self.net = Some((net.valid().to_device(&nn::device()), m));
+        self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,
             final_loss: last_loss,
@@ -242,60 +234,44 @@ impl Detector for Usad {
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
-        let net = self.fitted(m)?;
+        let net = self.net.get(m)?;
         let d = w * m;
         let device = nn::device();
-        let (alpha, beta) = (self.config.alpha as f32, self.config.beta as f32);
+        let (alpha, beta) = (self.config.alpha, self.config.beta);
         let mut contributions = Vec::with_capacity(input.len() * m);
         let mut windows = Vec::new();
-        const CHUNK: usize = 4096;
+        const CHUNK: usize = 512;
         for start in (0..input.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(input.len());
             windows_ending_at(input.values, m, w, start..end, &mut windows);
             let x = nn::tensor2(windows.clone(), end - start, d, &device);
-            let (w1, _, w3) = net.forward(x.clone());
-            let e1 = nn::to_vec((x.clone() - w1).square());
-            let e3 = nn::to_vec((x - w3).square());
-            for r in 0..end - start {
-                let newest = r * d + (w - 1) * m;
-                contributions.extend((newest..newest + m).map(|k| alpha * e1[k] + beta * e3[k]));
-            }
+            let w1 = net
+                .decoder1
+                .forward(net.encode(x.clone()), Activation::Sigmoid);
+            let w3 = net
+                .decoder2
+                .forward(net.encode(w1.clone()), Activation::Sigmoid);
+            let newest = |t: Tensor<2>| t.narrow(1, (w - 1) * m, m);
+            let x = newest(x);
+            let e1 = (x.clone() - newest(w1)).square().mul_scalar(alpha);
+            let e3 = (x - newest(w3)).square().mul_scalar(beta);
+            contributions.extend(nn::to_vec(e1 + e3));
         }
         Ok(Scores::from_contributions(contributions, m))
     }
 
     fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        let (net, _) = self
-            .net
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the USAD model is not fitted".into()))?;
-        nn::save_module(net, dir, WEIGHTS)?;
-        Ok(vec![WEIGHTS.into()])
+        self.net.save(dir)
     }
 
     fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = UsadNet::new(
-            self.config.window * n_metrics,
-            self.config.latent,
-            &nn::device(),
-        );
-        self.net = Some((nn::load_module(fresh, dir, WEIGHTS)?, n_metrics));
-        Ok(())
+        let fresh = self.fresh(n_metrics, &nn::device());
+        self.net.load(dir, n_metrics, fresh)
     }
 
     fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let target = match self.net.take() {
-            Some((net, m)) if m == n_metrics => net,
-            _ => UsadNet::new(
-                self.config.window * n_metrics,
-                self.config.latent,
-                &nn::device(),
-            ),
-        };
-        self.net = Some((
-            nn::load_module_groups(target, dir, WEIGHTS, groups)?,
-            n_metrics,
-        ));
-        Ok(())
+        let (window, latent) = (self.config.window, self.config.latent);
+        let fresh = || UsadNet::new(window * n_metrics, latent, &nn::device());
+        self.net.load_layers(dir, n_metrics, groups, fresh)
     }
 }

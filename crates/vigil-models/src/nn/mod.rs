@@ -1,6 +1,13 @@
 //! Shared neural building blocks on burn: the compute device, tensor conversion, seeded
 //! mini-batching, a dense MLP and the checkpoint helpers every neural detector uses.
 
+mod attention;
+mod dropout;
+mod fitted;
+pub use attention::Attention;
+pub use dropout::{seed_dropout, Dropout};
+pub use fitted::{gather, Fitted};
+
 use crate::error::{ModelError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::nn::{Linear, LinearConfig};

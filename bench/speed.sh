@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Training and scoring speed of vigil's deep detectors against PyTorch scripts of the same
+# architecture, shapes and batch size (bench/reference/), on this machine, in one run.
+#
+#     bench/speed.sh [EPOCHS]        # writes bench/results/speed.md
+#
+# Needs python3 with torch and numpy (pip install torch numpy). The data is an SMD-shaped
+# random walk (28,479 steps x 38 metrics, in [0, 1]) generated with a fixed seed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epochs="${1:-3}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+data="$work/smd_like.npy"
+python3 - "$data" <<'PY'
+import sys, numpy as np
+r = np.random.default_rng(0)
+x = np.cumsum(r.normal(0, 0.01, (28479, 38)), 0)
+x = (x - x.min(0)) / (x.max(0) - x.min(0))
+np.save(sys.argv[1], x.astype(np.float32))
+PY
+cargo build --release -p vigil-models --benches >/dev/null 2>&1
+: > "$work/results.jsonl"
+for model in usad tranad; do
+    python3 "bench/reference/$model.py" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
+    cargo bench -q -p vigil-models --bench speed -- --detector "$model" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
+done
+python3 - "$work/results.jsonl" "$epochs" > bench/results/speed.md <<'PY'
+import json, platform, subprocess, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print("# Training and scoring speed: vigil vs PyTorch, same architecture, shapes and batch\n")
+print(f"Command: `bench/speed.sh {sys.argv[2]}` — data: SMD-shaped random walk, 28,479 steps x 38 metrics; ")
+print(f"epoch time is the mean over epochs 2..{sys.argv[2]} (epoch 1 warms up); scoring covers every point.")
+print(f"Machine: {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, both sides on all cores.\n")
+print("| model | implementation | s / epoch | scoring points / s | peak RSS MB |")
+print("|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['model']} | {r['implementation']} | {r['epoch_seconds']:.2f} | {r['score_points_per_second']:,.0f} | {r['peak_rss_mb']:.0f} |")
+print("\n| model | training speed vigil / PyTorch | scoring speed vigil / PyTorch | peak memory vigil / PyTorch |")
+print("|---|---|---|---|")
+by = {}
+for r in rows:
+    by.setdefault(r["model"], {})["vigil" if r["implementation"].startswith("vigil") else "torch"] = r
+for model, p in by.items():
+    v, t = p["vigil"], p["torch"]
+    print(f"| {model} | {t['epoch_seconds'] / v['epoch_seconds']:.2f}x | "
+          f"{v['score_points_per_second'] / t['score_points_per_second']:.2f}x | "
+          f"{v['peak_rss_mb'] / t['peak_rss_mb']:.2f} |")
+PY
+cat bench/results/speed.md

@@ -1,0 +1,95 @@
+//! The trained network a neural detector holds, with the checks and checkpoint plumbing every
+//! such detector shares: the metric count it was trained on, save/load, partial loads, warm starts.
+
+use crate::error::{ModelError, Result};
+use burn::module::Module;
+use burn::prelude::*;
+use std::path::Path;
+
+/// A detector's network once fitted, remembered with the number of metrics it expects.
+#[derive(Debug, Clone)]
+pub struct Fitted<N> {
+    kind: &'static str,
+    file: &'static str,
+    slot: Option<(N, usize)>,
+}
+
+impl<N: Module + Clone> Fitted<N> {
+    /// Nothing fitted yet; `file` is the weights file name inside a model directory.
+    pub fn empty(kind: &'static str, file: &'static str) -> Fitted<N> {
+        Fitted {
+            kind,
+            file,
+            slot: None,
+        }
+    }
+
+    /// The network, if it was fitted on `n_metrics` metrics.
+    pub fn get(&self, n_metrics: usize) -> Result<&N> {
+        match &self.slot {
+            Some((net, m)) if *m == n_metrics => Ok(net),
+            Some((_, m)) => Err(ModelError::Shape(format!(
+                "the {} model was trained on {m} metrics, the data has {n_metrics}",
+                self.kind
+            ))),
+            None => Err(self.not_fitted()),
+        }
+    }
+
+    fn not_fitted(&self) -> ModelError {
+        ModelError::Training(format!("the {} model is not fitted", self.kind))
+    }
+
+    /// Stores a trained network.
+    pub fn set(&mut self, net: N, n_metrics: usize) {
+        self.slot = Some((net, n_metrics));
+    }
+
+    /// The fitted network moved onto `device` to continue training (a warm start), when it
+    /// exists and expects `n_metrics` metrics.
+    pub fn warm_start(&self, n_metrics: usize, device: &Device) -> Option<N> {
+        match &self.slot {
+            Some((net, m)) if *m == n_metrics => Some(net.clone().fork(device)),
+            _ => None,
+        }
+    }
+
+    /// Writes the weights into `dir`; returns the file names written.
+    pub fn save(&self, dir: &Path) -> Result<Vec<String>> {
+        let (net, _) = self.slot.as_ref().ok_or_else(|| self.not_fitted())?;
+        super::save_module(net, dir, self.file)?;
+        Ok(vec![self.file.into()])
+    }
+
+    /// Loads all weights from `dir` into `fresh`, a network built for `n_metrics` metrics.
+    pub fn load(&mut self, dir: &Path, n_metrics: usize, fresh: N) -> Result<()> {
+        self.slot = Some((super::load_module(fresh, dir, self.file)?, n_metrics));
+        Ok(())
+    }
+
+    /// Loads only the layer `groups` from `dir`, into the fitted network when it expects
+    /// `n_metrics` metrics, otherwise into `fresh()`.
+    pub fn load_layers(
+        &mut self,
+        dir: &Path,
+        n_metrics: usize,
+        groups: &[String],
+        fresh: impl FnOnce() -> N,
+    ) -> Result<()> {
+        let target = match self.slot.take() {
+            Some((net, m)) if m == n_metrics => net,
+            _ => fresh(),
+        };
+        let net = super::load_module_groups(target, dir, self.file, groups)?;
+        self.slot = Some((net, n_metrics));
+        Ok(())
+    }
+}
+
+/// Copies the windows `idx` (each `d` values long) out of `windows` into `batch`.
+pub fn gather(windows: &[f32], d: usize, idx: &[usize], batch: &mut Vec<f32>) {
+    batch.clear();
+    for &i in idx {
+        batch.extend_from_slice(&windows[i * d..(i + 1) * d]);
+    }
+}
