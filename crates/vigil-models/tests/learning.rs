@@ -150,3 +150,20 @@ fn check_ranking_and_round_trip(names: &[&str]) {
         assert_round_trip(name, det.as_ref(), &test, &scores);
     }
 }
+
+#[test]
+fn tranad_same_seed_same_scores() {
+    // TranAD draws dropout masks from its own generator: a fit must still be a function of the seed.
+    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let train = periodic(600);
+    let fit_and_score = || {
+        let mut det = registry::build("tranad", Some(&serde_json::json!({"epochs": 2}))).unwrap();
+        let options = FitOptions {
+            seed: 9,
+            ..FitOptions::default()
+        };
+        det.fit(&MtsInput::new(&train, 3), &options).unwrap();
+        det.score(&MtsInput::new(&train, 3)).unwrap()
+    };
+    assert_eq!(fit_and_score(), fit_and_score());
+}

@@ -188,7 +188,7 @@ pub(crate) fn parse_value(cell: &str) -> Option<f32> {
     cell.parse::<f64>().ok().map(|v| v as f32)
 }
 
-fn parse_label(cell: &str) -> Option<u8> {
+pub(crate) fn parse_label(cell: &str) -> Option<u8> {
     match cell.trim() {
         "0" | "0.0" | "false" => Some(0),
         "1" | "1.0" | "true" => Some(1),
@@ -197,7 +197,7 @@ fn parse_label(cell: &str) -> Option<u8> {
 }
 
 /// RFC 3339, `YYYY-MM-DD HH:MM:SS` (taken as UTC) or epoch seconds.
-fn parse_timestamp(cell: &str) -> Option<i64> {
+pub(crate) fn parse_timestamp(cell: &str) -> Option<i64> {
     let cell = cell.trim();
     if let Ok(secs) = cell.parse::<i64>() {
         return Some(secs);

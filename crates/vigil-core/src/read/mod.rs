@@ -6,6 +6,7 @@
 pub mod benchmarks;
 pub mod csv;
 pub mod npy;
+pub mod parquet;
 pub mod text;
 
 use crate::error::{CoreError, Result};
@@ -15,7 +16,8 @@ use std::path::Path;
 pub use benchmarks::{load_benchmark, BenchmarkKind};
 
 /// Reads one series, choosing the format from the extension:
-/// `.csv` (wide CSV with header), `.npy` (NumPy), `.txt` (headerless comma-separated numbers).
+/// `.csv` (wide CSV with header), `.parquet` (the same columns), `.npy` (NumPy), `.txt`
+/// (headerless comma-separated numbers).
 pub fn read_series(path: &Path) -> Result<Series> {
     if !path.exists() {
         return Err(CoreError::file(path, "no such file; check the path"));
@@ -23,10 +25,11 @@ pub fn read_series(path: &Path) -> Result<Series> {
     match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
         Some("csv") => csv::read_csv(path),
         Some("npy") => npy::read_npy(path),
+        Some("parquet") | Some("pq") => parquet::read_parquet(path),
         Some("txt") => text::read_headerless(path),
         _ => Err(CoreError::file(
             path,
-            "unknown file type; use .csv (header row), .npy (2-D float array) or .txt (headerless numbers)",
+            "unknown file type; use .csv (header row), .parquet (same columns), .npy (2-D float array) or .txt (headerless numbers)",
         )),
     }
 }
