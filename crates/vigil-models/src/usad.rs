@@ -214,15 +214,7 @@ impl Detector for Usad {
                 loss_sum += nn::scalar(recon1.detach());
                 batches += 1;
             }
-            last_loss = loss_sum / batches.max(1) as f64;
-            if !last_loss.is_finite() {
-                return Err(ModelError::Training(format!(
-                    "USAD loss became {last_loss} at epoch {epoch}; lower learning_rate"
-                )));
-            }
-            if let Some(cb) = &options.on_epoch {
-                cb(epoch, epochs, last_loss);
-            }
+            last_loss = nn::end_epoch("USAD", epoch, epochs, loss_sum, batches, options)?;
         }
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {

@@ -217,3 +217,25 @@ pub fn accumulate_gradients<M: Module>(
 pub fn adam() -> burn::optim::AdamConfig {
     burn::optim::AdamConfig::new().with_epsilon(1e-8)
 }
+
+/// Closes a training epoch: the mean batch loss, an error if it is no longer finite, and the
+/// caller's epoch callback. Returns the mean loss.
+pub fn end_epoch(
+    model: &str,
+    epoch: usize,
+    epochs: usize,
+    loss_sum: f64,
+    batches: usize,
+    options: &crate::detector::FitOptions,
+) -> Result<f64> {
+    let loss = loss_sum / batches.max(1) as f64;
+    if !loss.is_finite() {
+        return Err(ModelError::Training(format!(
+            "{model} loss became {loss} at epoch {epoch}; lower learning_rate"
+        )));
+    }
+    if let Some(cb) = &options.on_epoch {
+        cb(epoch, epochs, loss);
+    }
+    Ok(loss)
+}
