@@ -21,11 +21,18 @@ np.save(sys.argv[1], x.astype(np.float32))
 PY
 cargo build --release -p vigil-models --benches >/dev/null 2>&1
 : > "$work/results.jsonl"
-for model in usad tranad; do
-    python3 "bench/reference/$model.py" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
+for model in usad tranad rnn-vae; do
+    python3 "bench/reference/${model//-/_}.py" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
     cargo bench -q -p vigil-models --bench speed -- --detector "$model" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
 done
-python3 - "$work/results.jsonl" "$epochs" > bench/results/speed.md <<'PY'
+# One Adam step of a recurrent encoder-decoder on issue 5's shape (batch 64, window 100,
+# 38 metrics, hidden 64): PyTorch, vigil's fused layer, burn's own layer.
+: > "$work/steps.jsonl"
+for cell in lstm gru; do
+    python3 bench/reference/recurrent_step.py --cell "$cell" --steps 20 2>/dev/null | tail -1 >> "$work/steps.jsonl"
+    cargo bench -q -p vigil-models --bench recurrent_step -- --cell "$cell" --steps 20 2>/dev/null | grep '^{' >> "$work/steps.jsonl"
+done
+python3 - "$work/results.jsonl" "$epochs" "$work/steps.jsonl" > bench/results/speed.md <<'PY'
 import json, platform, subprocess, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
@@ -47,5 +54,16 @@ for model, p in by.items():
     print(f"| {model} | {t['epoch_seconds'] / v['epoch_seconds']:.2f}x | "
           f"{v['score_points_per_second'] / t['score_points_per_second']:.2f}x | "
           f"{v['peak_rss_mb'] / t['peak_rss_mb']:.2f} |")
+steps = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
+print("\n## Recurrent layers: one Adam step of an encoder-decoder\n")
+print("Batch 64, window 100, 38 metrics, hidden 64 (issue 5's table); encoder, last hidden state repeated, ")
+print("decoder, linear output, MSE. Mean over 20 steps after 2 warm-up steps. Models: ")
+print("`crates/vigil-models/benches/recurrent_step.rs`, `bench/reference/recurrent_step.py`.\n")
+print("| model | implementation | ms / step | vs PyTorch (speed) | peak RSS MB |")
+print("|---|---|---|---|---|")
+torch_ms = {r["model"]: r["ms_per_step"] for r in steps if r["implementation"].startswith("PyTorch")}
+for r in steps:
+    print(f"| {r['model']} | {r['implementation']} | {r['ms_per_step']:.1f} | "
+          f"{torch_ms[r['model']] / r['ms_per_step']:.2f}x | {r['peak_rss_mb']:.0f} |")
 PY
 cat bench/results/speed.md

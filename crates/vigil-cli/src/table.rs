@@ -12,13 +12,23 @@ fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 /// Renders outcomes grouped by detector, with a mean row after each group.
 pub fn markdown(outcomes: &[EntityOutcome], threshold: &str) -> String {
     let mut out = String::new();
+    // Further thresholds (same on every row) get an F1 and a PA-F1 column each.
+    let also: Vec<&str> = outcomes
+        .first()
+        .map(|o| o.also.iter().map(|a| a.method.as_str()).collect())
+        .unwrap_or_default();
+    let also_header: String = also
+        .iter()
+        .map(|m| format!(" F1 ({m}) | PA-F1 ({m}) |"))
+        .collect();
     let _ = writeln!(
         out,
-        "| detector | entity | F1 ({threshold}) | PA-F1 ({threshold}) | PA%K area | MCC | ROC-AUC | PR-AUC | best F1 (oracle) | best PA-F1 (oracle) | HitRate@150% | train s | score s | peak RSS MB |"
+        "| detector | entity | F1 ({threshold}) | PA-F1 ({threshold}) |{also_header} PA%K area | affiliation F1 | VUS-PR | VUS-ROC | MCC | ROC-AUC | PR-AUC | best F1 (oracle) | best PA-F1 (oracle) | HitRate@150% | train s | score s | peak RSS MB |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|{}---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "---|---|".repeat(also.len())
     );
     let mut detectors: Vec<&str> = outcomes.iter().map(|o| o.detector.as_str()).collect();
     detectors.dedup();
@@ -26,14 +36,22 @@ pub fn markdown(outcomes: &[EntityOutcome], threshold: &str) -> String {
         let group: Vec<&EntityOutcome> = outcomes.iter().filter(|o| o.detector == det).collect();
         for o in &group {
             let r = &o.report;
+            let also_cells: String = o
+                .also
+                .iter()
+                .map(|a| format!(" {:.4} | {:.4} |", a.f1, a.pa_f1))
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {} |",
+                "| {} | {} | {:.4} | {:.4} |{also_cells} {:.4} | {} | {} | {} | {:.4} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {} |",
                 o.detector,
                 o.entity,
                 r.f1,
                 r.pa_f1,
                 r.pa_k_area,
+                fmt_opt(r.affiliation_f1),
+                fmt_opt(r.vus_pr),
+                fmt_opt(r.vus_roc),
                 r.mcc,
                 fmt_opt(r.roc_auc),
                 fmt_opt(r.pr_auc),
@@ -46,13 +64,23 @@ pub fn markdown(outcomes: &[EntityOutcome], threshold: &str) -> String {
             );
         }
         let m = |f: fn(&EntityOutcome) -> Option<f64>| fmt_opt(mean(group.iter().map(|o| f(o))));
+        let also_means: String = (0..also.len())
+            .map(|k| {
+                let f1 = mean(group.iter().map(|o| o.also.get(k).map(|a| a.f1)));
+                let pa = mean(group.iter().map(|o| o.also.get(k).map(|a| a.pa_f1)));
+                format!(" {} | {} |", fmt_opt(f1), fmt_opt(pa))
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "| **{det}** | **mean of {}** | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | |",
+            "| **{det}** | **mean of {}** | {} | {} |{also_means} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | |",
             group.len(),
             m(|o| Some(o.report.f1)),
             m(|o| Some(o.report.pa_f1)),
             m(|o| Some(o.report.pa_k_area)),
+            m(|o| o.report.affiliation_f1),
+            m(|o| o.report.vus_pr),
+            m(|o| o.report.vus_roc),
             m(|o| Some(o.report.mcc)),
             m(|o| o.report.roc_auc),
             m(|o| o.report.pr_auc),

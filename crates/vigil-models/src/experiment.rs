@@ -27,6 +27,21 @@ pub struct EntityOutcome {
     pub test_steps: usize,
     /// Peak resident memory of the process so far, in bytes (Linux `VmHWM`), if known.
     pub peak_rss_bytes: Option<u64>,
+    /// Alarm figures at further label-free thresholds, for comparison.
+    pub also: Vec<ThresholdFigures>,
+}
+
+/// Alarm figures of one more label-free threshold on the same scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdFigures {
+    /// The threshold's name (`pot-batch`, `spot`, ...).
+    pub method: String,
+    /// Point-wise F1.
+    pub f1: f64,
+    /// Point-adjusted F1.
+    pub pa_f1: f64,
+    /// Share of test points alarmed.
+    pub alarm_rate: f64,
 }
 
 /// Scores, thresholds and alarms of a test series, kept for reports and plots.
@@ -39,11 +54,13 @@ pub struct EntityTrace {
     pub alarms: Vec<u8>,
 }
 
-/// Runs one entity. The test series must carry labels.
+/// Runs one entity. The test series must carry labels. `also` names further label-free
+/// thresholds whose F1 and PA-F1 are reported beside the main one.
 pub fn run_entity(
     entity: &Entity,
     spec: &TrainSpec,
     method: ThresholdMethod,
+    also: &[(String, ThresholdMethod)],
 ) -> Result<(EntityOutcome, EntityTrace, TrainedModel)> {
     let labels = entity.test.labels.clone().ok_or_else(|| {
         ModelError::Shape(format!(
@@ -65,6 +82,16 @@ pub fn run_entity(
         &labels,
         entity.test.interpretation.as_deref(),
     )?;
+    let mut also_figures = Vec::new();
+    for (name, other) in also {
+        let (r, _, _) = threshold_and_evaluate(&scores, &model.calibration, *other, &labels, None)?;
+        also_figures.push(ThresholdFigures {
+            method: name.clone(),
+            f1: r.f1,
+            pa_f1: r.pa_f1,
+            alarm_rate: r.alarm_rate,
+        });
+    }
     let outcome = EntityOutcome {
         entity: entity.name.clone(),
         detector: spec.detector.clone(),
@@ -73,6 +100,7 @@ pub fn run_entity(
         score_seconds,
         test_steps: entity.test.len(),
         peak_rss_bytes: peak_rss_bytes(),
+        also: also_figures,
     };
     Ok((
         outcome,

@@ -11,6 +11,7 @@ pub mod nn;
 pub mod pca;
 pub mod pipeline;
 pub mod registry;
+pub mod rnn_vae;
 pub mod tranad;
 pub mod usad;
 

@@ -86,15 +86,20 @@ pub fn write_model_dir(
     };
     std::fs::create_dir_all(&parent)
         .map_err(|e| ModelError::model_dir(dir, format!("cannot create the parent folder: {e}")))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".vigil-model-")
-        .tempdir_in(&parent)
-        .map_err(|e| {
-            ModelError::model_dir(
-                dir,
-                format!("cannot create a temporary folder beside it: {e}"),
-            )
-        })?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".vigil-model-");
+    // A temporary folder is private (0700) by default; the model directory is an ordinary one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o755));
+    }
+    let staging = builder.tempdir_in(&parent).map_err(|e| {
+        ModelError::model_dir(
+            dir,
+            format!("cannot create a temporary folder beside it: {e}"),
+        )
+    })?;
     let names = write_files(staging.path())?;
     manifest.files = names
         .iter()

@@ -3,6 +3,7 @@
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
 use crate::pca::{Pca, PcaConfig};
+use crate::rnn_vae::{RnnVae, RnnVaeConfig};
 use crate::tranad::{Tranad, TranadConfig};
 use crate::usad::{Usad, UsadConfig};
 use serde::de::DeserializeOwned;
@@ -44,6 +45,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             summary: "TranAD two-phase transformer reconstruction (Tuli et al., VLDB 2022)",
             defaults: defaults::<TranadConfig>(),
         },
+        DetectorInfo {
+            name: "rnn-vae",
+            summary: "recurrent VAE in the spirit of OmniAnomaly's core (Su et al., KDD 2019)",
+            defaults: defaults::<RnnVaeConfig>(),
+        },
     ]
 }
 
@@ -65,6 +71,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "pca" => Box::new(Pca::new(parse(name, config)?)?),
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
+        "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),
         other => {
             return Err(ModelError::UnknownDetector {
                 name: other.to_string(),

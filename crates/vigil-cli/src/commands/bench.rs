@@ -37,8 +37,15 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         .or_else(|| std::env::var_os("VIGIL_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("../shared/data"));
     let dataset = load_benchmark(kind, &data_dir, &args.entities)?;
-    let (base_spec, method) = args.spec.resolve()?;
-    let threshold_name = args.spec.threshold.clone().unwrap_or_else(|| "spot".into());
+    // A benchmark judges a whole test set at once, so its headline threshold is POT fitted on
+    // the test scores (label-free); train-calibrated POT and SPOT are reported beside it.
+    let (base_spec, method, threshold_name) = args.spec.resolve_with("pot-batch")?;
+    let mut also = Vec::new();
+    for name in ["pot", "spot"] {
+        if name != threshold_name {
+            also.push((name.to_string(), name.parse()?));
+        }
+    }
     let mut outcomes = Vec::new();
     for detector in &args.detectors {
         let mut spec = base_spec.clone();
@@ -49,7 +56,7 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
         for entity in &dataset.entities {
             ui.note(format!("{detector} on {} ...", entity.name));
-            let (outcome, _, _) = run_entity(entity, &spec, method)?;
+            let (outcome, _, _) = run_entity(entity, &spec, method, &also)?;
             ui.note(format!(
                 "  PA-F1 {:.4}  F1 {:.4}  best PA-F1 {:.4}  ({:.1}s train)",
                 outcome.report.pa_f1,
@@ -66,9 +73,12 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         println!("{}", table::markdown(&outcomes, &threshold_name));
     }
     if let Some(path) = &args.output {
-        let command: Vec<String> = std::env::args().collect();
+        // The program as `vigil` (not the path it ran from), then the arguments as given.
+        let command: Vec<String> = std::iter::once("vigil".to_string())
+            .chain(std::env::args().skip(1))
+            .collect();
         let text = format!(
-            "# vigil bench — {}\n\nCommand: `{}`\n\nThreshold `{threshold_name}` is label-free (calibrated on training scores); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. Peak RSS is the process high-water mark after each entity (measured by the OS).\n\n{}",
+            "# vigil bench — {}\n\nCommand: `{}`\n\nEvery threshold shown is label-free: `pot-batch` fits POT on the test scores being judged, `pot` and `spot` are calibrated on the training scores (docs/thresholds.md); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. Peak RSS is the process high-water mark after each entity (measured by the OS).\n\n{}",
             dataset.name,
             command.join(" "),
             table::markdown(&outcomes, &threshold_name)

@@ -42,7 +42,7 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for entity in &fleet.entities {
         ui.note(format!("training {} on {} ...", spec.detector, entity.name));
-        let (outcome, trace, model) = run_entity(entity, &spec, method)?;
+        let (outcome, trace, model) = run_entity(entity, &spec, method, &[])?;
         let mut csv = String::from("step,score,threshold,alarm,label\n");
         let labels = entity.test.labels.as_deref().unwrap_or(&[]);
         for t in 0..trace.scores.len() {

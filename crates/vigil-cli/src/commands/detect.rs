@@ -19,7 +19,7 @@ pub struct DetectArgs {
     /// Output CSV: step, score, threshold, alarm, then one contribution column per metric.
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot` (default), `pot` or `quantile`.
+    /// Label-free threshold: `spot` (default), `pot`, `pot-batch` (POT fitted on these scores) or `quantile`.
     #[arg(long, default_value = "spot")]
     pub threshold: String,
 }

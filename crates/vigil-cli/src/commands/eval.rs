@@ -16,7 +16,7 @@ pub struct EvalArgs {
     /// Labelled test series (a CSV with a `label` column).
     #[arg(long)]
     pub test: PathBuf,
-    /// Threshold: `spot` (default), `pot`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
+    /// Threshold: `spot` (default), `pot`, `pot-batch`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
     #[arg(long, default_value = "spot")]
     pub threshold: String,
 }
@@ -58,9 +58,17 @@ pub fn print_report(r: &EvalReport, threshold: &str) {
         r.pa_precision, r.pa_recall, r.pa_f1, r.pa_k_area
     );
     println!(
-        "threshold-free:           ROC-AUC {}  PR-AUC {}",
+        "affiliation:              P {}  R {}  F1 {}",
+        fmt_opt(r.affiliation_precision),
+        fmt_opt(r.affiliation_recall),
+        fmt_opt(r.affiliation_f1)
+    );
+    println!(
+        "threshold-free:           ROC-AUC {}  PR-AUC {}  VUS-ROC {}  VUS-PR {}",
         fmt_opt(r.roc_auc),
-        fmt_opt(r.pr_auc)
+        fmt_opt(r.pr_auc),
+        fmt_opt(r.vus_roc),
+        fmt_opt(r.vus_pr)
     );
     println!(
         "oracle (uses labels):     best F1 {}  best PA-F1 {}",

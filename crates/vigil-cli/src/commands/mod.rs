@@ -49,7 +49,7 @@ pub struct SpecArgs {
     /// Normaliser fitted on training data: `minmax`, `zscore` or `none`.
     #[arg(long)]
     pub normaliser: Option<String>,
-    /// Label-free threshold: `spot` (default), `pot`, `quantile`; `best-f1` is an oracle.
+    /// Label-free threshold: `spot` (default; `pot-batch` for `bench`), `pot`, `pot-batch`, `quantile`; `best-f1` is an oracle.
     #[arg(long)]
     pub threshold: Option<String>,
 }
@@ -57,6 +57,16 @@ pub struct SpecArgs {
 impl SpecArgs {
     /// Resolves file + flags into a training spec and a threshold method.
     pub fn resolve(&self) -> anyhow::Result<(TrainSpec, ThresholdMethod)> {
+        let (spec, method, _) = self.resolve_with("spot")?;
+        Ok((spec, method))
+    }
+
+    /// Like [`Self::resolve`], with the threshold used when neither flag nor file names one;
+    /// also returns the threshold's name.
+    pub fn resolve_with(
+        &self,
+        default_threshold: &str,
+    ) -> anyhow::Result<(TrainSpec, ThresholdMethod, String)> {
         let file: ConfigFile = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -84,14 +94,14 @@ impl SpecArgs {
                     .context("detector_config is not representable as JSON")?,
             );
         }
-        let threshold: ThresholdMethod = self
+        let threshold_name = self
             .threshold
             .clone()
             .or(file.threshold)
-            .unwrap_or_else(|| "spot".into())
-            .parse()?;
+            .unwrap_or_else(|| default_threshold.into());
+        let threshold: ThresholdMethod = threshold_name.parse()?;
         // Build once now so an unknown detector or a bad config fails before any work starts.
         vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
-        Ok((spec, threshold))
+        Ok((spec, threshold, threshold_name))
     }
 }

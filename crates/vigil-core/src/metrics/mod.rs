@@ -4,10 +4,12 @@
 //! oracle, never point-adjusted F1 alone.
 
 pub mod adjust;
+pub mod affiliation;
 pub mod auc;
 pub mod best;
 pub mod hitrate;
 pub mod point;
+pub mod vus;
 
 use crate::series::Interpretation;
 use adjust::{pa_k_curve, point_adjust};
@@ -33,6 +35,16 @@ pub struct EvalReport {
     pub pa_k_area: f64,
     /// Matthews correlation at the label-free threshold.
     pub mcc: f64,
+    /// Affiliation precision at the label-free threshold (Huet et al. 2022); `None` without alarms.
+    pub affiliation_precision: Option<f64>,
+    /// Affiliation recall at the label-free threshold.
+    pub affiliation_recall: Option<f64>,
+    /// Affiliation F1 at the label-free threshold (0 without alarms).
+    pub affiliation_f1: Option<f64>,
+    /// VUS-ROC of the raw scores (threshold-free; buffers up to 100 points, 250 thresholds).
+    pub vus_roc: Option<f64>,
+    /// VUS-PR of the raw scores (threshold-free).
+    pub vus_pr: Option<f64>,
     /// ROC-AUC of the raw scores (threshold-free).
     pub roc_auc: Option<f64>,
     /// PR-AUC (average precision) of the raw scores (threshold-free).
@@ -59,6 +71,13 @@ pub fn evaluate(
     interpretation: Option<&[Interpretation]>,
 ) -> EvalReport {
     let c = Confusion::count(alarms, labels);
+    let aff = affiliation::affiliation(alarms, labels);
+    let volume = vus::vus(
+        scores,
+        labels,
+        vus::DEFAULT_MAX_WINDOW,
+        vus::DEFAULT_THRESHOLDS,
+    );
     let pa = Confusion::count(&point_adjust(alarms, labels), labels);
     let (_, pa_k_area) = pa_k_curve(alarms, labels);
     let hit = |p: f64| match (contributions, interpretation) {
@@ -74,6 +93,11 @@ pub fn evaluate(
         pa_f1: pa.f1(),
         pa_k_area,
         mcc: c.mcc(),
+        affiliation_precision: aff.and_then(|a| a.precision),
+        affiliation_recall: aff.map(|a| a.recall),
+        affiliation_f1: aff.map(|a| a.f1()),
+        vus_roc: volume.map(|v| v.roc),
+        vus_pr: volume.map(|v| v.pr),
         roc_auc: auc::roc_auc(scores, labels),
         pr_auc: auc::average_precision(scores, labels),
         best_f1: best::best_f1_pointwise(scores, labels).map(|b| b.f1),

@@ -4,6 +4,7 @@
 mod attention;
 mod dropout;
 mod fitted;
+pub mod rnn;
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
 pub use fitted::{gather, Fitted};
