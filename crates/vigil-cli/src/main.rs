@@ -3,6 +3,7 @@
 
 mod commands;
 mod output;
+mod plot;
 mod progress;
 mod table;
 
@@ -38,6 +39,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Run detectors over a benchmark data set and write a markdown table.
     Bench(commands::bench::BenchArgs),
+    /// Draw a series with its scores, threshold, alarms and labels to PNG or SVG.
+    Plot(commands::plot::PlotArgs),
     /// List the detectors, their config keys and defaults.
     Models,
 }
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
             Command::Detect(args) => commands::detect::run(args, &ui),
             Command::Eval(args) => commands::eval::run(args, &ui),
             Command::Bench(args) => commands::bench::run(args, &ui),
+            Command::Plot(args) => commands::plot::run(args, &ui),
             Command::Models => commands::models::run(&ui),
         });
     match result {

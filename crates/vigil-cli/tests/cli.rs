@@ -328,6 +328,9 @@ fn eval_reports_every_measure_as_json() {
         "pr_auc",
         "best_f1",
         "mcc",
+        "affiliation_f1",
+        "vus_pr",
+        "vus_roc",
     ] {
         assert!(report.get(key).is_some(), "missing {key}");
     }
@@ -352,4 +355,94 @@ fn demo_detects_the_injected_anomalies() {
         .path()
         .join("demo/models/entity-0/manifest.json")
         .exists());
+    let png = std::fs::read(dir.path().join("demo/entity-0.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "the demo figure is a PNG");
+}
+
+#[test]
+fn plot_draws_png_and_svg_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train_model(d);
+    write(d, "test.csv", &series_csv(300, true));
+    let out = vigil(
+        &[
+            "detect",
+            "--model",
+            "model",
+            "--input",
+            "test.csv",
+            "--output",
+            "scores.csv",
+            "-q",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for figure in ["fig.png", "fig.svg"] {
+        let out = vigil(
+            &[
+                "plot",
+                "--series",
+                "test.csv",
+                "--scores",
+                "scores.csv",
+                "--output",
+                figure,
+            ],
+            d,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(std::fs::metadata(d.join(figure)).unwrap().len() > 1000);
+    }
+    write(d, "short.csv", &series_csv(200, true));
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "--series",
+                "test.csv",
+                "--scores",
+                "scores.csv",
+                "--output",
+                "fig.jpg",
+            ],
+            ".png or .svg",
+        ),
+        (
+            &[
+                "--series",
+                "short.csv",
+                "--scores",
+                "scores.csv",
+                "--output",
+                "bad.png",
+            ],
+            "has 300 rows but",
+        ),
+        (
+            &[
+                "--series", "test.csv", "--scores", "test.csv", "--output", "bad2.png",
+            ],
+            "not a `vigil detect` output",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut full = vec!["plot"];
+        full.extend_from_slice(args);
+        let out = vigil(&full, d);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    for leftover in ["fig.jpg", "bad.png", "bad2.png"] {
+        assert!(!d.join(leftover).exists(), "{leftover} was written");
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::SpecArgs;
 use crate::output::{write_atomic, Ui};
+use crate::plot::{draw, Figure};
 use crate::table;
 use clap::Args;
 use std::fmt::Write as _;
@@ -60,6 +61,26 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
             csv.as_bytes(),
         )?;
         model.save(&args.out.join("models").join(&entity.name))?;
+        let m = entity.test.metric_names.len();
+        let figure = Figure {
+            title: format!(
+                "{}: {} test series, {} threshold",
+                entity.name, spec.detector, threshold_name
+            ),
+            metrics: (0..m.min(3))
+                .map(|k| {
+                    let values = (0..entity.test.len())
+                        .map(|t| entity.test.values[t * m + k])
+                        .collect();
+                    (entity.test.metric_names[k].clone(), values)
+                })
+                .collect(),
+            scores: &trace.scores,
+            thresholds: &trace.thresholds,
+            alarms: &trace.alarms,
+            labels: entity.test.labels.as_deref(),
+        };
+        draw(&args.out.join(format!("{}.png", entity.name)), &figure)?;
         outcomes.push(outcome);
     }
     let mean_pa_f1 = table::mean_pa_f1(&outcomes);
@@ -81,7 +102,7 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
         println!("{}", table::markdown(&outcomes, &threshold_name));
         println!("mean point-adjusted F1 (label-free {threshold_name} threshold): {mean_pa_f1:.4}");
         println!(
-            "report, scores and models written to {}/",
+            "report, scores, plots and models written to {}/",
             args.out.display()
         );
     }

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod models;
+pub mod plot;
 pub mod train;
 
 use anyhow::Context;

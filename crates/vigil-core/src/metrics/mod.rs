@@ -1,4 +1,5 @@
-//! Evaluation measures (see `../shared/notes/evaluation.md` and `docs/metrics.md`).
+//! Evaluation measures (see `../shared/notes/evaluation.md` and `docs/metrics.md`, which names the
+//! independent implementation each one is checked against).
 //!
 //! Every report shows label-free-threshold figures beside threshold-free ones and the best-F1
 //! oracle, never point-adjusted F1 alone.
