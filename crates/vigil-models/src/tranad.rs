@@ -196,7 +196,7 @@ impl TranadNet {
     }
 
     fn decode(&self, decoder: &DecoderLayer, target: Tensor<3>, memory: Tensor<3>) -> Tensor<3> {
-        burn::tensor::activation::sigmoid(self.output.forward(decoder.forward(target, memory)))
+        nn::sigmoid(self.output.forward(decoder.forward(target, memory)))
     }
 
     /// (x1, x2), each [B, 1, F], for windows [B, K, F].

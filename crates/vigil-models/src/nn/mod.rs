@@ -5,9 +5,11 @@ mod attention;
 mod dropout;
 mod fitted;
 pub mod rnn;
+mod sigmoid;
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
 pub use fitted::{gather, Fitted};
+pub use sigmoid::sigmoid;
 
 use crate::error::{ModelError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
@@ -106,7 +108,7 @@ impl Mlp {
             x = layer.forward(x);
             x = match if i == last { output } else { Activation::Relu } {
                 Activation::Relu => burn::tensor::activation::relu(x),
-                Activation::Sigmoid => burn::tensor::activation::sigmoid(x),
+                Activation::Sigmoid => sigmoid(x),
                 Activation::Linear => x,
             };
         }
