@@ -5,7 +5,7 @@ mod attention;
 mod dropout;
 mod fitted;
 pub mod rnn;
-mod sigmoid;
+pub(crate) mod sigmoid;
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
 pub use fitted::{gather, Fitted};

@@ -26,7 +26,11 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting rounds to an integer
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // After adding ROUND, the integer n sits in the low mantissa bits: read it from there
+    // (integer ops only, no float-to-int conversion, so the loop stays vectorisable).
+    let shifted = x * LOG2E + ROUND;
+    let n_int = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     // Horner form of 1 + r + r²/2! + ... + r⁷/7!.
     const C: [f32; 8] = [
@@ -40,7 +44,7 @@ pub fn exp_f32(x: f32) -> f32 {
         1.0 / 5040.0,
     ];
     let p = C.iter().rev().fold(0.0f32, |acc, &c| acc * r + c);
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
     p * scale
 }
 
