@@ -54,7 +54,8 @@ for model, p in by.items():
     print(f"| {model} | {t['epoch_seconds'] / v['epoch_seconds']:.2f}x | "
           f"{v['score_points_per_second'] / t['score_points_per_second']:.2f}x | "
           f"{v['peak_rss_mb'] / t['peak_rss_mb']:.2f} |")
-steps = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
+steps = list({(r["model"], r["implementation"]): r
+              for r in (json.loads(l) for l in open(sys.argv[3]) if l.strip())}.values())
 print("\n## Recurrent layers: one Adam step of an encoder-decoder\n")
 print("Batch 64, window 100, 38 metrics, hidden 64 (issue 5's table); encoder, last hidden state repeated, ")
 print("decoder, linear output, MSE. Mean over 20 steps after 2 warm-up steps. Models: ")

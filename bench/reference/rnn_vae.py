@@ -4,7 +4,8 @@ comparison: GRU encoder (metrics -> 64), posterior head (dense 64, ReLU; mean an
 per metric); window 100, batch 50, Adam lr 1e-3 with gradient-norm clip 10, loss = Gaussian
 negative log-likelihood + KL to N(0, I). Windows are cut per batch from a strided view, as vigil
 does, so neither side holds all windows in memory. Scoring: one front-padded window per point,
-z at its posterior mean, negative log-likelihood of the newest step.
+z at its posterior mean, negative log-likelihood of the newest step (the likelihood head runs on
+that step only, as in vigil).
 
     python3 bench/reference/rnn_vae.py --data smd_like.npy --epochs 3
 """
@@ -77,7 +78,12 @@ def main():
             for start in range(0, len(test), 256):
                 b = test[start:start + 256].transpose(1, 2)
                 mean_z, _ = model.posterior(model.encoder(b)[0])
-                out.append(model.nll(b, mean_z)[:, -1, :])
+                # Only the newest step is scored: run the likelihood head on it alone, as vigil does.
+                decoded = model.decoder(mean_z)[0][:, -1:, :]
+                mean, std = model.likelihood(decoded)
+                x = b[:, -1:, :]
+                out.append((torch.log(std) + 0.5 * ((x - mean) / std) ** 2
+                            + 0.5 * math.log(2 * math.pi))[:, 0, :])
             return torch.cat(out)
 
     _, score_seconds = timed(score)

@@ -113,9 +113,12 @@ impl RnnVaeNet {
 
     /// Negative log-likelihood of `x` under the reconstruction from latents `z`, per value.
     fn nll(&self, x: Tensor<3>, z: Tensor<3>, std_epsilon: f64) -> Tensor<3> {
-        let (mean, std) = self
-            .likelihood
-            .forward(self.decoder.forward(z), std_epsilon);
+        self.likelihood_nll(x, self.decoder.forward(z), std_epsilon)
+    }
+
+    /// Negative log-likelihood of `x` under the likelihood head applied to decoder states.
+    fn likelihood_nll(&self, x: Tensor<3>, decoded: Tensor<3>, std_epsilon: f64) -> Tensor<3> {
+        let (mean, std) = self.likelihood.forward(decoded, std_epsilon);
         let half_log_two_pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
         let z_score = (x - mean) / std.clone();
         std.log() + z_score.square().mul_scalar(0.5) + half_log_two_pi
@@ -275,8 +278,11 @@ impl Detector for RnnVae {
                 &device,
             );
             let (mean_z, _) = net.posterior.forward(net.encoder.forward(x.clone()), eps);
-            let nll = net.nll(x, mean_z, eps).narrow(1, w - 1, 1);
-            contributions.extend(nn::to_vec(nll));
+            // The decoder needs every step's latent, but only the newest step is scored: the
+            // likelihood head runs on that step alone.
+            let newest = |t: Tensor<3>| t.narrow(1, w - 1, 1);
+            let decoded = newest(net.decoder.forward(mean_z));
+            contributions.extend(nn::to_vec(net.likelihood_nll(newest(x), decoded, eps)));
         }
         Ok(Scores::from_contributions(contributions, m))
     }

@@ -6,7 +6,7 @@
 //! on `backward()` hands burn the gradients that [`kernels::backward`] computes.
 //! Other backends (CUDA, wgpu) are not listed: the fused layer is a CPU kernel.
 
-use super::kernels::{self, Cache, Cell, Dims, Weights};
+use super::kernels::{self, CacheView, Cell, Dims, Weights};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -15,6 +15,7 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Flex};
 use burn::tensor::{Shape, TensorData};
+use std::borrow::Cow;
 
 /// One recurrent layer over a whole batch-major sequence `[batch, steps, input]`, returning
 /// every hidden state `[batch, steps, hidden]`.
@@ -47,17 +48,18 @@ pub trait RecurrentKernels: Backend {
     ) -> [FloatTensor<Self>; 5];
 }
 
-fn values(t: &FloatTensor<Flex>) -> Vec<f32> {
-    // A contiguous f32 tensor is read in place; anything else (a view, another dtype) is
-    // materialised first.
+/// A tensor's values: borrowed when it is a contiguous f32 tensor (the usual case), otherwise
+/// materialised. Copying every input was a tenth of a training step (page faults, memmove).
+fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
-        Some(s) => s.to_vec(),
-        None => t
-            .to_contiguous()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("a float tensor converts to f32"),
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(
+            t.to_contiguous()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("a float tensor converts to f32"),
+        ),
     }
 }
 
@@ -125,9 +127,10 @@ impl RecurrentKernels for Flex {
             b_ih: &b_ih_v,
             b_hh: &b_hh_v,
         };
-        let cache = Cache {
-            gates: values(&gates),
-            extra: values(&extra),
+        let (gates, extra) = (values(&gates), values(&extra));
+        let cache = CacheView {
+            gates: &gates,
+            extra: &extra,
         };
         let g = kernels::backward(
             cell,
@@ -135,7 +138,7 @@ impl RecurrentKernels for Flex {
             &values(&x),
             weights,
             &values(&h),
-            &cache,
+            cache,
             &values(&grad_h),
         );
         let gates_n = cell.gates() * d.hidden;
