@@ -50,7 +50,9 @@ impl Attention {
         let context = {
             let split = |t: Tensor<3>, l: usize| t.reshape([b, l, h, dk]).swap_dims(1, 2);
             let scores = split(q, lq).matmul(split(k, lk).swap_dims(2, 3)); // [B, H, Lq, Lk]
-            let weights = self.dropout.forward(super::softmax_last(scores));
+            let weights = self
+                .dropout
+                .forward(burn::tensor::activation::softmax(scores, 3));
             weights
                 .matmul(split(v, lk))
                 .swap_dims(1, 2)

@@ -6,12 +6,10 @@ mod dropout;
 mod fitted;
 pub mod rnn;
 pub(crate) mod sigmoid;
-mod softmax;
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
 pub use fitted::{gather, Fitted};
 pub use sigmoid::sigmoid;
-pub use softmax::softmax_last;
 
 use crate::error::{ModelError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
