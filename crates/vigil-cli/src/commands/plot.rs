@@ -87,24 +87,6 @@ fn read_detect_output(path: &Path) -> anyhow::Result<DetectOutput> {
     Ok(out)
 }
 
-fn read_label_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| match l.trim() {
-            "0" | "0.0" => Ok(0),
-            "1" | "1.0" => Ok(1),
-            other => bail!(
-                "{}: line {}: `{other}` is not a 0/1 label",
-                path.display(),
-                i + 1
-            ),
-        })
-        .collect()
-}
-
 pub fn run(args: PlotArgs, ui: &Ui) -> anyhow::Result<()> {
     let series = vigil_core::read::read_series(&args.series)?;
     let detected = read_detect_output(&args.scores)?;
@@ -128,7 +110,7 @@ pub fn run(args: PlotArgs, ui: &Ui) -> anyhow::Result<()> {
     }
     let labels = match &args.labels {
         Some(path) => {
-            let labels = read_label_file(path)?;
+            let labels = vigil_core::read::text::read_label_lines(path)?;
             if labels.len() != steps {
                 bail!(
                     "{} has {} labels for {steps} time steps",

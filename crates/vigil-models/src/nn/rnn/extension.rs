@@ -63,6 +63,25 @@ fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
     }
 }
 
+/// The values of `[w_ih, w_hh, b_ih, b_hh]`, held while a kernel borrows them.
+struct WeightValues<'a>([Cow<'a, [f32]>; 4]);
+
+impl<'a> WeightValues<'a> {
+    fn of(tensors: &'a [FloatTensor<Flex>; 4]) -> Self {
+        WeightValues(tensors.each_ref().map(values))
+    }
+
+    fn view(&self) -> Weights<'_> {
+        let [w_ih, w_hh, b_ih, b_hh] = &self.0;
+        Weights {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+        }
+    }
+}
+
 fn dims_of(x: &FloatTensor<Flex>, w_hh: &FloatTensor<Flex>) -> Dims {
     let xs = x.layout().shape();
     let ws = w_hh.layout().shape();
@@ -91,16 +110,10 @@ impl RecurrentKernels for Flex {
         inputs: [FloatTensor<Self>; 5],
         cell: Cell,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let [x, w_ih, w_hh, b_ih, b_hh] = inputs;
-        let d = dims_of(&x, &w_hh);
-        let (w_ih, w_hh, b_ih, b_hh) = (values(&w_ih), values(&w_hh), values(&b_ih), values(&b_hh));
-        let weights = Weights {
-            w_ih: &w_ih,
-            w_hh: &w_hh,
-            b_ih: &b_ih,
-            b_hh: &b_hh,
-        };
-        let (h, cache) = kernels::forward(cell, d, &values(&x), weights);
+        let [x, weights @ ..] = &inputs;
+        let d = dims_of(x, &weights[1]);
+        let weights = WeightValues::of(weights);
+        let (h, cache) = kernels::forward(cell, d, &values(x), weights.view());
         let rows = d.batch * d.steps;
         let g = cell.gates() * d.hidden;
         (
@@ -116,17 +129,10 @@ impl RecurrentKernels for Flex {
         grad_h: FloatTensor<Self>,
         cell: Cell,
     ) -> [FloatTensor<Self>; 5] {
-        let [x, w_ih, w_hh, b_ih, b_hh] = inputs;
+        let [x, weights @ ..] = &inputs;
         let [h, gates, extra] = saved;
-        let d = dims_of(&x, &w_hh);
-        let (w_ih_v, w_hh_v, b_ih_v, b_hh_v) =
-            (values(&w_ih), values(&w_hh), values(&b_ih), values(&b_hh));
-        let weights = Weights {
-            w_ih: &w_ih_v,
-            w_hh: &w_hh_v,
-            b_ih: &b_ih_v,
-            b_hh: &b_hh_v,
-        };
+        let d = dims_of(x, &weights[1]);
+        let weights = WeightValues::of(weights);
         let (gates, extra) = (values(&gates), values(&extra));
         let cache = CacheView {
             gates: &gates,
@@ -135,8 +141,8 @@ impl RecurrentKernels for Flex {
         let g = kernels::backward(
             cell,
             d,
-            &values(&x),
-            weights,
+            &values(x),
+            weights.view(),
             &values(&h),
             cache,
             &values(&grad_h),
