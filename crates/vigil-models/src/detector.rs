@@ -108,6 +108,16 @@ pub struct LayerGroup {
     pub role: LayerRole,
 }
 
+impl LayerGroup {
+    /// A group named `name` (a module path prefix) with `role`.
+    pub fn new(name: &str, role: LayerRole) -> LayerGroup {
+        LayerGroup {
+            name: name.into(),
+            role,
+        }
+    }
+}
+
 /// Called after every epoch with (epoch, epochs, mean loss); drives progress bars.
 pub type EpochCallback = std::sync::Arc<dyn Fn(usize, usize, f64) + Send + Sync>;
 

@@ -195,15 +195,11 @@ impl Detector for RnnVae {
     }
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
-        let group = |name: &str, role| LayerGroup {
-            name: name.into(),
-            role,
-        };
         vec![
-            group("encoder", LayerRole::Generic),
-            group("decoder", LayerRole::Generic),
-            group("posterior", LayerRole::TaskSpecific),
-            group("likelihood", LayerRole::TaskSpecific),
+            LayerGroup::new("encoder", LayerRole::Generic),
+            LayerGroup::new("decoder", LayerRole::Generic),
+            LayerGroup::new("posterior", LayerRole::TaskSpecific),
+            LayerGroup::new("likelihood", LayerRole::TaskSpecific),
         ]
     }
 
@@ -233,7 +229,7 @@ impl Detector for RnnVae {
                 let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
                 gather_windows(input.values, m, w, &chosen, &mut batch);
                 let b = chosen.len();
-                let x = Tensor::<3>::from_data(TensorData::new(batch.clone(), [b, w, m]), &device);
+                let x = nn::tensor3(batch.clone(), b, w, m, &device);
                 let (mean_z, std_z) = net
                     .posterior
                     .forward(net.encoder.forward(x.clone()), c.std_epsilon);
@@ -273,10 +269,7 @@ impl Detector for RnnVae {
         for start in (0..input.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(input.len());
             windows_ending_at(input.values, m, w, start..end, &mut windows);
-            let x = Tensor::<3>::from_data(
-                TensorData::new(windows.clone(), [end - start, w, m]),
-                &device,
-            );
+            let x = nn::tensor3(windows.clone(), end - start, w, m, &device);
             let (mean_z, _) = net.posterior.forward(net.encoder.forward(x.clone()), eps);
             // The decoder needs every step's latent, but only the newest step is scored: the
             // likelihood head runs on that step alone.

@@ -259,16 +259,6 @@ impl Tranad {
     }
 }
 
-fn tensor3(
-    values: Vec<f32>,
-    batch: usize,
-    window: usize,
-    metrics: usize,
-    device: &Device,
-) -> Tensor<3> {
-    Tensor::from_data(TensorData::new(values, [batch, window, metrics]), device)
-}
-
 impl Detector for Tranad {
     fn kind(&self) -> &'static str {
         "tranad"
@@ -283,15 +273,11 @@ impl Detector for Tranad {
     }
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
-        let group = |name: &str, role| LayerGroup {
-            name: name.into(),
-            role,
-        };
         vec![
-            group("encoder", LayerRole::Generic),
-            group("decoder1", LayerRole::TaskSpecific),
-            group("decoder2", LayerRole::TaskSpecific),
-            group("output", LayerRole::TaskSpecific),
+            LayerGroup::new("encoder", LayerRole::Generic),
+            LayerGroup::new("decoder1", LayerRole::TaskSpecific),
+            LayerGroup::new("decoder2", LayerRole::TaskSpecific),
+            LayerGroup::new("output", LayerRole::TaskSpecific),
         ]
     }
 
@@ -333,7 +319,7 @@ impl Detector for Tranad {
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(n, self.config.batch_size, options.seed, epoch) {
                 nn::gather(&windows, d, &idx, &mut batch);
-                let x = tensor3(batch.clone(), idx.len(), w, m, &device);
+                let x = nn::tensor3(batch.clone(), idx.len(), w, m, &device);
                 let newest = x.clone().narrow(1, w - 1, 1);
                 let (x1, x2) = net.forward(x);
                 let loss = ((x1 - newest.clone()).square().mul_scalar(phase1)
@@ -364,7 +350,7 @@ impl Detector for Tranad {
         for start in (0..input.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(input.len());
             windows_ending_at(input.values, m, w, start..end, &mut windows);
-            let x = tensor3(windows.clone(), end - start, w, m, &device);
+            let x = nn::tensor3(windows.clone(), end - start, w, m, &device);
             let newest = x.clone().narrow(1, w - 1, 1);
             let (_, x2) = net.forward(x);
             contributions.extend(nn::to_vec((x2 - newest).square()));

@@ -136,18 +136,9 @@ impl Detector for Usad {
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         vec![
-            LayerGroup {
-                name: "encoder".into(),
-                role: LayerRole::Generic,
-            },
-            LayerGroup {
-                name: "decoder1".into(),
-                role: LayerRole::TaskSpecific,
-            },
-            LayerGroup {
-                name: "decoder2".into(),
-                role: LayerRole::TaskSpecific,
-            },
+            LayerGroup::new("encoder", LayerRole::Generic),
+            LayerGroup::new("decoder1", LayerRole::TaskSpecific),
+            LayerGroup::new("decoder2", LayerRole::TaskSpecific),
         ]
     }
 

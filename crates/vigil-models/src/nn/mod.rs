@@ -51,6 +51,17 @@ pub fn tensor2(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> T
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
 }
 
+/// A `batch x window x metrics` tensor from row-major windows.
+pub fn tensor3(
+    values: Vec<f32>,
+    batch: usize,
+    window: usize,
+    metrics: usize,
+    device: &Device,
+) -> Tensor<3> {
+    Tensor::from_data(TensorData::new(values, [batch, window, metrics]), device)
+}
+
 /// The values of a tensor, row-major.
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
