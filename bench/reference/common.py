@@ -62,3 +62,13 @@ def timed(f):
     t = time.perf_counter()
     out = f()
     return out, time.perf_counter() - t
+
+
+SCORE_REPEATS = 5
+
+
+def median_seconds(f, repeats=SCORE_REPEATS):
+    """Median wall time of `repeats` calls of f: one scoring pass is tens of milliseconds, too
+    short to time once on a shared machine. vigil's bench (benches/speed.rs) does the same."""
+    times = sorted(timed(f)[1] for _ in range(repeats))
+    return times[len(times) // 2]

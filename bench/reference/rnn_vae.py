@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import parse_args, report, setup, timed
+from common import median_seconds, parse_args, report, setup, timed
 
 WINDOW, HIDDEN, DENSE, LATENT, BATCH, EPS = 100, 64, 64, 3, 50, 1e-4
 
@@ -86,7 +86,7 @@ def main():
                             + 0.5 * math.log(2 * math.pi))[:, 0, :])
             return torch.cat(out)
 
-    _, score_seconds = timed(score)
+    score_seconds = median_seconds(score)
     report("rnn-vae", seconds, score_seconds, len(test))
 
 

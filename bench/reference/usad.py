@@ -10,7 +10,7 @@ carries the other phase's gradient into its next step.
 import torch
 import torch.nn as nn
 
-from common import padded_windows, parse_args, report, setup, timed, windows
+from common import median_seconds, padded_windows, parse_args, report, setup, timed, windows
 
 WINDOW, LATENT, BATCH, ALPHA, BETA = 5, 40, 64, 0.5, 0.5
 
@@ -64,7 +64,7 @@ def main():
                 out.append(e[:, -x.shape[1]:])
             return torch.cat(out)
 
-    _, score_seconds = timed(score)
+    score_seconds = median_seconds(score)
     report("usad", seconds, score_seconds, len(test))
 
 

@@ -46,6 +46,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    vigil_models::allocator::keep_freed_buffers();
     let cli = Cli::parse();
     let ui = output::Ui {
         json: cli.json,

@@ -98,6 +98,7 @@ fn time_steps<M: EncoderDecoder>(mut model: M, steps: usize, device: &Device) ->
 }
 
 fn main() {
+    vigil_models::allocator::keep_freed_buffers();
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
         args.iter()

@@ -3,6 +3,7 @@
 //! The [`Detector`] contract, the registry of detectors by name, model directories, the
 //! train/detect pipeline and the detectors themselves (one file each, config beside it).
 
+pub mod allocator;
 pub mod detector;
 pub mod error;
 pub mod experiment;

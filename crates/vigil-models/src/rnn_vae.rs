@@ -11,7 +11,8 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::nn::{self, rnn::Cell, rnn::Recurrent};
+use crate::nn::infer::{par_rows, Dense};
+use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
@@ -173,6 +174,19 @@ impl RnnVae {
     }
 }
 
+/// Windows per scoring task: one task runs both recurrent layers over its windows' 100 steps,
+/// so its batch should fill the recurrent products without leaving a core idle at the end.
+const SCORE_CHUNK_WINDOWS: usize = 64;
+
+/// ln(1 + e^x), as burn's softplus (which returns x itself above 20, where e^x would dominate).
+fn softplus_f32(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
 /// Copies the windows starting at `starts` (each `w x m` values) out of the series.
 fn gather_windows(values: &[f32], m: usize, w: usize, starts: &[usize], out: &mut Vec<f32>) {
     out.clear();
@@ -261,22 +275,50 @@ impl Detector for RnnVae {
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let device = nn::device();
-        let eps = self.config.std_epsilon;
-        let mut contributions = Vec::with_capacity(input.len() * m);
-        let mut windows = Vec::new();
-        const CHUNK: usize = 256;
-        for start in (0..input.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(input.len());
-            windows_ending_at(input.values, m, w, start..end, &mut windows);
-            let x = nn::tensor3(windows.clone(), end - start, w, m, &device);
-            let (mean_z, _) = net.posterior.forward(net.encoder.forward(x.clone()), eps);
+        let eps = self.config.std_epsilon as f32;
+        let (encoder, decoder) = (
+            net.encoder.inference_weights(),
+            net.decoder.inference_weights(),
+        );
+        let hidden = decoder.hidden();
+        let [posterior_hidden, posterior_mean] =
+            [&net.posterior.hidden, &net.posterior.mean].map(Dense::from_linear);
+        let [likelihood_hidden, likelihood_mean, likelihood_std] = [
+            &net.likelihood.hidden,
+            &net.likelihood.mean,
+            &net.likelihood.std,
+        ]
+        .map(Dense::from_linear);
+        let half_log_two_pi = 0.5 * (2.0 * std::f32::consts::PI).ln();
+        let contributions = par_rows(input.len(), m, SCORE_CHUNK_WINDOWS, |rows, out| {
+            let n = rows.len();
+            let (mut x, mut a, mut z, mut mean, mut std) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            windows_ending_at(input.values, m, w, rows, &mut x);
+            // Latents at their posterior mean for every step, so that scores are deterministic.
+            let encoded = encoder.forward(&x, n, w);
+            posterior_hidden.forward(&encoded, n * w, Activation::Relu, &mut a);
+            posterior_mean.forward(&a, n * w, Activation::Linear, &mut z);
             // The decoder needs every step's latent, but only the newest step is scored: the
             // likelihood head runs on that step alone.
-            let newest = |t: Tensor<3>| t.narrow(1, w - 1, 1);
-            let decoded = newest(net.decoder.forward(mean_z));
-            contributions.extend(nn::to_vec(net.likelihood_nll(newest(x), decoded, eps)));
-        }
+            let decoded = decoder.forward(&z, n, w);
+            let newest: Vec<f32> = (0..n)
+                .flat_map(|r| &decoded[(r * w + w - 1) * hidden..(r * w + w) * hidden])
+                .copied()
+                .collect();
+            likelihood_hidden.forward(&newest, n, Activation::Relu, &mut a);
+            likelihood_mean.forward(&a, n, Activation::Linear, &mut mean);
+            likelihood_std.forward(&a, n, Activation::Linear, &mut std);
+            for r in 0..n {
+                let x = &x[(r * w + w - 1) * m..(r * w + w) * m];
+                for (c, value) in x.iter().enumerate() {
+                    let i = r * m + c;
+                    let s = softplus_f32(std[i]) + eps;
+                    let z_score = (value - mean[i]) / s;
+                    out[i] = s.ln() + 0.5 * z_score * z_score + half_log_two_pi;
+                }
+            }
+        });
         Ok(Scores::from_contributions(contributions, m))
     }
 
@@ -293,5 +335,48 @@ impl Detector for RnnVae {
         let config = self.config.clone();
         let fresh = || RnnVaeNet::new(&config, n_metrics, &nn::device());
         self.net.load_layers(dir, n_metrics, groups, fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_scores_match_burns_forward_pass() {
+        let m = 3;
+        let values: Vec<f32> = (0..140 * m)
+            .map(|i| ((i as f32) * 0.31).sin() * 0.5 + 0.5)
+            .collect();
+        let input = MtsInput::new(&values, m);
+        for cell in [Cell::Gru, Cell::Lstm] {
+            let config = RnnVaeConfig {
+                cell,
+                window: 12,
+                hidden: 8,
+                dense: 8,
+                epochs: 1,
+                ..RnnVaeConfig::default()
+            };
+            let mut det = RnnVae::new(config.clone()).unwrap();
+            det.fit(&input, &FitOptions::default()).unwrap();
+            let (w, eps) = (config.window, config.std_epsilon);
+            let net = det.net.get(m).unwrap();
+            let mut x = Vec::new();
+            windows_ending_at(input.values, m, w, 0..input.len(), &mut x);
+            let x = nn::tensor3(x, input.len(), w, m, &nn::device());
+            let (mean_z, _) = net.posterior.forward(net.encoder.forward(x.clone()), eps);
+            let newest = |t: Tensor<3>| t.narrow(1, w - 1, 1);
+            let decoded = newest(net.decoder.forward(mean_z));
+            let want = nn::to_vec(net.likelihood_nll(newest(x), decoded, eps));
+            let got = det.score(&input).unwrap().per_metric;
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                    "{cell:?}: {g} vs {w}"
+                );
+            }
+        }
     }
 }

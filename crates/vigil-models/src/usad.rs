@@ -9,6 +9,7 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
+use crate::nn::infer::{par_rows, DenseStack, CHUNK_ROWS};
 use crate::nn::{self, Activation, Mlp};
 use burn::module::Module;
 use burn::optim::GradientsParams;
@@ -219,27 +220,28 @@ impl Detector for Usad {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
         let d = w * m;
-        let device = nn::device();
-        let (alpha, beta) = (self.config.alpha, self.config.beta);
-        let mut contributions = Vec::with_capacity(input.len() * m);
-        let mut windows = Vec::new();
-        const CHUNK: usize = 512;
-        for start in (0..input.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(input.len());
-            windows_ending_at(input.values, m, w, start..end, &mut windows);
-            let x = nn::tensor2(windows.clone(), end - start, d, &device);
-            let w1 = net
-                .decoder1
-                .forward(net.encode(x.clone()), Activation::Sigmoid);
-            let w3 = net
-                .decoder2
-                .forward(net.encode(w1.clone()), Activation::Sigmoid);
-            let newest = |t: Tensor<2>| t.narrow(1, (w - 1) * m, m);
-            let x = newest(x);
-            let e1 = (x.clone() - newest(w1)).square().mul_scalar(alpha);
-            let e3 = (x - newest(w3)).square().mul_scalar(beta);
-            contributions.extend(nn::to_vec(e1 + e3));
-        }
+        let newest = (w - 1) * m..d;
+        let (alpha, beta) = (self.config.alpha as f32, self.config.beta as f32);
+        let encoder = DenseStack::from_mlp(&net.encoder);
+        let decoder1 = DenseStack::from_mlp(&net.decoder1);
+        let decoder2 = DenseStack::from_mlp(&net.decoder2);
+        let contributions = par_rows(input.len(), m, CHUNK_ROWS, |rows, out| {
+            let n = rows.len();
+            let (mut x, mut z, mut w1, mut w3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            windows_ending_at(input.values, m, w, rows, &mut x);
+            encoder.forward(&x, n, Activation::Relu, &mut z);
+            decoder1.forward(&z, n, Activation::Sigmoid, &mut w1);
+            encoder.forward(&w1, n, Activation::Relu, &mut z);
+            // Only the newest step of AE2(AE1(W)) enters the score.
+            decoder2.forward_columns(&z, n, newest.clone(), Activation::Sigmoid, &mut w3);
+            for r in 0..n {
+                let (x, w1) = (&x[r * d + newest.start..], &w1[r * d + newest.start..]);
+                for c in 0..m {
+                    let (e1, e3) = (x[c] - w1[c], x[c] - w3[r * m + c]);
+                    out[r * m + c] = alpha * e1 * e1 + beta * e3 * e3;
+                }
+            }
+        });
         Ok(Scores::from_contributions(contributions, m))
     }
 
@@ -256,5 +258,55 @@ impl Detector for Usad {
         let (window, latent) = (self.config.window, self.config.latent);
         let fresh = || UsadNet::new(window * n_metrics, latent, &nn::device());
         self.net.load_layers(dir, n_metrics, groups, fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scores as burn's forward pass computes them, to check the inference kernels against.
+    fn burn_scores(det: &Usad, input: &MtsInput) -> Vec<f32> {
+        let (m, w) = (input.n_metrics, det.config.window);
+        let net = det.net.get(m).unwrap();
+        let mut x = Vec::new();
+        windows_ending_at(input.values, m, w, 0..input.len(), &mut x);
+        let x = nn::tensor2(x, input.len(), w * m, &nn::device());
+        let w1 = net
+            .decoder1
+            .forward(net.encode(x.clone()), Activation::Sigmoid);
+        let w3 = net
+            .decoder2
+            .forward(net.encode(w1.clone()), Activation::Sigmoid);
+        let newest = |t: Tensor<2>| t.narrow(1, (w - 1) * m, m);
+        let e1 = (newest(x.clone()) - newest(w1))
+            .square()
+            .mul_scalar(det.config.alpha);
+        let e3 = (newest(x) - newest(w3))
+            .square()
+            .mul_scalar(det.config.beta);
+        nn::to_vec(e1 + e3)
+    }
+
+    #[test]
+    fn kernel_scores_match_burns_forward_pass() {
+        let m = 3;
+        // More rows than one inference chunk, so that several chunks (and threads) take part.
+        let values: Vec<f32> = (0..300 * m)
+            .map(|i| ((i as f32) * 0.37).sin() * 0.5 + 0.5)
+            .collect();
+        let input = MtsInput::new(&values, m);
+        let mut det = Usad::new(UsadConfig {
+            epochs: 1,
+            ..UsadConfig::default()
+        })
+        .unwrap();
+        det.fit(&input, &FitOptions::default()).unwrap();
+        let want = burn_scores(&det, &input);
+        let got = det.score(&input).unwrap().per_metric;
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
+        }
     }
 }

@@ -60,6 +60,17 @@ impl Attention {
         };
         self.output.forward(context)
     }
+
+    /// The trained weights, for scoring with [`super::infer`]'s kernels.
+    pub fn inference_weights(&self) -> super::infer::AttentionWeights {
+        super::infer::AttentionWeights::new(
+            &self.query,
+            &self.key,
+            &self.value,
+            &self.output,
+            self.heads,
+        )
+    }
 }
 
 #[cfg(test)]

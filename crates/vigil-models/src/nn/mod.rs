@@ -4,6 +4,8 @@
 mod attention;
 mod dropout;
 mod fitted;
+pub(crate) mod gemm;
+pub mod infer;
 pub mod rnn;
 pub(crate) mod sigmoid;
 pub use attention::Attention;

@@ -11,7 +11,7 @@
 //! Layouts: `x` is batch-major `[batch, steps, input]`, `h` is `[batch, steps, hidden]`, weights are
 //! PyTorch's `w_ih [gates*hidden, input]`, `w_hh [gates*hidden, hidden]`, biases `[gates*hidden]`.
 
-use super::gemm::{matmul, Strided};
+use crate::nn::gemm::{matmul, matmul_serial, Strided};
 use crate::nn::sigmoid::exp_f32;
 use rayon::prelude::*;
 
@@ -156,10 +156,39 @@ pub fn forward(cell: Cell, d: Dims, x: &[f32], w: Weights) -> (Vec<f32>, Cache) 
                 batch: h.len() / (steps * hidden),
                 ..d
             };
-            recur_forward(cell, dims, &w, gates, h, extra)
+            recur_forward(cell, dims, &w, gates, h, extra, matmul)
         });
     (h, Cache { gates, extra })
 }
+
+/// [`forward`] for inference: every hidden state `[batch, steps, hidden]`, computed on the
+/// calling thread (for callers that spread batches over cores themselves) and without keeping
+/// a cache for a backward pass.
+pub fn forward_on_this_thread(cell: Cell, d: Dims, x: &[f32], w: Weights) -> Vec<f32> {
+    check(cell, d, x, &w);
+    let g = cell.gates() * d.hidden;
+    let rows = d.batch * d.steps;
+    let mut gates = vec![0.0f32; rows * g];
+    matmul_serial(
+        rows,
+        g,
+        d.input,
+        &mut gates,
+        Strided::rows(0, g),
+        x,
+        Strided::rows(0, d.input),
+        w.w_ih,
+        Strided::transposed(d.input),
+        false,
+    );
+    let mut h = vec![0.0f32; rows * d.hidden];
+    let mut extra = vec![0.0f32; rows * d.hidden];
+    recur_forward(cell, d, &w, &mut gates, &mut h, &mut extra, matmul_serial);
+    h
+}
+
+/// The signature of [`matmul`] and [`matmul_serial`], so that the recurrence can use either.
+type Product = fn(usize, usize, usize, &mut [f32], Strided, &[f32], Strided, &[f32], Strided, bool);
 
 /// The recurrence of [`forward`] for a contiguous part of the batch: `gates` holds the input
 /// projections on entry and the activated gates on return.
@@ -170,6 +199,7 @@ fn recur_forward(
     gates: &mut [f32],
     h: &mut [f32],
     extra: &mut [f32],
+    matmul: Product,
 ) {
     let Dims {
         batch,
@@ -264,13 +294,40 @@ fn recur_forward(
     }
 }
 
+/// Defines `fn $name(args)` that runs `$body(args)` compiled for AVX2 and FMA where the CPU has
+/// them, else for the build's baseline (x86-64: SSE2, half the vector width). The wide variant is
+/// a separate function, so the compiler still sees non-aliasing slice arguments.
+macro_rules! wide_simd {
+    ($(#[$meta:meta])* fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $(#[$meta])*
+        #[inline(never)]
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn wide($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                // SAFETY: the CPU has the features `wide` is compiled for (checked above).
+                unsafe { wide($($arg),*) };
+                return;
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 // The cell updates below work on one row's equal-length slices (no bounds checks, no branches)
 // and stay out-of-line: as functions their slice arguments are known not to alias, so LLVM
 // vectorises the loops (inlined into the caller it fell back to scalar code; perf).
 
-/// LSTM: activates one row's gates (i, f, g, o) in place; writes c and h.
-#[inline(never)]
-fn lstm_cell(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
+wide_simd! {
+    /// LSTM: activates one row's gates (i, f, g, o) in place; writes c and h.
+    fn lstm_cell = lstm_cell_rows(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32])
+}
+
+#[inline(always)]
+fn lstm_cell_rows(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
     let n = h.len();
     let (gi, rest) = gates.split_at_mut(n);
     let (gf, rest) = rest.split_at_mut(n);
@@ -284,10 +341,14 @@ fn lstm_cell(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
     }
 }
 
-/// GRU: activates one row's gates (r, z, n) in place from the input part `gates` and the
-/// recurrent part `hh`; keeps W_hn h + b_hn in `hn`; writes h.
-#[inline(never)]
-fn gru_cell(gates: &mut [f32], hh: &[f32], h_prev: &[f32], hn: &mut [f32], h: &mut [f32]) {
+wide_simd! {
+    /// GRU: activates one row's gates (r, z, n) in place from the input part `gates` and the
+    /// recurrent part `hh`; keeps W_hn h + b_hn in `hn`; writes h.
+    fn gru_cell = gru_cell_rows(gates: &mut [f32], hh: &[f32], h_prev: &[f32], hn: &mut [f32], h: &mut [f32])
+}
+
+#[inline(always)]
+fn gru_cell_rows(gates: &mut [f32], hh: &[f32], h_prev: &[f32], hn: &mut [f32], h: &mut [f32]) {
     let n = h.len();
     let (gr, rest) = gates.split_at_mut(n);
     let (gz, gn) = rest.split_at_mut(n);
@@ -304,11 +365,24 @@ fn gru_cell(gates: &mut [f32], hh: &[f32], h_prev: &[f32], hn: &mut [f32], h: &m
     }
 }
 
-/// LSTM backward for one row: gate gradients into `d_gates`, the cell-state gradient carried in
-/// `dc_next` (read, then replaced by the one for the previous step).
-#[inline(never)]
+wide_simd! {
+    /// LSTM backward for one row: gate gradients into `d_gates`, the cell-state gradient carried in
+    /// `dc_next` (read, then replaced by the one for the previous step).
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_cell_backward = lstm_cell_backward_rows(
+        gates: &[f32],
+        c: &[f32],
+        c_prev: &[f32],
+        grad_h: &[f32],
+        dh_next: &[f32],
+        dc_next: &mut [f32],
+        d_gates: &mut [f32],
+    )
+}
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lstm_cell_backward(
+fn lstm_cell_backward_rows(
     gates: &[f32],
     c: &[f32],
     c_prev: &[f32],
@@ -340,12 +414,25 @@ fn lstm_cell_backward(
     }
 }
 
-/// GRU backward for one row: input-part and recurrent-part gate gradients; `dh_next` holds the
-/// hidden-state gradient from the next step and is replaced by its direct path to this step's
-/// input state (z · dh); the recurrent product is added by the caller.
-#[inline(never)]
+wide_simd! {
+    /// GRU backward for one row: input-part and recurrent-part gate gradients; `dh_next` holds the
+    /// hidden-state gradient from the next step and is replaced by its direct path to this step's
+    /// input state (z · dh); the recurrent product is added by the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn gru_cell_backward = gru_cell_backward_rows(
+        gates: &[f32],
+        hn: &[f32],
+        h_prev: &[f32],
+        grad_h: &[f32],
+        dh_next: &mut [f32],
+        d_in: &mut [f32],
+        d_rec: &mut [f32],
+    )
+}
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gru_cell_backward(
+fn gru_cell_backward_rows(
     gates: &[f32],
     hn: &[f32],
     h_prev: &[f32],

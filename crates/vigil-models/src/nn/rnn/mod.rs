@@ -2,10 +2,11 @@
 //! hand-written backward pass. See [`kernels`] for why and for the conventions.
 
 mod extension;
-mod gemm;
+mod inference;
 pub mod kernels;
 
 pub use extension::RecurrentBackend;
+pub use inference::RecurrentWeights;
 pub use kernels::Cell;
 mod layer;
 

@@ -14,13 +14,17 @@
 //! sin and cos at every position and dimension. One change: the authors' window for step t ends
 //! at t − 1 (an off-by-one against the labels); ours ends at t.
 
+mod kernels;
+
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
+use crate::nn::infer::par_rows;
 use crate::nn::{self, Attention, Dropout};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
+use kernels::{TranadKernels, CHUNK_WINDOWS};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
@@ -341,20 +345,11 @@ impl Detector for Tranad {
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
-        let (m, w) = (input.n_metrics, self.config.window);
-        let net = self.net.get(m)?;
-        let device = nn::device();
-        let mut contributions = Vec::with_capacity(input.len() * m);
-        let mut windows = Vec::new();
-        const CHUNK: usize = 256;
-        for start in (0..input.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(input.len());
-            windows_ending_at(input.values, m, w, start..end, &mut windows);
-            let x = nn::tensor3(windows.clone(), end - start, w, m, &device);
-            let newest = x.clone().narrow(1, w - 1, 1);
-            let (_, x2) = net.forward(x);
-            contributions.extend(nn::to_vec((x2 - newest).square()));
-        }
+        let m = input.n_metrics;
+        let kernels = TranadKernels::new(self.net.get(m)?);
+        let contributions = par_rows(input.len(), m, CHUNK_WINDOWS, |rows, out| {
+            kernels.score_rows(input.values, rows, out)
+        });
         Ok(Scores::from_contributions(contributions, m))
     }
 
@@ -371,5 +366,41 @@ impl Detector for Tranad {
         let config = self.config.clone();
         let fresh = || TranadNet::new(n_metrics, &config, &nn::device());
         self.net.load_layers(dir, n_metrics, groups, fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_scores_match_burns_forward_pass() {
+        let m = 4;
+        // More windows than one scoring chunk, so that several chunks (and threads) take part.
+        let values: Vec<f32> = (0..150 * m)
+            .map(|i| ((i as f32) * 0.23).sin() * 0.5 + 0.5)
+            .collect();
+        let input = MtsInput::new(&values, m);
+        for negative_slope in [1.0, 0.01] {
+            let mut det = Tranad::new(TranadConfig {
+                epochs: 1,
+                feedforward_negative_slope: negative_slope,
+                ..TranadConfig::default()
+            })
+            .unwrap();
+            det.fit(&input, &FitOptions::default()).unwrap();
+            let w = det.config.window;
+            let mut x = Vec::new();
+            windows_ending_at(input.values, m, w, 0..input.len(), &mut x);
+            let x = nn::tensor3(x, input.len(), w, m, &nn::device());
+            let newest = x.clone().narrow(1, w - 1, 1);
+            let (_, x2) = det.net.get(m).unwrap().forward(x);
+            let want = nn::to_vec((x2 - newest).square());
+            let got = det.score(&input).unwrap().per_metric;
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
+            }
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! A safe, bounds-checked front for `gemm::gemm` on strided f32 matrices.
 //!
-//! The fused recurrent kernels multiply slices of larger buffers (one time step of a batch-major
-//! sequence, a transposed weight), which is exactly what a strided gemm does without copies.
-//! burn's flex backend calls the same crate; we call it directly because a recurrent step is a
-//! few small matrix products, and going through tensors would cost more than the products.
+//! The fused recurrent kernels and the inference kernels ([`super::infer`]) multiply slices of
+//! larger buffers (one time step of a batch-major sequence, a transposed weight, some columns of
+//! a weight), which is exactly what a strided gemm does without copies. burn's flex backend calls
+//! the same crate; we call it directly where going through tensors would cost more than the
+//! products themselves.
 
 /// How a matrix lies in a slice: element `(r, c)` is at `offset + r * row_stride + c * col_stride`.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +58,8 @@ impl Strided {
 /// than it saves.
 const PARALLEL_WORK: usize = 1 << 20;
 
-/// `out = (accumulate ? out : 0) + a · b` with `a` m×k and `b` k×n.
+/// `out = (accumulate ? out : 0) + a · b` with `a` m×k and `b` k×n; large products use all
+/// cores.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     m: usize,
@@ -70,6 +72,45 @@ pub fn matmul(
     b: &[f32],
     b_view: Strided,
     accumulate: bool,
+) {
+    let threads = m * n * k >= PARALLEL_WORK;
+    product(
+        m, n, k, out, out_view, a, a_view, b, b_view, accumulate, threads,
+    );
+}
+
+/// [`matmul`] on the calling thread only, for callers that already split work across cores.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_serial(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [f32],
+    out_view: Strided,
+    a: &[f32],
+    a_view: Strided,
+    b: &[f32],
+    b_view: Strided,
+    accumulate: bool,
+) {
+    product(
+        m, n, k, out, out_view, a, a_view, b, b_view, accumulate, false,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [f32],
+    out_view: Strided,
+    a: &[f32],
+    a_view: Strided,
+    b: &[f32],
+    b_view: Strided,
+    accumulate: bool,
+    threads: bool,
 ) {
     out_view.check(out.len(), m, n, "output");
     a_view.check(a.len(), m, k, "left");
@@ -87,7 +128,7 @@ pub fn matmul(
         }
         return;
     }
-    let parallelism = if m * n * k >= PARALLEL_WORK {
+    let parallelism = if threads {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None

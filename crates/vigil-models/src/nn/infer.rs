@@ -1,0 +1,295 @@
+//! Inference kernels on plain slices: dense layers, MLPs and row-parallel scoring.
+//!
+//! Why not burn tensors for scoring: scoring runs the same few small layers over tens of
+//! thousands of windows. Through tensors each layer allocates its output, runs its own
+//! multi-threaded gemm and then separate passes for the bias and the activation; on SMD shapes
+//! that made vigil score slower than PyTorch (bench/results/speed.md). Here a chunk of windows
+//! goes through every layer on one core — bias, product and activation while the chunk's rows
+//! are in cache — and chunks are spread over the cores. The weights are copied, unchanged, from
+//! the trained burn module at the start of a score call, so training stays on burn; each
+//! detector's tests check that both forward passes give the same scores.
+
+mod attention;
+pub use attention::AttentionWeights;
+
+use super::gemm::{matmul_serial, Strided};
+use super::sigmoid::exp_f32;
+use super::{Activation, Mlp};
+use burn::nn::Linear;
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// A dense layer's weights as burn stores them: `weight` is `[inputs, outputs]` row-major.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    inputs: usize,
+    outputs: usize,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    /// Copies the weights of a burn linear layer (a missing bias reads as zeros).
+    pub fn from_linear(linear: &Linear) -> Dense {
+        let [inputs, outputs] = linear.weight.val().dims();
+        let weight = super::to_vec(linear.weight.val());
+        let bias = linear
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; outputs], |b| super::to_vec(b.val()));
+        Dense {
+            inputs,
+            outputs,
+            weight,
+            bias,
+        }
+    }
+
+    /// One layer computing several layers' outputs side by side (the same inputs): one wide
+    /// product instead of several narrow ones, e.g. an attention's key and value projections.
+    pub fn concat(parts: &[&Dense]) -> Dense {
+        let inputs = parts.first().map_or(0, |p| p.inputs);
+        assert!(
+            parts.iter().all(|p| p.inputs == inputs),
+            "concat of layers with different inputs"
+        );
+        let outputs = parts.iter().map(|p| p.outputs).sum();
+        let mut weight = Vec::with_capacity(inputs * outputs);
+        for r in 0..inputs {
+            for p in parts {
+                weight.extend_from_slice(&p.weight[r * p.outputs..(r + 1) * p.outputs]);
+            }
+        }
+        let bias = parts.iter().flat_map(|p| p.bias.iter().copied()).collect();
+        Dense {
+            inputs,
+            outputs,
+            weight,
+            bias,
+        }
+    }
+
+    /// The layer followed by a multiplication by `factor` (folded into weights and bias).
+    pub fn scaled(mut self, factor: f32) -> Dense {
+        self.weight.iter_mut().for_each(|w| *w *= factor);
+        self.bias.iter_mut().for_each(|b| *b *= factor);
+        self
+    }
+
+    /// Number of inputs per row.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Number of outputs per row.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// `out = act(x · W + b)` for `rows` rows of `x` (`rows x inputs`); `out` is resized to
+    /// `rows x outputs`.
+    pub fn forward(&self, x: &[f32], rows: usize, act: Activation, out: &mut Vec<f32>) {
+        self.forward_columns(x, rows, 0..self.outputs, act, out)
+    }
+
+    /// Like [`Dense::forward`] but computes only the output columns `cols` (`out` is
+    /// `rows x cols.len()`): a detector that scores the newest step of a window needs only that
+    /// step's outputs from its last layer.
+    pub fn forward_columns(
+        &self,
+        x: &[f32],
+        rows: usize,
+        cols: Range<usize>,
+        act: Activation,
+        out: &mut Vec<f32>,
+    ) {
+        assert!(
+            cols.end <= self.outputs,
+            "columns {cols:?} of {}",
+            self.outputs
+        );
+        assert_eq!(x.len(), rows * self.inputs, "input is not rows x inputs");
+        let width = cols.len();
+        out.clear();
+        for _ in 0..rows {
+            out.extend_from_slice(&self.bias[cols.clone()]);
+        }
+        matmul_serial(
+            rows,
+            width,
+            self.inputs,
+            out,
+            Strided::rows(0, width),
+            x,
+            Strided::rows(0, self.inputs),
+            &self.weight,
+            Strided::every(cols.start, self.outputs),
+            true,
+        );
+        activate(out, act);
+    }
+}
+
+impl Dense {
+    /// `out = residual + x · W + b` (a residual connection around the layer); `residual` is
+    /// `rows x outputs`.
+    pub fn forward_residual(&self, x: &[f32], rows: usize, residual: &[f32], out: &mut Vec<f32>) {
+        assert_eq!(x.len(), rows * self.inputs, "input is not rows x inputs");
+        assert_eq!(
+            residual.len(),
+            rows * self.outputs,
+            "residual is not rows x outputs"
+        );
+        out.clear();
+        out.extend(
+            residual
+                .chunks_exact(self.outputs)
+                .flat_map(|row| row.iter().zip(&self.bias).map(|(r, b)| r + b)),
+        );
+        matmul_serial(
+            rows,
+            self.outputs,
+            self.inputs,
+            out,
+            Strided::rows(0, self.outputs),
+            x,
+            Strided::rows(0, self.inputs),
+            &self.weight,
+            Strided::rows(0, self.outputs),
+            true,
+        );
+    }
+}
+
+/// Applies an activation in place.
+pub fn activate(values: &mut [f32], act: Activation) {
+    match act {
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Sigmoid => values
+            .iter_mut()
+            .for_each(|v| *v = 1.0 / (1.0 + exp_f32(-*v))),
+        Activation::Linear => {}
+    }
+}
+
+/// An [`Mlp`]'s layers: ReLU after every hidden layer, a chosen activation after the last.
+#[derive(Debug, Clone)]
+pub struct DenseStack {
+    layers: Vec<Dense>,
+}
+
+impl DenseStack {
+    /// Copies the weights of a trained MLP.
+    pub fn from_mlp(mlp: &Mlp) -> DenseStack {
+        DenseStack {
+            layers: mlp.layers.iter().map(Dense::from_linear).collect(),
+        }
+    }
+
+    /// Number of outputs per row.
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(0, Dense::outputs)
+    }
+
+    /// The MLP's output for `rows` rows of `x`, into `out`.
+    pub fn forward(&self, x: &[f32], rows: usize, output: Activation, out: &mut Vec<f32>) {
+        self.forward_columns(x, rows, 0..self.outputs(), output, out)
+    }
+
+    /// The output columns `cols` only (the last layer computes just those).
+    pub fn forward_columns(
+        &self,
+        x: &[f32],
+        rows: usize,
+        cols: Range<usize>,
+        output: Activation,
+        out: &mut Vec<f32>,
+    ) {
+        let Some((last, hidden)) = self.layers.split_last() else {
+            out.clear();
+            out.extend_from_slice(x);
+            return;
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut input = x;
+        for layer in hidden {
+            layer.forward(input, rows, Activation::Relu, &mut a);
+            std::mem::swap(&mut a, &mut b);
+            input = &b;
+        }
+        last.forward_columns(input, rows, cols, output, out);
+    }
+}
+
+/// Windows per chunk for dense detectors in [`par_rows`]: enough for the gemm to reach full
+/// speed, few enough that a chunk's activations stay in a core's L2 cache on SMD-sized windows
+/// (128-512 measured within noise of each other for USAD on SMD shapes; 256 was best).
+pub const CHUNK_ROWS: usize = 256;
+
+/// Computes `width` values for each of `rows` rows, `chunk` rows per task across the cores:
+/// `fill(range, out)` writes the rows `range` into `out` (`range.len() x width`).
+pub fn par_rows<F>(rows: usize, width: usize, chunk: usize, fill: F) -> Vec<f32>
+where
+    F: Fn(Range<usize>, &mut [f32]) + Sync,
+{
+    let mut out = vec![0.0f32; rows * width];
+    if width == 0 {
+        return out;
+    }
+    let chunk = chunk.max(1);
+    out.par_chunks_mut(chunk * width)
+        .enumerate()
+        .for_each(|(i, part)| {
+            let start = i * chunk;
+            fill(start..start + part.len() / width, part)
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn;
+
+    #[test]
+    fn a_dense_stack_matches_the_burn_mlp() {
+        let device = nn::device();
+        device.seed(3);
+        let mlp = Mlp::new(&[7, 5, 4, 6], &device);
+        let rows = 9;
+        let x: Vec<f32> = (0..rows * 7)
+            .map(|i| ((i * 37) % 11) as f32 / 11.0)
+            .collect();
+        for act in [Activation::Sigmoid, Activation::Relu, Activation::Linear] {
+            let want = nn::to_vec(mlp.forward(nn::tensor2(x.clone(), rows, 7, &device), act));
+            let stack = DenseStack::from_mlp(&mlp);
+            let mut got = Vec::new();
+            stack.forward(&x, rows, act, &mut got);
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "{act:?}: {g} vs {w}");
+            }
+            // Columns 2..5 only: the same values as those columns of the full output.
+            stack.forward_columns(&x, rows, 2..5, act, &mut got);
+            for r in 0..rows {
+                for c in 0..3 {
+                    assert!((got[r * 3 + c] - want[r * 6 + 2 + c]).abs() < 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn par_rows_covers_every_row_once_in_order() {
+        let rows = 3 * 64 + 5;
+        let out = par_rows(rows, 2, 64, |range, out| {
+            for (i, r) in range.enumerate() {
+                out[2 * i] = r as f32;
+                out[2 * i + 1] = -(r as f32);
+            }
+        });
+        for r in 0..rows {
+            assert_eq!((out[2 * r], out[2 * r + 1]), (r as f32, -(r as f32)));
+        }
+    }
+}
