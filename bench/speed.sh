@@ -32,7 +32,8 @@ for cell in lstm gru; do
     python3 bench/reference/recurrent_step.py --cell "$cell" --steps 20 2>/dev/null | tail -1 >> "$work/steps.jsonl"
     cargo bench -q -p vigil-models --bench recurrent_step -- --cell "$cell" --steps 20 2>/dev/null | grep '^{' >> "$work/steps.jsonl"
 done
-python3 - "$work/results.jsonl" "$epochs" "$work/steps.jsonl" > bench/results/speed.md <<'PY'
+python3 bench/reference/gemm_peak.py 2>/dev/null | tail -1 > "$work/peak.json"
+python3 - "$work/results.jsonl" "$epochs" "$work/steps.jsonl" "$work/peak.json" > bench/results/speed.md <<'PY'
 import json, platform, subprocess, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
@@ -56,6 +57,33 @@ for model, p in by.items():
           f"{v['peak_rss_mb'] / t['peak_rss_mb']:.2f} |")
 steps = list({(r["model"], r["implementation"]): r
               for r in (json.loads(l) for l in open(sys.argv[3]) if l.strip())}.values())
+# Multiply-adds per scored point of vigil's scoring pass on these shapes (38 metrics); PyTorch's
+# scripts do at least as many. USAD (window 5: 190 -> 95 -> 47 -> 40): encoder twice, decoder 1,
+# decoder 2 with only the newest step's 38 outputs of its last layer. TranAD (window 10, d 76,
+# feed-forward 16), per phase: encoder q/k/v 10*76*228, attention 2*10*10*76, output 10*76*76,
+# feed-forward 2*10*76*16; decoder on one token: self-attention value+output 2*76*76, cross q
+# 76*76, k/v 10*76*152, attention 2*10*76, output 76*76, feed-forward 2*76*16, head 76*38.
+# rnn-vae (window 100, hidden 64, dense 64, latent 3): encoder GRU 100*192*(38+64), posterior
+# 100*64*(64+3), decoder GRU 100*192*(3+64), likelihood head on the newest step 64*(64+2*38).
+macs = {
+    "usad": 3 * (190 * 95 + 95 * 47 + 47 * 40) + (40 * 47 + 47 * 95 + 95 * 38),
+    "tranad": 2 * (10 * 76 * 228 + 2 * 10 * 10 * 76 + 10 * 76 * 76 + 2 * 10 * 76 * 16
+                   + 2 * 76 * 76 + 76 * 76 + 10 * 76 * 152 + 2 * 10 * 76 + 76 * 76
+                   + 2 * 76 * 16 + 76 * 38),
+    "rnn-vae": 100 * 192 * (38 + 64) + 100 * 64 * (64 + 3) + 100 * 192 * (3 + 64) + 64 * (64 + 2 * 38),
+}
+peak = json.load(open(sys.argv[4]))
+print("\n## Scoring is compute-bound: what 3x PyTorch would need\n")
+print(f"This machine's f32 matmul peak, measured in the same run (`bench/reference/gemm_peak.py`): "
+      f"{peak['large_gmacs']:.0f} G multiply-adds/s on a 4096x1024x1024 product, "
+      f"{peak['usad_layer_gmacs']:.0f} G/s on USAD's largest layer (4096x190x95).\n")
+print("| model | multiply-adds per point | vigil G/s | PyTorch G/s | 3x PyTorch needs G/s | as share of the 4096x1024x1024 peak |")
+print("|---|---|---|---|---|---|")
+for model, p in by.items():
+    v, t = p["vigil"], p["torch"]
+    need = 3 * t["score_points_per_second"] * macs[model] / 1e9
+    print(f"| {model} | {macs[model]:,} | {v['score_points_per_second'] * macs[model] / 1e9:.1f} | "
+          f"{t['score_points_per_second'] * macs[model] / 1e9:.1f} | {need:.1f} | {need / peak['large_gmacs']:.0%} |")
 print("\n## Recurrent layers: one Adam step of an encoder-decoder\n")
 print("Batch 64, window 100, 38 metrics, hidden 64 (issue 5's table); encoder, last hidden state repeated, ")
 print("decoder, linear output, MSE. Mean over 20 steps after 2 warm-up steps. Models: ")

@@ -258,50 +258,53 @@ fn bad_inputs_exit_2_with_a_message_and_no_output() {
 
 #[test]
 fn same_seed_gives_byte_identical_scores() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    write(d, "train.csv", &series_csv(400, false));
-    write(d, "test.csv", &series_csv(300, true));
-    let mut outputs = Vec::new();
-    for run in 0..2 {
-        let model = format!("m{run}");
-        let scores = format!("s{run}.csv");
-        let out = vigil(
-            &[
-                "train",
-                "--train",
-                "train.csv",
-                "--model",
-                &model,
-                "--detector",
-                "usad",
-                "--epochs",
-                "3",
-                "--seed",
-                "7",
-                "-q",
-            ],
-            d,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = vigil(
-            &[
-                "detect", "--model", &model, "--input", "test.csv", "--output", &scores, "-q",
-            ],
-            d,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        outputs.push(std::fs::read(d.join(&scores)).unwrap());
+    // A neural detector and one without a training loss (its manifest records none).
+    for detector in ["usad", "iforest"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "train.csv", &series_csv(400, false));
+        write(d, "test.csv", &series_csv(300, true));
+        let mut outputs = Vec::new();
+        for run in 0..2 {
+            let model = format!("m{run}");
+            let scores = format!("s{run}.csv");
+            let out = vigil(
+                &[
+                    "train",
+                    "--train",
+                    "train.csv",
+                    "--model",
+                    &model,
+                    "--detector",
+                    detector,
+                    "--epochs",
+                    "3",
+                    "--seed",
+                    "7",
+                    "-q",
+                ],
+                d,
+            );
+            assert!(
+                out.status.success(),
+                "{detector}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = vigil(
+                &[
+                    "detect", "--model", &model, "--input", "test.csv", "--output", &scores, "-q",
+                ],
+                d,
+            );
+            assert!(
+                out.status.success(),
+                "{detector}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            outputs.push(std::fs::read(d.join(&scores)).unwrap());
+        }
+        assert_eq!(outputs[0], outputs[1], "{detector}");
     }
-    assert_eq!(outputs[0], outputs[1]);
 }
 
 #[test]

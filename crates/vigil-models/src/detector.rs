@@ -152,8 +152,9 @@ impl std::fmt::Debug for FitOptions {
 pub struct FitSummary {
     /// Epochs run (1 for closed-form models).
     pub epochs: usize,
-    /// Mean loss of the last epoch.
-    pub final_loss: f64,
+    /// Mean loss of the last epoch (for PCA the unexplained variance per feature); `None` for
+    /// detectors that minimise no loss (Isolation Forest).
+    pub final_loss: Option<f64>,
     /// Number of training windows.
     pub windows: usize,
 }

@@ -7,6 +7,7 @@ pub mod allocator;
 pub mod detector;
 pub mod error;
 pub mod experiment;
+pub mod iforest;
 pub mod model_dir;
 pub mod nn;
 pub mod pca;

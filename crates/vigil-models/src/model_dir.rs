@@ -38,8 +38,8 @@ pub struct TrainingInfo {
     pub missing_values: usize,
     /// Epochs run.
     pub epochs: usize,
-    /// Mean loss of the last epoch.
-    pub final_loss: f64,
+    /// Mean loss of the last epoch; `None` (null) for detectors without a training loss.
+    pub final_loss: Option<f64>,
     /// Wall-clock training seconds.
     pub train_seconds: f64,
 }

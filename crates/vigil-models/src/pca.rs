@@ -139,7 +139,7 @@ impl Detector for Pca {
         });
         Ok(FitSummary {
             epochs: 1,
-            final_loss: (total - explained).max(0.0) / d as f64,
+            final_loss: Some((total - explained).max(0.0) / d as f64),
             windows: n,
         })
     }

@@ -2,6 +2,7 @@
 
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
+use crate::iforest::{Iforest, IforestConfig};
 use crate::pca::{Pca, PcaConfig};
 use crate::rnn_vae::{RnnVae, RnnVaeConfig};
 use crate::tranad::{Tranad, TranadConfig};
@@ -34,6 +35,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             name: "pca",
             summary: "PCA reconstruction error (classical baseline)",
             defaults: defaults::<PcaConfig>(),
+        },
+        DetectorInfo {
+            name: "iforest",
+            summary: "Isolation Forest (Liu, Ting & Zhou, ICDM 2008; classical baseline)",
+            defaults: defaults::<IforestConfig>(),
         },
         DetectorInfo {
             name: "usad",
@@ -69,6 +75,7 @@ fn parse<C: DeserializeOwned + Default>(
 pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn Detector>> {
     Ok(match name {
         "pca" => Box::new(Pca::new(parse(name, config)?)?),
+        "iforest" => Box::new(Iforest::new(parse(name, config)?)?),
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),

@@ -211,7 +211,7 @@ impl Detector for Usad {
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,
-            final_loss: last_loss,
+            final_loss: Some(last_loss),
             windows: n,
         })
     }

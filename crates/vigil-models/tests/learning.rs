@@ -145,9 +145,10 @@ fn check_ranking_and_round_trip(names: &[&str]) {
         let scores = det.score(&MtsInput::new(&test, 3)).unwrap();
         let normal: f64 = scores.total[50..150].iter().sum::<f64>() / 100.0;
         let anomalous: f64 = scores.total[200..205].iter().sum::<f64>() / 5.0;
-        if name == "rnn-vae" {
-            // A negative log-likelihood has no zero to take ratios from: require that the
-            // burst's mean score exceeds every normal point's score.
+        if name == "rnn-vae" || name == "iforest" {
+            // A negative log-likelihood has no zero to take ratios from, and an isolation score
+            // is bounded in (0, 1): require that the burst's mean score exceeds every normal
+            // point's score.
             let worst_normal = scores.total[50..150]
                 .iter()
                 .copied()
@@ -165,6 +166,27 @@ fn check_ranking_and_round_trip(names: &[&str]) {
 
         assert_round_trip(name, det.as_ref(), &test, &scores);
     }
+}
+
+#[test]
+fn iforest_ranks_anomalies_higher_and_round_trips() {
+    check_ranking_and_round_trip(&["iforest"]);
+}
+
+#[test]
+fn iforest_same_seed_same_scores_other_seed_other_trees() {
+    let train = periodic(600);
+    let fit_and_score = |seed| {
+        let mut det = registry::build("iforest", None).unwrap();
+        let options = FitOptions {
+            seed,
+            ..FitOptions::default()
+        };
+        det.fit(&MtsInput::new(&train, 3), &options).unwrap();
+        det.score(&MtsInput::new(&train, 3)).unwrap()
+    };
+    assert_eq!(fit_and_score(5), fit_and_score(5));
+    assert_ne!(fit_and_score(5), fit_and_score(6));
 }
 
 #[test]

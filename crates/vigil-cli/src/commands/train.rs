@@ -31,14 +31,16 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
     if ui.json {
         println!("{}", serde_json::to_string_pretty(&model.manifest)?);
     } else {
+        let loss = t
+            .final_loss
+            .map_or(String::new(), |l| format!(", final loss {l:.5}"));
         println!(
-            "trained {} on {} steps x {} metrics in {:.1}s ({} epochs, final loss {:.5}); model written to {}",
+            "trained {} on {} steps x {} metrics in {:.1}s ({} epochs{loss}); model written to {}",
             model.manifest.detector,
             t.train_steps,
             model.manifest.metric_names.len(),
             t.train_seconds,
             t.epochs,
-            t.final_loss,
             args.model.display()
         );
     }

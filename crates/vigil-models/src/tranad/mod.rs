@@ -339,7 +339,7 @@ impl Detector for Tranad {
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,
-            final_loss: last_loss,
+            final_loss: Some(last_loss),
             windows: n,
         })
     }
