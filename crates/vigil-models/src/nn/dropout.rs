@@ -20,6 +20,26 @@ pub fn seed_dropout(seed: u64) {
     MASK_RNG.with(|r| *r.borrow_mut() = SmallRng::seed_from_u64(seed ^ 0xD1B5_4A32_D192_ED03));
 }
 
+/// An inverted-dropout mask of `n` values from this thread's generator: 0 with probability
+/// `prob`, else 1/(1 − prob). Shared with the fused attention op, which drops attention weights.
+pub(crate) fn keep_mask(n: usize, prob: f64) -> Vec<f32> {
+    let keep_scale = (1.0 / (1.0 - prob)) as f32;
+    let cut = (prob * 65536.0).round() as u32;
+    let mut mask = Vec::with_capacity(n);
+    MASK_RNG.with(|r| {
+        let mut rng = r.borrow_mut();
+        while mask.len() < n {
+            let mut bits = rng.next_u64();
+            for _ in 0..4.min(n - mask.len()) {
+                let keep = (bits & 0xFFFF) as u32 >= cut;
+                mask.push(if keep { keep_scale } else { 0.0 });
+                bits >>= 16;
+            }
+        }
+    });
+    mask
+}
+
 /// Inverted dropout: zeroes each element with probability `prob` while training (autodiff
 /// device), scales the rest by 1/(1 − prob); the identity when scoring.
 #[derive(Module, Debug)]
@@ -34,27 +54,18 @@ impl Dropout {
         Dropout { prob }
     }
 
+    /// The drop probability.
+    pub fn prob(&self) -> f64 {
+        self.prob
+    }
+
     /// Applies the mask when training.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         if self.prob == 0.0 || !x.device().is_autodiff() {
             return x;
         }
         let shape = x.shape();
-        let n = shape.num_elements();
-        let keep_scale = (1.0 / (1.0 - self.prob)) as f32;
-        let cut = (self.prob * 65536.0).round() as u32;
-        let mut mask = Vec::with_capacity(n);
-        MASK_RNG.with(|r| {
-            let mut rng = r.borrow_mut();
-            while mask.len() < n {
-                let mut bits = rng.next_u64();
-                for _ in 0..4.min(n - mask.len()) {
-                    let keep = (bits & 0xFFFF) as u32 >= cut;
-                    mask.push(if keep { keep_scale } else { 0.0 });
-                    bits >>= 16;
-                }
-            }
-        });
+        let mask = keep_mask(shape.num_elements(), self.prob);
         let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
         x * mask
     }

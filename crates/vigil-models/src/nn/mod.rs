@@ -2,12 +2,13 @@
 //! mini-batching, a dense MLP and the checkpoint helpers every neural detector uses.
 
 mod attention;
-mod dropout;
+pub(crate) mod dropout;
 mod fitted;
 pub(crate) mod gemm;
 pub mod infer;
 pub mod rnn;
 pub(crate) mod sigmoid;
+pub(crate) mod simd;
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
 pub use fitted::{gather, Fitted};

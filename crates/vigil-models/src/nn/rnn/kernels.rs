@@ -13,6 +13,7 @@
 
 use crate::nn::gemm::{matmul, matmul_serial, Strided};
 use crate::nn::sigmoid::exp_f32;
+use crate::nn::simd::wide_simd;
 use rayon::prelude::*;
 
 /// Which recurrent cell.
@@ -292,29 +293,6 @@ fn recur_forward(
             }
         }
     }
-}
-
-/// Defines `fn $name(args)` that runs `$body(args)` compiled for AVX2 and FMA where the CPU has
-/// them, else for the build's baseline (x86-64: SSE2, half the vector width). The wide variant is
-/// a separate function, so the compiler still sees non-aliasing slice arguments.
-macro_rules! wide_simd {
-    ($(#[$meta:meta])* fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
-        $(#[$meta])*
-        #[inline(never)]
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn wide($($arg: $ty),*) {
-                    $body($($arg),*)
-                }
-                // SAFETY: the CPU has the features `wide` is compiled for (checked above).
-                unsafe { wide($($arg),*) };
-                return;
-            }
-            $body($($arg),*)
-        }
-    };
 }
 
 // The cell updates below work on one row's equal-length slices (no bounds checks, no branches)
