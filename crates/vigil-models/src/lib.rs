@@ -16,6 +16,7 @@ pub mod registry;
 pub mod rnn_vae;
 pub mod tranad;
 pub mod usad;
+pub mod vae;
 
 pub use detector::{
     Detector, EpochCallback, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,

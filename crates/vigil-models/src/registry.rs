@@ -7,6 +7,7 @@ use crate::pca::{Pca, PcaConfig};
 use crate::rnn_vae::{RnnVae, RnnVaeConfig};
 use crate::tranad::{Tranad, TranadConfig};
 use crate::usad::{Usad, UsadConfig};
+use crate::vae::{Vae, VaeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -40,6 +41,12 @@ pub fn detectors() -> Vec<DetectorInfo> {
             name: "iforest",
             summary: "Isolation Forest (Liu, Ting & Zhou, ICDM 2008; classical baseline)",
             defaults: defaults::<IforestConfig>(),
+        },
+        DetectorInfo {
+            name: "vae",
+            summary:
+                "dense VAE on windows, after Donut (Xu et al., WWW 2018; MTAD-FL's VAE baseline)",
+            defaults: defaults::<VaeConfig>(),
         },
         DetectorInfo {
             name: "usad",
@@ -76,6 +83,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
     Ok(match name {
         "pca" => Box::new(Pca::new(parse(name, config)?)?),
         "iforest" => Box::new(Iforest::new(parse(name, config)?)?),
+        "vae" => Box::new(Vae::new(parse(name, config)?)?),
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),

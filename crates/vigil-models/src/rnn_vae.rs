@@ -178,15 +178,6 @@ impl RnnVae {
 /// so its batch should fill the recurrent products without leaving a core idle at the end.
 const SCORE_CHUNK_WINDOWS: usize = 64;
 
-/// ln(1 + e^x), as burn's softplus (which returns x itself above 20, where e^x would dominate).
-fn softplus_f32(x: f32) -> f32 {
-    if x > 20.0 {
-        x
-    } else {
-        x.exp().ln_1p()
-    }
-}
-
 /// Copies the windows starting at `starts` (each `w x m` values) out of the series.
 fn gather_windows(values: &[f32], m: usize, w: usize, starts: &[usize], out: &mut Vec<f32>) {
     out.clear();
@@ -313,7 +304,7 @@ impl Detector for RnnVae {
                 let x = &x[(r * w + w - 1) * m..(r * w + w) * m];
                 for (c, value) in x.iter().enumerate() {
                     let i = r * m + c;
-                    let s = softplus_f32(std[i]) + eps;
+                    let s = nn::infer::softplus(std[i]) + eps;
                     let z_score = (value - mean[i]) / s;
                     out[i] = s.ln() + 0.5 * z_score * z_score + half_log_two_pi;
                 }

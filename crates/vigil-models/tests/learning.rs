@@ -111,6 +111,7 @@ fn small_config(name: &str) -> serde_json::Value {
         "rnn-vae" => {
             serde_json::json!({"window": 20, "hidden": 16, "dense": 16, "epochs": 6, "batch_size": 32})
         }
+        "vae" => serde_json::json!({"window": 10, "hidden": 32, "epochs": 20, "batch_size": 32}),
         _ => serde_json::json!({"window": 5}),
     }
 }
@@ -145,7 +146,7 @@ fn check_ranking_and_round_trip(names: &[&str]) {
         let scores = det.score(&MtsInput::new(&test, 3)).unwrap();
         let normal: f64 = scores.total[50..150].iter().sum::<f64>() / 100.0;
         let anomalous: f64 = scores.total[200..205].iter().sum::<f64>() / 5.0;
-        if name == "rnn-vae" || name == "iforest" {
+        if name == "rnn-vae" || name == "vae" || name == "iforest" {
             // A negative log-likelihood has no zero to take ratios from, and an isolation score
             // is bounded in (0, 1): require that the burst's mean score exceeds every normal
             // point's score.
@@ -166,6 +167,14 @@ fn check_ranking_and_round_trip(names: &[&str]) {
 
         assert_round_trip(name, det.as_ref(), &test, &scores);
     }
+}
+
+#[test]
+fn vae_loss_falls_ranks_anomalies_higher_and_round_trips() {
+    let l = losses("vae", small_config("vae"));
+    assert_eq!(l.len(), 20);
+    assert!(l[19] < l[0] - 1.0, "the negative ELBO did not fall: {l:?}");
+    check_ranking_and_round_trip(&["vae"]);
 }
 
 #[test]
@@ -230,4 +239,59 @@ fn tranad_same_seed_same_scores() {
         det.score(&MtsInput::new(&train, 3)).unwrap()
     };
     assert_eq!(fit_and_score(), fit_and_score());
+}
+
+#[test]
+fn every_declared_layer_group_names_real_layers() {
+    // Loading one group from another model must change the weights: a group name that matches no
+    // parameter path (a typo, a renamed field) would silently transfer nothing.
+    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let data = periodic(300);
+    let input = MtsInput::new(&data, 3);
+    let weight_bytes = |det: &dyn vigil_models::Detector| {
+        let dir = tempfile::tempdir().unwrap();
+        let files = det.save_weights(dir.path()).unwrap();
+        files
+            .iter()
+            .map(|f| std::fs::read(dir.path().join(f)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    for name in ["usad", "tranad", "rnn-vae", "vae"] {
+        let mut config = small_config(name);
+        config["epochs"] = serde_json::json!(1);
+        let fit = |seed| {
+            let mut det = registry::build(name, Some(&config)).unwrap();
+            let options = FitOptions {
+                seed,
+                ..FitOptions::default()
+            };
+            det.fit(&input, &options).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            det.save_weights(dir.path()).unwrap();
+            (det, dir)
+        };
+        let (_, donor) = fit(1);
+        let (own, own_dir) = fit(2);
+        let own_weights = weight_bytes(own.as_ref());
+        // The check itself: a name that matches nothing leaves the saved weights byte-identical.
+        let mut untouched = registry::build(name, Some(&config)).unwrap();
+        untouched.load_weights(own_dir.path(), 3).unwrap();
+        untouched
+            .load_layers(donor.path(), 3, &["no-such-layer".to_string()])
+            .unwrap();
+        assert!(weight_bytes(untouched.as_ref()) == own_weights, "{name}");
+        let groups = own.layer_groups();
+        assert!(!groups.is_empty(), "{name} declares no layer groups");
+        for group in groups {
+            let mut det = registry::build(name, Some(&config)).unwrap();
+            det.load_weights(own_dir.path(), 3).unwrap();
+            det.load_layers(donor.path(), 3, std::slice::from_ref(&group.name))
+                .unwrap();
+            assert!(
+                weight_bytes(det.as_ref()) != own_weights,
+                "{name}: group `{}` matched no layer",
+                group.name
+            );
+        }
+    }
 }

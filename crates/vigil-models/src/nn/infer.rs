@@ -161,6 +161,15 @@ impl Dense {
     }
 }
 
+/// ln(1 + e^x), as burn's softplus (which returns x itself above 20, where e^x would dominate).
+pub fn softplus(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
 /// Applies an activation in place.
 pub fn activate(values: &mut [f32], act: Activation) {
     match act {
