@@ -4,6 +4,7 @@
 mod attention;
 pub(crate) mod dropout;
 mod fitted;
+mod flex_values;
 pub(crate) mod gemm;
 pub mod infer;
 pub mod rnn;

@@ -6,16 +6,14 @@
 
 use super::kernels::{self, Dims};
 use crate::nn::dropout::keep_mask;
+use crate::nn::flex_values::{tensor, values};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::TensorMetadata;
 use burn::backend::{backend_extension, Autodiff, Backend, Flex};
-use burn::tensor::{Shape, TensorData};
-use std::borrow::Cow;
 
 /// `softmax(q·kᵀ) · v` per head for `q` `[batch, lq, d]` (already scaled), `k` and `v`
 /// `[batch, lk, d]`; dropout with probability `dropout` on the attention weights while training.
@@ -47,27 +45,6 @@ pub trait AttentionKernels: Backend {
         keep: Option<&[f32]>,
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3];
-}
-
-/// A tensor's values, borrowed when contiguous f32 (as in `nn/rnn/extension.rs`).
-fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(
-            t.to_contiguous()
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("a float tensor converts to f32"),
-        ),
-    }
-}
-
-fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
-    Flex::float_from_data(
-        TensorData::new(values, Shape::from(shape)),
-        &Default::default(),
-    )
 }
 
 fn dims_of(q: &FloatTensor<Flex>, k: &FloatTensor<Flex>, heads: usize) -> Dims {

@@ -72,31 +72,85 @@ impl Dims {
     }
 }
 
-/// Rows of `d = heads x dk` values to `[row][component][lane]`, zero in the padding lanes.
-fn to_planar(rows: &[f32], dims: Dims, out: &mut Vec<f32>) {
-    let (dk, lanes) = (dims.dk(), dims.lanes());
+/// `count` rows of `heads x dk` values, row `r` starting at `r * stride`, to
+/// `[row][component][lane]` with zeros in the padding lanes.
+fn to_planar(
+    rows: &[f32],
+    stride: usize,
+    count: usize,
+    heads: usize,
+    dk: usize,
+    out: &mut Vec<f32>,
+) {
+    let lanes = heads.next_multiple_of(8);
     out.clear();
-    for row in rows.chunks_exact(dims.d) {
+    for r in 0..count {
+        let row = &rows[r * stride..r * stride + heads * dk];
         for c in 0..dk {
-            out.extend((0..dims.heads).map(|h| row[h * dk + c]));
-            out.extend(std::iter::repeat_n(0.0, lanes - dims.heads));
+            out.extend((0..heads).map(|h| row[h * dk + c]));
+            out.extend(std::iter::repeat_n(0.0, lanes - heads));
         }
     }
 }
 
-/// The inverse of [`to_planar`], adding into `rows`.
-fn add_from_planar(planar: &[f32], dims: Dims, rows: &mut [f32]) {
-    let (dk, lanes) = (dims.dk(), dims.lanes());
+/// The inverse of [`to_planar`] for contiguous rows, adding into `rows`.
+fn add_from_planar(planar: &[f32], heads: usize, dk: usize, rows: &mut [f32]) {
+    let lanes = heads.next_multiple_of(8);
     for (row, p) in rows
-        .chunks_exact_mut(dims.d)
+        .chunks_exact_mut(heads * dk)
         .zip(planar.chunks_exact(dk * lanes))
     {
         for (c, lane) in p.chunks_exact(lanes).enumerate() {
-            for (h, v) in lane[..dims.heads].iter().enumerate() {
+            for (h, v) in lane[..heads].iter().enumerate() {
                 row[h * dk + c] += v;
             }
         }
     }
+}
+
+/// Buffers for [`score_sequence`], reused across the sequences of a scoring chunk.
+#[derive(Default)]
+pub(crate) struct SequenceScratch {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    context: Vec<f32>,
+    weights: Vec<f32>,
+    ones: Vec<f32>,
+}
+
+/// The attention context of one sequence for scoring (no dropout, weights not kept), added into
+/// `context` (`lq x d`): `q` holds `lq` rows with row stride `q_stride`, `k` and `v` hold `lk`
+/// rows with row stride `kv_stride` (so that interleaved `[k | v]` rows are read in place).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn score_sequence(
+    heads: usize,
+    d: usize,
+    (q, q_stride, lq): (&[f32], usize, usize),
+    (k, v, kv_stride, lk): (&[f32], &[f32], usize, usize),
+    context: &mut [f32],
+    s: &mut SequenceScratch,
+) {
+    let (dk, lanes) = (d / heads, heads.next_multiple_of(8));
+    to_planar(q, q_stride, lq, heads, dk, &mut s.q);
+    to_planar(k, kv_stride, lk, heads, dk, &mut s.k);
+    to_planar(v, kv_stride, lk, heads, dk, &mut s.v);
+    s.ones.resize(lq * lk * lanes, 1.0);
+    s.weights.resize(lq * lk * lanes, 0.0);
+    s.context.clear();
+    s.context.resize(s.q.len(), 0.0);
+    forward_sequence(
+        lq,
+        lk,
+        lanes,
+        &s.q,
+        &s.k,
+        &s.v,
+        &s.ones,
+        &mut s.weights,
+        &mut s.context,
+    );
+    add_from_planar(&s.context, heads, dk, context);
 }
 
 /// Returns `(context [batch, lq, d], weights)`; `weights` are the softmax outputs before `keep`
@@ -119,9 +173,10 @@ pub fn forward(
         .enumerate()
         .for_each(|(b, (ctx, w))| {
             let (mut qp, mut kp, mut vp) = (Vec::new(), Vec::new(), Vec::new());
-            to_planar(&q[b * lq * d..(b + 1) * lq * d], dims, &mut qp);
-            to_planar(&k[b * lk * d..(b + 1) * lk * d], dims, &mut kp);
-            to_planar(&v[b * lk * d..(b + 1) * lk * d], dims, &mut vp);
+            let (heads, dk) = (dims.heads, dims.dk());
+            to_planar(&q[b * lq * d..], d, lq, heads, dk, &mut qp);
+            to_planar(&k[b * lk * d..], d, lk, heads, dk, &mut kp);
+            to_planar(&v[b * lk * d..], d, lk, heads, dk, &mut vp);
             let mut cp = vec![0.0f32; qp.len()];
             let ones;
             let keep = match keep {
@@ -132,7 +187,7 @@ pub fn forward(
                 }
             };
             forward_sequence(lq, lk, dims.lanes(), &qp, &kp, &vp, keep, w, &mut cp);
-            add_from_planar(&cp, dims, ctx);
+            add_from_planar(&cp, heads, dk, ctx);
         });
     (context, weights)
 }
@@ -246,10 +301,11 @@ pub fn backward(
         .enumerate()
         .for_each(|(b, ((dq, dkey), dv))| {
             let mut p = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
-            to_planar(&q[b * lq * d..(b + 1) * lq * d], dims, &mut p[0]);
-            to_planar(&k[b * lk * d..(b + 1) * lk * d], dims, &mut p[1]);
-            to_planar(&v[b * lk * d..(b + 1) * lk * d], dims, &mut p[2]);
-            to_planar(&grad[b * lq * d..(b + 1) * lq * d], dims, &mut p[3]);
+            let (heads, dk) = (dims.heads, dims.dk());
+            to_planar(&q[b * lq * d..], d, lq, heads, dk, &mut p[0]);
+            to_planar(&k[b * lk * d..], d, lk, heads, dk, &mut p[1]);
+            to_planar(&v[b * lk * d..], d, lk, heads, dk, &mut p[2]);
+            to_planar(&grad[b * lq * d..], d, lq, heads, dk, &mut p[3]);
             let [qp, kp, vp, gp] = p;
             let (mut dqp, mut dkp, mut dvp) = (
                 vec![0.0f32; qp.len()],
@@ -279,9 +335,9 @@ pub fn backward(
                 &mut dkp,
                 &mut dvp,
             );
-            add_from_planar(&dqp, dims, dq);
-            add_from_planar(&dkp, dims, dkey);
-            add_from_planar(&dvp, dims, dv);
+            add_from_planar(&dqp, heads, dk, dq);
+            add_from_planar(&dkp, heads, dk, dkey);
+            add_from_planar(&dvp, heads, dk, dv);
         });
     (dq, dkey, dv)
 }

@@ -3,7 +3,7 @@
 //! output projection.
 
 use super::{Dense, Linear};
-use crate::nn::sigmoid::exp_f32;
+use crate::nn::attention::kernels::{score_sequence, SequenceScratch};
 use crate::nn::Activation;
 
 /// The weights of one trained attention block, ready for [`AttentionWeights::forward_residual`].
@@ -26,15 +26,7 @@ struct Scratch {
     query: Vec<f32>,
     key_value: Vec<f32>,
     context: Vec<f32>,
-    /// Queries, keys, values and one context row rearranged component-major (see `attend`).
-    q_planar: Vec<f32>,
-    k_planar: Vec<f32>,
-    v_planar: Vec<f32>,
-    context_planar: Vec<f32>,
-    /// Attention weights of one query: `keys x heads`.
-    weights: Vec<f32>,
-    max: Vec<f32>,
-    total: Vec<f32>,
+    sequence: SequenceScratch,
 }
 
 impl AttentionWeights {
@@ -101,116 +93,26 @@ impl AttentionWeights {
                 .forward(memory, n * lk, Activation::Linear, &mut s.key_value);
             s.context.resize(n * lq * d, 0.0);
             for seq in 0..n {
-                self.attend_dispatch(seq, lq, lk, &mut s);
+                self.attend(seq, lq, lk, &mut s);
             }
         }
         self.output
             .forward_residual(&s.context, n * lq, residual, out);
     }
 
-    /// [`Self::attend`] compiled for AVX2 and FMA where the CPU has them (the build targets
-    /// plain x86-64, whose SSE2 vectors are half as wide).
-    fn attend_dispatch(&self, seq: usize, lq: usize, lk: usize, s: &mut Scratch) {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the features `attend_avx2` is compiled for (checked above).
-            unsafe { self.attend_avx2(seq, lq, lk, s) };
-            return;
-        }
-        self.attend(seq, lq, lk, s)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn attend_avx2(&self, seq: usize, lq: usize, lk: usize, s: &mut Scratch) {
-        self.attend(seq, lq, lk, s)
-    }
-
-    /// The per-head context of sequence `seq` from its projected queries, keys and values.
-    ///
-    /// Queries, keys and values are first rearranged from `[row][head][component]` to
-    /// `[row][component][head]`, so that every inner loop runs across heads: TranAD has F heads
-    /// of 2 components, where loops over components would be two elements long. (For a few
-    /// wide heads the loops across heads are short instead; no detector here has those yet.)
-    #[inline(always)]
+    /// The context of sequence `seq` from its projected queries, keys and values, with the
+    /// training op's per-sequence kernel (`nn/attention/kernels.rs`: heads across SIMD lanes).
     fn attend(&self, seq: usize, lq: usize, lk: usize, s: &mut Scratch) {
-        let (d, heads) = (self.d_model, self.heads);
-        let dk = d / heads;
-        // Each component's heads are padded with zeros to a whole number of 8-float vectors, so
-        // that no loop over heads ends in a scalar remainder (TranAD on SMD: 38 heads -> 40).
-        // A padded head has zero queries, keys and values, and is never read back.
-        let lanes = heads.next_multiple_of(8);
-        let width = dk * lanes;
-        let planar =
-            |rows: &[f32], stride: usize, offset: usize, count: usize, out: &mut Vec<f32>| {
-                out.clear();
-                for r in 0..count {
-                    let row = &rows[r * stride + offset..r * stride + offset + d];
-                    for c in 0..dk {
-                        out.extend((0..heads).map(|h| row[h * dk + c]));
-                        out.extend(std::iter::repeat_n(0.0, lanes - heads));
-                    }
-                }
-            };
-        let queries = &s.query[seq * lq * d..(seq + 1) * lq * d];
+        let d = self.d_model;
         let kv = &s.key_value[seq * lk * 2 * d..(seq + 1) * lk * 2 * d];
-        planar(queries, d, 0, lq, &mut s.q_planar);
-        planar(kv, 2 * d, 0, lk, &mut s.k_planar);
-        planar(kv, 2 * d, d, lk, &mut s.v_planar);
-        s.weights.resize(lk * lanes, 0.0);
-        s.max.resize(lanes, 0.0);
-        s.total.resize(lanes, 0.0);
-        s.context_planar.resize(width, 0.0);
-        for i in 0..lq {
-            let q = &s.q_planar[i * width..(i + 1) * width];
-            // Scores q·k: one row of `weights` per key, one column per head.
-            for (j, scores) in s.weights.chunks_exact_mut(lanes).enumerate() {
-                let k = &s.k_planar[j * width..(j + 1) * width];
-                scores.fill(0.0);
-                for (qc, kc) in q.chunks_exact(lanes).zip(k.chunks_exact(lanes)) {
-                    for ((sc, a), b) in scores.iter_mut().zip(qc).zip(kc) {
-                        *sc += a * b;
-                    }
-                }
-            }
-            // Softmax over keys, per head.
-            s.max.fill(f32::NEG_INFINITY);
-            for scores in s.weights.chunks_exact(lanes) {
-                for (m, w) in s.max.iter_mut().zip(scores) {
-                    *m = m.max(*w);
-                }
-            }
-            s.total.fill(0.0);
-            for scores in s.weights.chunks_exact_mut(lanes) {
-                for ((w, m), t) in scores.iter_mut().zip(&s.max).zip(s.total.iter_mut()) {
-                    *w = exp_f32(*w - m);
-                    *t += *w;
-                }
-            }
-            // Context = Σ_j weight(j, head) · v_j / Σ_j weight(j, head), component by component.
-            s.context_planar.fill(0.0);
-            for (weights, v) in s
-                .weights
-                .chunks_exact(lanes)
-                .zip(s.v_planar.chunks_exact(width))
-            {
-                for (cc, vc) in s
-                    .context_planar
-                    .chunks_exact_mut(lanes)
-                    .zip(v.chunks_exact(lanes))
-                {
-                    for ((c, w), x) in cc.iter_mut().zip(weights).zip(vc) {
-                        *c += w * x;
-                    }
-                }
-            }
-            let context = &mut s.context[(seq * lq + i) * d..(seq * lq + i + 1) * d];
-            for (c, cc) in s.context_planar.chunks_exact(lanes).enumerate() {
-                for (h, (v, t)) in cc[..heads].iter().zip(&s.total).enumerate() {
-                    context[h * dk + c] = v / t;
-                }
-            }
-        }
+        score_sequence(
+            self.heads,
+            d,
+            (&s.query[seq * lq * d..(seq + 1) * lq * d], d, lq),
+            (kv, &kv[d..], 2 * d, lk),
+            &mut s.context[seq * lq * d..(seq + 1) * lq * d],
+            &mut s.sequence,
+        );
     }
 }
 

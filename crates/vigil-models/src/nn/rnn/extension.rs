@@ -7,14 +7,13 @@
 //! Other backends (CUDA, wgpu) are not listed: the fused layer is a CPU kernel.
 
 use super::kernels::{self, CacheView, Cell, Dims, Weights};
+use crate::nn::flex_values::{tensor, values};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Flex};
-use burn::tensor::{Shape, TensorData};
 use std::borrow::Cow;
 
 /// One recurrent layer over a whole batch-major sequence `[batch, steps, input]`, returning
@@ -46,21 +45,6 @@ pub trait RecurrentKernels: Backend {
         grad_h: FloatTensor<Self>,
         cell: Cell,
     ) -> [FloatTensor<Self>; 5];
-}
-
-/// A tensor's values: borrowed when it is a contiguous f32 tensor (the usual case), otherwise
-/// materialised. Copying every input was a tenth of a training step (page faults, memmove).
-fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(
-            t.to_contiguous()
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("a float tensor converts to f32"),
-        ),
-    }
 }
 
 /// The values of `[w_ih, w_hh, b_ih, b_hh]`, held while a kernel borrows them.
@@ -96,13 +80,6 @@ fn dims_of(x: &FloatTensor<Flex>, w_hh: &FloatTensor<Flex>) -> Dims {
         input: xs[2],
         hidden: ws[1],
     }
-}
-
-fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
-    Flex::float_from_data(
-        TensorData::new(values, Shape::from(shape)),
-        &Default::default(),
-    )
 }
 
 impl RecurrentKernels for Flex {
