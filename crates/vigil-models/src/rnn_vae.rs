@@ -11,7 +11,7 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::nn::infer::{par_rows, Dense};
+use crate::nn::infer::{gaussian_nll_softplus, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -120,9 +120,7 @@ impl RnnVaeNet {
     /// Negative log-likelihood of `x` under the likelihood head applied to decoder states.
     fn likelihood_nll(&self, x: Tensor<3>, decoded: Tensor<3>, std_epsilon: f64) -> Tensor<3> {
         let (mean, std) = self.likelihood.forward(decoded, std_epsilon);
-        let half_log_two_pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
-        let z_score = (x - mean) / std.clone();
-        std.log() + z_score.square().mul_scalar(0.5) + half_log_two_pi
+        nn::gaussian_nll(x, mean, std)
     }
 }
 
@@ -280,7 +278,6 @@ impl Detector for RnnVae {
             &net.likelihood.std,
         ]
         .map(Dense::from_linear);
-        let half_log_two_pi = 0.5 * (2.0 * std::f32::consts::PI).ln();
         let contributions = par_rows(input.len(), m, SCORE_CHUNK_WINDOWS, |rows, out| {
             let n = rows.len();
             let (mut x, mut a, mut z, mut mean, mut std) =
@@ -304,9 +301,7 @@ impl Detector for RnnVae {
                 let x = &x[(r * w + w - 1) * m..(r * w + w) * m];
                 for (c, value) in x.iter().enumerate() {
                     let i = r * m + c;
-                    let s = nn::infer::softplus(std[i]) + eps;
-                    let z_score = (value - mean[i]) / s;
-                    out[i] = s.ln() + 0.5 * z_score * z_score + half_log_two_pi;
+                    out[i] = gaussian_nll_softplus(*value, mean[i], std[i], eps);
                 }
             }
         });

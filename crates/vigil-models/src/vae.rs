@@ -12,7 +12,7 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::nn::infer::{par_rows, Dense, DenseStack, CHUNK_ROWS};
+use crate::nn::infer::{gaussian_nll_softplus, par_rows, Dense, DenseStack, CHUNK_ROWS};
 use crate::nn::{self, Activation, Mlp};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -96,15 +96,6 @@ impl GaussianBlock {
 struct VaeNet {
     encoder: GaussianBlock,
     decoder: GaussianBlock,
-}
-
-/// ½ ln 2π, the constant of a Gaussian's negative log-density.
-const HALF_LOG_TWO_PI: f64 = 0.918_938_533_204_672_7;
-
-/// Negative log-density of `x` under N(mean, std²), element-wise.
-fn gaussian_nll(x: Tensor<2>, mean: Tensor<2>, std: Tensor<2>) -> Tensor<2> {
-    let z = (x - mean) / std.clone();
-    std.log() + z.square().mul_scalar(0.5) + HALF_LOG_TWO_PI
 }
 
 /// The dense VAE detector.
@@ -225,7 +216,7 @@ impl Detector for Vae {
                 let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
                 let z = mean_z.clone() + std_z.clone() * noise;
                 let (mean_x, std_x) = net.decoder.forward(z, c.std_epsilon);
-                let nll = gaussian_nll(x, mean_x, std_x).sum_dim(1).mean();
+                let nll = nn::gaussian_nll(x, mean_x, std_x).sum_dim(1).mean();
                 // KL(N(μ, σ²) ‖ N(0, 1)), summed over latents, averaged over the batch.
                 let kl = (mean_z.square() + std_z.clone().square() - 1.0)
                     .mul_scalar(0.5)
@@ -277,9 +268,7 @@ impl Detector for Vae {
                 let values = &x[r * d + newest.start..(r + 1) * d];
                 for (c, v) in values.iter().enumerate() {
                     let i = r * m + c;
-                    let s = nn::infer::softplus(std[i]) + eps;
-                    let z_score = (v - mean[i]) / s;
-                    out[i] = s.ln() + 0.5 * z_score * z_score + HALF_LOG_TWO_PI as f32;
+                    out[i] = gaussian_nll_softplus(*v, mean[i], std[i], eps);
                 }
             }
         });
@@ -328,7 +317,7 @@ mod tests {
         let (mean_z, _) = net.encoder.forward(x.clone(), eps);
         let (mean_x, std_x) = net.decoder.forward(mean_z, eps);
         let newest = |t: Tensor<2>| t.narrow(1, (w - 1) * m, m);
-        let want = nn::to_vec(gaussian_nll(newest(x), newest(mean_x), newest(std_x)));
+        let want = nn::to_vec(nn::gaussian_nll(newest(x), newest(mean_x), newest(std_x)));
         let got = det.score(&input).unwrap().per_metric;
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {

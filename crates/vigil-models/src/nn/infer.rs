@@ -13,7 +13,7 @@ mod attention;
 pub use attention::AttentionWeights;
 
 use super::gemm::{matmul_serial, Strided};
-use super::sigmoid::exp_f32;
+use super::sigmoid::sigmoid_in_place;
 use super::{Activation, Mlp};
 use burn::nn::Linear;
 use rayon::prelude::*;
@@ -170,13 +170,19 @@ pub fn softplus(x: f32) -> f32 {
     }
 }
 
+/// [`super::gaussian_nll`] for one value whose standard deviation is `softplus(raw_std) + eps`,
+/// as the VAEs' likelihood heads produce it.
+pub fn gaussian_nll_softplus(x: f32, mean: f32, raw_std: f32, eps: f32) -> f32 {
+    let std = softplus(raw_std) + eps;
+    let z = (x - mean) / std;
+    std.ln() + 0.5 * z * z + super::HALF_LOG_TWO_PI as f32
+}
+
 /// Applies an activation in place.
 pub fn activate(values: &mut [f32], act: Activation) {
     match act {
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
-        Activation::Sigmoid => values
-            .iter_mut()
-            .for_each(|v| *v = 1.0 / (1.0 + exp_f32(-*v))),
+        Activation::Sigmoid => sigmoid_in_place(values),
         Activation::Linear => {}
     }
 }

@@ -88,6 +88,15 @@ pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec
     order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
 }
 
+/// ½ ln 2π, the constant of a Gaussian's negative log-density.
+pub const HALF_LOG_TWO_PI: f64 = 0.918_938_533_204_672_7;
+
+/// Negative log-density of `x` under N(mean, std²), element-wise (the likelihood of the VAEs).
+pub fn gaussian_nll<const D: usize>(x: Tensor<D>, mean: Tensor<D>, std: Tensor<D>) -> Tensor<D> {
+    let z = (x - mean) / std.clone();
+    std.log() + z.square().mul_scalar(0.5) + HALF_LOG_TWO_PI
+}
+
 /// Activation applied after a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {

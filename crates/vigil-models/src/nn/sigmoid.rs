@@ -49,7 +49,7 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 /// 1 / (1 + e^−x) over a slice, in place.
-fn sigmoid_in_place(values: &mut [f32]) {
+pub(crate) fn sigmoid_in_place(values: &mut [f32]) {
     for v in values.iter_mut() {
         *v = 1.0 / (1.0 + exp_f32(-*v));
     }
