@@ -18,6 +18,7 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
+use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::infer::par_rows;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
@@ -307,18 +308,11 @@ impl Detector for Iforest {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        let json = serde_json::to_vec(self.fitted()?)
-            .map_err(|e| ModelError::model_dir(dir, e.to_string()))?;
-        std::fs::write(dir.join(WEIGHTS), json)
-            .map_err(|e| ModelError::model_dir(dir, format!("cannot write {WEIGHTS}: {e}")))?;
-        Ok(vec![WEIGHTS.into()])
+        save_json_weights(dir, WEIGHTS, self.fitted()?)
     }
 
     fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let bytes = std::fs::read(dir.join(WEIGHTS))
-            .map_err(|e| ModelError::model_dir(dir, format!("cannot read {WEIGHTS}: {e}")))?;
-        let forest: Forest = serde_json::from_slice(&bytes)
-            .map_err(|e| ModelError::model_dir(dir, format!("{WEIGHTS} is corrupt: {e}")))?;
+        let forest: Forest = load_json_weights(dir, WEIGHTS)?;
         let valid_nodes = forest.trees.iter().all(|tree| {
             tree.iter().all(|node| match node {
                 Node::Split {

@@ -229,3 +229,25 @@ pub fn read_f64s(path: &Path) -> Result<Vec<f64>> {
         .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
         .collect())
 }
+
+/// Writes a classical detector's fitted state as `dir/file` (JSON); returns the file names
+/// written, as [`crate::Detector::save_weights`] does.
+pub fn save_json_weights<T: serde::Serialize>(
+    dir: &Path,
+    file: &str,
+    weights: &T,
+) -> Result<Vec<String>> {
+    let json =
+        serde_json::to_vec(weights).map_err(|e| ModelError::model_dir(dir, e.to_string()))?;
+    std::fs::write(dir.join(file), json)
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot write {file}: {e}")))?;
+    Ok(vec![file.into()])
+}
+
+/// Reads state written by [`save_json_weights`]; an unreadable or malformed file is a clear error.
+pub fn load_json_weights<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<T> {
+    let bytes = std::fs::read(dir.join(file))
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot read {file}: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ModelError::model_dir(dir, format!("{file} is corrupt: {e}")))
+}
