@@ -210,13 +210,9 @@ impl Detector for RnnVae {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let device = nn::device().autodiff();
-        device.seed(options.seed);
-        let warm = options.warm_start.then(|| self.net.warm_start(m, &device));
-        let net = warm
-            .flatten()
-            .unwrap_or_else(|| RnnVaeNet::new(&c, m, &device));
-        let mut net = nn::freeze_groups(net, &options.frozen_groups);
+        let (device, mut net) = self
+            .net
+            .start_fit(m, options, |device| RnnVaeNet::new(&c, m, device));
         let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
         let mut optimiser = nn::adam()
             .with_grad_clipping(Some(

@@ -147,11 +147,9 @@ impl Detector for Usad {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let device = nn::device().autodiff();
-        device.seed(options.seed);
-        let warm = options.warm_start.then(|| self.net.warm_start(m, &device));
-        let net = warm.flatten().unwrap_or_else(|| self.fresh(m, &device));
-        let mut net = nn::freeze_groups(net, &options.frozen_groups);
+        let (device, mut net) = self
+            .net
+            .start_fit(m, options, |device| self.fresh(m, device));
         let mut windows = Vec::new();
         windows_ending_at(
             input.values,

@@ -45,9 +45,28 @@ impl<N: Module + Clone> Fitted<N> {
         self.slot = Some((net, n_metrics));
     }
 
+    /// The seeded autodiff device and the network a fit starts from: the fitted one when
+    /// `options.warm_start` asks for it and it expects `n_metrics` metrics (fine-tuning), else
+    /// `fresh(device)`; with `options.frozen_groups` frozen (transfer learning).
+    pub fn start_fit(
+        &self,
+        n_metrics: usize,
+        options: &crate::detector::FitOptions,
+        fresh: impl FnOnce(&Device) -> N,
+    ) -> (Device, N) {
+        let device = super::device().autodiff();
+        device.seed(options.seed);
+        let warm = options
+            .warm_start
+            .then(|| self.warm_start(n_metrics, &device))
+            .flatten();
+        let net = warm.unwrap_or_else(|| fresh(&device));
+        (device, super::freeze_groups(net, &options.frozen_groups))
+    }
+
     /// The fitted network moved onto `device` to continue training (a warm start), when it
     /// exists and expects `n_metrics` metrics.
-    pub fn warm_start(&self, n_metrics: usize, device: &Device) -> Option<N> {
+    fn warm_start(&self, n_metrics: usize, device: &Device) -> Option<N> {
         match &self.slot {
             Some((net, m)) if *m == n_metrics => Some(net.clone().fork(device)),
             _ => None,

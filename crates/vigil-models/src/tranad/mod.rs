@@ -289,14 +289,10 @@ impl Detector for Tranad {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let device = nn::device().autodiff();
-        device.seed(options.seed);
         nn::seed_dropout(options.seed);
-        let warm = options.warm_start.then(|| self.net.warm_start(m, &device));
-        let net = warm
-            .flatten()
-            .unwrap_or_else(|| TranadNet::new(m, &self.config, &device));
-        let mut net = nn::freeze_groups(net, &options.frozen_groups);
+        let (device, mut net) = self
+            .net
+            .start_fit(m, options, |device| TranadNet::new(m, &self.config, device));
         let mut windows = Vec::new();
         windows_ending_at(
             input.values,
