@@ -88,9 +88,14 @@ impl GaussianHead {
     }
 
     fn forward(&self, h: Tensor<3>, std_epsilon: f64) -> (Tensor<3>, Tensor<3>) {
+        let (mean, raw_std) = self.forward_raw(h);
+        (mean, softplus(raw_std, 1.0).add_scalar(std_epsilon))
+    }
+
+    /// The mean and the raw standard deviation (before softplus + ε), for the fused likelihood.
+    fn forward_raw(&self, h: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
         let a = relu(self.hidden.forward(h));
-        let std = softplus(self.std.forward(a.clone()), 1.0).add_scalar(std_epsilon);
-        (self.mean.forward(a), std)
+        (self.mean.forward(a.clone()), self.std.forward(a))
     }
 }
 
@@ -119,8 +124,8 @@ impl RnnVaeNet {
 
     /// Negative log-likelihood of `x` under the likelihood head applied to decoder states.
     fn likelihood_nll(&self, x: Tensor<3>, decoded: Tensor<3>, std_epsilon: f64) -> Tensor<3> {
-        let (mean, std) = self.likelihood.forward(decoded, std_epsilon);
-        nn::gaussian_nll(x, mean, std)
+        let (mean, raw_std) = self.likelihood.forward_raw(decoded);
+        nn::likelihood::gaussian_nll_softplus(x, mean, raw_std, std_epsilon)
     }
 }
 

@@ -86,9 +86,14 @@ impl GaussianBlock {
     }
 
     fn forward(&self, x: Tensor<2>, std_epsilon: f64) -> (Tensor<2>, Tensor<2>) {
+        let (mean, raw_std) = self.forward_raw(x);
+        (mean, softplus(raw_std, 1.0).add_scalar(std_epsilon))
+    }
+
+    /// The mean and the raw standard deviation (before softplus + ε), for the fused likelihood.
+    fn forward_raw(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let h = self.hidden.forward(x, Activation::Relu);
-        let std = softplus(self.std.forward(h.clone()), 1.0).add_scalar(std_epsilon);
-        (self.mean.forward(h), std)
+        (self.mean.forward(h.clone()), self.std.forward(h))
     }
 }
 
@@ -213,8 +218,11 @@ impl Detector for Vae {
                 let (mean_z, std_z) = net.encoder.forward(x.clone(), c.std_epsilon);
                 let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
                 let z = mean_z.clone() + std_z.clone() * noise;
-                let (mean_x, std_x) = net.decoder.forward(z, c.std_epsilon);
-                let nll = nn::gaussian_nll(x, mean_x, std_x).sum_dim(1).mean();
+                let (mean_x, raw_std_x) = net.decoder.forward_raw(z);
+                let nll =
+                    nn::likelihood::gaussian_nll_softplus(x, mean_x, raw_std_x, c.std_epsilon)
+                        .sum_dim(1)
+                        .mean();
                 // KL(N(μ, σ²) ‖ N(0, 1)), summed over latents, averaged over the batch.
                 let kl = (mean_z.square() + std_z.clone().square() - 1.0)
                     .mul_scalar(0.5)

@@ -161,22 +161,9 @@ impl Dense {
     }
 }
 
-/// ln(1 + e^x), as burn's softplus (which returns x itself above 20, where e^x would dominate).
-pub fn softplus(x: f32) -> f32 {
-    if x > 20.0 {
-        x
-    } else {
-        x.exp().ln_1p()
-    }
-}
-
 /// [`super::gaussian_nll`] for one value whose standard deviation is `softplus(raw_std) + eps`,
-/// as the VAEs' likelihood heads produce it.
-pub fn gaussian_nll_softplus(x: f32, mean: f32, raw_std: f32, eps: f32) -> f32 {
-    let std = softplus(raw_std) + eps;
-    let z = (x - mean) / std;
-    std.ln() + 0.5 * z * z + super::HALF_LOG_TWO_PI as f32
-}
+/// as the VAEs' likelihood heads produce it (the same arithmetic as the training loss).
+pub use super::likelihood::gaussian_nll_softplus_value as gaussian_nll_softplus;
 
 /// Applies an activation in place.
 pub fn activate(values: &mut [f32], act: Activation) {

@@ -3,10 +3,12 @@
 
 mod attention;
 pub(crate) mod dropout;
+pub(crate) mod fast_math;
 mod fitted;
 mod flex_values;
 pub(crate) mod gemm;
 pub mod infer;
+pub mod likelihood;
 pub mod rnn;
 pub(crate) mod sigmoid;
 pub(crate) mod simd;

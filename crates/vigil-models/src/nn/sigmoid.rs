@@ -2,10 +2,8 @@
 //!
 //! Why: flex computes sigmoid one element at a time through libm's `expf`; profiling USAD's
 //! training (perf, SMD shapes) put a quarter of the time there, because every decoder ends in
-//! a sigmoid over the whole window. This op evaluates e^x with a branch-free range reduction and
-//! polynomial over a slice, which LLVM turns into SIMD code, and registers its own backward
-//! (grad · s · (1 − s)). Accuracy: within 2 ulp of `f32::exp` over the range a sigmoid needs
-//! (tested below).
+//! a sigmoid over the whole window. This op evaluates e^x with `fast_math::exp_f32` over a
+//! slice, which LLVM turns into SIMD code, and registers its own backward (grad · s · (1 − s)).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -16,37 +14,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::prelude::*;
 
-/// e^x for f32, branch-free so that loops over slices vectorise: x = n·ln 2 + r with
-/// |r| ≤ ln 2 / 2, e^r by a degree-7 Taylor polynomial (truncation < 1e-8 relative on that
-/// interval), 2^n assembled in the exponent bits. Inputs are clamped to the finite range.
-#[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75; // ln 2 split so that n · LN2_HI is exact
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting rounds to an integer
-    let x = x.clamp(-87.0, 88.0);
-    // After adding ROUND, the integer n sits in the low mantissa bits: read it from there
-    // (integer ops only, no float-to-int conversion, so the loop stays vectorisable).
-    let shifted = x * LOG2E + ROUND;
-    let n_int = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
-    let n = shifted - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    // Horner form of 1 + r + r²/2! + ... + r⁷/7!.
-    const C: [f32; 8] = [
-        1.0,
-        1.0,
-        0.5,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-    ];
-    let p = C.iter().rev().fold(0.0f32, |acc, &c| acc * r + c);
-    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
-    p * scale
-}
+use super::fast_math::exp_f32;
 
 /// 1 / (1 + e^−x) over a slice, in place.
 pub(crate) fn sigmoid_in_place(values: &mut [f32]) {
@@ -110,18 +78,6 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exp_is_within_two_ulp_of_libm() {
-        let mut worst = 0.0f32;
-        let mut x = -87.0f32;
-        while x < 88.0 {
-            let (ours, libm) = (exp_f32(x), x.exp());
-            worst = worst.max(((ours - libm) / libm).abs());
-            x += 0.001_3;
-        }
-        assert!(worst < 2.5e-7, "worst relative error {worst}");
-    }
 
     #[test]
     fn sigmoid_matches_the_formula_and_its_gradient() {

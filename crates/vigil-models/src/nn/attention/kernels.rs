@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use crate::nn::sigmoid::exp_f32;
+use crate::nn::fast_math::exp_f32;
 use crate::nn::simd::wide_simd;
 
 /// Sizes of one call.
