@@ -1,5 +1,6 @@
 //! Detectors by name: build one from its config, list them with their defaults.
 
+use crate::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
 use crate::iforest::{Iforest, IforestConfig};
@@ -49,6 +50,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             defaults: defaults::<VaeConfig>(),
         },
         DetectorInfo {
+            name: "deep-svdd",
+            summary: "Deep SVDD one-class hypersphere on windows (Ruff et al., ICML 2018; MTAD-FL's baseline)",
+            defaults: defaults::<DeepSvddConfig>(),
+        },
+        DetectorInfo {
             name: "usad",
             summary: "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)",
             defaults: defaults::<UsadConfig>(),
@@ -84,6 +90,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "pca" => Box::new(Pca::new(parse(name, config)?)?),
         "iforest" => Box::new(Iforest::new(parse(name, config)?)?),
         "vae" => Box::new(Vae::new(parse(name, config)?)?),
+        "deep-svdd" => Box::new(DeepSvdd::new(parse(name, config)?)?),
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),

@@ -112,6 +112,10 @@ fn small_config(name: &str) -> serde_json::Value {
             serde_json::json!({"window": 20, "hidden": 16, "dense": 16, "epochs": 6, "batch_size": 32})
         }
         "vae" => serde_json::json!({"window": 10, "hidden": 32, "epochs": 20, "batch_size": 32}),
+        "deep-svdd" => serde_json::json!({
+            "window": 10, "hidden": [32, 16], "representation": 8, "epochs": 20,
+            "batch_size": 32, "learning_rate": 0.001
+        }),
         _ => serde_json::json!({"window": 5}),
     }
 }
@@ -175,6 +179,14 @@ fn vae_loss_falls_ranks_anomalies_higher_and_round_trips() {
     assert_eq!(l.len(), 20);
     assert!(l[19] < l[0] - 1.0, "the negative ELBO did not fall: {l:?}");
     check_ranking_and_round_trip(&["vae"]);
+}
+
+#[test]
+fn deep_svdd_loss_falls_ranks_anomalies_higher_and_round_trips() {
+    let l = losses("deep-svdd", small_config("deep-svdd"));
+    assert_eq!(l.len(), 20);
+    assert!(l[19] < 0.5 * l[0], "the hypersphere did not shrink: {l:?}");
+    check_ranking_and_round_trip(&["deep-svdd"]);
 }
 
 #[test]
@@ -256,7 +268,7 @@ fn every_declared_layer_group_names_real_layers() {
             .map(|f| std::fs::read(dir.path().join(f)).unwrap())
             .collect::<Vec<_>>()
     };
-    for name in ["usad", "tranad", "rnn-vae", "vae"] {
+    for name in ["usad", "tranad", "rnn-vae", "vae", "deep-svdd"] {
         let mut config = small_config(name);
         config["epochs"] = serde_json::json!(1);
         let fit = |seed| {

@@ -131,6 +131,26 @@ impl Dense {
 }
 
 impl Dense {
+    /// `out = grad · Wᵀ`: the gradient with respect to the layer's input from `grad`, the
+    /// gradient with respect to its output (`rows x outputs`); `out` is `rows x inputs`.
+    pub fn input_gradient(&self, grad: &[f32], rows: usize, out: &mut Vec<f32>) {
+        assert_eq!(grad.len(), rows * self.outputs, "gradient is not rows x outputs");
+        out.clear();
+        out.resize(rows * self.inputs, 0.0);
+        matmul_serial(
+            rows,
+            self.inputs,
+            self.outputs,
+            out,
+            Strided::rows(0, self.inputs),
+            grad,
+            Strided::rows(0, self.outputs),
+            &self.weight,
+            Strided::transposed(self.outputs),
+            false,
+        );
+    }
+
     /// `out = residual + x · W + b` (a residual connection around the layer); `residual` is
     /// `rows x outputs`.
     pub fn forward_residual(&self, x: &[f32], rows: usize, residual: &[f32], out: &mut Vec<f32>) {
@@ -177,7 +197,7 @@ pub fn activate(values: &mut [f32], act: Activation) {
 /// An [`Mlp`]'s layers: ReLU after every hidden layer, a chosen activation after the last.
 #[derive(Debug, Clone)]
 pub struct DenseStack {
-    layers: Vec<Dense>,
+    pub(crate) layers: Vec<Dense>,
 }
 
 impl DenseStack {

@@ -127,6 +127,17 @@ impl Mlp {
         }
     }
 
+    /// Like [`Mlp::new`] but without bias terms (Deep SVDD needs them gone: with biases the
+    /// network can map everything onto its centre and the loss collapses to zero).
+    pub fn without_bias(sizes: &[usize], device: &Device) -> Mlp {
+        Mlp {
+            layers: sizes
+                .windows(2)
+                .map(|w| LinearConfig::new(w[0], w[1]).with_bias(false).init(device))
+                .collect(),
+        }
+    }
+
     /// Forward pass: ReLU after every hidden layer, `output` after the last.
     pub fn forward(&self, mut x: Tensor<2>, output: Activation) -> Tensor<2> {
         let last = self.layers.len().saturating_sub(1);
