@@ -21,7 +21,7 @@ np.save(sys.argv[1], x.astype(np.float32))
 PY
 cargo build --release -p vigil-models --benches >/dev/null 2>&1
 : > "$work/results.jsonl"
-for model in usad tranad rnn-vae vae; do
+for model in usad tranad rnn-vae vae deep-svdd; do
     python3 "bench/reference/${model//-/_}.py" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
     cargo bench -q -p vigil-models --bench speed -- --detector "$model" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
 done
@@ -73,6 +73,9 @@ macs = {
     "rnn-vae": 100 * 192 * (38 + 64) + 100 * 64 * (64 + 3) + 100 * 192 * (3 + 64) + 64 * (64 + 2 * 38),
     # vae (window 10: 380 -> 100 -> 100 -> 8 mean; 8 -> 100 -> 100 -> 2 heads of the newest 38).
     "vae": 380 * 100 + 100 * 100 + 100 * 8 + 8 * 100 + 100 * 100 + 2 * 100 * 38,
+    # deep-svdd (380 -> 128 -> 64 -> 32): the forward pass and the input gradient of the
+    # per-metric shares, each the same products.
+    "deep-svdd": 2 * (380 * 128 + 128 * 64 + 64 * 32),
 }
 peak = json.load(open(sys.argv[4]))
 print("\n## Scoring is compute-bound: what 3x PyTorch would need\n")
