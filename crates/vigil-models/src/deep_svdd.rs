@@ -175,7 +175,9 @@ fn metric_means(input: &MtsInput) -> Vec<f32> {
     for row in input.values.chunks_exact(m) {
         sums.iter_mut().zip(row).for_each(|(s, v)| *s += *v as f64);
     }
-    sums.iter().map(|s| (s / input.len() as f64) as f32).collect()
+    sums.iter()
+        .map(|s| (s / input.len() as f64) as f32)
+        .collect()
 }
 
 impl Detector for DeepSvdd {
@@ -235,11 +237,9 @@ impl Detector for DeepSvdd {
                 c.centre_epsilon as f32,
             ),
         };
-        let centre_tensor = Tensor::<1>::from_data(
-            TensorData::new(centre.clone(), [c.representation]),
-            &device,
-        )
-        .unsqueeze::<2>();
+        let centre_tensor =
+            Tensor::<1>::from_data(TensorData::new(centre.clone(), [c.representation]), &device)
+                .unsqueeze::<2>();
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();
@@ -252,10 +252,7 @@ impl Detector for DeepSvdd {
                 nn::gather(&windows, d, &idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let phi = net.encoder.forward(x, Activation::Linear);
-                let loss = (phi - centre_tensor.clone())
-                    .square()
-                    .sum_dim(1)
-                    .mean();
+                let loss = (phi - centre_tensor.clone()).square().sum_dim(1).mean();
                 loss_sum += nn::scalar(loss.clone().detach());
                 batches += 1;
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -278,9 +275,10 @@ impl Detector for DeepSvdd {
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let state = self.state.as_ref().ok_or_else(|| {
-            ModelError::Training("the deep-svdd model is not fitted".into())
-        })?;
+        let state = self
+            .state
+            .as_ref()
+            .ok_or_else(|| ModelError::Training("the deep-svdd model is not fitted".into()))?;
         let encoder = DenseStack::from_mlp(&net.encoder);
         let contributions = par_rows(input.len(), m, CHUNK_ROWS, |rows, out| {
             let mut x = Vec::new();
@@ -291,9 +289,10 @@ impl Detector for DeepSvdd {
     }
 
     fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        let state = self.state.as_ref().ok_or_else(|| {
-            ModelError::Training("the deep-svdd model is not fitted".into())
-        })?;
+        let state = self
+            .state
+            .as_ref()
+            .ok_or_else(|| ModelError::Training("the deep-svdd model is not fitted".into()))?;
         let mut files = self.net.save(dir)?;
         files.extend(save_json_weights(dir, STATE, state)?);
         Ok(files)
@@ -301,8 +300,7 @@ impl Detector for DeepSvdd {
 
     fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
         let state: SvddState = load_json_weights(dir, STATE)?;
-        if state.centre.len() != self.config.representation
-            || state.metric_means.len() != n_metrics
+        if state.centre.len() != self.config.representation || state.metric_means.len() != n_metrics
         {
             return Err(ModelError::model_dir(
                 dir,
@@ -444,22 +442,28 @@ mod tests {
 
         let got = det.score(&input).unwrap();
         for (g, w) in got.total.iter().zip(&want_scores) {
-            assert!((*g as f32 - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+            assert!(
+                (*g as f32 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{g} vs {w}"
+            );
         }
         // The shares are built from ∂score/∂x: recompute them from burn's gradient.
-        for r in 0..rows {
+        for (r, score) in want_scores.iter().enumerate() {
             let mut share = vec![0.0f32; m];
             for t in 0..w {
-                for c in 0..m {
+                for (c, s) in share.iter_mut().enumerate() {
                     let i = r * d + t * m + c;
-                    share[c] += (want_grad[i] * (x[i] - state.metric_means[c])).abs();
+                    *s += (want_grad[i] * (x[i] - state.metric_means[c])).abs();
                 }
             }
             let sum: f32 = share.iter().sum();
-            for c in 0..m {
-                let want = share[c] / sum * want_scores[r];
+            for (c, s) in share.iter().enumerate() {
+                let want = s / sum * score;
                 let got = got.per_metric[r * m + c];
-                assert!((got - want).abs() <= 1e-3 * (1.0 + want.abs()), "row {r} metric {c}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                    "row {r} metric {c}: {got} vs {want}"
+                );
             }
         }
     }

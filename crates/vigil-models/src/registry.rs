@@ -1,5 +1,6 @@
 //! Detectors by name: build one from its config, list them with their defaults.
 
+use crate::dagmm::{Dagmm, DagmmConfig};
 use crate::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
@@ -55,6 +56,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             defaults: defaults::<DeepSvddConfig>(),
         },
         DetectorInfo {
+            name: "dagmm",
+            summary: "DAGMM autoencoder + Gaussian mixture energy (Zong et al., ICLR 2018)",
+            defaults: defaults::<DagmmConfig>(),
+        },
+        DetectorInfo {
             name: "usad",
             summary: "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)",
             defaults: defaults::<UsadConfig>(),
@@ -91,6 +97,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "iforest" => Box::new(Iforest::new(parse(name, config)?)?),
         "vae" => Box::new(Vae::new(parse(name, config)?)?),
         "deep-svdd" => Box::new(DeepSvdd::new(parse(name, config)?)?),
+        "dagmm" => Box::new(Dagmm::new(parse(name, config)?)?),
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),

@@ -112,6 +112,9 @@ fn small_config(name: &str) -> serde_json::Value {
             serde_json::json!({"window": 20, "hidden": 16, "dense": 16, "epochs": 6, "batch_size": 32})
         }
         "vae" => serde_json::json!({"window": 10, "hidden": 32, "epochs": 20, "batch_size": 32}),
+        "dagmm" => serde_json::json!({
+            "hidden": [16, 8], "latent": 2, "epochs": 30, "batch_size": 128, "learning_rate": 0.003
+        }),
         "deep-svdd" => serde_json::json!({
             "window": 10, "hidden": [32, 16], "representation": 8, "epochs": 20,
             "batch_size": 32, "learning_rate": 0.001
@@ -150,8 +153,8 @@ fn check_ranking_and_round_trip(names: &[&str]) {
         let scores = det.score(&MtsInput::new(&test, 3)).unwrap();
         let normal: f64 = scores.total[50..150].iter().sum::<f64>() / 100.0;
         let anomalous: f64 = scores.total[200..205].iter().sum::<f64>() / 5.0;
-        if name == "rnn-vae" || name == "vae" || name == "iforest" {
-            // A negative log-likelihood has no zero to take ratios from, and an isolation score
+        if ["rnn-vae", "vae", "iforest", "dagmm"].contains(&name) {
+            // A negative log-likelihood (or DAGMM's energy) has no zero to take ratios from, and an isolation score
             // is bounded in (0, 1): require that the burst's mean score exceeds every normal
             // point's score.
             let worst_normal = scores.total[50..150]
@@ -187,6 +190,14 @@ fn deep_svdd_loss_falls_ranks_anomalies_higher_and_round_trips() {
     assert_eq!(l.len(), 20);
     assert!(l[19] < 0.5 * l[0], "the hypersphere did not shrink: {l:?}");
     check_ranking_and_round_trip(&["deep-svdd"]);
+}
+
+#[test]
+fn dagmm_loss_falls_ranks_anomalies_higher_and_round_trips() {
+    let l = losses("dagmm", small_config("dagmm"));
+    assert_eq!(l.len(), 30);
+    assert!(l[29] < l[0] - 0.5, "the loss did not fall: {l:?}");
+    check_ranking_and_round_trip(&["dagmm"]);
 }
 
 #[test]
@@ -268,7 +279,7 @@ fn every_declared_layer_group_names_real_layers() {
             .map(|f| std::fs::read(dir.path().join(f)).unwrap())
             .collect::<Vec<_>>()
     };
-    for name in ["usad", "tranad", "rnn-vae", "vae", "deep-svdd"] {
+    for name in ["usad", "tranad", "rnn-vae", "vae", "deep-svdd", "dagmm"] {
         let mut config = small_config(name);
         config["epochs"] = serde_json::json!(1);
         let fit = |seed| {

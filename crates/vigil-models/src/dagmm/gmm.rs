@@ -26,7 +26,7 @@ pub fn fit(z: Tensor<2>, gamma: Tensor<2>, ridge: f64) -> Mixture {
     let weights = mass.clone().div_scalar(n as f64).reshape([g]);
     // μ = γᵀ z / Σγ.
     let means = gamma.clone().transpose().matmul(z.clone()) / mass.clone().transpose(); // [g, k]
-    // Σ = Σᵢ γᵢ (zᵢ − μ)(zᵢ − μ)ᵀ / Σγ, per component.
+                                                                                        // Σ = Σᵢ γᵢ (zᵢ − μ)(zᵢ − μ)ᵀ / Σγ, per component.
     let diff = centred(z, means.clone()); // [g, n, k]
     let weighted = diff.clone() * gamma.transpose().reshape([g, n, 1]);
     let covariances = weighted.swap_dims(1, 2).matmul(diff) / mass.reshape([g, 1, 1]);
@@ -58,7 +58,7 @@ pub fn cholesky(a: Tensor<3>) -> Tensor<3> {
             v = v - done.matmul(row_j.swap_dims(1, 2));
         }
         let pivot = v.clone().narrow(1, j, 1).clamp_min(1e-12).sqrt(); // [g, 1, 1]
-        // Entries above the diagonal are zero.
+                                                                       // Entries above the diagonal are zero.
         let below: Vec<f32> = (0..k).map(|i| if i >= j { 1.0 } else { 0.0 }).collect();
         let mask = Tensor::<3>::from_data(TensorData::new(below, [1, k, 1]), &device);
         columns.push(v / pivot * mask);
@@ -75,8 +75,8 @@ pub fn invert_lower(l: Tensor<3>) -> Tensor<3> {
     let mut rows: Vec<Tensor<3>> = Vec::with_capacity(k);
     for j in 0..k {
         let unit: Vec<f32> = (0..k).map(|i| if i == j { 1.0 } else { 0.0 }).collect();
-        let mut r = Tensor::<3>::from_data(TensorData::new(unit, [1, 1, k]), &device)
-            .repeat_dim(0, g); // [g, 1, k]
+        let mut r =
+            Tensor::<3>::from_data(TensorData::new(unit, [1, 1, k]), &device).repeat_dim(0, g); // [g, 1, k]
         if j > 0 {
             let done = Tensor::cat(rows.clone(), 1); // [g, j, k]
             let l_row = l.clone().narrow(1, j, 1).narrow(2, 0, j); // [g, 1, j]
@@ -124,7 +124,8 @@ pub fn energy(z: Tensor<2>, prepared: &Prepared) -> Tensor<1> {
     let n = z.dims()[0];
     let g = prepared.means.dims()[0];
     // Mahalanobis distances: ‖L⁻¹(z − μ)‖², as (z − μ) L⁻ᵀ row-wise.
-    let y = centred(z, prepared.means.clone()).matmul(prepared.inverse_factors.clone().swap_dims(1, 2));
+    let y =
+        centred(z, prepared.means.clone()).matmul(prepared.inverse_factors.clone().swap_dims(1, 2));
     let mahalanobis = y.square().sum_dim(2).reshape([g, n]).transpose(); // [n, g]
     let log_terms = (mahalanobis + prepared.log_dets.clone().reshape([1, g])).mul_scalar(-0.5)
         + prepared.log_weights.clone().reshape([1, g]);
@@ -206,7 +207,10 @@ mod tests {
             let e = energy(z.clone(), &prepare(&mixture)).sum()
                 + inverse_diagonal_penalty(mixture.covariances).mul_scalar(0.01);
             let grads = e.clone().backward();
-            (crate::nn::scalar(e), crate::nn::to_vec(z.grad(&grads).unwrap()))
+            (
+                crate::nn::scalar(e),
+                crate::nn::to_vec(z.grad(&grads).unwrap()),
+            )
         };
         let (_, grad) = total(&zv);
         let h = 1e-2f32;

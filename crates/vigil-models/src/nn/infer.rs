@@ -12,8 +12,8 @@
 mod attention;
 pub use attention::AttentionWeights;
 
+use super::activations::sigmoid_in_place;
 use super::gemm::{matmul_serial, Strided};
-use super::sigmoid::sigmoid_in_place;
 use super::{Activation, Mlp};
 use burn::nn::Linear;
 use rayon::prelude::*;
@@ -134,7 +134,11 @@ impl Dense {
     /// `out = grad · Wᵀ`: the gradient with respect to the layer's input from `grad`, the
     /// gradient with respect to its output (`rows x outputs`); `out` is `rows x inputs`.
     pub fn input_gradient(&self, grad: &[f32], rows: usize, out: &mut Vec<f32>) {
-        assert_eq!(grad.len(), rows * self.outputs, "gradient is not rows x outputs");
+        assert_eq!(
+            grad.len(),
+            rows * self.outputs,
+            "gradient is not rows x outputs"
+        );
         out.clear();
         out.resize(rows * self.inputs, 0.0);
         matmul_serial(

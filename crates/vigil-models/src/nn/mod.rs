@@ -1,6 +1,7 @@
 //! Shared neural building blocks on burn: the compute device, tensor conversion, seeded
 //! mini-batching, a dense MLP and the checkpoint helpers every neural detector uses.
 
+pub(crate) mod activations;
 mod attention;
 pub(crate) mod dropout;
 pub(crate) mod fast_math;
@@ -10,12 +11,11 @@ pub(crate) mod gemm;
 pub mod infer;
 pub mod likelihood;
 pub mod rnn;
-pub(crate) mod sigmoid;
 pub(crate) mod simd;
+pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
 pub use fitted::{gather, Fitted};
-pub use sigmoid::sigmoid;
 
 use crate::error::{ModelError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};

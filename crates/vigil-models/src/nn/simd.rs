@@ -8,10 +8,10 @@
 /// them, else for the build's baseline (x86-64: SSE2, half the vector width). The wide variant is
 /// a separate function, so the compiler still sees non-aliasing slice arguments.
 macro_rules! wide_simd {
-    ($(#[$meta:meta])* fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
         $(#[$meta])*
         #[inline(never)]
-        fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 #[target_feature(enable = "avx2,fma")]
