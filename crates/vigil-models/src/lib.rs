@@ -12,6 +12,7 @@ pub mod experiment;
 pub mod iforest;
 pub mod model_dir;
 pub mod nn;
+pub mod ocsvm;
 pub mod pca;
 pub mod pipeline;
 pub mod registry;

@@ -5,6 +5,7 @@ use crate::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
 use crate::iforest::{Iforest, IforestConfig};
+use crate::ocsvm::{Ocsvm, OcsvmConfig};
 use crate::pca::{Pca, PcaConfig};
 use crate::rnn_vae::{RnnVae, RnnVaeConfig};
 use crate::tranad::{Tranad, TranadConfig};
@@ -43,6 +44,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             name: "iforest",
             summary: "Isolation Forest (Liu, Ting & Zhou, ICDM 2008; classical baseline)",
             defaults: defaults::<IforestConfig>(),
+        },
+        DetectorInfo {
+            name: "ocsvm",
+            summary: "one-class SVM, RBF kernel (Schölkopf et al., Neural Computation 2001; classical baseline)",
+            defaults: defaults::<OcsvmConfig>(),
         },
         DetectorInfo {
             name: "vae",
@@ -95,6 +101,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
     Ok(match name {
         "pca" => Box::new(Pca::new(parse(name, config)?)?),
         "iforest" => Box::new(Iforest::new(parse(name, config)?)?),
+        "ocsvm" => Box::new(Ocsvm::new(parse(name, config)?)?),
         "vae" => Box::new(Vae::new(parse(name, config)?)?),
         "deep-svdd" => Box::new(DeepSvdd::new(parse(name, config)?)?),
         "dagmm" => Box::new(Dagmm::new(parse(name, config)?)?),

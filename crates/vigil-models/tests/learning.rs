@@ -119,6 +119,7 @@ fn small_config(name: &str) -> serde_json::Value {
             "window": 10, "hidden": [32, 16], "representation": 8, "epochs": 20,
             "batch_size": 32, "learning_rate": 0.001
         }),
+        "ocsvm" => serde_json::json!({"window": 5, "max_train": 1000}),
         _ => serde_json::json!({"window": 5}),
     }
 }
@@ -153,7 +154,7 @@ fn check_ranking_and_round_trip(names: &[&str]) {
         let scores = det.score(&MtsInput::new(&test, 3)).unwrap();
         let normal: f64 = scores.total[50..150].iter().sum::<f64>() / 100.0;
         let anomalous: f64 = scores.total[200..205].iter().sum::<f64>() / 5.0;
-        if ["rnn-vae", "vae", "iforest", "dagmm"].contains(&name) {
+        if ["rnn-vae", "vae", "iforest", "dagmm", "ocsvm"].contains(&name) {
             // A negative log-likelihood (or DAGMM's energy) has no zero to take ratios from, and an isolation score
             // is bounded in (0, 1): require that the burst's mean score exceeds every normal
             // point's score.
@@ -198,6 +199,11 @@ fn dagmm_loss_falls_ranks_anomalies_higher_and_round_trips() {
     assert_eq!(l.len(), 30);
     assert!(l[29] < l[0] - 0.5, "the loss did not fall: {l:?}");
     check_ranking_and_round_trip(&["dagmm"]);
+}
+
+#[test]
+fn ocsvm_ranks_anomalies_higher_and_round_trips() {
+    check_ranking_and_round_trip(&["ocsvm"]);
 }
 
 #[test]
