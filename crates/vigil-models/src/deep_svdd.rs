@@ -16,7 +16,9 @@
 //! |∂score/∂x · (x − training mean of that metric)|, normalised; a metric sitting at its usual
 //! level, or one the network ignores, takes little of the blame.
 
-use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
+use crate::detector::{
+    share_out, Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
+};
 use crate::error::{ModelError, Result};
 use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::infer::{par_rows, DenseStack, CHUNK_ROWS};
@@ -389,13 +391,7 @@ fn score_chunk(
                 share[c] += (step_g[c] * (step_v[c] - state.metric_means[c])).abs();
             }
         }
-        let sum: f32 = share.iter().sum();
-        let total = totals[r];
-        if sum > 0.0 && sum.is_finite() {
-            share.iter_mut().for_each(|s| *s *= total / sum);
-        } else {
-            share.fill(total / m as f32);
-        }
+        share_out(totals[r], share);
     }
 }
 

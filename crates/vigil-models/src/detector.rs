@@ -89,6 +89,19 @@ impl Scores {
     }
 }
 
+/// Scales `weights` in place so that they sum to `total`: the per-metric contributions of a
+/// detector whose score is not a sum over metrics. Equal shares when the weights sum to zero
+/// or to something not finite. Each weight is divided by the sum before the multiplication, so a
+/// tiny sum cannot overflow the quotient (0 · ∞ would make a share NaN).
+pub(crate) fn share_out(total: f32, weights: &mut [f32]) {
+    let sum: f32 = weights.iter().sum();
+    if sum > 0.0 && sum.is_finite() {
+        weights.iter_mut().for_each(|w| *w = *w / sum * total);
+    } else {
+        weights.fill(total / weights.len().max(1) as f32);
+    }
+}
+
 /// Whether a layer group extracts generic features or is specific to a task/entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -213,5 +226,25 @@ pub trait Detector: Send {
             self.kind(),
             "this detector has no layers to transfer",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_out;
+
+    #[test]
+    fn shares_sum_to_the_total_even_for_tiny_or_zero_weights() {
+        let mut w = [1.0, 3.0, 0.0];
+        share_out(8.0, &mut w);
+        assert_eq!(w, [2.0, 6.0, 0.0]);
+        // A subnormal sum: total / sum would overflow to ∞ and 0 · ∞ is NaN.
+        let mut tiny = [1e-44f32, 0.0, 2e-44];
+        share_out(900.0, &mut tiny);
+        assert!(tiny.iter().all(|v| v.is_finite()), "{tiny:?}");
+        assert!((tiny.iter().sum::<f32>() - 900.0).abs() < 1e-2, "{tiny:?}");
+        let mut zero = [0.0f32; 4];
+        share_out(-2.0, &mut zero);
+        assert_eq!(zero, [-0.5; 4]);
     }
 }

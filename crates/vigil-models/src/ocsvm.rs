@@ -16,7 +16,7 @@
 //! Per-metric contributions: the score is shared out by gradient x deviation, as Deep SVDD's
 //! (|∂score/∂x · (x − training mean)| per metric, summed over the window, normalised).
 
-use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
+use crate::detector::{share_out, Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::gemm::{matmul_serial, Strided};
@@ -375,12 +375,7 @@ impl Detector for Ocsvm {
                     let gradient = 2.0 * s.gamma * (mass * value - weighted[r * d + t]);
                     share[t % m] += (gradient * (value - s.metric_means[t % m])).abs();
                 }
-                let sum: f32 = share.iter().sum();
-                if sum > 0.0 && sum.is_finite() {
-                    share.iter_mut().for_each(|v| *v *= score / sum);
-                } else {
-                    share.fill(score / m as f32);
-                }
+                share_out(score, share);
             }
         });
         Ok(Scores::from_contributions(contributions, m))

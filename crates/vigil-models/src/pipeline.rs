@@ -54,6 +54,19 @@ pub struct TrainedModel {
     pub calibration: Vec<f64>,
 }
 
+/// The scores, or an error naming the first step whose score is NaN or infinite: a threshold
+/// or a metric computed over such a score would be meaningless without saying so.
+fn finite_scores(scores: Scores, kind: &str, what: &str) -> Result<Scores> {
+    match scores.total.iter().position(|s| !s.is_finite()) {
+        None => Ok(scores),
+        Some(step) => Err(ModelError::Training(format!(
+            "the {kind} model gave a non-finite score ({}) at step {step} of the {what}; the \
+             training has likely diverged — retrain with another seed or a lower learning rate",
+            scores.total[step]
+        ))),
+    }
+}
+
 /// Trains a detector on a training series.
 pub fn train(
     mut series: Series,
@@ -75,7 +88,8 @@ pub fn train(
     let started = Instant::now();
     let summary = detector.fit(&input, &options)?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let calibration = detector.score(&input)?.total;
+    let calibration =
+        finite_scores(detector.score(&input)?, detector.kind(), "training series")?.total;
     let manifest = Manifest {
         format: "vigil-model".into(),
         format_version: FORMAT_VERSION,
@@ -113,7 +127,7 @@ impl TrainedModel {
         let scores = self
             .detector
             .score(&MtsInput::new(&series.values, series.n_metrics()))?;
-        Ok((scores, report))
+        Ok((finite_scores(scores, self.detector.kind(), what)?, report))
     }
 
     /// Writes the model directory atomically.

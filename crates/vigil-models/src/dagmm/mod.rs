@@ -21,7 +21,9 @@
 
 mod gmm;
 
-use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
+use crate::detector::{
+    share_out, Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
+};
 use crate::error::{ModelError, Result};
 use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::tanh;
@@ -386,12 +388,9 @@ impl Detector for Dagmm {
                     .reshape([n, m]),
             );
             for (e, row) in energy.iter().zip(errors.chunks_exact(m)) {
-                let sum: f32 = row.iter().sum();
-                if sum > 0.0 && sum.is_finite() {
-                    per_metric.extend(row.iter().map(|v| e * v / sum));
-                } else {
-                    per_metric.extend(std::iter::repeat_n(e / m as f32, m));
-                }
+                let start = per_metric.len();
+                per_metric.extend_from_slice(row);
+                share_out(*e, &mut per_metric[start..]);
             }
         }
         Ok(Scores::from_contributions(per_metric, m))
