@@ -29,7 +29,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+use vigil_core::window::{check_window, windows_ending_at};
 
 /// Deep SVDD configuration; the paper's values are noted where ours differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,18 +170,6 @@ fn centre_of(encoder: &DenseStack, windows: &[f32], d: usize, eps: f32) -> Vec<f
     centre
 }
 
-/// Per-metric mean of the training series.
-fn metric_means(input: &MtsInput) -> Vec<f32> {
-    let m = input.n_metrics;
-    let mut sums = vec![0.0f64; m];
-    for row in input.values.chunks_exact(m) {
-        sums.iter_mut().zip(row).for_each(|(s, v)| *s += *v as f64);
-    }
-    sums.iter()
-        .map(|s| (s / input.len() as f64) as f32)
-        .collect()
-}
-
 impl Detector for DeepSvdd {
     fn kind(&self) -> &'static str {
         "deep-svdd"
@@ -219,15 +207,7 @@ impl Detector for DeepSvdd {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| self.build_net(m, device));
-        let mut windows = Vec::new();
-        windows_ending_at(
-            input.values,
-            m,
-            w,
-            full_window_ends(input.len(), w),
-            &mut windows,
-        );
-        let n = windows.len() / d;
+        let (windows, n) = input.training_windows(w);
         // The centre comes from the starting network and stays fixed (the paper's rule); a
         // fine-tuning run keeps the centre it was trained towards.
         let centre = match (&self.state, options.warm_start) {
@@ -265,7 +245,7 @@ impl Detector for DeepSvdd {
         self.net.set(net.valid().to_device(&nn::device()), m);
         self.state = Some(SvddState {
             centre,
-            metric_means: metric_means(input),
+            metric_means: input.metric_means(),
         });
         Ok(FitSummary {
             epochs,

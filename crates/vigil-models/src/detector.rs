@@ -16,6 +16,7 @@
 use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use vigil_core::window::{full_window_ends, windows_ending_at};
 
 /// A multivariate series as a detector sees it: normalised, `T x M` row-major.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +45,33 @@ impl<'a> MtsInput<'a> {
     /// Number of time steps.
     pub fn len(&self) -> usize {
         self.values.len() / self.n_metrics.max(1)
+    }
+
+    /// Every full window of `window` steps, flattened (`window x M` values each), and their
+    /// count: what a detector trains on. The caller has checked that the series is long enough.
+    pub fn training_windows(&self, window: usize) -> (Vec<f32>, usize) {
+        let mut windows = Vec::new();
+        windows_ending_at(
+            self.values,
+            self.n_metrics,
+            window,
+            full_window_ends(self.len(), window),
+            &mut windows,
+        );
+        let n = windows.len() / (window * self.n_metrics).max(1);
+        (windows, n)
+    }
+
+    /// The mean of every metric over the series.
+    pub fn metric_means(&self) -> Vec<f32> {
+        let m = self.n_metrics;
+        let mut sums = vec![0.0f64; m];
+        for row in self.values.chunks_exact(m) {
+            sums.iter_mut().zip(row).for_each(|(s, v)| *s += *v as f64);
+        }
+        sums.iter()
+            .map(|s| (s / self.len() as f64) as f32)
+            .collect()
     }
 
     /// True when there is no time step.

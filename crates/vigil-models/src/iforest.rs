@@ -24,7 +24,7 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+use vigil_core::window::{check_window, windows_ending_at};
 
 /// Isolation Forest configuration (defaults: the paper's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,15 +246,7 @@ impl Detector for Iforest {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let mut data = Vec::new();
-        windows_ending_at(
-            input.values,
-            m,
-            w,
-            full_window_ends(input.len(), w),
-            &mut data,
-        );
-        let n = data.len() / d;
+        let (data, n) = input.training_windows(w);
         let subsample = self.config.subsample.min(n);
         let depth_limit = (subsample as f64).log2().ceil() as usize;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);

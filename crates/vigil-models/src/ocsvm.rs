@@ -297,23 +297,13 @@ impl Detector for Ocsvm {
                 vectors.extend_from_slice(&x[t * d..(t + 1) * d]);
             }
         }
-        let mut metric_means = vec![0.0f64; m];
-        for row in input.values.chunks_exact(m) {
-            metric_means
-                .iter_mut()
-                .zip(row)
-                .for_each(|(s, v)| *s += *v as f64);
-        }
         self.support = Some(Support {
             features: d,
             gamma,
             rho: rho as f32,
             alphas,
             vectors,
-            metric_means: metric_means
-                .iter()
-                .map(|s| (s / input.len() as f64) as f32)
-                .collect(),
+            metric_means: input.metric_means(),
         });
         if let Some(report) = &options.on_epoch {
             report(1, 1, rho);

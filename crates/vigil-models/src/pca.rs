@@ -11,7 +11,7 @@ use crate::model_dir::{load_json_weights, save_json_weights};
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+use vigil_core::window::{check_window, windows_ending_at};
 
 /// PCA configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,15 +90,7 @@ impl Detector for Pca {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let mut flat = Vec::new();
-        windows_ending_at(
-            input.values,
-            m,
-            w,
-            full_window_ends(input.len(), w),
-            &mut flat,
-        );
-        let n = flat.len() / d;
+        let (flat, n) = input.training_windows(w);
         let mut mean = vec![0f64; d];
         for row in flat.chunks_exact(d) {
             for (acc, &v) in mean.iter_mut().zip(row) {

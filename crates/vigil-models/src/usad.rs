@@ -16,7 +16,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+use vigil_core::window::{check_window, windows_ending_at};
 
 /// USAD configuration (defaults: the paper's window for SMD and its α = β = 0.5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,15 +150,7 @@ impl Detector for Usad {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| self.fresh(m, device));
-        let mut windows = Vec::new();
-        windows_ending_at(
-            input.values,
-            m,
-            w,
-            full_window_ends(input.len(), w),
-            &mut windows,
-        );
-        let n = windows.len() / d;
+        let (windows, n) = input.training_windows(w);
         let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
         let ids_ae2 = nn::param_ids(&[&net.encoder, &net.decoder2]);
         let (ids_d1, ids_d2) = (

@@ -23,7 +23,7 @@ use burn::tensor::activation::softplus;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+use vigil_core::window::{check_window, windows_ending_at};
 
 /// Dense VAE configuration. Donut's values are noted where ours differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,15 +194,7 @@ impl Detector for Vae {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| build_net(&c, m, device));
-        let mut windows = Vec::new();
-        windows_ending_at(
-            input.values,
-            m,
-            w,
-            full_window_ends(input.len(), w),
-            &mut windows,
-        );
-        let n = windows.len() / d;
+        let (windows, n) = input.training_windows(w);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();

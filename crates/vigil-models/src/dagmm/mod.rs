@@ -35,7 +35,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+use vigil_core::window::{check_window, windows_ending_at};
 
 /// DAGMM configuration; the paper's values (KDDCUP99) unless noted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -312,15 +312,7 @@ impl Detector for Dagmm {
             .net
             .start_fit(m, options, |device| self.build_net(m, device));
         nn::seed_dropout(options.seed);
-        let mut windows = Vec::new();
-        windows_ending_at(
-            input.values,
-            m,
-            w,
-            full_window_ends(input.len(), w),
-            &mut windows,
-        );
-        let n = windows.len() / d;
+        let (windows, n) = input.training_windows(w);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut last_loss = f64::NAN;

@@ -27,7 +27,7 @@ use burn::prelude::*;
 use kernels::{TranadKernels, CHUNK_WINDOWS};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
+use vigil_core::window::check_window;
 
 /// TranAD configuration (defaults: the authors' code for SMD).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,15 +293,7 @@ impl Detector for Tranad {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| TranadNet::new(m, &self.config, device));
-        let mut windows = Vec::new();
-        windows_ending_at(
-            input.values,
-            m,
-            w,
-            full_window_ends(input.len(), w),
-            &mut windows,
-        );
-        let n = windows.len() / d;
+        let (windows, n) = input.training_windows(w);
         let mut optimizer = AdamWConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(self.config.weight_decay as f32)
@@ -368,6 +360,7 @@ impl Detector for Tranad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_core::window::windows_ending_at;
 
     #[test]
     fn kernel_scores_match_burns_forward_pass() {
