@@ -4,6 +4,7 @@ use crate::dagmm::{Dagmm, DagmmConfig};
 use crate::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
+use crate::gon::{Gon, GonConfig};
 use crate::iforest::{Iforest, IforestConfig};
 use crate::ocsvm::{Ocsvm, OcsvmConfig};
 use crate::pca::{Pca, PcaConfig};
@@ -67,6 +68,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             defaults: defaults::<DagmmConfig>(),
         },
         DetectorInfo {
+            name: "gon",
+            summary: "GON: one discriminator, generation by gradient steps on its input (Tuli et al., NeurIPS 2021 workshop)",
+            defaults: defaults::<GonConfig>(),
+        },
+        DetectorInfo {
             name: "usad",
             summary: "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)",
             defaults: defaults::<UsadConfig>(),
@@ -105,6 +111,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "vae" => Box::new(Vae::new(parse(name, config)?)?),
         "deep-svdd" => Box::new(DeepSvdd::new(parse(name, config)?)?),
         "dagmm" => Box::new(Dagmm::new(parse(name, config)?)?),
+        "gon" => Box::new(Gon::new(parse(name, config)?)?),
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),

@@ -50,7 +50,9 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
     for detector in &args.detectors {
         let mut spec = base_spec.clone();
         spec.detector = detector.clone();
-        if args.spec.detector.is_none() {
+        // A [detector_config] belongs to the detector it was written for (`--detector` or the
+        // config file's `detector`); the other detectors of the run keep their defaults.
+        if *detector != base_spec.detector {
             spec.config = None;
         }
         vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
