@@ -12,13 +12,7 @@ epochs="${1:-3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 data="$work/smd_like.npy"
-python3 - "$data" <<'PY'
-import sys, numpy as np
-r = np.random.default_rng(0)
-x = np.cumsum(r.normal(0, 0.01, (28479, 38)), 0)
-x = (x - x.min(0)) / (x.max(0) - x.min(0))
-np.save(sys.argv[1], x.astype(np.float32))
-PY
+python3 bench/reference/smd_like.py "$data"
 cargo build --release -p vigil-models --benches >/dev/null 2>&1
 : > "$work/results.jsonl"
 for model in usad tranad rnn-vae vae deep-svdd dagmm; do

@@ -1,0 +1,13 @@
+"""The speed benches' data: an SMD-shaped random walk (28,479 steps x 38 metrics, min-max scaled
+to [0, 1]) from a fixed seed, written as .npy.
+
+    python3 bench/reference/smd_like.py OUT.npy
+"""
+import sys
+
+import numpy as np
+
+r = np.random.default_rng(0)
+x = np.cumsum(r.normal(0, 0.01, (28479, 38)), 0)
+x = (x - x.min(0)) / (x.max(0) - x.min(0))
+np.save(sys.argv[1], x.astype(np.float32))
