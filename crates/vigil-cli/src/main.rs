@@ -23,6 +23,9 @@ struct Cli {
     /// Compute device: `cpu` (always available) or a GPU backend this build includes.
     #[arg(long, global = true, default_value = "cpu")]
     device: String,
+    /// Cores to use (default: all); `--threads 1` leaves the others to the device's own work.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,7 +55,10 @@ fn main() -> ExitCode {
         json: cli.json,
         quiet: cli.quiet,
     };
-    let result = vigil_models::nn::select_device(&cli.device)
+    let result = cli
+        .threads
+        .map_or(Ok(()), vigil_models::threads::use_threads)
+        .and_then(|()| vigil_models::nn::select_device(&cli.device))
         .map_err(anyhow::Error::from)
         .and_then(|()| match cli.command {
             Command::Demo(args) => commands::demo::run(args, &ui),

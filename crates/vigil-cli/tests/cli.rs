@@ -257,9 +257,11 @@ fn bad_inputs_exit_2_with_a_message_and_no_output() {
 }
 
 #[test]
-fn same_seed_gives_byte_identical_scores() {
-    // A neural detector and one without a training loss (its manifest records none).
-    for detector in ["usad", "iforest"] {
+fn same_seed_gives_byte_identical_scores_on_any_number_of_threads() {
+    // Neural detectors (GON's search included) and one without a training loss (its manifest
+    // records none). The second run uses one core (`--threads 1`, for edge devices): the work is
+    // split the same way whatever the pool size, so the scores must not change.
+    for detector in ["usad", "gon", "iforest"] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         write(d, "train.csv", &series_csv(400, false));
@@ -268,8 +270,11 @@ fn same_seed_gives_byte_identical_scores() {
         for run in 0..2 {
             let model = format!("m{run}");
             let scores = format!("s{run}.csv");
+            let threads = if run == 0 { "2" } else { "1" };
             let out = vigil(
                 &[
+                    "--threads",
+                    threads,
                     "train",
                     "--train",
                     "train.csv",
@@ -292,7 +297,16 @@ fn same_seed_gives_byte_identical_scores() {
             );
             let out = vigil(
                 &[
-                    "detect", "--model", &model, "--input", "test.csv", "--output", &scores, "-q",
+                    "--threads",
+                    threads,
+                    "detect",
+                    "--model",
+                    &model,
+                    "--input",
+                    "test.csv",
+                    "--output",
+                    &scores,
+                    "-q",
                 ],
                 d,
             );

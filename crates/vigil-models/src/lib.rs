@@ -18,6 +18,7 @@ pub mod pca;
 pub mod pipeline;
 pub mod registry;
 pub mod rnn_vae;
+pub mod threads;
 pub mod tranad;
 pub mod usad;
 pub mod vae;
