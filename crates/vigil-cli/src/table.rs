@@ -94,6 +94,53 @@ pub fn markdown(outcomes: &[EntityOutcome], threshold: &str) -> String {
     out
 }
 
+/// The memory view of `vigil bench --memory` (the GON paper's Tables 2-3): F1, peak memory
+/// and F1 per GB for every row, each row measured in its own process. The mean row divides
+/// the mean F1 by the mean peak memory.
+pub fn memory_markdown(outcomes: &[EntityOutcome], threshold: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| detector | entity | PA-F1 ({threshold}) | best PA-F1 (oracle) | peak memory GB | PA-F1 / GB | train s | test s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let gb = |o: &EntityOutcome| o.peak_rss_bytes.map(|b| b as f64 / 1e9);
+    let mut detectors: Vec<&str> = outcomes.iter().map(|o| o.detector.as_str()).collect();
+    detectors.dedup();
+    for det in detectors {
+        let group: Vec<&EntityOutcome> = outcomes.iter().filter(|o| o.detector == det).collect();
+        for o in &group {
+            let per_gb = gb(o).map(|g| o.report.pa_f1 / g);
+            let _ = writeln!(
+                out,
+                "| {det} | {} | {:.4} | {} | {} | {} | {:.1} | {:.2} |",
+                o.entity,
+                o.report.pa_f1,
+                fmt_opt(o.report.best_pa_f1),
+                gb(o).map_or_else(|| "—".into(), |g| format!("{g:.3}")),
+                per_gb.map_or_else(|| "—".into(), |v| format!("{v:.2}")),
+                o.train_seconds,
+                o.score_seconds
+            );
+        }
+        let f1 = mean(group.iter().map(|o| Some(o.report.pa_f1)));
+        let memory = mean(group.iter().map(|o| gb(o)));
+        let per_gb = f1.zip(memory).map(|(f, g)| f / g);
+        let _ = writeln!(
+            out,
+            "| **{det}** | **mean of {}** | {} | {} | {} | {} | {} | {} |",
+            group.len(),
+            fmt_opt(f1),
+            fmt_opt(mean(group.iter().map(|o| o.report.best_pa_f1))),
+            memory.map_or_else(|| "—".into(), |g| format!("{g:.3}")),
+            per_gb.map_or_else(|| "—".into(), |v| format!("{v:.2}")),
+            fmt_opt(mean(group.iter().map(|o| Some(o.train_seconds)))),
+            fmt_opt(mean(group.iter().map(|o| Some(o.score_seconds)))),
+        );
+    }
+    out
+}
+
 /// Mean point-adjusted F1 at the label-free threshold.
 pub fn mean_pa_f1(outcomes: &[EntityOutcome]) -> f64 {
     mean(outcomes.iter().map(|o| Some(o.report.pa_f1))).unwrap_or(0.0)

@@ -4,14 +4,14 @@
 use crate::detector::Scores;
 use crate::error::{ModelError, Result};
 use crate::pipeline::{train, TrainSpec, TrainedModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use vigil_core::metrics::{evaluate, EvalReport};
 use vigil_core::threshold::{alarms, thresholds, ThresholdMethod};
 use vigil_core::{Entity, Interpretation};
 
 /// The outcome of one entity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EntityOutcome {
     /// Entity name.
     pub entity: String,
@@ -32,7 +32,7 @@ pub struct EntityOutcome {
 }
 
 /// Alarm figures of one more label-free threshold on the same scores.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThresholdFigures {
     /// The threshold's name (`pot-batch`, `spot`, ...).
     pub method: String,

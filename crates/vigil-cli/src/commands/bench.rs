@@ -6,7 +6,7 @@ use crate::table;
 use clap::Args;
 use std::path::PathBuf;
 use vigil_core::read::{load_benchmark, BenchmarkKind};
-use vigil_models::experiment::run_entity;
+use vigil_models::experiment::{run_entity, EntityOutcome};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -25,6 +25,11 @@ pub struct BenchArgs {
     /// Markdown file to write (the table and the command that made it).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Run every detector on every entity in a fresh child process, so that each row's peak
+    /// memory is that run's alone, and add a memory table (peak GB, F1/GB; the GON paper's
+    /// Tables 2-3).
+    #[arg(long)]
+    pub memory: bool,
     #[command(flatten)]
     pub spec: SpecArgs,
 }
@@ -46,6 +51,55 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
             also.push((name.to_string(), name.parse()?));
         }
     }
+    let outcomes = if args.memory {
+        run_in_children(&args, &dataset.entities, ui)?
+    } else {
+        run_here(&args, &dataset.entities, &base_spec, method, &also, ui)?
+    };
+    if ui.json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else {
+        println!("{}", table::markdown(&outcomes, &threshold_name));
+        if args.memory {
+            println!("{}", table::memory_markdown(&outcomes, &threshold_name));
+        }
+    }
+    if let Some(path) = &args.output {
+        // The program as `vigil` (not the path it ran from), then the arguments as given.
+        let command: Vec<String> = std::iter::once("vigil".to_string())
+            .chain(std::env::args().skip(1))
+            .collect();
+        let memory_note = if args.memory {
+            "Each row ran in a process of its own (`--memory`): its peak RSS is that run's high-water mark, data loading included, measured by the OS."
+        } else {
+            "Peak RSS is the process high-water mark after each entity (measured by the OS)."
+        };
+        let mut tables = table::markdown(&outcomes, &threshold_name);
+        if args.memory {
+            tables.push('\n');
+            tables.push_str(&table::memory_markdown(&outcomes, &threshold_name));
+        }
+        let text = format!(
+            "# vigil bench — {}\n\nCommand: `{}`\n\nEvery threshold shown is label-free: `pot-batch` fits POT on the test scores being judged, `pot` and `spot` are calibrated on the training scores (docs/thresholds.md); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. {memory_note}\n\n{}",
+            dataset.name,
+            command.join(" "),
+            tables
+        );
+        write_atomic(path, text.as_bytes())?;
+        ui.note(format!("table written to {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Every detector on every entity, in this process.
+fn run_here(
+    args: &BenchArgs,
+    entities: &[vigil_core::Entity],
+    base_spec: &vigil_models::TrainSpec,
+    method: vigil_core::threshold::ThresholdMethod,
+    also: &[(String, vigil_core::threshold::ThresholdMethod)],
+    ui: &Ui,
+) -> anyhow::Result<Vec<EntityOutcome>> {
     let mut outcomes = Vec::new();
     for detector in &args.detectors {
         let mut spec = base_spec.clone();
@@ -56,9 +110,9 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
             spec.config = None;
         }
         vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
-        for entity in &dataset.entities {
+        for entity in entities {
             ui.note(format!("{detector} on {} ...", entity.name));
-            let (outcome, _, _) = run_entity(entity, &spec, method, &also)?;
+            let (outcome, _, _) = run_entity(entity, &spec, method, also)?;
             ui.note(format!(
                 "  PA-F1 {:.4}  F1 {:.4}  best PA-F1 {:.4}  ({:.1}s train)",
                 outcome.report.pa_f1,
@@ -69,24 +123,85 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
             outcomes.push(outcome);
         }
     }
-    if ui.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
-    } else {
-        println!("{}", table::markdown(&outcomes, &threshold_name));
+    Ok(outcomes)
+}
+
+/// Every detector on every entity, each in a fresh `vigil bench` child process that runs just
+/// that pair with the same options and prints its outcome as JSON (a process's peak memory
+/// never falls, so rows run in one process would each report the largest so far).
+fn run_in_children(
+    args: &BenchArgs,
+    entities: &[vigil_core::Entity],
+    ui: &Ui,
+) -> anyhow::Result<Vec<EntityOutcome>> {
+    let exe = std::env::current_exe()?;
+    let shared = child_arguments(std::env::args().skip(1));
+    let mut outcomes = Vec::new();
+    for detector in &args.detectors {
+        for entity in entities {
+            ui.note(format!("{detector} on {} (own process) ...", entity.name));
+            let out = std::process::Command::new(&exe)
+                .args(&shared)
+                .args([
+                    "--detectors",
+                    detector,
+                    "--entities",
+                    &entity.name,
+                    "--json",
+                    "-q",
+                ])
+                .output()?;
+            if !out.status.success() {
+                anyhow::bail!(
+                    "the child run of {detector} on {} failed: {}",
+                    entity.name,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let mut rows: Vec<EntityOutcome> = serde_json::from_slice(&out.stdout)?;
+            outcomes.append(&mut rows);
+        }
     }
-    if let Some(path) = &args.output {
-        // The program as `vigil` (not the path it ran from), then the arguments as given.
-        let command: Vec<String> = std::iter::once("vigil".to_string())
-            .chain(std::env::args().skip(1))
-            .collect();
-        let text = format!(
-            "# vigil bench — {}\n\nCommand: `{}`\n\nEvery threshold shown is label-free: `pot-batch` fits POT on the test scores being judged, `pot` and `spot` are calibrated on the training scores (docs/thresholds.md); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. Peak RSS is the process high-water mark after each entity (measured by the OS).\n\n{}",
-            dataset.name,
-            command.join(" "),
-            table::markdown(&outcomes, &threshold_name)
+    Ok(outcomes)
+}
+
+/// The parent's arguments for a child run: without what the child replaces (`--memory`,
+/// `--output`, `--detectors`, `--entities`, `--json`, `-q`).
+fn child_arguments(parent: impl Iterator<Item = String>) -> Vec<String> {
+    const WITH_VALUE: [&str; 3] = ["--output", "--detectors", "--entities"];
+    const FLAGS: [&str; 4] = ["--memory", "--json", "-q", "--quiet"];
+    let mut kept = Vec::new();
+    let mut skip_value = false;
+    for arg in parent {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        let name = arg.split('=').next().unwrap_or(&arg);
+        if FLAGS.contains(&arg.as_str()) {
+            continue;
+        }
+        if WITH_VALUE.contains(&name) {
+            skip_value = !arg.contains('=');
+            continue;
+        }
+        kept.push(arg);
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::child_arguments;
+
+    #[test]
+    fn a_child_run_keeps_the_options_and_drops_what_it_replaces() {
+        let parent = "bench --dataset smd --memory --detectors gon,usad --seed 3 --output=t.md --json -q --entities a,b --epochs 2"
+            .split(' ')
+            .map(String::from);
+        assert_eq!(
+            child_arguments(parent).join(" "),
+            "bench --dataset smd --seed 3 --epochs 2"
         );
-        write_atomic(path, text.as_bytes())?;
-        ui.note(format!("table written to {}", path.display()));
     }
-    Ok(())
 }
