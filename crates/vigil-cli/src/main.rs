@@ -1,6 +1,7 @@
 //! `vigil`: the command-line face of the vigil libraries. Each subcommand parses its flags,
 //! calls one library function and prints; no algorithm lives here.
 
+mod budget;
 mod commands;
 mod output;
 mod plot;
@@ -48,6 +49,11 @@ enum Command {
     Models,
 }
 
+/// Counts live heap bytes, so that a `--memory-budget` worker can stop itself the moment it
+/// passes its share (budget/guard.rs).
+#[global_allocator]
+static ALLOCATOR: budget::guard::CountingAllocator = budget::guard::CountingAllocator;
+
 fn main() -> ExitCode {
     vigil_models::allocator::keep_freed_buffers();
     let cli = Cli::parse();
@@ -72,8 +78,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(budget::WorkerFailed(status)) = e.downcast_ref() {
+                // The budget worker has already said what went wrong.
+                return ExitCode::from(*status);
+            }
             eprintln!("error: {e:#}");
-            // Every failure here is about the input or the environment: exit 2, as documented.
+            if e.chain().any(|cause| cause.is::<budget::OverBudget>()) {
+                return ExitCode::from(budget::guard::EXIT_OVER_BUDGET as u8);
+            }
+            // Every other failure here is about the input or the environment: exit 2, as
+            // documented.
             ExitCode::from(2)
         }
     }

@@ -24,6 +24,18 @@ impl Ui {
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// failure never leaves a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, |w| {
+        w.write_all(bytes)?;
+        Ok(())
+    })
+}
+
+/// Like [`write_atomic`], with the content streamed by `fill` (so a large output need not be
+/// held in memory); nothing reaches `path` when `fill` fails.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -40,8 +52,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut tmp = builder
         .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    {
+        let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut writer).map_err(|e| {
+            // An I/O failure is about the file; any other error (e.g. a budget check) is not.
+            if e.is::<std::io::Error>() {
+                e.context(format!("cannot write {}", path.display()))
+            } else {
+                e
+            }
+        })?;
+        writer
+            .flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     tmp.persist(path)
         .with_context(|| format!("cannot move the new file to {}", path.display()))?;
     Ok(())

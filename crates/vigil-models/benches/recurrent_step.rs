@@ -15,7 +15,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use std::time::Instant;
-use vigil_models::experiment::peak_rss_bytes;
+use vigil_models::memory::peak_rss_bytes;
 use vigil_models::nn::{self, rnn::Cell, rnn::Recurrent};
 
 const BATCH: usize = 64;

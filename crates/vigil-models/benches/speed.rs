@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use vigil_models::{experiment::peak_rss_bytes, registry, FitOptions, MtsInput};
+use vigil_models::{memory::peak_rss_bytes, registry, FitOptions, MtsInput};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()

@@ -139,20 +139,18 @@ impl DeepSvdd {
     }
 }
 
-/// The mean representation of `windows` (`n x d`), with components near zero pushed to ±`eps`.
-fn centre_of(encoder: &DenseStack, windows: &[f32], d: usize, eps: f32) -> Vec<f32> {
-    let n = windows.len() / d;
+/// The mean representation of the training windows of `input`, with components near zero
+/// pushed to ±`eps`.
+fn centre_of(encoder: &DenseStack, input: &MtsInput, w: usize, eps: f32) -> Vec<f32> {
+    let n = input.n_full_windows(w);
     let k = encoder.outputs();
     let sums = par_rows(n.div_ceil(CHUNK_ROWS), k, 1, |chunks, out| {
         let first = chunks.start * CHUNK_ROWS;
         let rows = CHUNK_ROWS.min(n - first);
-        let mut phi = Vec::new();
-        encoder.forward(
-            &windows[first * d..(first + rows) * d],
-            rows,
-            Activation::Linear,
-            &mut phi,
-        );
+        let (mut x, mut phi) = (Vec::new(), Vec::new());
+        let starts: Vec<usize> = (first..first + rows).collect();
+        input.gather_windows(w, &starts, &mut x);
+        encoder.forward(&x, rows, Activation::Linear, &mut phi);
         for row in phi.chunks_exact(k) {
             out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
         }
@@ -207,15 +205,15 @@ impl Detector for DeepSvdd {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| self.build_net(m, device));
-        let (windows, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
         // The centre comes from the starting network and stays fixed (the paper's rule); a
         // fine-tuning run keeps the centre it was trained towards.
         let centre = match (&self.state, options.warm_start) {
             (Some(state), true) if state.centre.len() == c.representation => state.centre.clone(),
             _ => centre_of(
                 &DenseStack::from_mlp(&net.valid().encoder),
-                &windows,
-                d,
+                input,
+                w,
                 c.centre_epsilon as f32,
             ),
         };
@@ -231,7 +229,7 @@ impl Detector for DeepSvdd {
         for epoch in 1..=epochs {
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(n, c.batch_size, options.seed, epoch) {
-                nn::gather(&windows, d, &idx, &mut batch);
+                input.gather_windows(w, &idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let phi = net.encoder.forward(x, Activation::Linear);
                 let loss = (phi - centre_tensor.clone()).square().sum_dim(1).mean();
@@ -448,7 +446,7 @@ mod tests {
     fn the_centre_keeps_clear_of_zero() {
         let encoder = DenseStack::from_mlp(&Mlp::without_bias(&[4, 3], &nn::device()));
         let zeros = vec![0.0f32; 40];
-        let centre = centre_of(&encoder, &zeros, 4, 0.1);
+        let centre = centre_of(&encoder, &MtsInput::new(&zeros, 4), 1, 0.1);
         assert_eq!(centre, vec![0.1; 3]);
     }
 }

@@ -16,7 +16,6 @@
 use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::window::{full_window_ends, windows_ending_at};
 
 /// A multivariate series as a detector sees it: normalised, `T x M` row-major.
 #[derive(Debug, Clone, Copy)]
@@ -47,18 +46,42 @@ impl<'a> MtsInput<'a> {
         self.values.len() / self.n_metrics.max(1)
     }
 
-    /// Every full window of `window` steps, flattened (`window x M` values each), and their
-    /// count: what a detector trains on. The caller has checked that the series is long enough.
+    /// How many full windows of `window` steps the series holds (`T − window + 1`; 0 when it
+    /// is shorter than one window).
+    pub fn n_full_windows(&self, window: usize) -> usize {
+        (self.len() + 1).saturating_sub(window.max(1))
+    }
+
+    /// Every full window of `window` steps, in order, each flattened (`window x M` values).
+    /// No copy: the rows of a window are consecutive in the series, so a window is a slice of
+    /// it. Training reads windows through this or [`Self::gather_windows`] instead of
+    /// materialising them all, which would hold `window` copies of the series (64 MB for one
+    /// SMD machine at window 15; the memory budget of `vigil train` depends on not doing so).
+    pub fn full_windows(&self, window: usize) -> impl ExactSizeIterator<Item = &'a [f32]> + 'a {
+        let m = self.n_metrics.max(1);
+        let d = window * m;
+        let values: &'a [f32] = self.values;
+        let n = self.n_full_windows(window);
+        (0..n).map(move |i| &values[i * m..i * m + d])
+    }
+
+    /// Copies the full windows that start at steps `starts` into `out` (cleared first),
+    /// flattened: a training batch.
+    pub fn gather_windows(&self, window: usize, starts: &[usize], out: &mut Vec<f32>) {
+        let m = self.n_metrics;
+        out.clear();
+        for &s in starts {
+            out.extend_from_slice(&self.values[s * m..(s + window) * m]);
+        }
+    }
+
+    /// Every full window flattened into one buffer, and their count — for tests and for code
+    /// that needs them all at once; training gathers batches with [`Self::gather_windows`].
     pub fn training_windows(&self, window: usize) -> (Vec<f32>, usize) {
+        let n = self.n_full_windows(window);
+        let starts: Vec<usize> = (0..n).collect();
         let mut windows = Vec::new();
-        windows_ending_at(
-            self.values,
-            self.n_metrics,
-            window,
-            full_window_ends(self.len(), window),
-            &mut windows,
-        );
-        let n = windows.len() / (window * self.n_metrics).max(1);
+        self.gather_windows(window, &starts, &mut windows);
         (windows, n)
     }
 
@@ -78,6 +101,17 @@ impl<'a> MtsInput<'a> {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+}
+
+/// `config` with its `batch_size` halved (not below `floor`), or `None` when it has no
+/// `batch_size` or is already at the floor.
+pub fn halve_batch_size(mut config: serde_json::Value, floor: u64) -> Option<serde_json::Value> {
+    let batch = config.get("batch_size")?.as_u64()?;
+    if batch <= floor {
+        return None;
+    }
+    config["batch_size"] = (batch / 2).max(floor).into();
+    Some(config)
 }
 
 /// Components (nodes) of a system and their links, for topology-aware detectors.
@@ -210,6 +244,15 @@ pub trait Detector: Send {
 
     /// Time steps of context the detector looks at to score one point.
     fn window(&self) -> usize;
+
+    /// The configuration of the next smaller variant of this detector — one that trains in less
+    /// memory — or `None` at the bottom. `vigil train --memory-budget` walks down this ladder
+    /// (see [`crate::registry::memory_ladder`]) until a measured peak fits. The default halves
+    /// `batch_size` down to 8 for detectors that have one; a detector whose size lies elsewhere
+    /// (GON: the discriminator's width and depth) overrides it.
+    fn smaller_config(&self) -> Option<serde_json::Value> {
+        halve_batch_size(self.config_json(), 8)
+    }
 
     /// Fits on normalised training data.
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary>;

@@ -99,7 +99,7 @@ pub fn run_entity(
         train_seconds: model.manifest.training.train_seconds,
         score_seconds,
         test_steps: entity.test.len(),
-        peak_rss_bytes: peak_rss_bytes(),
+        peak_rss_bytes: crate::memory::peak_rss_bytes(),
         also: also_figures,
     };
     Ok((
@@ -132,12 +132,4 @@ pub fn threshold_and_evaluate(
         interpretation,
     );
     Ok((report, th, flagged))
-}
-
-/// Peak resident set size of this process (Linux), measured by the OS.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }

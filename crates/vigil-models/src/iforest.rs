@@ -87,22 +87,30 @@ fn average_path_length(n: usize) -> f64 {
     }
 }
 
-/// Grows one isolation tree over the windows `rows` (indices into `data`, `d` features each).
-fn grow(
-    data: &[f32],
-    d: usize,
-    rows: &mut [usize],
-    depth_limit: usize,
-    rng: &mut impl Rng,
-) -> Vec<Node> {
+/// Windows read in place from the series: window `r` holds `values[r * stride..][..features]`
+/// (its rows are consecutive, so no copy of every window is needed).
+#[derive(Clone, Copy)]
+struct WindowView<'a> {
+    values: &'a [f32],
+    stride: usize,
+    features: usize,
+}
+
+impl WindowView<'_> {
+    fn value(&self, window: usize, feature: usize) -> f32 {
+        self.values[window * self.stride + feature]
+    }
+}
+
+/// Grows one isolation tree over the windows `rows` of `data`.
+fn grow(data: WindowView, rows: &mut [usize], depth_limit: usize, rng: &mut impl Rng) -> Vec<Node> {
     let mut nodes = Vec::new();
-    grow_node(data, d, rows, 0, depth_limit, rng, &mut nodes);
+    grow_node(data, rows, 0, depth_limit, rng, &mut nodes);
     nodes
 }
 
 fn grow_node(
-    data: &[f32],
-    d: usize,
+    data: WindowView,
     rows: &mut [usize],
     depth: usize,
     depth_limit: usize,
@@ -121,11 +129,11 @@ fn grow_node(
     let range = |f: usize| {
         rows.iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &r| {
-                let v = data[r * d + f];
+                let v = data.value(r, f);
                 (lo.min(v), hi.max(v))
             })
     };
-    let varying: Vec<(usize, f32, f32)> = (0..d)
+    let varying: Vec<(usize, f32, f32)> = (0..data.features)
         .map(|f| (f, range(f)))
         .filter(|(_, (lo, hi))| hi > lo)
         .map(|(f, (lo, hi))| (f, lo, hi))
@@ -141,14 +149,14 @@ fn grow_node(
     }
     let mut split = 0;
     for i in 0..rows.len() {
-        if data[rows[i] * d + feature] < threshold {
+        if data.value(rows[i], feature) < threshold {
             rows.swap(i, split);
             split += 1;
         }
     }
     let (left_rows, right_rows) = rows.split_at_mut(split);
-    let left = grow_node(data, d, left_rows, depth + 1, depth_limit, rng, nodes);
-    let right = grow_node(data, d, right_rows, depth + 1, depth_limit, rng, nodes);
+    let left = grow_node(data, left_rows, depth + 1, depth_limit, rng, nodes);
+    let right = grow_node(data, right_rows, depth + 1, depth_limit, rng, nodes);
     nodes[id as usize] = Node::Split {
         size: rows.len() as u32,
         feature: feature as u32,
@@ -246,14 +254,19 @@ impl Detector for Iforest {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (data, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
+        let data = WindowView {
+            values: input.values,
+            stride: m,
+            features: d,
+        };
         let subsample = self.config.subsample.min(n);
         let depth_limit = (subsample as f64).log2().ceil() as usize;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);
         let trees = (0..self.config.trees)
             .map(|_| {
                 let mut rows = sample(&mut rng, n, subsample).into_vec();
-                grow(&data, d, &mut rows, depth_limit, &mut rng)
+                grow(data, &mut rows, depth_limit, &mut rng)
             })
             .collect();
         self.forest = Some(Forest {

@@ -90,9 +90,9 @@ impl Detector for Pca {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (flat, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
         let mut mean = vec![0f64; d];
-        for row in flat.chunks_exact(d) {
+        for row in input.full_windows(w) {
             for (acc, &v) in mean.iter_mut().zip(row) {
                 *acc += v as f64;
             }
@@ -100,7 +100,7 @@ impl Detector for Pca {
         mean.iter_mut().for_each(|v| *v /= n as f64);
         let mut cov = DMatrix::<f64>::zeros(d, d);
         let mut centred = vec![0f64; d];
-        for row in flat.chunks_exact(d) {
+        for row in input.full_windows(w) {
             for (c, (&v, mu)) in centred.iter_mut().zip(row.iter().zip(&mean)) {
                 *c = v as f64 - mu;
             }

@@ -127,3 +127,59 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         }
     })
 }
+
+/// The variants `vigil train --memory-budget` may train, largest first: the configured
+/// detector, then each [`Detector::smaller_config`] down to the smallest. Every variant is
+/// built (so validated) here.
+pub fn memory_ladder(
+    name: &str,
+    config: Option<&serde_json::Value>,
+) -> Result<Vec<serde_json::Value>> {
+    // A ladder halves something at each step, so it is short; the cap guards against a
+    // detector whose smaller_config never reaches the bottom.
+    const MOST_RUNGS: usize = 32;
+    let mut detector = build(name, config)?;
+    let mut ladder = vec![detector.config_json()];
+    while let Some(smaller) = detector.smaller_config() {
+        if ladder.len() == MOST_RUNGS {
+            break;
+        }
+        detector = build(name, Some(&smaller))?;
+        ladder.push(smaller);
+    }
+    Ok(ladder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_ladder_starts_at_the_configured_detector_and_only_shrinks() {
+        let gon = memory_ladder("gon", Some(&serde_json::json!({"hidden": [16, 16]}))).unwrap();
+        assert_eq!(gon[0]["hidden"], serde_json::json!([16, 16]));
+        assert_eq!(gon[0]["batch_size"], 64);
+        let last = gon.last().unwrap();
+        assert_eq!(last["hidden"], serde_json::json!([4]));
+        for pair in gon.windows(2) {
+            let size = |c: &serde_json::Value| {
+                let hidden: u64 = c["hidden"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.as_u64().unwrap())
+                    .sum();
+                (hidden, c["batch_size"].as_u64().unwrap())
+            };
+            let (big, small) = (size(&pair[0]), size(&pair[1]));
+            assert!(
+                small.0 <= big.0 && small.1 <= big.1 && small != big,
+                "{big:?} -> {small:?}"
+            );
+        }
+        // The default halves the batch; a detector without one has a ladder of one.
+        let usad = memory_ladder("usad", None).unwrap();
+        assert_eq!(usad.last().unwrap()["batch_size"], 8);
+        assert_eq!(memory_ladder("pca", None).unwrap().len(), 1);
+    }
+}

@@ -181,14 +181,6 @@ impl RnnVae {
 /// so its batch should fill the recurrent products without leaving a core idle at the end.
 const SCORE_CHUNK_WINDOWS: usize = 64;
 
-/// Copies the windows starting at `starts` (each `w x m` values) out of the series.
-fn gather_windows(values: &[f32], m: usize, w: usize, starts: &[usize], out: &mut Vec<f32>) {
-    out.clear();
-    for &s in starts {
-        out.extend_from_slice(&values[s * m..(s + w) * m]);
-    }
-}
-
 impl Detector for RnnVae {
     fn kind(&self) -> &'static str {
         "rnn-vae"
@@ -231,7 +223,7 @@ impl Detector for RnnVae {
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(starts.len(), c.batch_size, options.seed, epoch) {
                 let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                gather_windows(input.values, m, w, &chosen, &mut batch);
+                input.gather_windows(w, &chosen, &mut batch);
                 let b = chosen.len();
                 let x = nn::tensor3(batch.clone(), b, w, m, &device);
                 let (mean_z, std_z) = net

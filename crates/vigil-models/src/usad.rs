@@ -150,7 +150,7 @@ impl Detector for Usad {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| self.fresh(m, device));
-        let (windows, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
         let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
         let ids_ae2 = nn::param_ids(&[&net.encoder, &net.decoder2]);
         let (ids_d1, ids_d2) = (
@@ -174,7 +174,7 @@ impl Detector for Usad {
             let adv = 1.0 - 1.0 / epoch as f64;
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(n, self.config.batch_size, options.seed, epoch) {
-                nn::gather(&windows, d, &idx, &mut batch);
+                input.gather_windows(w, &idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let (w1, _, w3) = net.forward(x.clone());
                 let recon1 = mse(x.clone(), w1);

@@ -194,7 +194,7 @@ impl Detector for Vae {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| build_net(&c, m, device));
-        let (windows, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();
@@ -205,7 +205,7 @@ impl Detector for Vae {
             let lr = c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(n, c.batch_size, options.seed, epoch) {
-                nn::gather(&windows, d, &idx, &mut batch);
+                input.gather_windows(w, &idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let (mean_z, std_z) = net.encoder.forward(x.clone(), c.std_epsilon);
                 let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);

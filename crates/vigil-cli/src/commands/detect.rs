@@ -1,9 +1,9 @@
 //! `vigil detect`: score a series with a trained model; write scores, thresholds, alarms and
 //! per-metric contributions as CSV.
 
-use crate::output::{write_atomic, Ui};
+use crate::budget::{self, BudgetArgs, Role};
+use crate::output::{write_atomic_with, Ui};
 use clap::Args;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use vigil_core::threshold::{alarms, thresholds, ThresholdMethod};
 use vigil_models::TrainedModel;
@@ -22,6 +22,19 @@ pub struct DetectArgs {
     /// Label-free threshold: `spot` (default), `pot`, `pot-batch` (POT fitted on these scores) or `quantile`.
     #[arg(long, default_value = "spot")]
     pub threshold: String,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// Scoring chunks a budgeted detect tries, largest first (`None`: the detector's own size).
+/// Each core holds one chunk's windows and buffers at a time, so smaller chunks lower the peak.
+const CHUNK_LADDER: [Option<usize>; 4] = [None, Some(64), Some(16), Some(4)];
+
+fn chunk_label(cap: Option<usize>) -> String {
+    match cap {
+        None => "scoring chunks of the detector's own size".into(),
+        Some(rows) => format!("scoring chunks of at most {rows} windows"),
+    }
 }
 
 pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
@@ -32,26 +45,49 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             args.threshold
         );
     }
+    let role = args.budget.role();
+    match role {
+        Role::Free => {}
+        Role::Supervisor(limit) => {
+            let labels: Vec<String> = CHUNK_LADDER.iter().map(|&c| chunk_label(c)).collect();
+            return budget::supervise(limit, &labels, ui);
+        }
+        Role::Worker { candidate, share } => {
+            let cap = *CHUNK_LADDER.get(candidate).ok_or_else(|| {
+                anyhow::anyhow!("there is no scoring-chunk candidate {candidate}")
+            })?;
+            if let Some(rows) = cap {
+                vigil_models::nn::infer::cap_chunk_rows(rows);
+            }
+            budget::start_worker(share)?;
+        }
+    }
     let model = TrainedModel::load(&args.model)?;
     let series = vigil_core::read::read_series(&args.input)?;
     let names = model.manifest.metric_names.clone();
     let (scores, report) = model.score(series, &args.input.display().to_string())?;
     let th = thresholds(method, &model.calibration, &scores.total, None)?;
     let flagged = alarms(&scores.total, &th);
-    let mut csv = String::from("step,score,threshold,alarm");
-    for n in &names {
-        let _ = write!(csv, ",{n}");
-    }
-    csv.push('\n');
-    let m = scores.n_metrics;
-    for t in 0..scores.total.len() {
-        let _ = write!(csv, "{t},{},{},{}", scores.total[t], th[t], flagged[t]);
-        for v in &scores.per_metric[t * m..(t + 1) * m] {
-            let _ = write!(csv, ",{v}");
+    // Streamed to the file: the CSV text is several times the size of the scores.
+    write_atomic_with(&args.output, |w| {
+        write!(w, "step,score,threshold,alarm")?;
+        for n in &names {
+            write!(w, ",{n}")?;
         }
-        csv.push('\n');
-    }
-    write_atomic(&args.output, csv.as_bytes())?;
+        writeln!(w)?;
+        let m = scores.n_metrics;
+        for t in 0..scores.total.len() {
+            write!(w, "{t},{},{},{}", scores.total[t], th[t], flagged[t])?;
+            for v in &scores.per_metric[t * m..(t + 1) * m] {
+                write!(w, ",{v}")?;
+            }
+            writeln!(w)?;
+        }
+        if let Role::Worker { share, .. } = role {
+            budget::commit_check(share)?;
+        }
+        Ok(())
+    })?;
     let n_alarms = flagged.iter().filter(|&&a| a != 0).count();
     if ui.json {
         println!(

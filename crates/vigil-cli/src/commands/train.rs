@@ -1,8 +1,10 @@
 //! `vigil train`: fit a detector on a series and write a model directory.
 
 use super::SpecArgs;
+use crate::budget::{self, BudgetArgs, Role};
 use crate::output::Ui;
 use crate::progress::epoch_bar;
+use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -16,15 +18,41 @@ pub struct TrainArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub spec: SpecArgs,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
-    let (spec, _) = args.spec.resolve()?;
+    let (mut spec, _) = args.spec.resolve()?;
+    let role = args.budget.role();
+    match role {
+        Role::Free => {}
+        // The detector as configured, then ever smaller variants.
+        Role::Supervisor(limit) => {
+            let ladder =
+                vigil_models::registry::memory_ladder(&spec.detector, spec.config.as_ref())?;
+            return budget::supervise(limit, &budget::ladder_labels(&spec.detector, &ladder), ui);
+        }
+        Role::Worker { candidate, share } => {
+            let ladder =
+                vigil_models::registry::memory_ladder(&spec.detector, spec.config.as_ref())?;
+            spec.config = Some(
+                ladder
+                    .get(candidate)
+                    .with_context(|| format!("there is no memory-ladder candidate {candidate}"))?
+                    .clone(),
+            );
+            budget::start_worker(share)?;
+        }
+    }
     let series = vigil_core::read::read_series(&args.train)?;
     let (bar, on_epoch) = epoch_bar(ui, &spec.detector);
     let model = vigil_models::train(series, &spec, on_epoch)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if let Role::Worker { share, .. } = role {
+        budget::commit_check(share)?;
     }
     model.save(&args.model)?;
     let t = &model.manifest.training;

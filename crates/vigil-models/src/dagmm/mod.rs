@@ -312,7 +312,7 @@ impl Detector for Dagmm {
             .net
             .start_fit(m, options, |device| self.build_net(m, device));
         nn::seed_dropout(options.seed);
-        let (windows, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut last_loss = f64::NAN;
@@ -324,7 +324,7 @@ impl Detector for Dagmm {
                 if idx.len() < 2 {
                     continue;
                 }
-                nn::gather(&windows, d, &idx, &mut batch);
+                input.gather_windows(w, &idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let compressed = net.compress(x);
                 let gamma = net.memberships(compressed.z.clone());
@@ -343,7 +343,7 @@ impl Detector for Dagmm {
             last_loss = nn::end_epoch("dagmm", epoch, epochs, loss_sum, batches, options)?;
         }
         let net = net.valid().to_device(&nn::device());
-        let mixture = self.training_mixture(&net, &windows, d);
+        let mixture = self.training_mixture(&net, input, w);
         self.net.set(net, m);
         self.mixture = Some(mixture);
         Ok(FitSummary {
@@ -428,19 +428,16 @@ impl Detector for Dagmm {
 impl Dagmm {
     /// The mixture of all training windows under the trained networks (no dropout): the
     /// paper's φ, μ, Σ "from the training samples", which the energies at scoring time use.
-    fn training_mixture(&self, net: &DagmmNet, windows: &[f32], d: usize) -> MixtureState {
+    fn training_mixture(&self, net: &DagmmNet, input: &MtsInput, w: usize) -> MixtureState {
         let device = nn::device();
-        let n = windows.len() / d;
+        let (n, d) = (input.n_full_windows(w), w * input.n_metrics);
+        let mut x = Vec::new();
         let (mut zs, mut gammas) = (Vec::new(), Vec::new());
         for start in (0..n).step_by(CHUNK) {
             let rows = (start + CHUNK).min(n) - start;
-            let x = nn::tensor2(
-                windows[start * d..(start + rows) * d].to_vec(),
-                rows,
-                d,
-                &device,
-            );
-            let z = net.compress(x).z;
+            let starts: Vec<usize> = (start..start + rows).collect();
+            input.gather_windows(w, &starts, &mut x);
+            let z = net.compress(nn::tensor2(x.clone(), rows, d, &device)).z;
             gammas.push(net.memberships(z.clone()));
             zs.push(z);
         }

@@ -266,6 +266,26 @@ impl Detector for Gon {
         self.config.window
     }
 
+    fn smaller_config(&self) -> Option<serde_json::Value> {
+        // Largest model first: give up batch size (little memory, no accuracy) before width,
+        // and width before depth.
+        const SMALLEST_BATCH: usize = 16;
+        const NARROWEST: usize = 4;
+        let mut c = self.config.clone();
+        if c.batch_size > SMALLEST_BATCH {
+            c.batch_size = (c.batch_size / 2).max(SMALLEST_BATCH);
+        } else if c.hidden.iter().any(|&h| h > NARROWEST) {
+            c.hidden
+                .iter_mut()
+                .for_each(|h| *h = (*h / 2).max(NARROWEST));
+        } else if c.hidden.len() > 1 {
+            c.hidden.pop();
+        } else {
+            return None;
+        }
+        Some(serde_json::to_value(c).expect("config serialises"))
+    }
+
     fn layer_groups(&self) -> Vec<LayerGroup> {
         // The input layer reads the window's features; the rest decides real or fake.
         (0..=self.config.hidden.len())
@@ -289,7 +309,7 @@ impl Detector for Gon {
             .net
             .start_fit(m, options, |device| self.build_net(m, device));
         let range = data_range(input, w);
-        let (windows, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed ^ 0x60E);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
@@ -302,7 +322,7 @@ impl Detector for Gon {
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(n, c.batch_size, options.seed, epoch) {
                 let b = idx.len();
-                nn::gather(&windows, d, &idx, &mut real);
+                input.gather_windows(w, &idx, &mut real);
                 fake.clear();
                 match c.generation_start {
                     GenerationStart::Real => fake.extend_from_slice(&real),

@@ -104,11 +104,3 @@ impl<N: Module + Clone> Fitted<N> {
         Ok(())
     }
 }
-
-/// Copies the windows `idx` (each `d` values long) out of `windows` into `batch`.
-pub fn gather(windows: &[f32], d: usize, idx: &[usize], batch: &mut Vec<f32>) {
-    batch.clear();
-    for &i in idx {
-        batch.extend_from_slice(&windows[i * d..(i + 1) * d]);
-    }
-}

@@ -18,6 +18,7 @@ use super::{Activation, Mlp};
 use burn::nn::Linear;
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A dense layer's weights as burn stores them: `weight` is `[inputs, outputs]` row-major.
 #[derive(Debug, Clone)]
@@ -29,6 +30,15 @@ pub struct Dense {
 }
 
 impl Dense {
+    /// Multiplies weights and biases by `factor` (tests that need a steeper network).
+    #[cfg(test)]
+    pub(crate) fn scale(&mut self, factor: f32) {
+        self.weight
+            .iter_mut()
+            .chain(&mut self.bias)
+            .for_each(|v| *v *= factor);
+    }
+
     /// Copies the weights of a burn linear layer (a missing bias reads as zeros).
     pub fn from_linear(linear: &Linear) -> Dense {
         let [inputs, outputs] = linear.weight.val().dims();
@@ -252,8 +262,20 @@ impl DenseStack {
 /// (128-512 measured within noise of each other for USAD on SMD shapes; 256 was best).
 pub const CHUNK_ROWS: usize = 256;
 
-/// Computes `width` values for each of `rows` rows, `chunk` rows per task across the cores:
-/// `fill(range, out)` writes the rows `range` into `out` (`range.len() x width`).
+/// The most rows one `par_rows` task may take (no cap: `usize::MAX`).
+static MAX_CHUNK_ROWS: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Caps the rows of every scoring task at `rows`. Each core holds one task's windows and
+/// working buffers at a time, so smaller tasks lower the peak memory of scoring (on many
+/// cores, by tens of MB for GON); `vigil detect --memory-budget` lowers the cap until the
+/// measured peak fits. Call before scoring.
+pub fn cap_chunk_rows(rows: usize) {
+    MAX_CHUNK_ROWS.store(rows.max(1), Ordering::Relaxed);
+}
+
+/// Computes `width` values for each of `rows` rows, `chunk` rows per task across the cores
+/// (at most the [`cap_chunk_rows`] cap): `fill(range, out)` writes the rows `range` into `out`
+/// (`range.len() x width`).
 pub fn par_rows<F>(rows: usize, width: usize, chunk: usize, fill: F) -> Vec<f32>
 where
     F: Fn(Range<usize>, &mut [f32]) + Sync,
@@ -262,7 +284,7 @@ where
     if width == 0 {
         return out;
     }
-    let chunk = chunk.max(1);
+    let chunk = chunk.min(MAX_CHUNK_ROWS.load(Ordering::Relaxed)).max(1);
     out.par_chunks_mut(chunk * width)
         .enumerate()
         .for_each(|(i, part)| {

@@ -15,7 +15,7 @@ pub(crate) mod simd;
 pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
-pub use fitted::{gather, Fitted};
+pub use fitted::Fitted;
 
 use crate::error::{ModelError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};

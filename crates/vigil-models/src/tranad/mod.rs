@@ -293,7 +293,7 @@ impl Detector for Tranad {
         let (device, mut net) = self
             .net
             .start_fit(m, options, |device| TranadNet::new(m, &self.config, device));
-        let (windows, n) = input.training_windows(w);
+        let n = input.n_full_windows(w);
         let mut optimizer = AdamWConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(self.config.weight_decay as f32)
@@ -310,7 +310,7 @@ impl Detector for Tranad {
             let phase1 = 1.0 / epoch as f64;
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(n, self.config.batch_size, options.seed, epoch) {
-                nn::gather(&windows, d, &idx, &mut batch);
+                input.gather_windows(w, &idx, &mut batch);
                 let x = nn::tensor3(batch.clone(), idx.len(), w, m, &device);
                 let newest = x.clone().narrow(1, w - 1, 1);
                 let (x1, x2) = net.forward(x);
