@@ -43,6 +43,11 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Run detectors over a benchmark data set and write a markdown table.
     Bench(commands::bench::BenchArgs),
+    /// Fleets of entities (OmniTransfer): generate one, cluster it by shape.
+    Fleet {
+        #[command(subcommand)]
+        command: commands::fleet::FleetCommand,
+    },
     /// Draw a series with its scores, threshold, alarms and labels to PNG or SVG.
     Plot(commands::plot::PlotArgs),
     /// List the detectors, their config keys and defaults.
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
             Command::Detect(args) => commands::detect::run(args, &ui),
             Command::Eval(args) => commands::eval::run(args, &ui),
             Command::Bench(args) => commands::bench::run(args, &ui),
+            Command::Fleet { command } => commands::fleet::run(command, &ui),
             Command::Plot(args) => commands::plot::run(args, &ui),
             Command::Models => commands::models::run(&ui),
         });

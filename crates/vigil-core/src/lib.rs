@@ -6,6 +6,7 @@
 //! The flow is one-directional:
 //! `read -> clean -> normalise (fitted on train) -> windows -> (detector) -> scores -> threshold -> metrics`.
 
+pub mod archetypes;
 pub mod clean;
 pub mod error;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod series;
 pub mod synth;
 pub mod threshold;
 pub mod window;
+pub mod write;
 
 pub use error::{CoreError, Result};
 pub use series::{Dataset, Entity, Interpretation, Series, Source};

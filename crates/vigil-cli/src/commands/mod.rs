@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod detect;
 pub mod eval;
+pub mod fleet;
 pub mod models;
 pub mod plot;
 pub mod train;

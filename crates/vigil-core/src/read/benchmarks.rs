@@ -76,7 +76,7 @@ fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 }
 
 /// Sorts `2.csv` before `10.csv`.
-fn natural_key(p: &Path) -> (String, u64, String) {
+pub(crate) fn natural_key(p: &Path) -> (String, u64, String) {
     let parent = p
         .parent()
         .map(|d| d.display().to_string())
@@ -88,7 +88,7 @@ fn natural_key(p: &Path) -> (String, u64, String) {
     (parent, stem.parse().unwrap_or(u64::MAX), stem)
 }
 
-fn stem(p: &Path) -> String {
+pub(crate) fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default()

@@ -5,6 +5,7 @@
 
 pub mod benchmarks;
 pub mod csv;
+pub mod entities;
 pub mod npy;
 pub mod parquet;
 pub mod text;

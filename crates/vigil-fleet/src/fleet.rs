@@ -1,0 +1,287 @@
+//! A fleet's clustering on disk: `vigil fleet cluster` writes it into the fleet directory as
+//! `clusters.json`, and the later steps (base models, transfer) read it back. It holds the
+//! configuration, which cluster every entity is in, each cluster's centroid and the segments
+//! nearest it, and the pivot that new data is aligned to.
+
+use crate::baseline::BaselineConfig;
+use crate::cluster::{cluster, ClusterError, Clustering, Cut};
+use crate::segments::{slice, Segment};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use vigil_core::Series;
+
+/// The file in a fleet directory.
+pub const CLUSTERS_FILE: &str = "clusters.json";
+const FORMAT: &str = "vigil-fleet-clusters";
+const FORMAT_VERSION: u32 = 1;
+
+/// How a fleet is clustered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Steps per segment: the span of data a new entity brings (e.g. one day).
+    pub segment_length: usize,
+    /// Segments per entity, newest first (`None`: every whole segment).
+    pub segments_per_entity: Option<usize>,
+    /// Where the dendrogram is cut.
+    pub cut: Cut,
+    /// Segments kept per cluster, nearest its centroid first (the paper: 5).
+    pub nearest: usize,
+    /// Baseline extraction.
+    pub baseline: BaselineConfig,
+}
+
+/// Why a fleet cannot be clustered or its clustering read.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("entity {entity} has {steps} steps, fewer than one segment of {segment_length}; give a shorter --segment-length or leave the entity out")]
+    TooShort {
+        entity: String,
+        steps: usize,
+        segment_length: usize,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a readable fleet clustering ({message}); run `vigil fleet cluster` again"
+    )]
+    Corrupt { path: PathBuf, message: String },
+}
+
+/// Where a segment came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRef {
+    /// Entity name.
+    pub entity: String,
+    /// First step in the entity's series.
+    pub start: usize,
+    /// Roll that aligned it to the pivot.
+    pub shift: usize,
+}
+
+/// One entity's place in the clustering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityEntry {
+    pub name: String,
+    /// The cluster most of its segments are in.
+    pub cluster: usize,
+    /// How many of its segments were clustered.
+    pub segments: usize,
+}
+
+/// One cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterEntry {
+    pub id: usize,
+    /// Entities assigned to it.
+    pub entities: Vec<String>,
+    /// Its segments nearest the centroid, nearest first: what its base model trains on.
+    pub nearest: Vec<SegmentRef>,
+    /// The centroid, metric-major (`metrics x segment_length`), standardised units.
+    pub centroid: Vec<f32>,
+}
+
+/// A fleet's clustering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetClusters {
+    pub format: String,
+    pub format_version: u32,
+    pub config: ClusterConfig,
+    pub metric_names: Vec<String>,
+    pub entities: Vec<EntityEntry>,
+    pub clusters: Vec<ClusterEntry>,
+    /// The pivot segment and its values (metric-major, standardised).
+    pub pivot: SegmentRef,
+    pub pivot_values: Vec<f32>,
+}
+
+/// Clusters entities `names` with training series `series` (all with the same metrics, which
+/// the caller has checked).
+pub fn cluster_fleet(
+    names: &[String],
+    series: &[Series],
+    config: &ClusterConfig,
+) -> Result<FleetClusters, FleetError> {
+    for (name, s) in names.iter().zip(series) {
+        if s.len() < config.segment_length.max(1) {
+            return Err(FleetError::TooShort {
+                entity: name.clone(),
+                steps: s.len(),
+                segment_length: config.segment_length,
+            });
+        }
+    }
+    let segments: Vec<Segment> = series
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(e, s)| {
+            slice(
+                e,
+                &s.values,
+                s.n_metrics(),
+                config.segment_length,
+                config.segments_per_entity,
+                &config.baseline,
+            )
+        })
+        .collect();
+    let clustering: Clustering = cluster(&segments, config.cut, config.nearest)?;
+    let reference = |i: usize| SegmentRef {
+        entity: names[segments[i].entity].clone(),
+        start: segments[i].start,
+        shift: clustering.shifts[i],
+    };
+    let assigned = clustering.entity_clusters(&segments, names.len());
+    let mut counts = vec![0usize; names.len()];
+    segments.iter().for_each(|s| counts[s.entity] += 1);
+    let entities: Vec<EntityEntry> = names
+        .iter()
+        .zip(&assigned)
+        .zip(&counts)
+        .map(|((name, cluster), &segments)| EntityEntry {
+            name: name.clone(),
+            cluster: cluster.expect("every entity has at least one segment (checked above)"),
+            segments,
+        })
+        .collect();
+    let clusters = clustering
+        .centroids
+        .iter()
+        .enumerate()
+        .map(|(id, centroid)| ClusterEntry {
+            id,
+            entities: entities
+                .iter()
+                .filter(|e| e.cluster == id)
+                .map(|e| e.name.clone())
+                .collect(),
+            nearest: clustering.nearest[id]
+                .iter()
+                .map(|&i| reference(i))
+                .collect(),
+            centroid: centroid.clone(),
+        })
+        .collect();
+    Ok(FleetClusters {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        config: config.clone(),
+        metric_names: series[0].metric_names.clone(),
+        entities,
+        clusters,
+        pivot: reference(clustering.pivot),
+        pivot_values: clustering.pivot_segment.values.clone(),
+    })
+}
+
+impl FleetClusters {
+    /// Writes `dir/clusters.json` through a temporary file and a rename.
+    pub fn save(&self, dir: &Path) -> Result<(), FleetError> {
+        let write_error = |source| FleetError::Write {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+        let mut builder = tempfile::Builder::new();
+        // A temporary file is private (0600) by default; the result is an ordinary file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let mut tmp = builder.tempfile_in(dir).map_err(write_error)?;
+        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), self)
+            .map_err(|e| write_error(e.into()))?;
+        tmp.persist(dir.join(CLUSTERS_FILE))
+            .map_err(|e| write_error(e.error))?;
+        Ok(())
+    }
+
+    /// Reads `dir/clusters.json`, refusing anything that is not a clustering this version wrote.
+    pub fn load(dir: &Path) -> Result<FleetClusters, FleetError> {
+        let path = dir.join(CLUSTERS_FILE);
+        let corrupt = |message: String| FleetError::Corrupt {
+            path: path.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| corrupt(e.to_string()))?;
+        let clusters: FleetClusters =
+            serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        if clusters.format != FORMAT || clusters.format_version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format {} version {}, this vigil reads {FORMAT} version {FORMAT_VERSION}",
+                clusters.format, clusters.format_version
+            )));
+        }
+        Ok(clusters)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_core::archetypes::{generate_archetype_fleet, ArchetypeFleetConfig};
+
+    #[test]
+    fn a_clustering_round_trips_through_its_directory() {
+        let cfg = ArchetypeFleetConfig {
+            entities: 12,
+            archetypes: 3,
+            ..ArchetypeFleetConfig::default()
+        };
+        let fleet = generate_archetype_fleet(&cfg);
+        let names: Vec<String> = fleet
+            .dataset
+            .entities
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        let series: Vec<Series> = fleet
+            .dataset
+            .entities
+            .iter()
+            .map(|e| e.train.clone())
+            .collect();
+        let config = ClusterConfig {
+            segment_length: cfg.period,
+            segments_per_entity: Some(2),
+            cut: Cut::Clusters(3),
+            nearest: 5,
+            baseline: BaselineConfig::default(),
+        };
+        let clusters = cluster_fleet(&names, &series, &config).unwrap();
+        assert_eq!(
+            clusters.entities.iter().map(|e| e.segments).sum::<usize>(),
+            24
+        );
+        let found: Vec<usize> = clusters.entities.iter().map(|e| e.cluster).collect();
+        assert_eq!(
+            crate::rand_index::adjusted_rand_index(&found, &fleet.archetype),
+            1.0
+        );
+        let dir = tempfile::tempdir().unwrap();
+        clusters.save(dir.path()).unwrap();
+        assert_eq!(FleetClusters::load(dir.path()).unwrap(), clusters);
+        std::fs::write(dir.path().join(CLUSTERS_FILE), "{\"format\": 1}").unwrap();
+        let err = FleetClusters::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("run `vigil fleet cluster` again"), "{err}");
+        let short = cluster_fleet(
+            &names,
+            &series,
+            &ClusterConfig {
+                segment_length: 10_000,
+                ..config
+            },
+        );
+        assert!(short
+            .unwrap_err()
+            .to_string()
+            .contains("fewer than one segment"));
+    }
+}

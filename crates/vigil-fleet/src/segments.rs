@@ -1,0 +1,131 @@
+//! Segments: an entity's baseline cut into pieces of the target length (the span a new entity
+//! brings, e.g. one day), each metric standardised within its piece.
+//!
+//! Standardised, because clustering is about shape: entities of one kind differ in offset and
+//! scale per metric (one server's CPU sits at 20%, another's at 60%), and Euclidean distance on
+//! raw values would group them by level instead. The paper leaves this step implicit.
+
+use crate::baseline::{self, BaselineConfig};
+
+/// One segment, metric-major: `values[j * len + i]` is metric `j` at step `i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Index of the entity it came from.
+    pub entity: usize,
+    /// First step of the segment in the entity's series.
+    pub start: usize,
+    /// Steps.
+    pub len: usize,
+    /// Metrics.
+    pub metrics: usize,
+    /// Standardised baseline values, metric-major.
+    pub values: Vec<f32>,
+}
+
+impl Segment {
+    /// Metric `j`'s values.
+    pub fn metric(&self, j: usize) -> &[f32] {
+        &self.values[j * self.len..(j + 1) * self.len]
+    }
+}
+
+/// The baseline of a series (`steps x metrics`, row-major) per metric, metric-major.
+pub fn baseline_metric_major(values: &[f32], metrics: usize, config: &BaselineConfig) -> Vec<f32> {
+    let steps = values.len() / metrics.max(1);
+    let mut out = Vec::with_capacity(values.len());
+    let mut column = Vec::with_capacity(steps);
+    for j in 0..metrics {
+        column.clear();
+        column.extend((0..steps).map(|t| values[t * metrics + j]));
+        out.extend(baseline::extract(&column, config));
+    }
+    out
+}
+
+/// Cuts entity `entity`'s series (`steps x metrics`, row-major) into consecutive segments of
+/// `len` steps (a shorter rest is left out), at most `most` of them counted from the end (the
+/// newest data; `None`: all), each the standardised baseline.
+pub fn slice(
+    entity: usize,
+    values: &[f32],
+    metrics: usize,
+    len: usize,
+    most: Option<usize>,
+    config: &BaselineConfig,
+) -> Vec<Segment> {
+    let steps = values.len() / metrics.max(1);
+    if len == 0 || steps < len {
+        return Vec::new();
+    }
+    let base = baseline_metric_major(values, metrics, config);
+    let count = steps / len;
+    let first = count - most.unwrap_or(count).min(count);
+    // Aligned to the end, so that the newest steps are always in a segment.
+    let offset = steps - count * len;
+    (first..count)
+        .map(|k| {
+            let start = offset + k * len;
+            let mut values = Vec::with_capacity(metrics * len);
+            for j in 0..metrics {
+                values.extend_from_slice(&base[j * steps + start..j * steps + start + len]);
+            }
+            standardise(&mut values, len);
+            Segment {
+                entity,
+                start,
+                len,
+                metrics,
+                values,
+            }
+        })
+        .collect()
+}
+
+/// Standardises each run of `len` values (one metric) to mean 0 and standard deviation 1; a
+/// constant metric becomes zeros.
+pub fn standardise(values: &mut [f32], len: usize) {
+    for metric in values.chunks_exact_mut(len.max(1)) {
+        let n = metric.len() as f64;
+        let mean = metric.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = metric
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let sd = var.sqrt();
+        for v in metric.iter_mut() {
+            *v = if sd > 1e-12 {
+                ((*v as f64 - mean) / sd) as f32
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_the_newest_whole_spans_standardised() {
+        // 2 metrics, 25 steps: segments of 10 are steps 5..15 and 15..25.
+        let values: Vec<f32> = (0..25).flat_map(|t| [t as f32, 100.0]).collect();
+        let config = BaselineConfig {
+            drop_fraction: 0.0,
+            smoothing_window: 1,
+        };
+        let all = slice(3, &values, 2, 10, None, &config);
+        assert_eq!(all.iter().map(|s| s.start).collect::<Vec<_>>(), vec![5, 15]);
+        let newest = slice(3, &values, 2, 10, Some(1), &config);
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].start, 15);
+        let s = &newest[0];
+        assert_eq!(s.entity, 3);
+        let ramp = s.metric(0);
+        assert!((ramp.iter().sum::<f32>()).abs() < 1e-4);
+        assert!(ramp.windows(2).all(|w| w[1] > w[0]));
+        assert!(s.metric(1).iter().all(|&v| v == 0.0), "a constant metric");
+        assert!(slice(0, &values, 2, 30, None, &config).is_empty());
+    }
+}
