@@ -138,3 +138,170 @@ fn bad_fleets_are_refused_with_the_entity_named() {
     );
     assert!(!dir.path().join("f/clusters.json").exists());
 }
+
+/// Copies the training files of entities `range` from `gen/train` into `to/`.
+fn copy_entities(dir: &Path, to: &str, range: std::ops::Range<usize>) {
+    std::fs::create_dir_all(dir.join(to)).unwrap();
+    for e in range {
+        let name = format!("entity-{e:04}.csv");
+        std::fs::copy(dir.join("gen/train").join(&name), dir.join(to).join(&name)).unwrap();
+    }
+}
+
+#[test]
+fn a_killed_transfer_finishes_the_rest_and_leaves_finished_entities_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = vigil(args, dir.path());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&[
+        "fleet",
+        "generate",
+        "--out",
+        "gen",
+        "--entities",
+        "60",
+        "--archetypes",
+        "4",
+        "--period",
+        "96",
+        "-q",
+    ]);
+    // Offline entities build the clusters and base models; the online ones are adapted.
+    copy_entities(dir.path(), "off", 0..20);
+    copy_entities(dir.path(), "on", 20..60);
+    run(&[
+        "fleet",
+        "cluster",
+        "--entities",
+        "off",
+        "--fleet",
+        "fleet",
+        "--segment-length",
+        "96",
+        "--clusters",
+        "4",
+        "-q",
+    ]);
+    run(&[
+        "fleet",
+        "train-base",
+        "--entities",
+        "off",
+        "--fleet",
+        "fleet",
+        "--epochs",
+        "2",
+        "-q",
+    ]);
+
+    let records = |dir: &Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.join("fleet/entities"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.to_string_lossy().ends_with(".transfer.json"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "fleet",
+            "transfer",
+            "--entities",
+            "on",
+            "--fleet",
+            "fleet",
+            "-q",
+        ])
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while records(dir.path()).len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no entity finished in time"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before: Vec<(std::path::PathBuf, Vec<u8>, Vec<u8>)> = records(dir.path())
+        .into_iter()
+        .map(|record| {
+            let name = record
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(".transfer.json", "");
+            let manifest = dir
+                .path()
+                .join("fleet/entities")
+                .join(&name)
+                .join("manifest.json");
+            (
+                record.clone(),
+                std::fs::read(&record).unwrap(),
+                std::fs::read(manifest).unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        done_before.len() < 40,
+        "the kill came too late to test anything"
+    );
+
+    let out = run(&[
+        "fleet",
+        "transfer",
+        "--entities",
+        "on",
+        "--fleet",
+        "fleet",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["done_earlier"], done_before.len());
+    assert_eq!(
+        report["adapted"].as_u64().unwrap() as usize + done_before.len(),
+        40
+    );
+    for (record, bytes, manifest) in &done_before {
+        assert_eq!(
+            &std::fs::read(record).unwrap(),
+            bytes,
+            "{record:?} was redone"
+        );
+        let name = record
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".transfer.json", "");
+        let model = dir.path().join("fleet/entities").join(&name);
+        assert_eq!(
+            &std::fs::read(model.join("manifest.json")).unwrap(),
+            manifest
+        );
+    }
+    // Every online entity now has a model that detect can use.
+    assert_eq!(records(dir.path()).len(), 40);
+    for e in 20..60 {
+        let model = format!("fleet/entities/entity-{e:04}");
+        let input = format!("gen/test/entity-{e:04}.csv");
+        run(&[
+            "detect", "--model", &model, "--input", &input, "--output", "s.csv", "-q",
+        ]);
+    }
+}

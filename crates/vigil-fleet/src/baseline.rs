@@ -1,7 +1,13 @@
-//! Baseline extraction (OmniTransfer §III-B): the normal pattern of a series, without the
+//! Baseline extraction (OmniTransfer §III-B): the normal pattern of a segment, without the
 //! anomalies and noise that would otherwise split one shape into several clusters. Per metric:
 //! drop the `drop_fraction` of points that deviate most from the metric's mean, fill them by
 //! linear interpolation between their kept neighbours, then smooth with a moving average.
+//!
+//! Both the filling and the average treat the segment as circular (the step after the last is
+//! the first). Phase alignment compares segments under circular shifts, and a baseline that is
+//! circular commutes with them: a shifted copy of a segment has the shifted baseline. A
+//! trailing average instead leaves a warm-up at the segment's start that does not move with
+//! the shift (it split a generated fleet's archetypes into extra clusters).
 
 use serde::{Deserialize, Serialize};
 
@@ -46,53 +52,44 @@ pub fn extract(values: &[f32], config: &BaselineConfig) -> Vec<f32> {
 }
 
 /// Replaces every value not `kept` by linear interpolation between the nearest kept values on
-/// either side (the nearest one alone at the ends).
+/// either side, around the circle.
 fn interpolate(values: &[f32], kept: &[bool]) -> Vec<f32> {
     let n = values.len();
     let mut out = values.to_vec();
-    let mut previous: Option<usize> = None;
-    let mut i = 0;
-    while i < n {
-        if kept[i] {
-            previous = Some(i);
-            i += 1;
+    let Some(anchor) = (0..n).find(|&i| kept[i]) else {
+        return out; // nothing kept: nothing to interpolate from
+    };
+    // Walk the circle once from a kept point; each gap lies between two kept points.
+    let mut previous = anchor;
+    for step in 1..=n {
+        let i = (anchor + step) % n;
+        if !kept[i] {
             continue;
         }
-        let gap_end = (i..n).find(|&j| kept[j]);
-        for (k, slot) in out
-            .iter_mut()
-            .enumerate()
-            .take(gap_end.unwrap_or(n))
-            .skip(i)
-        {
-            *slot = match (previous, gap_end) {
-                (Some(a), Some(b)) => {
-                    let w = (k - a) as f32 / (b - a) as f32;
-                    values[a] + w * (values[b] - values[a])
-                }
-                (Some(a), None) => values[a],
-                (None, Some(b)) => values[b],
-                (None, None) => values[k],
-            };
+        let gap = (i + n - previous) % n;
+        let gap = if gap == 0 { n } else { gap };
+        for k in 1..gap {
+            let w = k as f32 / gap as f32;
+            out[(previous + k) % n] = values[previous] + w * (values[i] - values[previous]);
         }
-        i = gap_end.unwrap_or(n);
+        previous = i;
     }
     out
 }
 
-/// Trailing moving average over `window` steps (fewer at the start, where fewer exist).
+/// Centred moving average over `window` steps, around the circle.
 fn moving_average(values: &[f32], window: usize) -> Vec<f32> {
-    let window = window.max(1);
-    let mut sum = 0.0f64;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            sum += v as f64;
-            if i >= window {
-                sum -= values[i - window] as f64;
-            }
-            (sum / (i + 1).min(window) as f64) as f32
+    let n = values.len();
+    let window = window.clamp(1, n.max(1));
+    let back = window / 2;
+    let mut sum: f64 = (0..window).map(|k| values[(k + n - back) % n] as f64).sum();
+    (0..n)
+        .map(|i| {
+            let mean = (sum / window as f64) as f32;
+            // Slide: drop the oldest, add the next.
+            sum -= values[(i + n - back) % n] as f64;
+            sum += values[(i + window - back) % n] as f64;
+            mean
         })
         .collect()
 }
@@ -115,18 +112,35 @@ mod tests {
     }
 
     #[test]
-    fn interpolation_fills_gaps_and_ends() {
+    fn interpolation_fills_gaps_around_the_circle() {
         let values = [9.0, 1.0, 9.0, 9.0, 4.0, 9.0];
         let kept = [false, true, false, false, true, false];
+        // 4 → 1 across the wrap: steps 5 and 0 lie at 1/3 and 2/3 of the way.
         assert_eq!(
             interpolate(&values, &kept),
-            vec![1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+            vec![2.0, 1.0, 2.0, 3.0, 4.0, 3.0]
         );
     }
 
     #[test]
-    fn the_moving_average_trails() {
-        let out = moving_average(&[3.0, 6.0, 9.0, 12.0], 2);
-        assert_eq!(out, vec![3.0, 4.5, 7.5, 10.5]);
+    fn the_moving_average_is_centred_and_circular() {
+        let out = moving_average(&[3.0, 6.0, 9.0, 12.0], 3);
+        assert_eq!(out, vec![7.0, 6.0, 9.0, 8.0]);
+    }
+
+    #[test]
+    fn a_shifted_segment_has_the_shifted_baseline() {
+        let values: Vec<f32> = (0..60)
+            .map(|i| (i as f32 * 0.3).sin() + if i == 17 { 4.0 } else { 0.0 })
+            .collect();
+        let config = BaselineConfig::default();
+        let base = extract(&values, &config);
+        for shift in [1, 13, 59] {
+            let shifted: Vec<f32> = (0..60).map(|i| values[(i + 60 - shift) % 60]).collect();
+            let shifted_base = extract(&shifted, &config);
+            for i in 0..60 {
+                assert!((shifted_base[i] - base[(i + 60 - shift) % 60]).abs() < 1e-5);
+            }
+        }
     }
 }

@@ -49,6 +49,8 @@ pub struct Clustering {
     pub centroids: Vec<Vec<f32>>,
     /// Each cluster's segments nearest its centroid, nearest first.
     pub nearest: Vec<Vec<usize>>,
+    /// Each segment's [`distance`] to its cluster's centroid.
+    pub distances: Vec<f64>,
 }
 
 /// Euclidean distance between two segments' values, divided by the square root of their
@@ -122,11 +124,16 @@ pub fn cluster(segments: &[Segment], cut: Cut, nearest: usize) -> Result<Cluster
     for (c, &size) in centroids.iter_mut().zip(&sizes) {
         c.iter_mut().for_each(|v| *v /= size as f32);
     }
+    let distances: Vec<f64> = aligned
+        .par_iter()
+        .zip(&labels)
+        .map(|(s, &l)| distance(&s.values, &centroids[l]))
+        .collect();
     let nearest = (0..k)
         .map(|l| {
             let mut members: Vec<(f64, usize)> = (0..n)
                 .filter(|&i| labels[i] == l)
-                .map(|i| (distance(&aligned[i].values, &centroids[l]), i))
+                .map(|i| (distances[i], i))
                 .collect();
             members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             members.into_iter().take(nearest).map(|(_, i)| i).collect()
@@ -139,6 +146,7 @@ pub fn cluster(segments: &[Segment], cut: Cut, nearest: usize) -> Result<Cluster
         labels,
         centroids,
         nearest,
+        distances,
     })
 }
 

@@ -52,6 +52,10 @@ pub enum FleetError {
         "{path} is not a readable fleet clustering ({message}); run `vigil fleet cluster` again"
     )]
     Corrupt { path: PathBuf, message: String },
+    #[error("entity {entity} is in the clustering but not among the entities given (or shorter than when it was clustered); give the folder that was clustered")]
+    Missing { entity: String },
+    #[error(transparent)]
+    Model(#[from] vigil_models::ModelError),
 }
 
 /// Where a segment came from.
@@ -85,6 +89,9 @@ pub struct ClusterEntry {
     pub nearest: Vec<SegmentRef>,
     /// The centroid, metric-major (`metrics x segment_length`), standardised units.
     pub centroid: Vec<f32>,
+    /// How far its segments lie from the centroid: the 90th percentile of their distances.
+    /// The default transfer threshold τ: a new entity this close gets full transfer.
+    pub radius: f64,
 }
 
 /// A fleet's clustering.
@@ -166,6 +173,13 @@ pub fn cluster_fleet(
                 .map(|&i| reference(i))
                 .collect(),
             centroid: centroid.clone(),
+            radius: percentile(
+                (0..segments.len())
+                    .filter(|&i| clustering.labels[i] == id)
+                    .map(|i| clustering.distances[i])
+                    .collect(),
+                0.9,
+            ),
         })
         .collect();
     Ok(FleetClusters {
@@ -180,27 +194,65 @@ pub fn cluster_fleet(
     })
 }
 
+/// Writes `value` as JSON to `path` through a temporary file in the same folder and a rename.
+pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), FleetError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let write_error = |source| FleetError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(write_error)?;
+    let mut builder = tempfile::Builder::new();
+    // A temporary file is private (0600) by default; the result is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(write_error)?;
+    serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), value)
+        .map_err(|e| write_error(e.into()))?;
+    tmp.persist(path).map_err(|e| write_error(e.error))?;
+    Ok(())
+}
+
+/// The `q` quantile of `values` (nearest rank), 0 when empty.
+fn percentile(mut values: Vec<f64>, q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
 impl FleetClusters {
+    /// The cluster nearest a new entity's segment (standardised baseline, as [`slice`] makes
+    /// it): the segment aligned to the pivot, then the centroid at the least distance.
+    /// Returns the cluster and the distance.
+    pub fn assign(&self, segment: &Segment) -> (usize, f64) {
+        let aligner = crate::align::Aligner::new(self.config.segment_length);
+        let pivot = Segment {
+            entity: usize::MAX,
+            start: self.pivot.start,
+            len: self.config.segment_length,
+            metrics: self.metric_names.len(),
+            values: self.pivot_values.clone(),
+        };
+        let (shift, _) = aligner.best_shift(&aligner.reference(&pivot), segment);
+        let aligned = crate::align::roll(segment, shift);
+        self.clusters
+            .iter()
+            .map(|c| (c.id, crate::cluster::distance(&aligned.values, &c.centroid)))
+            .fold(
+                (0, f64::INFINITY),
+                |best, x| if x.1 < best.1 { x } else { best },
+            )
+    }
+
     /// Writes `dir/clusters.json` through a temporary file and a rename.
     pub fn save(&self, dir: &Path) -> Result<(), FleetError> {
-        let write_error = |source| FleetError::Write {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(write_error)?;
-        let mut builder = tempfile::Builder::new();
-        // A temporary file is private (0600) by default; the result is an ordinary file.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let mut tmp = builder.tempfile_in(dir).map_err(write_error)?;
-        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), self)
-            .map_err(|e| write_error(e.into()))?;
-        tmp.persist(dir.join(CLUSTERS_FILE))
-            .map_err(|e| write_error(e.error))?;
-        Ok(())
+        write_json_atomic(&dir.join(CLUSTERS_FILE), self)
     }
 
     /// Reads `dir/clusters.json`, refusing anything that is not a clustering this version wrote.

@@ -44,7 +44,10 @@ pub fn baseline_metric_major(values: &[f32], metrics: usize, config: &BaselineCo
 
 /// Cuts entity `entity`'s series (`steps x metrics`, row-major) into consecutive segments of
 /// `len` steps (a shorter rest is left out), at most `most` of them counted from the end (the
-/// newest data; `None`: all), each the standardised baseline.
+/// newest data; `None`: all), each turned into its standardised baseline. The baseline is
+/// extracted within each segment, so that a segment of a clustered entity and the short-term
+/// data of a new one (which is all a new entity has) go through exactly the same steps, and
+/// their distances to a centroid compare.
 pub fn slice(
     entity: usize,
     values: &[f32],
@@ -57,7 +60,6 @@ pub fn slice(
     if len == 0 || steps < len {
         return Vec::new();
     }
-    let base = baseline_metric_major(values, metrics, config);
     let count = steps / len;
     let first = count - most.unwrap_or(count).min(count);
     // Aligned to the end, so that the newest steps are always in a segment.
@@ -65,10 +67,8 @@ pub fn slice(
     (first..count)
         .map(|k| {
             let start = offset + k * len;
-            let mut values = Vec::with_capacity(metrics * len);
-            for j in 0..metrics {
-                values.extend_from_slice(&base[j * steps + start..j * steps + start + len]);
-            }
+            let span = &values[start * metrics..(start + len) * metrics];
+            let mut values = baseline_metric_major(span, metrics, config);
             standardise(&mut values, len);
             Segment {
                 entity,

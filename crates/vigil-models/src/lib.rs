@@ -29,4 +29,4 @@ pub use detector::{
     Topology,
 };
 pub use error::{ModelError, Result};
-pub use pipeline::{train, TrainSpec, TrainedModel};
+pub use pipeline::{train, transfer, TrainSpec, TrainedModel, Transfer};

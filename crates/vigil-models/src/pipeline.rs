@@ -116,6 +116,108 @@ pub fn train(
     })
 }
 
+/// How a new entity's model starts from a base model (OmniTransfer §III-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transfer {
+    /// Fine-tune every parameter of the base model.
+    Full,
+    /// A fresh model takes the base model's generic layer groups, trains the rest with those
+    /// frozen, then fine-tunes everything.
+    Partial,
+}
+
+/// Trains a model for `series` starting from the base model in `base_dir` by `transfer`. The
+/// detector and its config are the base model's; `spec` gives the normaliser (fitted on
+/// `series`), missing policy, seed and epochs of each stage.
+pub fn transfer(
+    base_dir: &Path,
+    mut series: Series,
+    spec: &TrainSpec,
+    transfer: Transfer,
+) -> Result<TrainedModel> {
+    let base = TrainedModel::load(base_dir)?;
+    let reference = Series::new(base.manifest.metric_names.clone(), vec![])?;
+    reference.check_same_metrics(&series, "the entity's series")?;
+    let report = clean(&mut series, spec.missing)?;
+    check_window(base.detector.window(), series.len(), "the entity's series")?;
+    let normaliser = Normaliser::fit(spec.normaliser, &series);
+    normaliser.apply(&mut series)?;
+    let m = series.n_metrics();
+    let input = MtsInput::new(&series.values, m);
+    let options = |frozen_groups: Vec<String>| FitOptions {
+        seed: spec.seed,
+        epochs: spec.epochs,
+        frozen_groups,
+        warm_start: true,
+        ..FitOptions::default()
+    };
+    let started = Instant::now();
+    let (mut detector, mut epochs) = match transfer {
+        Transfer::Full => (base.detector, 0),
+        Transfer::Partial => {
+            let mut fresh = registry::build(&base.manifest.detector, Some(&base.manifest.config))?;
+            let generic: Vec<String> = fresh
+                .layer_groups()
+                .into_iter()
+                .filter(|g| g.role == crate::detector::LayerRole::Generic)
+                .map(|g| g.name)
+                .collect();
+            if generic.is_empty() {
+                return Err(ModelError::config(
+                    fresh.kind(),
+                    "declares no generic layers to transfer; use full transfer",
+                ));
+            }
+            // A fresh network first (random weights, this seed), then the base's generic layers.
+            fresh.fit(
+                &input,
+                &FitOptions {
+                    seed: spec.seed,
+                    epochs: Some(0),
+                    ..FitOptions::default()
+                },
+            )?;
+            fresh.load_layers(base_dir, m, &generic)?;
+            let first = fresh.fit(&input, &options(generic))?;
+            (fresh, first.epochs)
+        }
+    };
+    let summary = detector.fit(&input, &options(Vec::new()))?;
+    epochs += summary.epochs;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let calibration = finite_scores(
+        detector.score(&input)?,
+        detector.kind(),
+        "the entity's series",
+    )?
+    .total;
+    let manifest = Manifest {
+        format: "vigil-model".into(),
+        format_version: FORMAT_VERSION,
+        vigil_version: env!("CARGO_PKG_VERSION").into(),
+        detector: detector.kind().into(),
+        config: detector.config_json(),
+        missing_policy: spec.missing,
+        normaliser,
+        metric_names: series.metric_names.clone(),
+        training: TrainingInfo {
+            seed: spec.seed,
+            train_steps: series.len(),
+            missing_values: report.missing_values,
+            epochs,
+            final_loss: summary.final_loss,
+            train_seconds,
+        },
+        files: vec![],
+    };
+    Ok(TrainedModel {
+        detector,
+        manifest,
+        calibration,
+    })
+}
+
 impl TrainedModel {
     /// Cleans, normalises and scores a series with the stored preparation.
     pub fn score(&self, mut series: Series, what: &str) -> Result<(Scores, CleanReport)> {

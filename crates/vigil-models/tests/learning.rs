@@ -342,3 +342,62 @@ fn every_declared_layer_group_names_real_layers() {
         }
     }
 }
+
+/// OmniTransfer's two strategies on every neural detector: a full transfer with no epochs is
+/// the base model itself (the warm start really starts from it); with epochs, both strategies
+/// train and give finite scores.
+#[test]
+fn transfer_starts_from_the_base_model() {
+    use vigil_core::Series;
+    use vigil_models::{transfer, TrainSpec, Transfer};
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let values = periodic(600);
+    let series = || Series::new(vec!["a".into(), "b".into(), "c".into()], values.clone()).unwrap();
+    for name in [
+        "usad",
+        "tranad",
+        "rnn-vae",
+        "vae",
+        "deep-svdd",
+        "dagmm",
+        "gon",
+    ] {
+        let mut config = small_config(name);
+        config["epochs"] = serde_json::json!(1);
+        let spec = TrainSpec {
+            detector: name.into(),
+            config: Some(config),
+            seed: 3,
+            ..TrainSpec::default()
+        };
+        let base = vigil_models::train(series(), &spec, None).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("base");
+        base.save(&dir).unwrap();
+        let (base_scores, _) = base.score(series(), "the series").unwrap();
+        let none = TrainSpec {
+            epochs: Some(0),
+            ..spec.clone()
+        };
+        let same = transfer(&dir, series(), &none, Transfer::Full).unwrap();
+        let (same_scores, _) = same.score(series(), "the series").unwrap();
+        for (a, b) in base_scores.total.iter().zip(&same_scores.total) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                "{name}: {a} vs {b}"
+            );
+        }
+        for strategy in [Transfer::Full, Transfer::Partial] {
+            let adapted = transfer(&dir, series(), &spec, strategy).unwrap();
+            let (scores, _) = adapted.score(series(), "the series").unwrap();
+            assert!(
+                scores.total.iter().all(|s| s.is_finite()),
+                "{name} {strategy:?}"
+            );
+            assert_ne!(
+                scores.total, base_scores.total,
+                "{name} {strategy:?} did not train"
+            );
+        }
+    }
+}

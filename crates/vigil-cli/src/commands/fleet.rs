@@ -1,6 +1,8 @@
-//! `vigil fleet`: OmniTransfer over a fleet of entities (issue 4). So far: `generate` (an
-//! archetype fleet with its truth) and `cluster` (I-HAC into a fleet directory).
+//! `vigil fleet`: OmniTransfer over a fleet of entities (issue 4): `generate` (an archetype
+//! fleet with its truth), `cluster` (I-HAC into a fleet directory), `train-base` (one base
+//! model per cluster) and `transfer` (adapt entities from their short-term data; resumable).
 
+use super::SpecArgs;
 use crate::output::{write_atomic, Ui};
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -11,8 +13,10 @@ use vigil_core::read::entities::{entity_files, read_entity};
 use vigil_core::Series;
 use vigil_fleet::baseline::BaselineConfig;
 use vigil_fleet::cluster::Cut;
-use vigil_fleet::fleet::{cluster_fleet, ClusterConfig};
+use vigil_fleet::fleet::{cluster_fleet, ClusterConfig, FleetClusters};
 use vigil_fleet::rand_index::adjusted_rand_index;
+use vigil_fleet::transfer::{finished, train_base_model, transfer_entity, TransferConfig};
+use vigil_models::{TrainSpec, Transfer};
 
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
@@ -20,6 +24,46 @@ pub enum FleetCommand {
     Generate(GenerateArgs),
     /// Cluster a folder of entities by shape (I-HAC) into a fleet directory.
     Cluster(ClusterArgs),
+    /// Train one base model per cluster on its segments nearest the centroid.
+    TrainBase(TrainBaseArgs),
+    /// Adapt each entity's model from its short-term data by full or partial transfer.
+    Transfer(TransferArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainBaseArgs {
+    /// The folder of entities that was clustered.
+    #[arg(long)]
+    pub entities: PathBuf,
+    /// Fleet directory (with clusters.json); base models go to base/cluster-<id>/.
+    #[arg(long)]
+    pub fleet: PathBuf,
+    /// Detector, config, seed, epochs (default detector for fleets: usad).
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Folder of the entities to adapt (one series file each, or a train/ folder of them).
+    #[arg(long)]
+    pub entities: PathBuf,
+    /// Fleet directory with clusters.json and base models; models go to entities/<name>/.
+    #[arg(long)]
+    pub fleet: PathBuf,
+    /// Steps of short-term data per entity: its newest training steps (default: one segment).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Full transfer at most this far from the centroid, partial beyond (default: each
+    /// cluster's radius, the 90th percentile of its members' distances).
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Epochs of each fine-tuning stage (default: the detector's own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +121,8 @@ pub fn run(command: FleetCommand, ui: &Ui) -> anyhow::Result<()> {
     match command {
         FleetCommand::Generate(args) => generate(args, ui),
         FleetCommand::Cluster(args) => cluster(args, ui),
+        FleetCommand::TrainBase(args) => train_base(args, ui),
+        FleetCommand::Transfer(args) => transfer(args, ui),
     }
 }
 
@@ -210,4 +256,113 @@ fn truth_archetypes(dir: &Path, names: &[String]) -> anyhow::Result<Option<Vec<u
         .iter()
         .map(|n| by_name.get(n.as_str()).copied())
         .collect::<Option<Vec<_>>>())
+}
+
+/// The detector fleets use when none is named: a neural detector whose layers can transfer.
+const FLEET_DETECTOR: &str = "usad";
+
+fn train_base(args: TrainBaseArgs, ui: &Ui) -> anyhow::Result<()> {
+    let clusters = FleetClusters::load(&args.fleet)?;
+    let (mut spec, _) = args.spec.resolve()?;
+    if args.spec.detector.is_none() && args.spec.config.is_none() {
+        spec.detector = FLEET_DETECTOR.into();
+    }
+    // Read only the entities whose segments the base models train on.
+    let files: std::collections::HashMap<String, PathBuf> =
+        entity_files(&args.entities)?.into_iter().collect();
+    let mut series = std::collections::HashMap::new();
+    for cluster in &clusters.clusters {
+        for segment in &cluster.nearest {
+            if series.contains_key(&segment.entity) {
+                continue;
+            }
+            let path = files.get(&segment.entity).ok_or_else(|| {
+                vigil_fleet::fleet::FleetError::Missing {
+                    entity: segment.entity.clone(),
+                }
+            })?;
+            series.insert(segment.entity.clone(), read_entity(path, None)?);
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut records = Vec::new();
+    for c in 0..clusters.clusters.len() {
+        ui.note(format!("base model of cluster {c} ..."));
+        records.push(train_base_model(
+            &args.fleet,
+            &clusters,
+            c,
+            &spec,
+            |name| series.get(name),
+        )?);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let reused = records.iter().filter(|r| r.reused).count();
+    if ui.json {
+        println!(
+            "{}",
+            serde_json::json!({"detector": spec.detector, "base_models": records, "seconds": seconds})
+        );
+    } else {
+        println!(
+            "{} base models ({}; {reused} from an earlier run) in {seconds:.1}s under {}",
+            records.len(),
+            spec.detector,
+            args.fleet.join("base").display()
+        );
+    }
+    Ok(())
+}
+
+fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
+    let clusters = FleetClusters::load(&args.fleet)?;
+    let config = TransferConfig {
+        spec: TrainSpec {
+            seed: args.seed,
+            epochs: args.epochs,
+            ..TrainSpec::default()
+        },
+        steps: args.steps.unwrap_or(clusters.config.segment_length),
+        tau: args.tau,
+    };
+    let files = entity_files(&args.entities)?;
+    let started = std::time::Instant::now();
+    let (mut full, mut partial, mut earlier) = (0usize, 0usize, 0usize);
+    for (i, (name, path)) in files.iter().enumerate() {
+        if finished(&args.fleet, name).is_some() {
+            earlier += 1;
+            continue;
+        }
+        let train = read_entity(path, None)?;
+        let record = transfer_entity(&args.fleet, &clusters, name, &train, &config)?;
+        match record.transfer {
+            Transfer::Full => full += 1,
+            Transfer::Partial => partial += 1,
+        }
+        ui.note(format!(
+            "[{}/{}] {name}: cluster {} at {:.3} (τ {:.3}), {:?} transfer, {:.2}s",
+            i + 1,
+            files.len(),
+            record.cluster,
+            record.distance,
+            record.tau,
+            record.transfer,
+            record.seconds
+        ));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let adapted = full + partial;
+    let per_minute = adapted as f64 / seconds.max(1e-9) * 60.0;
+    if ui.json {
+        println!(
+            "{}",
+            serde_json::json!({"adapted": adapted, "full": full, "partial": partial, "done_earlier": earlier, "seconds": seconds, "entities_per_minute": per_minute})
+        );
+    } else {
+        println!(
+            "adapted {adapted} entities ({full} full, {partial} partial transfer; {earlier} done by an earlier run) in {seconds:.1}s: {per_minute:.0} per minute; models under {}",
+            args.fleet.join("entities").display()
+        );
+    }
+    Ok(())
 }

@@ -68,7 +68,10 @@ impl<N: Module + Clone> Fitted<N> {
     /// exists and expects `n_metrics` metrics.
     fn warm_start(&self, n_metrics: usize, device: &Device) -> Option<N> {
         match &self.slot {
-            Some((net, m)) if *m == n_metrics => Some(net.clone().fork(device)),
+            // The stored network is a validation snapshot (or was loaded into one): `train`
+            // turns gradient tracking back on, or the first backward pass finds nothing to
+            // differentiate.
+            Some((net, m)) if *m == n_metrics => Some(net.clone().fork(device).train()),
             _ => None,
         }
     }

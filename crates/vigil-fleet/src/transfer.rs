@@ -1,0 +1,222 @@
+//! Base models and adaptive transfer (OmniTransfer §III-B2 and §III-C).
+//!
+//! A cluster's base model trains on the raw data of its segments nearest the centroid, each
+//! span min-max normalised on its own (entities differ in level), one after another. A new
+//! entity brings a short span of data: its newest segment is matched to the nearest centroid
+//! (aligned to the pivot first), and its model starts from that cluster's base model —
+//! **full** transfer (fine-tune everything) when the distance is at most τ, **partial**
+//! otherwise (a fresh model takes the base's generic layers, trains the rest with them frozen,
+//! then fine-tunes all). τ defaults to the cluster's own radius (the 90th percentile of its
+//! members' distances to the centroid): an entity as close as most members gets full transfer.
+//!
+//! A fleet directory holds `base/cluster-<id>/` and `entities/<name>/` model directories and a
+//! `entities/<name>.transfer.json` record per entity, written after its model: work with a
+//! record, or a base model that loads, is done, and an interrupted run continues from there.
+
+use crate::fleet::{ClusterEntry, FleetClusters, FleetError};
+use crate::segments::slice;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vigil_core::normalise::NormKind;
+use vigil_core::Series;
+use vigil_models::{TrainSpec, TrainedModel, Transfer};
+
+/// A cluster's base model directory.
+pub fn base_dir(fleet: &Path, cluster: usize) -> PathBuf {
+    fleet.join("base").join(format!("cluster-{cluster}"))
+}
+
+/// An entity's model directory.
+pub fn entity_dir(fleet: &Path, entity: &str) -> PathBuf {
+    fleet.join("entities").join(entity)
+}
+
+fn record_path(fleet: &Path, entity: &str) -> PathBuf {
+    fleet
+        .join("entities")
+        .join(format!("{entity}.transfer.json"))
+}
+
+/// The training series of a cluster's base model; `series_of` gives an entity's training
+/// series by name.
+pub fn base_training_series<'a>(
+    cluster: &ClusterEntry,
+    segment_length: usize,
+    series_of: impl Fn(&str) -> Option<&'a Series>,
+) -> Result<Series, FleetError> {
+    let mut values = Vec::new();
+    let mut names = None;
+    for segment in &cluster.nearest {
+        let series = series_of(&segment.entity).ok_or_else(|| FleetError::Missing {
+            entity: segment.entity.clone(),
+        })?;
+        let m = series.n_metrics();
+        let end = segment.start + segment_length;
+        if end > series.len() {
+            return Err(FleetError::Missing {
+                entity: segment.entity.clone(),
+            });
+        }
+        let span = &series.values[segment.start * m..end * m];
+        values.extend(min_max_per_metric(span, m));
+        names.get_or_insert_with(|| series.metric_names.clone());
+    }
+    let names = names.ok_or(FleetError::Missing {
+        entity: format!("(cluster {} has no segments)", cluster.id),
+    })?;
+    Series::new(names, values).map_err(|e| FleetError::Model(e.into()))
+}
+
+/// Each metric of `span` (`steps x m`, row-major) scaled to [0, 1] over the span (a constant
+/// metric to 0).
+fn min_max_per_metric(span: &[f32], m: usize) -> Vec<f32> {
+    let mut out = span.to_vec();
+    for j in 0..m {
+        let column = span.iter().skip(j).step_by(m);
+        let (lo, hi) = column.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+        for v in out.iter_mut().skip(j).step_by(m) {
+            *v = if hi > lo { (*v - lo) / (hi - lo) } else { 0.0 };
+        }
+    }
+    out
+}
+
+/// What training a base model did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaseRecord {
+    pub cluster: usize,
+    /// Training steps (segments x segment length).
+    pub steps: usize,
+    /// Seconds spent; 0 when the model was already there.
+    pub seconds: f64,
+    /// True when an earlier run had already written it.
+    pub reused: bool,
+}
+
+/// Trains (or finds, from an earlier run) the base model of cluster `cluster`.
+pub fn train_base_model<'a>(
+    fleet: &Path,
+    clusters: &FleetClusters,
+    cluster: usize,
+    spec: &TrainSpec,
+    series_of: impl Fn(&str) -> Option<&'a Series>,
+) -> Result<BaseRecord, FleetError> {
+    let entry = &clusters.clusters[cluster];
+    let dir = base_dir(fleet, cluster);
+    let steps = entry.nearest.len() * clusters.config.segment_length;
+    if TrainedModel::load(&dir).is_ok() {
+        return Ok(BaseRecord {
+            cluster,
+            steps,
+            seconds: 0.0,
+            reused: true,
+        });
+    }
+    let series = base_training_series(entry, clusters.config.segment_length, series_of)?;
+    let started = Instant::now();
+    // The spans are normalised already, each on its own.
+    let spec = TrainSpec {
+        normaliser: NormKind::None,
+        ..spec.clone()
+    };
+    let model = vigil_models::train(series, &spec, None)?;
+    model.save(&dir)?;
+    Ok(BaseRecord {
+        cluster,
+        steps,
+        seconds: started.elapsed().as_secs_f64(),
+        reused: false,
+    })
+}
+
+/// What adapting one entity did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferRecord {
+    pub entity: String,
+    /// Its nearest cluster, and the distance to its centroid.
+    pub cluster: usize,
+    pub distance: f64,
+    /// The threshold that chose the strategy.
+    pub tau: f64,
+    pub transfer: Transfer,
+    /// Steps of short-term data it was adapted on.
+    pub steps: usize,
+    pub seconds: f64,
+}
+
+/// How entities are adapted.
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    /// Seed, epochs per stage, normaliser (fitted on the short-term data) and missing policy;
+    /// the detector is the base model's.
+    pub spec: TrainSpec,
+    /// Steps of short-term data: the newest this many steps of the entity's training series.
+    pub steps: usize,
+    /// Full transfer at most this far from the centroid (default: the cluster's radius).
+    pub tau: Option<f64>,
+}
+
+/// The record of an entity an earlier run finished, if any.
+pub fn finished(fleet: &Path, entity: &str) -> Option<TransferRecord> {
+    let text = std::fs::read_to_string(record_path(fleet, entity)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Adapts entity `name` with training series `train`; writes its model and record.
+pub fn transfer_entity(
+    fleet: &Path,
+    clusters: &FleetClusters,
+    name: &str,
+    train: &Series,
+    config: &TransferConfig,
+) -> Result<TransferRecord, FleetError> {
+    let segment_length = clusters.config.segment_length;
+    let steps = config.steps.min(train.len());
+    if steps < segment_length {
+        return Err(FleetError::TooShort {
+            entity: name.to_string(),
+            steps,
+            segment_length,
+        });
+    }
+    let m = train.n_metrics();
+    let recent = Series::new(
+        train.metric_names.clone(),
+        train.values[(train.len() - steps) * m..].to_vec(),
+    )
+    .map_err(|e| FleetError::Model(e.into()))?;
+    let segment = slice(
+        0,
+        &recent.values,
+        m,
+        segment_length,
+        Some(1),
+        &clusters.config.baseline,
+    )
+    .pop()
+    .expect("the data holds at least one segment (checked above)");
+    let (cluster, distance) = clusters.assign(&segment);
+    let tau = config.tau.unwrap_or(clusters.clusters[cluster].radius);
+    let transfer = if distance <= tau {
+        Transfer::Full
+    } else {
+        Transfer::Partial
+    };
+    let started = Instant::now();
+    let model = vigil_models::transfer(&base_dir(fleet, cluster), recent, &config.spec, transfer)?;
+    model.save(&entity_dir(fleet, name))?;
+    let record = TransferRecord {
+        entity: name.to_string(),
+        cluster,
+        distance,
+        tau,
+        transfer,
+        steps,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    crate::fleet::write_json_atomic(&record_path(fleet, name), &record)?;
+    Ok(record)
+}
