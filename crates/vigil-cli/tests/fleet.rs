@@ -295,13 +295,65 @@ fn a_killed_transfer_finishes_the_rest_and_leaves_finished_entities_alone() {
             manifest
         );
     }
-    // Every online entity now has a model that detect can use.
+    // Every online entity now has a model: `fleet detect` scores their test series.
     assert_eq!(records(dir.path()).len(), 40);
+    let out = run(&[
+        "fleet",
+        "detect",
+        "--entities",
+        "gen",
+        "--fleet",
+        "fleet",
+        "--output",
+        "scores",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["scored"], 40);
+    assert_eq!(
+        report["without_model"].as_array().unwrap().len(),
+        20,
+        "the offline entities"
+    );
+    let pa_f1 = report["mean_pa_f1"].as_f64().unwrap();
+    assert!(pa_f1 > 0.0 && pa_f1 <= 1.0, "{report}");
+    assert!(dir.path().join("scores/entity-0059.csv").exists());
+
+    // Workers do not change the models: one job, from scratch, gives the same training scores
+    // byte for byte (the weight files differ only in burn's random parameter ids, which a
+    // partial transfer's fresh layers draw anew).
+    let copy = dir.path().join("fleet-one-job");
+    std::fs::create_dir_all(copy.join("base")).unwrap();
+    std::fs::copy(
+        dir.path().join("fleet/clusters.json"),
+        copy.join("clusters.json"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(dir.path().join("fleet/base")).unwrap() {
+        let from = entry.unwrap().path();
+        let to = copy.join("base").join(from.file_name().unwrap());
+        std::fs::create_dir_all(&to).unwrap();
+        for file in std::fs::read_dir(&from).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    run(&[
+        "fleet",
+        "transfer",
+        "--entities",
+        "on",
+        "--fleet",
+        "fleet-one-job",
+        "--jobs",
+        "1",
+        "-q",
+    ]);
     for e in 20..60 {
-        let model = format!("fleet/entities/entity-{e:04}");
-        let input = format!("gen/test/entity-{e:04}.csv");
-        run(&[
-            "detect", "--model", &model, "--input", &input, "--output", "s.csv", "-q",
-        ]);
+        let scores = |fleet: &str| {
+            let path = format!("entities/entity-{e:04}/calibration.f64");
+            std::fs::read(dir.path().join(fleet).join(path)).unwrap()
+        };
+        assert!(scores("fleet") == scores("fleet-one-job"), "entity {e}");
     }
 }

@@ -68,26 +68,17 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
     let (scores, report) = model.score(series, &args.input.display().to_string())?;
     let th = thresholds(method, &model.calibration, &scores.total, None)?;
     let flagged = alarms(&scores.total, &th);
-    // Streamed to the file: the CSV text is several times the size of the scores.
-    write_atomic_with(&args.output, |w| {
-        write!(w, "step,score,threshold,alarm")?;
-        for n in &names {
-            write!(w, ",{n}")?;
-        }
-        writeln!(w)?;
-        let m = scores.n_metrics;
-        for t in 0..scores.total.len() {
-            write!(w, "{t},{},{},{}", scores.total[t], th[t], flagged[t])?;
-            for v in &scores.per_metric[t * m..(t + 1) * m] {
-                write!(w, ",{v}")?;
-            }
-            writeln!(w)?;
-        }
-        if let Role::Worker { share, .. } = role {
-            budget::commit_check(share)?;
-        }
-        Ok(())
-    })?;
+    write_scores_csv(
+        &args.output,
+        &names,
+        &scores,
+        &th,
+        &flagged,
+        || match role {
+            Role::Worker { share, .. } => budget::commit_check(share),
+            _ => Ok(()),
+        },
+    )?;
     let n_alarms = flagged.iter().filter(|&&a| a != 0).count();
     if ui.json {
         println!(
@@ -102,4 +93,33 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes scores as `vigil detect`'s CSV: step, score, threshold, alarm, then one contribution
+/// column per metric. Streamed to the file (the text is several times the size of the scores);
+/// `before_commit` runs last and, when it fails, nothing is written.
+pub fn write_scores_csv(
+    path: &std::path::Path,
+    metric_names: &[String],
+    scores: &vigil_models::Scores,
+    thresholds: &[f64],
+    alarms: &[u8],
+    before_commit: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    write_atomic_with(path, |w| {
+        write!(w, "step,score,threshold,alarm")?;
+        for n in metric_names {
+            write!(w, ",{n}")?;
+        }
+        writeln!(w)?;
+        let m = scores.n_metrics;
+        for t in 0..scores.total.len() {
+            write!(w, "{t},{},{},{}", scores.total[t], thresholds[t], alarms[t])?;
+            for v in &scores.per_metric[t * m..(t + 1) * m] {
+                write!(w, ",{v}")?;
+            }
+            writeln!(w)?;
+        }
+        before_commit()
+    })
 }

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use vigil_core::archetypes::{generate_archetype_fleet, ArchetypeFleetConfig};
-use vigil_core::read::entities::{entity_files, read_entity};
+use vigil_core::read::entities::{entity_files, entity_files_in, read_entity};
 use vigil_core::Series;
 use vigil_fleet::baseline::BaselineConfig;
 use vigil_fleet::cluster::Cut;
@@ -28,6 +28,25 @@ pub enum FleetCommand {
     TrainBase(TrainBaseArgs),
     /// Adapt each entity's model from its short-term data by full or partial transfer.
     Transfer(TransferArgs),
+    /// Score every adapted entity's series with its model; evaluate when labelled.
+    Detect(FleetDetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FleetDetectArgs {
+    /// Folder of series to score, one file per entity named as the entity (or a test/ folder
+    /// of them).
+    #[arg(long)]
+    pub entities: PathBuf,
+    /// Fleet directory whose entities/<name>/ models score them.
+    #[arg(long)]
+    pub fleet: PathBuf,
+    /// Folder for one scores CSV per entity (as `vigil detect` writes).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Label-free threshold: `spot` (default), `pot`, `pot-batch` or `quantile`.
+    #[arg(long, default_value = "spot")]
+    pub threshold: String,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +83,13 @@ pub struct TransferArgs {
     /// Epochs of each fine-tuning stage (default: the detector's own).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Entities adapted at once, each in a worker process on one core (default: the cores
+    /// `--threads` allows).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Internal: run as worker I of N (`I/N`), adapting the entities whose index is I mod N.
+    #[arg(long, hide = true)]
+    pub worker: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +149,7 @@ pub fn run(command: FleetCommand, ui: &Ui) -> anyhow::Result<()> {
         FleetCommand::Cluster(args) => cluster(args, ui),
         FleetCommand::TrainBase(args) => train_base(args, ui),
         FleetCommand::Transfer(args) => transfer(args, ui),
+        FleetCommand::Detect(args) => detect(args, ui),
     }
 }
 
@@ -314,8 +341,70 @@ fn train_base(args: TrainBaseArgs, ui: &Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many entities a transfer run adapted.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct TransferTally {
+    full: usize,
+    partial: usize,
+    done_earlier: usize,
+}
+
 fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
     let clusters = FleetClusters::load(&args.fleet)?;
+    let files = entity_files(&args.entities)?;
+    let started = std::time::Instant::now();
+    let jobs = args.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
+    let tally = match (&args.worker, jobs) {
+        (Some(worker), _) => {
+            let (index, count) = parse_worker(worker)?;
+            let tally = transfer_share(&args, &clusters, &files, index, count, ui)?;
+            // A worker reports to its parent only.
+            println!("{}", serde_json::to_string(&tally)?);
+            return Ok(());
+        }
+        (None, 1) => transfer_share(&args, &clusters, &files, 0, 1, ui)?,
+        (None, jobs) => transfer_in_workers(&args, jobs, ui)?,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let adapted = tally.full + tally.partial;
+    let per_minute = adapted as f64 / seconds.max(1e-9) * 60.0;
+    if ui.json {
+        println!(
+            "{}",
+            serde_json::json!({"adapted": adapted, "full": tally.full, "partial": tally.partial, "done_earlier": tally.done_earlier, "seconds": seconds, "entities_per_minute": per_minute, "jobs": jobs})
+        );
+    } else {
+        println!(
+            "adapted {adapted} entities ({} full, {} partial transfer; {} done by an earlier run) in {seconds:.1}s with {jobs} jobs: {per_minute:.0} per minute; models under {}",
+            tally.full,
+            tally.partial,
+            tally.done_earlier,
+            args.fleet.join("entities").display()
+        );
+    }
+    Ok(())
+}
+
+fn parse_worker(text: &str) -> anyhow::Result<(usize, usize)> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+    match parsed {
+        Some((i, n)) if i < n => Ok((i, n)),
+        _ => anyhow::bail!("--worker takes I/N with I < N, not `{text}`"),
+    }
+}
+
+/// Adapts the entities whose index is `index` mod `count`, one after another, skipping those an
+/// earlier run finished.
+fn transfer_share(
+    args: &TransferArgs,
+    clusters: &FleetClusters,
+    files: &[(String, PathBuf)],
+    index: usize,
+    count: usize,
+    ui: &Ui,
+) -> anyhow::Result<TransferTally> {
     let config = TransferConfig {
         spec: TrainSpec {
             seed: args.seed,
@@ -325,19 +414,17 @@ fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
         steps: args.steps.unwrap_or(clusters.config.segment_length),
         tau: args.tau,
     };
-    let files = entity_files(&args.entities)?;
-    let started = std::time::Instant::now();
-    let (mut full, mut partial, mut earlier) = (0usize, 0usize, 0usize);
-    for (i, (name, path)) in files.iter().enumerate() {
+    let mut tally = TransferTally::default();
+    for (i, (name, path)) in files.iter().enumerate().skip(index).step_by(count) {
         if finished(&args.fleet, name).is_some() {
-            earlier += 1;
+            tally.done_earlier += 1;
             continue;
         }
         let train = read_entity(path, None)?;
-        let record = transfer_entity(&args.fleet, &clusters, name, &train, &config)?;
+        let record = transfer_entity(&args.fleet, clusters, name, &train, &config)?;
         match record.transfer {
-            Transfer::Full => full += 1,
-            Transfer::Partial => partial += 1,
+            Transfer::Full => tally.full += 1,
+            Transfer::Partial => tally.partial += 1,
         }
         ui.note(format!(
             "[{}/{}] {name}: cluster {} at {:.3} (τ {:.3}), {:?} transfer, {:.2}s",
@@ -350,19 +437,182 @@ fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
             record.seconds
         ));
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let adapted = full + partial;
-    let per_minute = adapted as f64 / seconds.max(1e-9) * 60.0;
+    Ok(tally)
+}
+
+/// Runs `jobs` worker processes of this command (one core each) and adds up what they did.
+/// Processes rather than threads: burn's random generator is process-wide, and an entity's
+/// model must not depend on what else ran beside it.
+fn transfer_in_workers(args: &TransferArgs, jobs: usize, ui: &Ui) -> anyhow::Result<TransferTally> {
+    let exe = std::env::current_exe().context("cannot find the vigil executable to run")?;
+    let mut children = Vec::new();
+    for worker in 0..jobs {
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(["--threads", "1", "fleet", "transfer", "--entities"])
+            .arg(&args.entities)
+            .arg("--fleet")
+            .arg(&args.fleet)
+            .args(["--seed", &args.seed.to_string()])
+            .args(["--worker", &format!("{worker}/{jobs}")])
+            .stdout(std::process::Stdio::piped());
+        if let Some(steps) = args.steps {
+            command.args(["--steps", &steps.to_string()]);
+        }
+        if let Some(tau) = args.tau {
+            command.args(["--tau", &tau.to_string()]);
+        }
+        if let Some(epochs) = args.epochs {
+            command.args(["--epochs", &epochs.to_string()]);
+        }
+        if ui.quiet || ui.json {
+            command.arg("-q");
+        }
+        die_with_parent(&mut command);
+        children.push(command.spawn().context("cannot start a transfer worker")?);
+    }
+    let mut tally = TransferTally::default();
+    let mut failed = None;
+    for child in children {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            failed.get_or_insert(out.status);
+            continue;
+        }
+        let part: TransferTally = serde_json::from_slice(&out.stdout)
+            .context("a transfer worker's report is unreadable")?;
+        tally.full += part.full;
+        tally.partial += part.partial;
+        tally.done_earlier += part.done_earlier;
+    }
+    if let Some(status) = failed {
+        // The worker has printed its error; what the others finished is kept for the next run.
+        return Err(
+            crate::budget::WorkerFailed(status.code().unwrap_or(2).clamp(1, 255) as u8).into(),
+        );
+    }
+    Ok(tally)
+}
+
+/// Workers end with the run that started them (Linux): killing `vigil fleet transfer` must
+/// stop all of its work, so that a rerun is the only thing writing.
+fn die_with_parent(command: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only this (forked) process.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+fn detect(args: FleetDetectArgs, ui: &Ui) -> anyhow::Result<()> {
+    let method: vigil_core::threshold::ThresholdMethod = args.threshold.parse()?;
+    if matches!(
+        method,
+        vigil_core::threshold::ThresholdMethod::BestF1 { .. }
+    ) {
+        anyhow::bail!(
+            "`{}` needs test labels; fleet detect thresholds without them",
+            args.threshold
+        );
+    }
+    let files = entity_files_in(&args.entities, "test")?;
+    let (mut scored, mut without_model, mut alarms_total) = (0usize, Vec::new(), 0usize);
+    let mut reports = Vec::new();
+    for (name, path) in &files {
+        let model_dir = vigil_fleet::transfer::entity_dir(&args.fleet, name);
+        if !model_dir.exists() {
+            without_model.push(name.clone());
+            continue;
+        }
+        let model = vigil_models::TrainedModel::load(&model_dir)?;
+        let series = read_entity(path, None)?;
+        let labels = series.labels.clone();
+        let interpretation = series.interpretation.clone();
+        let (scores, _) = model.score(series, &path.display().to_string())?;
+        let (th, flagged) = match &labels {
+            Some(labels) => {
+                let (report, th, flagged) = vigil_models::experiment::threshold_and_evaluate(
+                    &scores,
+                    &model.calibration,
+                    method,
+                    labels,
+                    interpretation.as_deref(),
+                )?;
+                reports.push((name.clone(), report));
+                (th, flagged)
+            }
+            None => {
+                let th = vigil_core::threshold::thresholds(
+                    method,
+                    &model.calibration,
+                    &scores.total,
+                    None,
+                )?;
+                let flagged = vigil_core::threshold::alarms(&scores.total, &th);
+                (th, flagged)
+            }
+        };
+        alarms_total += flagged.iter().filter(|&&a| a != 0).count();
+        super::detect::write_scores_csv(
+            &args.output.join(format!("{name}.csv")),
+            &model.manifest.metric_names,
+            &scores,
+            &th,
+            &flagged,
+            || Ok(()),
+        )?;
+        scored += 1;
+        ui.note(format!("{name}: scored {} steps", scores.total.len()));
+    }
+    if scored == 0 {
+        anyhow::bail!(
+            "no entity in {} has a model in {}; run `vigil fleet transfer` on them first",
+            args.entities.display(),
+            args.fleet.join("entities").display()
+        );
+    }
+    let mean = |f: &dyn Fn(&vigil_core::metrics::EvalReport) -> f64| {
+        (!reports.is_empty())
+            .then(|| reports.iter().map(|(_, r)| f(r)).sum::<f64>() / reports.len() as f64)
+    };
+    let (f1, pa_f1, best_f1) = (
+        mean(&|r| r.f1),
+        mean(&|r| r.pa_f1),
+        mean(&|r| r.best_f1.unwrap_or(f64::NAN)),
+    );
     if ui.json {
         println!(
             "{}",
-            serde_json::json!({"adapted": adapted, "full": full, "partial": partial, "done_earlier": earlier, "seconds": seconds, "entities_per_minute": per_minute})
+            serde_json::json!({"scored": scored, "alarms": alarms_total, "without_model": without_model, "mean_f1": f1, "mean_pa_f1": pa_f1, "mean_best_f1": best_f1, "output": args.output})
         );
     } else {
         println!(
-            "adapted {adapted} entities ({full} full, {partial} partial transfer; {earlier} done by an earlier run) in {seconds:.1}s: {per_minute:.0} per minute; models under {}",
-            args.fleet.join("entities").display()
+            "scored {scored} entities ({alarms_total} alarms); scores in {}",
+            args.output.display()
         );
+        if let (Some(f1), Some(pa), Some(best)) = (f1, pa_f1, best_f1) {
+            println!(
+                "labelled: mean F1 {f1:.4}, PA-F1 {pa:.4} ({}), best F1 {best:.4} (oracle)",
+                args.threshold
+            );
+        }
+        if !without_model.is_empty() {
+            println!(
+                "{} entities have no model yet (not transferred): {}",
+                without_model.len(),
+                without_model.join(", ")
+            );
+        }
     }
     Ok(())
 }

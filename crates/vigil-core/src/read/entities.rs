@@ -12,8 +12,13 @@ const SERIES_EXTENSIONS: [&str; 5] = ["csv", "parquet", "pq", "npy", "txt"];
 /// `vigil fleet generate`), else `dir` itself; every file of a supported type, in natural order
 /// (`entity-2` before `entity-10`). Entities are named by their file's stem.
 pub fn entity_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let folder = if dir.join("train").is_dir() {
-        dir.join("train")
+    entity_files_in(dir, "train")
+}
+
+/// Like [`entity_files`], preferring the subfolder `part` (`train` or `test`).
+pub fn entity_files_in(dir: &Path, part: &str) -> Result<Vec<(String, PathBuf)>> {
+    let folder = if dir.join(part).is_dir() {
+        dir.join(part)
     } else {
         dir.to_path_buf()
     };

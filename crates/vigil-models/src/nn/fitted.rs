@@ -70,8 +70,9 @@ impl<N: Module + Clone> Fitted<N> {
         match &self.slot {
             // The stored network is a validation snapshot (or was loaded into one): `train`
             // turns gradient tracking back on, or the first backward pass finds nothing to
-            // differentiate.
-            Some((net, m)) if *m == n_metrics => Some(net.clone().fork(device).train()),
+            // differentiate. `unfreeze` first: a snapshot remembers the groups an earlier fit
+            // froze, and each fit freezes exactly the groups it is asked to (`start_fit`).
+            Some((net, m)) if *m == n_metrics => Some(net.clone().fork(device).unfreeze().train()),
             _ => None,
         }
     }
@@ -105,5 +106,53 @@ impl<N: Module + Clone> Fitted<N> {
         let net = super::load_module_groups(target, dir, self.file, groups)?;
         self.slot = Some((net, n_metrics));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::FitOptions;
+    use burn::nn::{Linear, LinearConfig};
+
+    #[derive(Module, Debug)]
+    struct TwoLayers {
+        first: Linear,
+        second: Linear,
+    }
+
+    fn requires_grad(net: &TwoLayers) -> (bool, bool) {
+        (
+            net.first.weight.val().is_require_grad(),
+            net.second.weight.val().is_require_grad(),
+        )
+    }
+
+    #[test]
+    fn each_warm_fit_freezes_exactly_the_groups_it_is_given() {
+        let mut fitted: Fitted<TwoLayers> = Fitted::empty("test", "test.bpk");
+        let fresh = |device: &Device| TwoLayers {
+            first: LinearConfig::new(3, 3).init(device),
+            second: LinearConfig::new(3, 1).init(device),
+        };
+        let (_, net) = fitted.start_fit(3, &FitOptions::default(), fresh);
+        assert_eq!(requires_grad(&net), (true, true));
+        fitted.set(net.valid(), 3);
+        // Partial transfer's first stage: the generic layer frozen.
+        let options = FitOptions {
+            warm_start: true,
+            frozen_groups: vec!["first".into()],
+            ..FitOptions::default()
+        };
+        let (_, net) = fitted.start_fit(3, &options, |_| unreachable!("a warm start"));
+        assert_eq!(requires_grad(&net), (false, true));
+        fitted.set(net.valid(), 3);
+        // Its second stage fine-tunes everything: the snapshot's frozen group must thaw.
+        let options = FitOptions {
+            warm_start: true,
+            ..FitOptions::default()
+        };
+        let (_, net) = fitted.start_fit(3, &options, |_| unreachable!("a warm start"));
+        assert_eq!(requires_grad(&net), (true, true));
     }
 }
