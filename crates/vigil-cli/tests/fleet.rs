@@ -72,6 +72,15 @@ fn a_generated_fleet_clusters_into_its_archetypes() {
         clusters["clusters"][0]["nearest"].as_array().unwrap().len(),
         5
     );
+    // Transfer before any base model exists: refused, saying which step comes first.
+    let out = vigil(
+        &["fleet", "transfer", "--entities", "gen", "--fleet", "fleet"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("run `vigil fleet train-base"), "{err}");
+    assert!(!dir.path().join("fleet/entities").exists());
 }
 
 #[test]

@@ -351,6 +351,18 @@ struct TransferTally {
 
 fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
     let clusters = FleetClusters::load(&args.fleet)?;
+    for cluster in &clusters.clusters {
+        let base = vigil_fleet::transfer::base_dir(&args.fleet, cluster.id);
+        if !base.join("manifest.json").exists() {
+            anyhow::bail!(
+                "the fleet {} has no base model for cluster {} ({}); run `vigil fleet train-base --entities <the clustered entities> --fleet {}` first",
+                args.fleet.display(),
+                cluster.id,
+                base.display(),
+                args.fleet.display()
+            );
+        }
+    }
     let files = entity_files(&args.entities)?;
     let started = std::time::Instant::now();
     let jobs = args.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
