@@ -89,9 +89,38 @@ pub struct ClusterEntry {
     pub nearest: Vec<SegmentRef>,
     /// The centroid, metric-major (`metrics x segment_length`), standardised units.
     pub centroid: Vec<f32>,
-    /// How far its segments lie from the centroid: the 90th percentile of their distances.
-    /// The default transfer threshold τ: a new entity this close gets full transfer.
+    /// Segments in it.
+    pub segments: usize,
+    /// How far its segments lie from the centroid: the 90th percentile of their distances
+    /// (for a cluster of fewer than [`FEWEST_FOR_A_RADIUS`] segments, the median radius of the
+    /// others). The default transfer threshold τ: a new entity this close gets full transfer.
     pub radius: f64,
+}
+
+/// Segments a cluster needs for a radius of its own: one or two segments say nothing of how
+/// far a cluster's members spread (one alone has radius 0, which would make every new entity
+/// "far").
+pub const FEWEST_FOR_A_RADIUS: usize = 3;
+
+/// Gives clusters too small to measure their spread the median radius of the others (their
+/// own when no cluster is large enough).
+fn borrow_radius_for_small_clusters(mut clusters: Vec<ClusterEntry>) -> Vec<ClusterEntry> {
+    let measured: Vec<f64> = clusters
+        .iter()
+        .filter(|c| c.segments >= FEWEST_FOR_A_RADIUS)
+        .map(|c| c.radius)
+        .collect();
+    if measured.is_empty() {
+        return clusters;
+    }
+    let median = percentile(measured, 0.5);
+    for c in clusters
+        .iter_mut()
+        .filter(|c| c.segments < FEWEST_FOR_A_RADIUS)
+    {
+        c.radius = median;
+    }
+    clusters
 }
 
 /// A fleet's clustering.
@@ -173,6 +202,7 @@ pub fn cluster_fleet(
                 .map(|&i| reference(i))
                 .collect(),
             centroid: centroid.clone(),
+            segments: clustering.labels.iter().filter(|&&l| l == id).count(),
             radius: percentile(
                 (0..segments.len())
                     .filter(|&i| clustering.labels[i] == id)
@@ -182,6 +212,7 @@ pub fn cluster_fleet(
             ),
         })
         .collect();
+    let clusters = borrow_radius_for_small_clusters(clusters);
     Ok(FleetClusters {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -279,6 +310,28 @@ impl FleetClusters {
 mod tests {
     use super::*;
     use vigil_core::archetypes::{generate_archetype_fleet, ArchetypeFleetConfig};
+
+    #[test]
+    fn a_cluster_too_small_to_measure_takes_the_median_radius() {
+        let entry = |segments, radius| ClusterEntry {
+            id: 0,
+            entities: vec![],
+            nearest: vec![],
+            centroid: vec![],
+            segments,
+            radius,
+        };
+        let radii: Vec<f64> = borrow_radius_for_small_clusters(vec![
+            entry(1, 0.0),
+            entry(5, 0.2),
+            entry(10, 0.4),
+            entry(12, 0.3),
+        ])
+        .iter()
+        .map(|c| c.radius)
+        .collect();
+        assert_eq!(radii, vec![0.3, 0.2, 0.4, 0.3]);
+    }
 
     #[test]
     fn a_clustering_round_trips_through_its_directory() {

@@ -237,19 +237,22 @@ fn cluster(args: ClusterArgs, ui: &Ui) -> anyhow::Result<()> {
     let ari =
         truth_archetypes(&args.entities, &names)?.map(|truth| adjusted_rand_index(&found, &truth));
     let sizes: Vec<usize> = clusters.clusters.iter().map(|c| c.entities.len()).collect();
+    let segments: Vec<usize> = clusters.clusters.iter().map(|c| c.segments).collect();
     if ui.json {
         println!(
             "{}",
-            serde_json::json!({"entities": names.len(), "clusters": sizes.len(), "sizes": sizes, "seconds": seconds, "adjusted_rand_index": ari, "fleet": args.fleet})
+            serde_json::json!({"entities": names.len(), "clusters": sizes.len(), "sizes": sizes, "segments": segments, "seconds": seconds, "adjusted_rand_index": ari, "fleet": args.fleet})
         );
     } else {
         println!(
-            "{} entities in {} clusters (sizes {:?}) in {seconds:.1}s; written to {}",
+            "{} entities ({} segments) in {} clusters in {seconds:.1}s; written to {}",
             names.len(),
+            segments.iter().sum::<usize>(),
             sizes.len(),
-            sizes,
             args.fleet.join(vigil_fleet::fleet::CLUSTERS_FILE).display()
         );
+        println!("entities per cluster: {sizes:?}");
+        println!("segments per cluster: {segments:?}");
         if let Some(ari) = ari {
             println!("adjusted Rand index against truth.json: {ari:.4}");
         }
