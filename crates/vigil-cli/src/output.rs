@@ -1,6 +1,5 @@
 //! How results reach the user: JSON or human text, and atomic file writes.
 
-use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
 
@@ -36,39 +35,16 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create folder {}", dir.display()))?;
-    let mut builder = tempfile::Builder::new();
-    // A temporary file is private (0600) by default; the result is an ordinary output file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    {
-        let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
-        fill(&mut writer).map_err(|e| {
+    vigil_core::write::write_atomically(path, |w| {
+        fill(w).map_err(|e| {
             // An I/O failure is about the file; any other error (e.g. a budget check) is not.
             if e.is::<std::io::Error>() {
                 e.context(format!("cannot write {}", path.display()))
             } else {
                 e
             }
-        })?;
-        writer
-            .flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot move the new file to {}", path.display()))?;
-    Ok(())
+        })
+    })
 }
 
 /// Formats an optional figure with 4 decimals, `—` when absent.

@@ -199,15 +199,8 @@ fn entity_series(
         }
     }
     let (labels, interpretation) = inject(cfg, &scale, train_len, test_len, &mut values, m, rng);
-    let to_series = |range: std::ops::Range<usize>| {
-        let v: Vec<f32> = values[range.start * m..range.end * m]
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
-        let mut s = Series::new(names.to_vec(), v).expect("rows x metrics by construction");
-        s.timestamps = Some(range.map(|t| 1_700_000_000 + 300 * t as i64).collect());
-        s
-    };
+    // Five-minute steps.
+    let to_series = |range| crate::synth::series_of_rows(names, &values, range, 300);
     let train = to_series(0..train_len);
     let mut test = to_series(train_len..total);
     test.labels = Some(labels);

@@ -16,6 +16,14 @@ pub enum CoreError {
         /// The operating-system error.
         source: std::io::Error,
     },
+    /// A file or folder could not be written.
+    #[error("cannot write {path}: {source} (check that its folder exists and is writable, and that the disk has room)")]
+    Write {
+        /// The file or folder that failed.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
     /// A file was read but its content is malformed at a known place.
     #[error("{path}:{line}{column}: {message}", column = column.as_ref().map(|c| format!(": column {c}")).unwrap_or_default())]
     Parse {
@@ -52,6 +60,14 @@ impl CoreError {
         CoreError::File {
             path: path.into(),
             message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`CoreError::Write`].
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CoreError::Write {
+            path: path.into(),
+            source,
         }
     }
 

@@ -129,25 +129,34 @@ fn generate_entity(cfg: &SynthConfig, name: String, seed: u64) -> Entity {
     }
     let (labels, interpretation) = inject_anomalies(cfg, &model, &factors, &mut values, &mut rng);
     let names: Vec<String> = (0..m).map(|j| format!("metric_{j}")).collect();
-    let to_series = |range: std::ops::Range<usize>| {
-        let v: Vec<f32> = values[range.start * m..range.end * m]
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
-        let mut s = Series::new(names.clone(), v).expect("shape is rows x metrics by construction");
-        s.timestamps = Some(
-            range
-                .clone()
-                .map(|t| 1_700_000_000 + 60 * t as i64)
-                .collect(),
-        );
-        s
-    };
+    let to_series = |range| series_of_rows(&names, &values, range, 60);
     let train = to_series(0..cfg.train_len);
     let mut test = to_series(cfg.train_len..total);
     test.labels = Some(labels);
     test.interpretation = Some(interpretation);
     Entity { name, train, test }
+}
+
+/// Rows `range` of generated `values` (`steps x names.len()`, row-major) as a series with
+/// timestamps every `step_seconds` from a fixed origin.
+pub(crate) fn series_of_rows(
+    names: &[String],
+    values: &[f64],
+    range: std::ops::Range<usize>,
+    step_seconds: i64,
+) -> Series {
+    let m = names.len();
+    let v: Vec<f32> = values[range.start * m..range.end * m]
+        .iter()
+        .map(|&x| x as f32)
+        .collect();
+    let mut s = Series::new(names.to_vec(), v).expect("rows x metrics by construction");
+    s.timestamps = Some(
+        range
+            .map(|t| 1_700_000_000 + step_seconds * t as i64)
+            .collect(),
+    );
+    s
 }
 
 /// Daily cycle, second harmonic with its own phase, and a slow mean-reverting load.

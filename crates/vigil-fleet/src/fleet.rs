@@ -56,6 +56,8 @@ pub enum FleetError {
     Missing { entity: String },
     #[error(transparent)]
     Model(#[from] vigil_models::ModelError),
+    #[error(transparent)]
+    Core(#[from] vigil_core::CoreError),
 }
 
 /// Where a segment came from.
@@ -227,24 +229,12 @@ pub fn cluster_fleet(
 
 /// Writes `value` as JSON to `path` through a temporary file in the same folder and a rename.
 pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), FleetError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write_error = |source| FleetError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(write_error)?;
-    let mut builder = tempfile::Builder::new();
-    // A temporary file is private (0600) by default; the result is an ordinary file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(write_error)?;
-    serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), value)
-        .map_err(|e| write_error(e.into()))?;
-    tmp.persist(path).map_err(|e| write_error(e.error))?;
-    Ok(())
+    vigil_core::write::write_atomically(path, |w| {
+        serde_json::to_writer(w, value).map_err(|e| FleetError::Write {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
+    })
 }
 
 /// The `q` quantile of `values` (nearest rank), 0 when empty.

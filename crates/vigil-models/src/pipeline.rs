@@ -67,6 +67,28 @@ fn finite_scores(scores: Scores, kind: &str, what: &str) -> Result<Scores> {
     }
 }
 
+/// The manifest of a model just trained on `series` (its files are listed when it is saved).
+fn new_manifest(
+    detector: &dyn Detector,
+    spec: &TrainSpec,
+    normaliser: Normaliser,
+    series: &Series,
+    training: TrainingInfo,
+) -> Manifest {
+    Manifest {
+        format: "vigil-model".into(),
+        format_version: FORMAT_VERSION,
+        vigil_version: env!("CARGO_PKG_VERSION").into(),
+        detector: detector.kind().into(),
+        config: detector.config_json(),
+        missing_policy: spec.missing,
+        normaliser,
+        metric_names: series.metric_names.clone(),
+        training,
+        files: vec![],
+    }
+}
+
 /// Trains a detector on a training series.
 pub fn train(
     mut series: Series,
@@ -90,25 +112,15 @@ pub fn train(
     let train_seconds = started.elapsed().as_secs_f64();
     let calibration =
         finite_scores(detector.score(&input)?, detector.kind(), "training series")?.total;
-    let manifest = Manifest {
-        format: "vigil-model".into(),
-        format_version: FORMAT_VERSION,
-        vigil_version: env!("CARGO_PKG_VERSION").into(),
-        detector: detector.kind().into(),
-        config: detector.config_json(),
-        missing_policy: spec.missing,
-        normaliser,
-        metric_names: series.metric_names.clone(),
-        training: TrainingInfo {
-            seed: spec.seed,
-            train_steps: series.len(),
-            missing_values: report.missing_values,
-            epochs: summary.epochs,
-            final_loss: summary.final_loss,
-            train_seconds,
-        },
-        files: vec![],
+    let training = TrainingInfo {
+        seed: spec.seed,
+        train_steps: series.len(),
+        missing_values: report.missing_values,
+        epochs: summary.epochs,
+        final_loss: summary.final_loss,
+        train_seconds,
     };
+    let manifest = new_manifest(detector.as_ref(), spec, normaliser, &series, training);
     Ok(TrainedModel {
         detector,
         manifest,
@@ -192,25 +204,15 @@ pub fn transfer(
         "the entity's series",
     )?
     .total;
-    let manifest = Manifest {
-        format: "vigil-model".into(),
-        format_version: FORMAT_VERSION,
-        vigil_version: env!("CARGO_PKG_VERSION").into(),
-        detector: detector.kind().into(),
-        config: detector.config_json(),
-        missing_policy: spec.missing,
-        normaliser,
-        metric_names: series.metric_names.clone(),
-        training: TrainingInfo {
-            seed: spec.seed,
-            train_steps: series.len(),
-            missing_values: report.missing_values,
-            epochs,
-            final_loss: summary.final_loss,
-            train_seconds,
-        },
-        files: vec![],
+    let training = TrainingInfo {
+        seed: spec.seed,
+        train_steps: series.len(),
+        missing_values: report.missing_values,
+        epochs,
+        final_loss: summary.final_loss,
+        train_seconds,
     };
+    let manifest = new_manifest(detector.as_ref(), spec, normaliser, &series, training);
     Ok(TrainedModel {
         detector,
         manifest,
