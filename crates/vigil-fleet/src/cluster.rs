@@ -70,6 +70,17 @@ pub fn distance(a: &[f32], b: &[f32]) -> f64 {
 
 /// Clusters `segments` (all the same shape), keeping `nearest` segments per cluster.
 pub fn cluster(segments: &[Segment], cut: Cut, nearest: usize) -> Result<Clustering, ClusterError> {
+    cluster_with(segments, cut, nearest, true)
+}
+
+/// [`cluster`], with phase alignment to the pivot optional (`align: false` is the paper's
+/// ablation C2: every shift 0).
+pub fn cluster_with(
+    segments: &[Segment],
+    cut: Cut,
+    nearest: usize,
+    align: bool,
+) -> Result<Clustering, ClusterError> {
     let first = segments.first().ok_or(ClusterError::Empty)?;
     for (index, s) in segments.iter().enumerate() {
         if (s.len, s.metrics) != (first.len, first.metrics) {
@@ -105,7 +116,11 @@ pub fn cluster(segments: &[Segment], cut: Cut, nearest: usize) -> Result<Cluster
     let (shifts, aligned): (Vec<usize>, Vec<Segment>) = segments
         .par_iter()
         .map(|s| {
-            let (shift, _) = aligner.best_shift(&reference, s);
+            let shift = if align {
+                aligner.best_shift(&reference, s).0
+            } else {
+                0
+            };
             (shift, roll(s, shift))
         })
         .unzip();
@@ -274,6 +289,10 @@ mod tests {
             c.nearest.iter().map(Vec::len).collect::<Vec<_>>(),
             vec![3, 3]
         );
+        // Without alignment the shifted copies no longer look alike (the ablation C2).
+        let unaligned = cluster_with(&segments, Cut::Clusters(2), 3, false).unwrap();
+        assert!(unaligned.shifts.iter().all(|&s| s == 0));
+        assert!(crate::rand_index::adjusted_rand_index(&unaligned.labels, &truth) < 1.0);
         // Cut by distance: the copies are identical once aligned, the shapes far apart.
         let by_distance = cluster(&segments, Cut::Distance(0.1), 3).unwrap();
         assert_eq!(by_distance.labels, c.labels);

@@ -4,7 +4,7 @@
 //! nearest it, and the pivot that new data is aligned to.
 
 use crate::baseline::BaselineConfig;
-use crate::cluster::{cluster, ClusterError, Clustering, Cut};
+use crate::cluster::{cluster_with, ClusterError, Clustering, Cut};
 use crate::segments::{slice, Segment};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,13 @@ pub struct ClusterConfig {
     pub nearest: usize,
     /// Baseline extraction.
     pub baseline: BaselineConfig,
+    /// Align segments' phases to the pivot (off: the paper's ablation C2).
+    #[serde(default = "aligned")]
+    pub align: bool,
+}
+
+fn aligned() -> bool {
+    true
 }
 
 /// Why a fleet cannot be clustered or its clustering read.
@@ -169,7 +176,7 @@ pub fn cluster_fleet(
             )
         })
         .collect();
-    let clustering: Clustering = cluster(&segments, config.cut, config.nearest)?;
+    let clustering: Clustering = cluster_with(&segments, config.cut, config.nearest, config.align)?;
     let reference = |i: usize| SegmentRef {
         entity: names[segments[i].entity].clone(),
         start: segments[i].start,
@@ -260,7 +267,11 @@ impl FleetClusters {
             metrics: self.metric_names.len(),
             values: self.pivot_values.clone(),
         };
-        let (shift, _) = aligner.best_shift(&aligner.reference(&pivot), segment);
+        let shift = if self.config.align {
+            aligner.best_shift(&aligner.reference(&pivot), segment).0
+        } else {
+            0
+        };
         let aligned = crate::align::roll(segment, shift);
         self.clusters
             .iter()
@@ -349,6 +360,7 @@ mod tests {
             cut: Cut::Clusters(3),
             nearest: 5,
             baseline: BaselineConfig::default(),
+            align: true,
         };
         let clusters = cluster_fleet(&names, &series, &config).unwrap();
         assert_eq!(

@@ -141,6 +141,9 @@ pub struct ClusterArgs {
     /// Segments kept per cluster for its base model (the paper: 5).
     #[arg(long, default_value_t = 5)]
     pub nearest: usize,
+    /// Skip phase alignment (the paper's ablation C2).
+    #[arg(long)]
+    pub no_align: bool,
 }
 
 pub fn run(command: FleetCommand, ui: &Ui) -> anyhow::Result<()> {
@@ -228,6 +231,7 @@ fn cluster(args: ClusterArgs, ui: &Ui) -> anyhow::Result<()> {
         },
         nearest: args.nearest,
         baseline: BaselineConfig::default(),
+        align: !args.no_align,
     };
     let started = std::time::Instant::now();
     let clusters = cluster_fleet(&names, &series, &config)?;
