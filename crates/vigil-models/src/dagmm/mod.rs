@@ -437,7 +437,9 @@ impl Dagmm {
             let rows = (start + CHUNK).min(n) - start;
             let starts: Vec<usize> = (start..start + rows).collect();
             input.gather_windows(w, &starts, &mut x);
-            let z = net.compress(nn::tensor2(x.clone(), rows, d, &device)).z;
+            let z = net
+                .compress(nn::tensor2(std::mem::take(&mut x), rows, d, &device))
+                .z;
             gammas.push(net.memberships(z.clone()));
             zs.push(z);
         }
