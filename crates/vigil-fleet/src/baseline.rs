@@ -19,6 +19,9 @@ pub struct BaselineConfig {
     pub drop_fraction: f64,
     /// Moving-average window in steps (paper: 12).
     pub smoothing_window: usize,
+    /// When a segment is standardised, a metric's standard deviation counts as at least this
+    /// share of its range over the whole series given (not in the paper; docs/fleet.md).
+    pub flat_fraction: f64,
 }
 
 impl Default for BaselineConfig {
@@ -26,6 +29,7 @@ impl Default for BaselineConfig {
         BaselineConfig {
             drop_fraction: 0.05,
             smoothing_window: 12,
+            flat_fraction: 0.05,
         }
     }
 }
@@ -105,6 +109,7 @@ mod tests {
         let config = BaselineConfig {
             drop_fraction: 0.01,
             smoothing_window: 1,
+            flat_fraction: 0.0,
         };
         let base = extract(&values, &config);
         assert!((base[40] - 4.0).abs() < 1e-5, "{}", base[40]);

@@ -62,6 +62,17 @@ pub fn slice(
     }
     let count = steps / len;
     let first = count - most.unwrap_or(count).min(count);
+    // A metric that barely moves within a segment must not be blown up to unit variance: its
+    // standard deviation counts as at least a share of the metric's range over the series.
+    let floors: Vec<f64> = (0..metrics)
+        .map(|j| {
+            let (lo, hi) = (0..steps).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), t| {
+                let v = values[t * metrics + j];
+                (lo.min(v), hi.max(v))
+            });
+            config.flat_fraction * (hi - lo) as f64
+        })
+        .collect();
     // Aligned to the end, so that the newest steps are always in a segment.
     let offset = steps - count * len;
     (first..count)
@@ -69,7 +80,7 @@ pub fn slice(
             let start = offset + k * len;
             let span = &values[start * metrics..(start + len) * metrics];
             let mut values = baseline_metric_major(span, metrics, config);
-            standardise(&mut values, len);
+            standardise_with_floor(&mut values, len, &floors);
             Segment {
                 entity,
                 start,
@@ -84,7 +95,13 @@ pub fn slice(
 /// Standardises each run of `len` values (one metric) to mean 0 and standard deviation 1; a
 /// constant metric becomes zeros.
 pub fn standardise(values: &mut [f32], len: usize) {
-    for metric in values.chunks_exact_mut(len.max(1)) {
+    let floors = vec![0.0; values.len() / len.max(1)];
+    standardise_with_floor(values, len, &floors);
+}
+
+/// [`standardise`], dividing metric `j` by at least `floors[j]`.
+pub fn standardise_with_floor(values: &mut [f32], len: usize, floors: &[f64]) {
+    for (metric, &floor) in values.chunks_exact_mut(len.max(1)).zip(floors) {
         let n = metric.len() as f64;
         let mean = metric.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = metric
@@ -92,7 +109,7 @@ pub fn standardise(values: &mut [f32], len: usize) {
             .map(|&v| (v as f64 - mean).powi(2))
             .sum::<f64>()
             / n;
-        let sd = var.sqrt();
+        let sd = var.sqrt().max(floor);
         for v in metric.iter_mut() {
             *v = if sd > 1e-12 {
                 ((*v as f64 - mean) / sd) as f32
@@ -108,12 +125,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_metric_flat_within_a_segment_stays_small() {
+        // Metric 0 jumps once between segments and only jitters within each; metric 1 swings.
+        let values: Vec<f32> = (0..40)
+            .flat_map(|t| {
+                let level = if t < 20 { 0.0 } else { 10.0 };
+                [level + 0.01 * ((t % 3) as f32), (t as f32 * 0.7).sin()]
+            })
+            .collect();
+        let config = BaselineConfig {
+            drop_fraction: 0.0,
+            smoothing_window: 1,
+            flat_fraction: 0.05,
+        };
+        for s in slice(0, &values, 2, 20, None, &config) {
+            let largest = |j: usize| s.metric(j).iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            assert!(largest(0) < 0.05, "jitter blown up to {}", largest(0));
+            assert!(largest(1) > 1.0, "a real swing keeps unit scale");
+        }
+    }
+
+    #[test]
     fn segments_are_the_newest_whole_spans_standardised() {
         // 2 metrics, 25 steps: segments of 10 are steps 5..15 and 15..25.
         let values: Vec<f32> = (0..25).flat_map(|t| [t as f32, 100.0]).collect();
         let config = BaselineConfig {
             drop_fraction: 0.0,
             smoothing_window: 1,
+            flat_fraction: 0.0,
         };
         let all = slice(3, &values, 2, 10, None, &config);
         assert_eq!(all.iter().map(|s| s.start).collect::<Vec<_>>(), vec![5, 15]);
