@@ -31,7 +31,7 @@ print("# vigil fleet transfer: entities adapted per minute per core\n")
 print("Command: `bench/fleet_transfer.sh` — `vigil fleet generate --entities 1000 --archetypes 10` "
       "(8 metrics, 288 steps a day, 3 training days); entities 0-9, 20-29, ... offline, 10-19, 30-39, ... online (every archetype on both sides); "
       "`fleet cluster --segments-per-entity 1`, `fleet train-base` (default detector), then "
-      f"`vigil --threads 1 fleet transfer` over the 500 online entities, and again from scratch "
+      f"`vigil --threads 1 fleet transfer` (default: one fine-tuning epoch per stage) over the 500 online entities, and again from scratch "
       f"with a worker process per core (`vigil fleet transfer`). Machine: {cpu}, one run.\n")
 print("| step | result | seconds |")
 print("|---|---|---|")

@@ -3,6 +3,7 @@
 
 mod budget;
 mod commands;
+mod fleet_table;
 mod output;
 mod plot;
 mod progress;

@@ -366,3 +366,71 @@ fn a_killed_transfer_finishes_the_rest_and_leaves_finished_entities_alone() {
         assert!(scores("fleet") == scores("fleet-one-job"), "entity {e}");
     }
 }
+
+#[test]
+fn bench_fleet_tables_every_strategy_and_refuses_unknown_online_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(
+        &[
+            "fleet",
+            "generate",
+            "--out",
+            "gen",
+            "--entities",
+            "8",
+            "--archetypes",
+            "2",
+            "--metrics",
+            "3",
+            "--period",
+            "48",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--fleet",
+            "--dataset",
+            "gen",
+            "--epochs",
+            "1",
+            "--fine-tune-epochs",
+            "1",
+            "--clusters",
+            "2",
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        vigil(&args, dir.path())
+    };
+    let out = bench(&["--output", "fleet.md"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = std::fs::read_to_string(dir.path().join("fleet.md")).unwrap();
+    for row in [
+        "| OmniTransfer | 2 |",
+        "| one model per entity | 0 |",
+        "| C1: one base model | 1 |",
+        "| C2: no alignment |",
+        "| C3: base model only | 2 |",
+    ] {
+        assert!(table.contains(row), "{row} missing from:\n{table}");
+    }
+    // The period in truth.json gave the segment length: one day.
+    assert!(table.contains("newest 48 training steps"), "{table}");
+    let out = bench(&["--online", "entity-0001,nobody"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--online names nobody"), "{err}");
+    std::fs::remove_dir_all(dir.path().join("gen/test")).unwrap();
+    let out = bench(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no test/ folder"), "{err}");
+}

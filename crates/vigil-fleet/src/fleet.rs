@@ -61,6 +61,10 @@ pub enum FleetError {
     Corrupt { path: PathBuf, message: String },
     #[error("entity {entity} is in the clustering but not among the entities given (or shorter than when it was clustered); give the folder that was clustered")]
     Missing { entity: String },
+    #[error("entity {entity}'s test series has no labels; the fleet evaluation needs labelled test data")]
+    Unlabelled { entity: String },
+    #[error("the fleet evaluation needs at least one offline and one online entity (it has {offline} offline, {online} online)")]
+    EmptyHalf { offline: usize, online: usize },
     #[error(transparent)]
     Model(#[from] vigil_models::ModelError),
     #[error(transparent)]

@@ -11,11 +11,12 @@
 //! them. [`fleet`] runs it over a fleet's entities and keeps the result in a fleet directory;
 //! [`rand_index`] scores a clustering against known groups. Then [`transfer`]: a base model per
 //! cluster, and each new entity adapted from its short-term data by full or partial transfer
-//! (§III-C). docs/fleet.md has the whole story and the measurements.
+//! (§III-C), and the paper's [`evaluation`] of it all. docs/fleet.md has the whole story and the measurements.
 
 pub mod align;
 pub mod baseline;
 pub mod cluster;
+pub mod evaluation;
 pub mod fleet;
 pub mod rand_index;
 pub mod segments;

@@ -132,6 +132,11 @@ pub fn train_base_model<'a>(
     })
 }
 
+/// Epochs of each fine-tuning stage when none are given. One: measured on SMD (docs/fleet.md,
+/// "Fine-tuning epochs"), more epochs per stage — up to the 30 USAD trains from scratch — did
+/// not raise F1* and cost time in proportion; a base model needs adjusting, not retraining.
+pub const DEFAULT_FINE_TUNE_EPOCHS: usize = 1;
+
 /// What adapting one entity did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransferRecord {
@@ -159,6 +164,17 @@ pub struct TransferConfig {
     pub tau: Option<f64>,
 }
 
+/// The newest `steps` steps of `train` (all of it when shorter): an entity's short-term data.
+pub fn newest_steps(train: &Series, steps: usize) -> Result<Series, FleetError> {
+    let m = train.n_metrics();
+    let steps = steps.min(train.len());
+    Series::new(
+        train.metric_names.clone(),
+        train.values[(train.len() - steps) * m..].to_vec(),
+    )
+    .map_err(|e| FleetError::Model(e.into()))
+}
+
 /// The record of an entity an earlier run finished, if any.
 pub fn finished(fleet: &Path, entity: &str) -> Option<TransferRecord> {
     let text = std::fs::read_to_string(record_path(fleet, entity)).ok()?;
@@ -173,6 +189,21 @@ pub fn transfer_entity(
     train: &Series,
     config: &TransferConfig,
 ) -> Result<TransferRecord, FleetError> {
+    let (model, record) = adapt(fleet, clusters, name, train, config)?;
+    model.save(&entity_dir(fleet, name))?;
+    crate::fleet::write_json_atomic(&record_path(fleet, name), &record)?;
+    Ok(record)
+}
+
+/// Adapts entity `name` from the base models under `fleet` and returns its model (not saved)
+/// with the record of what was done; `seconds` is the adaptation alone.
+pub fn adapt(
+    fleet: &Path,
+    clusters: &FleetClusters,
+    name: &str,
+    train: &Series,
+    config: &TransferConfig,
+) -> Result<(TrainedModel, TransferRecord), FleetError> {
     let segment_length = clusters.config.segment_length;
     let steps = config.steps.min(train.len());
     if steps < segment_length {
@@ -183,11 +214,7 @@ pub fn transfer_entity(
         });
     }
     let m = train.n_metrics();
-    let recent = Series::new(
-        train.metric_names.clone(),
-        train.values[(train.len() - steps) * m..].to_vec(),
-    )
-    .map_err(|e| FleetError::Model(e.into()))?;
+    let recent = newest_steps(train, steps)?;
     let segment = slice(
         0,
         &recent.values,
@@ -207,7 +234,6 @@ pub fn transfer_entity(
     };
     let started = Instant::now();
     let model = vigil_models::transfer(&base_dir(fleet, cluster), recent, &config.spec, transfer)?;
-    model.save(&entity_dir(fleet, name))?;
     let record = TransferRecord {
         entity: name.to_string(),
         cluster,
@@ -217,6 +243,5 @@ pub fn transfer_entity(
         steps,
         seconds: started.elapsed().as_secs_f64(),
     };
-    crate::fleet::write_json_atomic(&record_path(fleet, name), &record)?;
-    Ok(record)
+    Ok((model, record))
 }

@@ -10,15 +10,15 @@ use vigil_models::experiment::{run_entity, EntityOutcome};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Data set: smd, smap, msl or skab.
+    /// Data set: smd, smap, msl or skab (with `--fleet`, also a fleet folder).
     #[arg(long)]
     pub dataset: String,
     /// Folder holding SMD/, SKAB/ and SMAP_MSL/ (default: $VIGIL_DATA_DIR, then ../shared/data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Comma-separated detectors to run.
-    #[arg(long, default_value = "usad,pca", value_delimiter = ',')]
-    pub detectors: Vec<String>,
+    /// Comma-separated detectors to run (default: usad,pca; with `--fleet`, usad).
+    #[arg(long, value_delimiter = ',')]
+    pub detectors: Option<Vec<String>>,
     /// Only these entities (comma-separated names); all when absent.
     #[arg(long, value_delimiter = ',')]
     pub entities: Vec<String>,
@@ -32,16 +32,32 @@ pub struct BenchArgs {
     pub memory: bool,
     #[command(flatten)]
     pub spec: SpecArgs,
+    #[command(flatten)]
+    pub fleet: super::bench_fleet::FleetBenchArgs,
+}
+
+impl BenchArgs {
+    /// The folder that holds the benchmarks.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .or_else(|| std::env::var_os("VIGIL_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("../shared/data"))
+    }
+
+    fn detectors(&self) -> Vec<String> {
+        self.detectors
+            .clone()
+            .unwrap_or_else(|| vec!["usad".into(), "pca".into()])
+    }
 }
 
 pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
+    if args.fleet.fleet {
+        return super::bench_fleet::run(&args, ui);
+    }
     let kind: BenchmarkKind = args.dataset.parse()?;
-    let data_dir = args
-        .data_dir
-        .clone()
-        .or_else(|| std::env::var_os("VIGIL_DATA_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("../shared/data"));
-    let dataset = load_benchmark(kind, &data_dir, &args.entities)?;
+    let dataset = load_benchmark(kind, &args.data_dir(), &args.entities)?;
     // A benchmark judges a whole test set at once, so its headline threshold is POT fitted on
     // the test scores (label-free); train-calibrated POT and SPOT are reported beside it.
     let (base_spec, method, threshold_name) = args.spec.resolve_with("pot-batch")?;
@@ -101,7 +117,7 @@ fn run_here(
     ui: &Ui,
 ) -> anyhow::Result<Vec<EntityOutcome>> {
     let mut outcomes = Vec::new();
-    for detector in &args.detectors {
+    for detector in &args.detectors() {
         let mut spec = base_spec.clone();
         spec.detector = detector.clone();
         // A [detector_config] belongs to the detector it was written for (`--detector` or the
@@ -137,7 +153,7 @@ fn run_in_children(
     let exe = std::env::current_exe()?;
     let shared = child_arguments(std::env::args().skip(1));
     let mut outcomes = Vec::new();
-    for detector in &args.detectors {
+    for detector in &args.detectors() {
         for entity in entities {
             ui.note(format!("{detector} on {} (own process) ...", entity.name));
             let out = std::process::Command::new(&exe)

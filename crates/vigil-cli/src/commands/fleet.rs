@@ -80,9 +80,10 @@ pub struct TransferArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of each fine-tuning stage (default: the detector's own).
-    #[arg(long)]
-    pub epochs: Option<usize>,
+    /// Epochs of each fine-tuning stage (partial transfer has two: the rest with the generic
+    /// layers frozen, then all).
+    #[arg(long, default_value_t = vigil_fleet::transfer::DEFAULT_FINE_TUNE_EPOCHS)]
+    pub epochs: usize,
     /// Entities adapted at once, each in a worker process on one core (default: the cores
     /// `--threads` allows).
     #[arg(long)]
@@ -427,7 +428,7 @@ fn transfer_share(
     let config = TransferConfig {
         spec: TrainSpec {
             seed: args.seed,
-            epochs: args.epochs,
+            epochs: Some(args.epochs),
             ..TrainSpec::default()
         },
         steps: args.steps.unwrap_or(clusters.config.segment_length),
@@ -481,9 +482,7 @@ fn transfer_in_workers(args: &TransferArgs, jobs: usize, ui: &Ui) -> anyhow::Res
         if let Some(tau) = args.tau {
             command.args(["--tau", &tau.to_string()]);
         }
-        if let Some(epochs) = args.epochs {
-            command.args(["--epochs", &epochs.to_string()]);
-        }
+        command.args(["--epochs", &args.epochs.to_string()]);
         if ui.quiet || ui.json {
             command.arg("-q");
         }

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the flags they share.
 
 pub mod bench;
+pub mod bench_fleet;
 pub mod demo;
 pub mod detect;
 pub mod eval;

@@ -76,16 +76,39 @@ fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 }
 
 /// Sorts `2.csv` before `10.csv`.
-pub(crate) fn natural_key(p: &Path) -> (String, u64, String) {
+pub(crate) fn natural_key(p: &Path) -> (String, Vec<NaturalChunk>, String) {
     let parent = p
         .parent()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    let stem = p
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    (parent, stem.parse().unwrap_or(u64::MAX), stem)
+    let stem = stem(p);
+    (parent, natural_chunks(&stem), stem)
+}
+
+/// A run of digits (compared as a number) or of other characters (compared as text).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum NaturalChunk {
+    Number(u128),
+    Text(String),
+}
+
+/// `machine-1-10` as `machine-`, 1, `-`, 10: names then sort as people number them.
+fn natural_chunks(name: &str) -> Vec<NaturalChunk> {
+    let mut chunks = Vec::new();
+    let mut rest = name;
+    while let Some(c) = rest.chars().next() {
+        let digits = c.is_ascii_digit();
+        let end = rest
+            .find(|x: char| x.is_ascii_digit() != digits)
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(end);
+        chunks.push(match run.parse() {
+            Ok(n) if digits => NaturalChunk::Number(n),
+            _ => NaturalChunk::Text(run.to_string()),
+        });
+        rest = tail;
+    }
+    chunks
 }
 
 pub(crate) fn stem(p: &Path) -> String {

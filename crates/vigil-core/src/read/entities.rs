@@ -2,7 +2,7 @@
 
 use super::read_series;
 use crate::error::{CoreError, Result};
-use crate::series::Series;
+use crate::series::{Dataset, Entity, Series};
 use std::path::{Path, PathBuf};
 
 /// File types [`read_series`] reads.
@@ -58,4 +58,97 @@ pub fn read_entity(path: &Path, first: Option<&Series>) -> Result<Series> {
         first.check_same_metrics(&series, &format!("entity file {}", path.display()))?;
     }
     Ok(series)
+}
+
+/// A fleet folder with `train/` and `test/` subfolders (the layout `vigil fleet generate`
+/// writes) as a data set named `name`: every entity of `train/` with the test file of the same
+/// name, all with the first entity's metrics. `only` keeps the entities it names (all when
+/// empty).
+pub fn load_entity_folder(dir: &Path, name: &str, only: &[String]) -> Result<Dataset> {
+    for part in ["train", "test"] {
+        if !dir.join(part).is_dir() {
+            return Err(CoreError::file(
+                dir,
+                format!("has no {part}/ folder; a fleet folder holds train/ and test/ with one series file per entity in each"),
+            ));
+        }
+    }
+    let tests: std::collections::HashMap<String, PathBuf> =
+        entity_files_in(dir, "test")?.into_iter().collect();
+    let mut entities = Vec::new();
+    let mut first: Option<Series> = None;
+    for (entity, train_path) in entity_files_in(dir, "train")? {
+        if !only.is_empty() && !only.contains(&entity) {
+            continue;
+        }
+        let test_path = tests.get(&entity).ok_or_else(|| {
+            CoreError::file(
+                dir.join("test"),
+                format!("has no test file for entity {entity} (its training file is {}); give every entity both", train_path.display()),
+            )
+        })?;
+        let train = read_entity(&train_path, first.as_ref())?;
+        let test = read_entity(test_path, Some(first.as_ref().unwrap_or(&train)))?;
+        first.get_or_insert_with(|| train.clone());
+        entities.push(Entity {
+            name: entity,
+            train,
+            test,
+        });
+    }
+    if entities.is_empty() {
+        return Err(CoreError::file(
+            dir,
+            format!("holds none of the entities {only:?}"),
+        ));
+    }
+    Ok(Dataset {
+        name: name.to_string(),
+        entities,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::write_series_csv;
+
+    #[test]
+    fn a_fleet_folder_pairs_train_and_test_files_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = |offset: f32| {
+            Series::new(
+                vec!["a".into(), "b".into()],
+                (0..20).map(|v| v as f32 + offset).collect(),
+            )
+            .unwrap()
+        };
+        for (name, offset) in [("e-2", 0.0), ("e-10", 100.0)] {
+            write_series_csv(
+                &series(offset),
+                &dir.path().join("train").join(format!("{name}.csv")),
+            )
+            .unwrap();
+            write_series_csv(
+                &series(offset + 1.0),
+                &dir.path().join("test").join(format!("{name}.csv")),
+            )
+            .unwrap();
+        }
+        let fleet = load_entity_folder(dir.path(), "f", &[]).unwrap();
+        let names: Vec<&str> = fleet.entities.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["e-2", "e-10"]);
+        assert_eq!(fleet.entities[1].test.values[0], 101.0);
+        let one = load_entity_folder(dir.path(), "f", &["e-10".into()]).unwrap();
+        assert_eq!(one.entities.len(), 1);
+        std::fs::remove_file(dir.path().join("test").join("e-2.csv")).unwrap();
+        let err = load_entity_folder(dir.path(), "f", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no test file for entity e-2"), "{err}");
+        let err = load_entity_folder(&dir.path().join("train"), "f", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no train/ folder"), "{err}");
+    }
 }
