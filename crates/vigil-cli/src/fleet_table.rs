@@ -15,7 +15,17 @@ pub struct SplitRun {
     pub results: Vec<StrategyResult>,
 }
 
-const HEADER: &str = "| strategy | base models | F1* | mean F1* | PA-F1 ({threshold}) | offline s | online s | total s | online / per-entity | total / per-entity |";
+/// The columns both tables share, with `last` (its own last column) and the separator line.
+fn header(out: &mut String, threshold: &str, last: &str, last_align: &str) {
+    let _ = writeln!(
+        out,
+        "| strategy | base models | F1* | mean F1* | PA-F1 ({threshold}) | offline s | online s | total s | online / per-entity | total / per-entity | {last} |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{last_align}|"
+    );
+}
 
 /// A percentage of one model per entity's online seconds (`-` without that reference).
 fn share(x: f64, reference: Option<f64>) -> String {
@@ -34,15 +44,7 @@ pub fn split_markdown(run: &SplitRun, threshold: &str) -> String {
         .iter()
         .find(|r| r.strategy == Strategy::OneModelPerEntity)
         .map(|r| r.online_seconds);
-    let _ = writeln!(
-        out,
-        "{} full / partial |",
-        HEADER.replace("{threshold}", threshold)
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    );
+    header(&mut out, threshold, "full / partial", "---");
     for r in results {
         let total = r.offline_seconds + r.online_seconds;
         let transfers = if r.strategy == Strategy::OneModelPerEntity {
@@ -128,15 +130,7 @@ pub fn mean_markdown(runs: &[SplitRun], threshold: &str) -> String {
         .iter()
         .all(|run| of(run, Strategy::OneModelPerEntity).is_some());
     let reference = has_reference.then(|| mean(Strategy::OneModelPerEntity, &|r| r.online_seconds));
-    let _ = writeln!(
-        out,
-        "{} F1* ≥ per-entity |",
-        HEADER.replace("{threshold}", threshold)
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
+    header(&mut out, threshold, "F1* ≥ per-entity", "---:");
     for r in &first.results {
         let s = r.strategy;
         let online = mean(s, &|r| r.online_seconds);
