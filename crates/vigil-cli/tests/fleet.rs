@@ -428,6 +428,22 @@ fn bench_fleet_tables_every_strategy_and_refuses_unknown_online_entities() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--online names nobody"), "{err}");
+    // A gap in one entity is refused with the entity named.
+    let file = dir.path().join("gen/train/entity-0003.csv");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<&str> = lines[5].split(',').collect();
+    cells[1] = "NaN";
+    lines[5] = cells.join(",");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = bench(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("entity entity-0003's training series"),
+        "{err}"
+    );
+    assert!(err.contains("--missing interpolate"), "{err}");
     std::fs::remove_dir_all(dir.path().join("gen/test")).unwrap();
     let out = bench(&[]);
     assert!(!out.status.success());

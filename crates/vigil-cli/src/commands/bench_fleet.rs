@@ -6,6 +6,7 @@
 use super::bench::BenchArgs;
 use crate::fleet_table::{mean_markdown, split_markdown, SplitRun};
 use crate::output::{write_atomic, Ui};
+use anyhow::Context;
 use clap::Args;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -73,8 +74,17 @@ pub fn run(args: &BenchArgs, ui: &Ui) -> anyhow::Result<()> {
     if fleet.splits > 1 && !fleet.online.is_empty() {
         anyhow::bail!("--online fixes the split; leave out --splits (or --online)");
     }
-    let dataset = load_fleet(args)?;
+    let mut dataset = load_fleet(args)?;
     let (base_spec, threshold, threshold_name) = args.spec.resolve_with("pot-batch")?;
+    // Clustering needs finite values as much as training does: clean every series first, so
+    // that a gap is refused (or interpolated, `--missing interpolate`) with its entity named.
+    for entity in &mut dataset.entities {
+        for (part, series) in [("training", &mut entity.train), ("test", &mut entity.test)] {
+            vigil_core::clean::clean(series, base_spec.missing).with_context(|| {
+                format!("entity {}'s {part} series cannot be used", entity.name)
+            })?;
+        }
+    }
     let segment_length = match fleet.segment_length {
         Some(n) => n,
         None => one_day(&args.dataset)?,
