@@ -11,6 +11,7 @@ pub mod error;
 pub mod experiment;
 pub mod gon;
 pub mod iforest;
+pub mod lstm_ndt;
 pub mod memory;
 pub mod model_dir;
 pub mod nn;

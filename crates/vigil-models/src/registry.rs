@@ -6,6 +6,7 @@ use crate::detector::Detector;
 use crate::error::{ModelError, Result};
 use crate::gon::{Gon, GonConfig};
 use crate::iforest::{Iforest, IforestConfig};
+use crate::lstm_ndt::{LstmNdt, LstmNdtConfig};
 use crate::ocsvm::{Ocsvm, OcsvmConfig};
 use crate::pca::{Pca, PcaConfig};
 use crate::rnn_vae::{RnnVae, RnnVaeConfig};
@@ -87,6 +88,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             summary: "recurrent VAE in the spirit of OmniAnomaly's core (Su et al., KDD 2019)",
             defaults: defaults::<RnnVaeConfig>(),
         },
+        DetectorInfo {
+            name: "lstm-ndt",
+            summary: "LSTM-NDT's LSTM forecaster, absolute prediction error per metric (Hundman et al., KDD 2018; its dynamic threshold is not in vigil yet)",
+            defaults: defaults::<LstmNdtConfig>(),
+        },
     ]
 }
 
@@ -115,6 +121,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),
+        "lstm-ndt" => Box::new(LstmNdt::new(parse(name, config)?)?),
         other => {
             return Err(ModelError::UnknownDetector {
                 name: other.to_string(),

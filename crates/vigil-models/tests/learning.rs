@@ -112,6 +112,9 @@ fn small_config(name: &str) -> serde_json::Value {
             serde_json::json!({"window": 20, "hidden": 16, "dense": 16, "epochs": 6, "batch_size": 32})
         }
         "vae" => serde_json::json!({"window": 10, "hidden": 32, "epochs": 20, "batch_size": 32}),
+        "lstm-ndt" => {
+            serde_json::json!({"window": 20, "hidden": 16, "epochs": 6, "batch_size": 32})
+        }
         "dagmm" => serde_json::json!({
             "hidden": [16, 8], "latent": 2, "epochs": 30, "batch_size": 128, "learning_rate": 0.003
         }),
@@ -246,6 +249,14 @@ fn rnn_vae_loss_falls_ranks_anomalies_higher_and_round_trips() {
 }
 
 #[test]
+fn lstm_ndt_loss_falls_ranks_anomalies_higher_and_round_trips() {
+    let l = losses("lstm-ndt", small_config("lstm-ndt"));
+    assert_eq!(l.len(), 6);
+    assert!(l[5] < 0.5 * l[0], "the forecast error did not fall: {l:?}");
+    check_ranking_and_round_trip(&["lstm-ndt"]);
+}
+
+#[test]
 fn rnn_vae_same_seed_same_scores() {
     // The posterior sample's noise comes from the seeded device generator.
     let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
@@ -299,6 +310,7 @@ fn every_declared_layer_group_names_real_layers() {
         "usad",
         "tranad",
         "rnn-vae",
+        "lstm-ndt",
         "vae",
         "deep-svdd",
         "dagmm",
@@ -357,6 +369,7 @@ fn transfer_starts_from_the_base_model() {
         "usad",
         "tranad",
         "rnn-vae",
+        "lstm-ndt",
         "vae",
         "deep-svdd",
         "dagmm",
