@@ -100,6 +100,18 @@ fn assert_round_trip(
     );
 }
 
+/// The detectors with layers to transfer: every neural one.
+const NEURAL_DETECTORS: [&str; 8] = [
+    "usad",
+    "tranad",
+    "rnn-vae",
+    "lstm-ndt",
+    "vae",
+    "deep-svdd",
+    "dagmm",
+    "gon",
+];
+
 /// Configs that fit this small series. USAD learns to reconstruct almost only in epoch 1 (later
 /// epochs weight reconstruction by 1/n), so on 2,000 points it needs small batches to take
 /// enough steps; the authors' PyTorch code behaves the same on this series.
@@ -306,16 +318,7 @@ fn every_declared_layer_group_names_real_layers() {
             .map(|f| std::fs::read(dir.path().join(f)).unwrap())
             .collect::<Vec<_>>()
     };
-    for name in [
-        "usad",
-        "tranad",
-        "rnn-vae",
-        "lstm-ndt",
-        "vae",
-        "deep-svdd",
-        "dagmm",
-        "gon",
-    ] {
+    for name in NEURAL_DETECTORS {
         let mut config = small_config(name);
         config["epochs"] = serde_json::json!(1);
         let fit = |seed| {
@@ -365,16 +368,7 @@ fn transfer_starts_from_the_base_model() {
     let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let values = periodic(600);
     let series = || Series::new(vec!["a".into(), "b".into(), "c".into()], values.clone()).unwrap();
-    for name in [
-        "usad",
-        "tranad",
-        "rnn-vae",
-        "lstm-ndt",
-        "vae",
-        "deep-svdd",
-        "dagmm",
-        "gon",
-    ] {
+    for name in NEURAL_DETECTORS {
         let mut config = small_config(name);
         config["epochs"] = serde_json::json!(1);
         let spec = TrainSpec {
