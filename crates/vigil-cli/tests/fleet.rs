@@ -428,6 +428,10 @@ fn bench_fleet_tables_every_strategy_and_refuses_unknown_online_entities() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--online names nobody"), "{err}");
+    let out = bench(&["--memory"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not apply to --fleet"), "{err}");
     // A gap in one entity is refused with the entity named.
     let file = dir.path().join("gen/train/entity-0003.csv");
     let text = std::fs::read_to_string(&file).unwrap();

@@ -71,6 +71,9 @@ pub fn run(args: &BenchArgs, ui: &Ui) -> anyhow::Result<()> {
     if fleet.splits == 0 {
         anyhow::bail!("--splits must be at least 1");
     }
+    if args.memory {
+        anyhow::bail!("--memory measures detectors one by one; it does not apply to --fleet (whose tables time training instead)");
+    }
     if fleet.splits > 1 && !fleet.online.is_empty() {
         anyhow::bail!("--online fixes the split; leave out --splits (or --online)");
     }
