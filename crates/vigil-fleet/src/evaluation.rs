@@ -19,6 +19,7 @@
 //! (clustering and base models, paid once for the fleet) and online (paid per entity).
 
 use crate::fleet::{cluster_fleet, ClusterConfig, FleetClusters, FleetError, SegmentRef};
+use crate::segments::segment_starts;
 use crate::transfer::{adapt, newest_steps, train_base_model, TransferConfig};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -382,15 +383,13 @@ fn random_segments(
     let len = config.segment_length;
     let mut all = Vec::new();
     for (name, s) in names.iter().zip(series) {
-        // The same grid as segments::slice: whole segments aligned to the series' end.
-        let count = s.len() / len;
-        let first = count - config.segments_per_entity.unwrap_or(count).min(count);
-        let offset = s.len() - count * len;
-        all.extend((first..count).map(|k| SegmentRef {
-            entity: name.clone(),
-            start: offset + k * len,
-            shift: 0,
-        }));
+        all.extend(
+            segment_starts(s.len(), len, config.segments_per_entity).map(|start| SegmentRef {
+                entity: name.clone(),
+                start,
+                shift: 0,
+            }),
+        );
     }
     all.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     all.truncate(config.nearest.max(1));

@@ -57,11 +57,10 @@ pub fn slice(
     config: &BaselineConfig,
 ) -> Vec<Segment> {
     let steps = values.len() / metrics.max(1);
-    if len == 0 || steps < len {
+    let starts = segment_starts(steps, len, most);
+    if starts.len() == 0 {
         return Vec::new();
     }
-    let count = steps / len;
-    let first = count - most.unwrap_or(count).min(count);
     // A metric that barely moves within a segment must not be blown up to unit variance: its
     // standard deviation counts as at least a share of the metric's range over the series.
     let floors: Vec<f64> = (0..metrics)
@@ -73,11 +72,8 @@ pub fn slice(
             config.flat_fraction * (hi - lo) as f64
         })
         .collect();
-    // Aligned to the end, so that the newest steps are always in a segment.
-    let offset = steps - count * len;
-    (first..count)
-        .map(|k| {
-            let start = offset + k * len;
+    starts
+        .map(|start| {
             let span = &values[start * metrics..(start + len) * metrics];
             let mut values = baseline_metric_major(span, metrics, config);
             standardise_with_floor(&mut values, len, &floors);
@@ -90,6 +86,20 @@ pub fn slice(
             }
         })
         .collect()
+}
+
+/// Where the segments of a series of `steps` steps start: consecutive whole segments of `len`
+/// steps aligned to the series' end (so that the newest steps are always in one; a shorter
+/// rest at the start is left out), at most `most` of them counted from the end.
+pub fn segment_starts(
+    steps: usize,
+    len: usize,
+    most: Option<usize>,
+) -> impl ExactSizeIterator<Item = usize> {
+    let count = steps.checked_div(len).unwrap_or(0);
+    let first = count - most.unwrap_or(count).min(count);
+    let offset = steps - count * len;
+    (first..count).map(move |k| offset + k * len)
 }
 
 /// Standardises each run of `len` values (one metric) to mean 0 and standard deviation 1; a
