@@ -356,6 +356,61 @@ fn eval_reports_every_measure_as_json() {
 }
 
 #[test]
+fn detect_with_the_ndt_threshold_alarms_a_sustained_shift_and_nothing_far_from_it() {
+    // NDT widens alarms by 100 points each side and refuses thresholds that alarm half the
+    // window, so it needs a series much longer than an anomaly: 2,000 steps, a 40-step shift.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train_model(d);
+    let mut test = String::from("timestamp,a,b\n");
+    for t in 0..2000 {
+        let x = t as f64 / 10.0;
+        let shift = if (1000..1040).contains(&t) { 3.0 } else { 0.0 };
+        test.push_str(&format!(
+            "{},{:.4},{:.4}\n",
+            1_700_000_000 + 60 * t,
+            x.sin() + shift,
+            x.cos()
+        ));
+    }
+    write(d, "test.csv", &test);
+    let out = vigil(
+        &[
+            "detect",
+            "--model",
+            "model",
+            "--input",
+            "test.csv",
+            "--output",
+            "scores.csv",
+            "--threshold",
+            "ndt",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(d.join("scores.csv")).unwrap();
+    let alarmed: Vec<usize> = text
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(3) == Some("1"))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        (1000..1040).all(|t| alarmed.contains(&t)),
+        "the shift is not all alarmed: {alarmed:?}"
+    );
+    assert!(
+        alarmed.iter().all(|&t| (850..1250).contains(&t)),
+        "alarms far from the shift: {alarmed:?}"
+    );
+}
+
+#[test]
 fn demo_detects_the_injected_anomalies() {
     let dir = tempfile::tempdir().unwrap();
     let out = vigil(&["demo", "--out", "demo", "--json", "-q"], dir.path());

@@ -7,7 +7,7 @@ use crate::pipeline::{train, TrainSpec, TrainedModel};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use vigil_core::metrics::{evaluate, EvalReport};
-use vigil_core::threshold::{alarms, thresholds, ThresholdMethod};
+use vigil_core::threshold::{decide, Decision, ThresholdMethod};
 use vigil_core::{Entity, Interpretation};
 
 /// The outcome of one entity.
@@ -122,8 +122,10 @@ pub fn threshold_and_evaluate(
     labels: &[u8],
     interpretation: Option<&[Interpretation]>,
 ) -> Result<(EvalReport, Vec<f64>, Vec<u8>)> {
-    let th = thresholds(method, calibration, &scores.total, Some(labels))?;
-    let flagged = alarms(&scores.total, &th);
+    let Decision {
+        thresholds: th,
+        alarms: flagged,
+    } = decide(method, calibration, &scores.total, Some(labels))?;
     let report = evaluate(
         &scores.total,
         &flagged,

@@ -59,10 +59,11 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
     let kind: BenchmarkKind = args.dataset.parse()?;
     let dataset = load_benchmark(kind, &args.data_dir(), &args.entities)?;
     // A benchmark judges a whole test set at once, so its headline threshold is POT fitted on
-    // the test scores (label-free); train-calibrated POT and SPOT are reported beside it.
+    // the test scores (label-free); train-calibrated POT and SPOT, and LSTM-NDT's dynamic
+    // threshold on the test scores, are reported beside it.
     let (base_spec, method, threshold_name) = args.spec.resolve_with("pot-batch")?;
     let mut also = Vec::new();
-    for name in ["pot", "spot"] {
+    for name in ["pot", "spot", "ndt"] {
         if name != threshold_name {
             also.push((name.to_string(), name.parse()?));
         }
@@ -96,7 +97,7 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
             tables.push_str(&table::memory_markdown(&outcomes, &threshold_name));
         }
         let text = format!(
-            "# vigil bench — {}\n\nCommand: `{}`\n\nEvery threshold shown is label-free: `pot-batch` fits POT on the test scores being judged, `pot` and `spot` are calibrated on the training scores (docs/thresholds.md); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. {memory_note}\n\n{}",
+            "# vigil bench — {}\n\nCommand: `{}`\n\nEvery threshold shown is label-free: `pot-batch` fits POT on the test scores being judged, `pot` and `spot` are calibrated on the training scores, `ndt` is LSTM-NDT's dynamic threshold on the smoothed test scores (docs/thresholds.md); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. {memory_note}\n\n{}",
             dataset.name,
             command.join(" "),
             tables

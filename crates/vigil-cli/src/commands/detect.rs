@@ -5,7 +5,7 @@ use crate::budget::{self, BudgetArgs, Role};
 use crate::output::{write_atomic_with, Ui};
 use clap::Args;
 use std::path::PathBuf;
-use vigil_core::threshold::{alarms, thresholds, ThresholdMethod};
+use vigil_core::threshold::{decide, Decision, ThresholdMethod};
 use vigil_models::TrainedModel;
 
 #[derive(Debug, Args)]
@@ -19,7 +19,7 @@ pub struct DetectArgs {
     /// Output CSV: step, score, threshold, alarm, then one contribution column per metric.
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot` (default), `pot`, `pot-batch` (POT fitted on these scores) or `quantile`.
+    /// Label-free threshold: `spot` (default), `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile`.
     #[arg(long, default_value = "spot")]
     pub threshold: String,
     #[command(flatten)]
@@ -66,8 +66,10 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
     let series = vigil_core::read::read_series(&args.input)?;
     let names = model.manifest.metric_names.clone();
     let (scores, report) = model.score(series, &args.input.display().to_string())?;
-    let th = thresholds(method, &model.calibration, &scores.total, None)?;
-    let flagged = alarms(&scores.total, &th);
+    let Decision {
+        thresholds: th,
+        alarms: flagged,
+    } = decide(method, &model.calibration, &scores.total, None)?;
     write_scores_csv(
         &args.output,
         &names,

@@ -44,7 +44,7 @@ pub struct FleetDetectArgs {
     /// Folder for one scores CSV per entity (as `vigil detect` writes).
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot` (default), `pot`, `pot-batch` or `quantile`.
+    /// Label-free threshold: `spot` (default), `pot`, `pot-batch`, `ndt` (LSTM-NDT's dynamic threshold) or `quantile`.
     #[arg(long, default_value = "spot")]
     pub threshold: String,
 }
@@ -570,14 +570,9 @@ fn detect(args: FleetDetectArgs, ui: &Ui) -> anyhow::Result<()> {
                 (th, flagged)
             }
             None => {
-                let th = vigil_core::threshold::thresholds(
-                    method,
-                    &model.calibration,
-                    &scores.total,
-                    None,
-                )?;
-                let flagged = vigil_core::threshold::alarms(&scores.total, &th);
-                (th, flagged)
+                let decision =
+                    vigil_core::threshold::decide(method, &model.calibration, &scores.total, None)?;
+                (decision.thresholds, decision.alarms)
             }
         };
         alarms_total += flagged.iter().filter(|&&a| a != 0).count();

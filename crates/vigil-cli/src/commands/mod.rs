@@ -52,7 +52,7 @@ pub struct SpecArgs {
     /// Normaliser fitted on training data: `minmax`, `zscore` or `none`.
     #[arg(long)]
     pub normaliser: Option<String>,
-    /// Label-free threshold: `spot` (default; `pot-batch` for `bench`), `pot`, `pot-batch`, `quantile`; `best-f1` is an oracle.
+    /// Label-free threshold: `spot` (default; `pot-batch` for `bench`), `pot`, `pot-batch`, `ndt`, `quantile`; `best-f1` is an oracle.
     #[arg(long)]
     pub threshold: Option<String>,
 }

@@ -1,10 +1,12 @@
 //! Turning scores into alarms — a separate step from scoring, so any detector can use any rule.
 
 pub mod gpd;
+pub mod ndt;
 pub mod pot;
 
 use crate::error::{CoreError, Result};
 use crate::metrics::best::{best_f1_adjusted, best_f1_pointwise};
+use ndt::{ndt, NdtConfig};
 use pot::{empirical_quantile, spot_thresholds, Pot, PotConfig};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,10 @@ pub enum ThresholdMethod {
     /// test period whose normal scores sit above every training score, which defeats POT and SPOT
     /// calibrated on training scores (SMD machines 2-8 and 3-4: docs/thresholds.md).
     PotBatch(PotConfig),
+    /// LSTM-NDT's non-parametric dynamic threshold (Hundman et al., KDD 2018) on the scores being
+    /// judged: EWMA-smoothed, a threshold per batch of 70 chosen on the last 2,100 points,
+    /// alarmed sequences close to the nominal peak pruned (label-free; [`ndt`]).
+    Ndt(NdtConfig),
     /// A fixed quantile of the calibration scores.
     Quantile {
         /// The quantile, e.g. 0.99.
@@ -39,35 +45,55 @@ impl std::str::FromStr for ThresholdMethod {
             "pot" => Ok(Self::Pot(PotConfig::default())),
             "spot" => Ok(Self::Spot(PotConfig::default())),
             "pot-batch" => Ok(Self::PotBatch(PotConfig::batch())),
+            "ndt" => Ok(Self::Ndt(NdtConfig::default())),
             "quantile" => Ok(Self::Quantile { level: 0.99 }),
             "best-f1" => Ok(Self::BestF1 { adjusted: false }),
             "best-f1-adjusted" => Ok(Self::BestF1 { adjusted: true }),
             other => Err(CoreError::invalid(format!(
-                "unknown threshold `{other}`; use pot, spot, pot-batch, quantile, best-f1 or best-f1-adjusted"
+                "unknown threshold `{other}`; use pot, spot, pot-batch, ndt, quantile, best-f1 or best-f1-adjusted"
             ))),
         }
     }
 }
 
-/// One threshold per test point (constant except under SPOT).
-pub fn thresholds(
+/// A rule's verdict on a test series: the threshold in force at each point and the alarms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Per-point thresholds (constant except under SPOT and NDT). Under NDT the threshold applies
+    /// to the EWMA-smoothed score and pruned sequences stay quiet, so there an alarm is not
+    /// simply `score >= threshold`.
+    pub thresholds: Vec<f64>,
+    /// 1 where the point is alarmed.
+    pub alarms: Vec<u8>,
+}
+
+/// Applies `method` to `test` (calibrated on `calibration`; `labels` only for the oracle).
+pub fn decide(
     method: ThresholdMethod,
     calibration: &[f64],
     test: &[f64],
     labels: Option<&[u8]>,
-) -> Result<Vec<f64>> {
+) -> Result<Decision> {
     let constant = |t: f64| vec![t; test.len()];
-    match method {
-        ThresholdMethod::Pot(cfg) => Ok(constant(Pot::fit(calibration, cfg)?.threshold)),
-        ThresholdMethod::Spot(cfg) => spot_thresholds(calibration, test, cfg),
-        ThresholdMethod::PotBatch(cfg) => Ok(constant(Pot::fit(test, cfg)?.threshold)),
+    // Every rule but NDT alarms `score >= threshold`.
+    let thresholds = match method {
+        ThresholdMethod::Ndt(cfg) => {
+            let verdict = ndt(test, cfg)?;
+            return Ok(Decision {
+                thresholds: verdict.thresholds,
+                alarms: verdict.alarms,
+            });
+        }
+        ThresholdMethod::Pot(cfg) => constant(Pot::fit(calibration, cfg)?.threshold),
+        ThresholdMethod::Spot(cfg) => spot_thresholds(calibration, test, cfg)?,
+        ThresholdMethod::PotBatch(cfg) => constant(Pot::fit(test, cfg)?.threshold),
         ThresholdMethod::Quantile { level } => {
             if calibration.is_empty() || !(0.0..=1.0).contains(&level) {
                 return Err(CoreError::invalid(
                     "quantile threshold needs calibration scores and a level in [0, 1]",
                 ));
             }
-            Ok(constant(empirical_quantile(calibration, level)))
+            constant(empirical_quantile(calibration, level))
         }
         ThresholdMethod::BestF1 { adjusted } => {
             let labels = labels
@@ -80,13 +106,15 @@ pub fn thresholds(
             let best = best.ok_or_else(|| {
                 CoreError::invalid("the best-F1 threshold needs at least one anomalous label")
             })?;
-            Ok(constant(best.threshold))
+            constant(best.threshold)
         }
-    }
+    };
+    let alarms = alarms(test, &thresholds);
+    Ok(Decision { thresholds, alarms })
 }
 
 /// Alarms: points whose score is at least the threshold in force.
-pub fn alarms(scores: &[f64], thresholds: &[f64]) -> Vec<u8> {
+fn alarms(scores: &[f64], thresholds: &[f64]) -> Vec<u8> {
     scores
         .iter()
         .zip(thresholds)
@@ -113,8 +141,7 @@ mod tests {
             test[i] = 40.0;
         }
         let rate = |method: ThresholdMethod| {
-            let th = thresholds(method, &train, &test, None).unwrap();
-            let flagged = alarms(&test, &th);
+            let flagged = decide(method, &train, &test, None).unwrap().alarms;
             let caught = [100, 1200, 2500, 3700, 4900]
                 .iter()
                 .all(|&i| flagged[i] == 1);
