@@ -300,8 +300,10 @@ impl Detector for DeepSvdd {
     }
 
     fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
+        // A plain MLP holds no shared running state, so each clone is an independent network.
         let fresh = self.build_net(n_metrics, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, || fresh)
+        self.net
+            .load_layers(dir, n_metrics, groups, || fresh.clone())
     }
 }
 

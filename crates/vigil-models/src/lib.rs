@@ -9,6 +9,7 @@ pub mod deep_svdd;
 pub mod detector;
 pub mod error;
 pub mod experiment;
+pub mod gdn;
 pub mod gon;
 pub mod iforest;
 pub mod lstm_ndt;

@@ -5,11 +5,10 @@
 //!
 //! The paper predicts one telemetry channel from all of them; over a multivariate series every
 //! metric is predicted, as the TranAD paper's benchmark of LSTM-NDT does. Its second half, the
-//! non-parametric dynamic threshold (error smoothing, then a per-window z chosen to maximise
-//! the drop in mean and spread over the count of anomalous sequences, then pruning), is a
-//! threshold rather than a detector and is not in vigil yet (issue 2's notes): threshold this
-//! detector's scores with `spot`, `pot` or `pot-batch`. The recurrent layers are vigil's fused
-//! ones (nn::rnn), as in the recurrent VAE.
+//! non-parametric dynamic threshold, is a threshold rather than a detector: it lives with the
+//! others as `ndt` (vigil_core::threshold::ndt) and serves any detector — `--threshold ndt`
+//! gives the paper's pairing. The recurrent layers are vigil's fused ones (nn::rnn), as in the
+//! recurrent VAE.
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};

@@ -4,6 +4,7 @@ use crate::dagmm::{Dagmm, DagmmConfig};
 use crate::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detector::Detector;
 use crate::error::{ModelError, Result};
+use crate::gdn::{Gdn, GdnConfig};
 use crate::gon::{Gon, GonConfig};
 use crate::iforest::{Iforest, IforestConfig};
 use crate::lstm_ndt::{LstmNdt, LstmNdtConfig};
@@ -90,8 +91,13 @@ pub fn detectors() -> Vec<DetectorInfo> {
         },
         DetectorInfo {
             name: "lstm-ndt",
-            summary: "LSTM-NDT's LSTM forecaster, absolute prediction error per metric (Hundman et al., KDD 2018; its dynamic threshold is not in vigil yet)",
+            summary: "LSTM-NDT's LSTM forecaster, absolute prediction error per metric (Hundman et al., KDD 2018; pair with `--threshold ndt`)",
             defaults: defaults::<LstmNdtConfig>(),
+        },
+        DetectorInfo {
+            name: "gdn",
+            summary: "GDN graph deviation network: learned sensor graph, attention forecasting, normalised deviation (Deng & Hooi, AAAI 2021)",
+            defaults: defaults::<GdnConfig>(),
         },
     ]
 }
@@ -122,6 +128,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),
         "lstm-ndt" => Box::new(LstmNdt::new(parse(name, config)?)?),
+        "gdn" => Box::new(Gdn::new(parse(name, config)?)?),
         other => {
             return Err(ModelError::UnknownDetector {
                 name: other.to_string(),

@@ -91,19 +91,20 @@ impl<N: Module + Clone> Fitted<N> {
     }
 
     /// Loads only the layer `groups` from `dir`, into the fitted network when it expects
-    /// `n_metrics` metrics, otherwise into `fresh()`.
+    /// `n_metrics` metrics, otherwise into `fresh()`. `fresh` must build an independent network
+    /// at each call: the donor's weights are read into one.
     pub fn load_layers(
         &mut self,
         dir: &Path,
         n_metrics: usize,
         groups: &[String],
-        fresh: impl FnOnce() -> N,
+        fresh: impl Fn() -> N,
     ) -> Result<()> {
         let target = match self.slot.take() {
             Some((net, m)) if m == n_metrics => net,
             _ => fresh(),
         };
-        let net = super::load_module_groups(target, dir, self.file, groups)?;
+        let net = super::load_module_groups(target, fresh(), dir, self.file, groups)?;
         self.slot = Some((net, n_metrics));
         Ok(())
     }

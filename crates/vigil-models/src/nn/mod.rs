@@ -181,14 +181,18 @@ pub fn load_module<M: Module>(module: M, dir: &Path, file: &str) -> Result<M> {
 }
 
 /// Loads into `target` only the parameters whose module path contains one of `groups`, taken
-/// from the weights in `dir/file` of a model with the same shape (transfer learning).
-pub fn load_module_groups<M: Module + Clone>(
+/// from the weights in `dir/file` of a model with the same shape (transfer learning). The file
+/// is read into `shell`, a separately built network of that shape — not a clone of `target`:
+/// burn's clones share batch-norm running statistics, so reading the donor into a clone would
+/// overwrite the target's own statistics whatever the groups.
+pub fn load_module_groups<M: Module>(
     target: M,
+    shell: M,
     dir: &Path,
     file: &str,
     groups: &[String],
 ) -> Result<M> {
-    let donor = load_module(target.clone(), dir, file)?;
+    let donor = load_module(shell, dir, file)?;
     let partial = donor.into_record_group(ParamGroup::from_any_predicates(groups.to_vec()));
     target
         .try_load_record(partial.allow_partial(true))
