@@ -15,7 +15,7 @@ data="$work/smd_like.npy"
 python3 bench/reference/smd_like.py "$data"
 cargo build --release -p vigil-models --benches >/dev/null 2>&1
 : > "$work/results.jsonl"
-for model in usad tranad rnn-vae lstm-ndt vae deep-svdd dagmm; do
+for model in usad tranad rnn-vae lstm-ndt gdn vae deep-svdd dagmm; do
     python3 "bench/reference/${model//-/_}.py" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
     cargo bench -q -p vigil-models --bench speed -- --detector "$model" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
 done
@@ -67,6 +67,9 @@ macs = {
     "rnn-vae": 100 * 192 * (38 + 64) + 100 * 64 * (64 + 3) + 100 * 192 * (3 + 64) + 64 * (64 + 2 * 38),
     # lstm-ndt (window 100: 99 steps read; 2 LSTM layers of 80, 4 gates each; head 80 -> 38).
     "lstm-ndt": 99 * 320 * (38 + 80) + 99 * 320 * (80 + 80) + 80 * 38,
+    # gdn (window 5, embedding 64, 5 neighbours per node, 38 nodes): W x, the two attention
+    # dot products, the weighted sum over neighbours, z * v and the head.
+    "gdn": 38 * (5 * 64 + 2 * 64 + 5 * 64 + 64 + 64),
     # vae (window 10: 380 -> 100 -> 100 -> 8 mean; 8 -> 100 -> 100 -> 2 heads of the newest 38).
     "vae": 380 * 100 + 100 * 100 + 100 * 8 + 8 * 100 + 100 * 100 + 2 * 100 * 38,
     # deep-svdd (380 -> 128 -> 64 -> 32): the forward pass and the input gradient of the
