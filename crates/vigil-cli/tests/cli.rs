@@ -11,6 +11,18 @@ fn vigil(args: &[&str], cwd: &Path) -> Output {
         .expect("the vigil binary runs")
 }
 
+/// Runs `vigil` and insists that it succeeds (its stderr is the failure message).
+fn vigil_ok(args: &[&str], cwd: &Path) -> Output {
+    let out = vigil(args, cwd);
+    assert!(
+        out.status.success(),
+        "vigil {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
@@ -44,7 +56,7 @@ fn series_csv(rows: usize, labelled: bool) -> String {
 
 fn train_model(dir: &Path) -> PathBuf {
     write(dir, "train.csv", &series_csv(400, false));
-    let out = vigil(
+    vigil_ok(
         &[
             "train",
             "--train",
@@ -56,11 +68,6 @@ fn train_model(dir: &Path) -> PathBuf {
             "-q",
         ],
         dir,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     dir.join("model")
 }
@@ -216,7 +223,7 @@ fn bad_inputs_exit_2_with_a_message_and_no_output() {
         );
     }
     // A constant column is not an error: it must train and score without dividing by zero.
-    let out = vigil(
+    vigil_ok(
         &[
             "train",
             "--train",
@@ -228,11 +235,6 @@ fn bad_inputs_exit_2_with_a_message_and_no_output() {
             "-q",
         ],
         d,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     // A weights file edited after training is caught by its checksum.
     let weights = d.join("model/pca.json");
@@ -327,14 +329,9 @@ fn eval_reports_every_measure_as_json() {
     let d = dir.path();
     train_model(d);
     write(d, "test.csv", &series_csv(300, true));
-    let out = vigil(
+    let out = vigil_ok(
         &["eval", "--model", "model", "--test", "test.csv", "--json"],
         d,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in [
@@ -374,7 +371,7 @@ fn detect_with_the_ndt_threshold_alarms_a_sustained_shift_and_nothing_far_from_i
         ));
     }
     write(d, "test.csv", &test);
-    let out = vigil(
+    vigil_ok(
         &[
             "detect",
             "--model",
@@ -387,11 +384,6 @@ fn detect_with_the_ndt_threshold_alarms_a_sustained_shift_and_nothing_far_from_i
             "ndt",
         ],
         d,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(d.join("scores.csv")).unwrap();
     let alarmed: Vec<usize> = text
@@ -413,12 +405,7 @@ fn detect_with_the_ndt_threshold_alarms_a_sustained_shift_and_nothing_far_from_i
 #[test]
 fn demo_detects_the_injected_anomalies() {
     let dir = tempfile::tempdir().unwrap();
-    let out = vigil(&["demo", "--out", "demo", "--json", "-q"], dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = vigil_ok(&["demo", "--out", "demo", "--json", "-q"], dir.path());
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pa_f1 = summary["mean_pa_f1"].as_f64().unwrap();
     assert!(pa_f1 >= 0.9, "demo PA-F1 {pa_f1}");
@@ -437,7 +424,7 @@ fn plot_draws_png_and_svg_and_refuses_bad_input() {
     let d = dir.path();
     train_model(d);
     write(d, "test.csv", &series_csv(300, true));
-    let out = vigil(
+    vigil_ok(
         &[
             "detect",
             "--model",
@@ -450,13 +437,8 @@ fn plot_draws_png_and_svg_and_refuses_bad_input() {
         ],
         d,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     for figure in ["fig.png", "fig.svg"] {
-        let out = vigil(
+        vigil_ok(
             &[
                 "plot",
                 "--series",
@@ -467,11 +449,6 @@ fn plot_draws_png_and_svg_and_refuses_bad_input() {
                 figure,
             ],
             d,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
         );
         assert!(std::fs::metadata(d.join(figure)).unwrap().len() > 1000);
     }
