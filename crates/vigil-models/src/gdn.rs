@@ -170,14 +170,14 @@ impl GdnNet {
         let nodes = self.embedding.val().dims()[0];
         let mut mask = vec![OFF_GRAPH; nodes * nodes];
         for (slot, &j) in self.neighbours(k).iter().enumerate() {
-            mask[(slot / k) * nodes + j as usize] = 0.0;
+            mask[(slot / k) * nodes + j] = 0.0;
         }
         nn::tensor2(mask, nodes, nodes, device)
     }
 
     /// Each node's neighbours from the current embeddings: itself, then the `k - 1` other nodes
     /// of highest cosine similarity (ties to the lower index), flattened row by row.
-    fn neighbours(&self, k: usize) -> Vec<i64> {
+    fn neighbours(&self, k: usize) -> Vec<usize> {
         let [nodes, d] = self.embedding.val().dims();
         let emb = nn::to_vec(self.embedding.val());
         let norms: Vec<f32> = emb
@@ -199,8 +199,8 @@ impl GdnNet {
                 })
                 .collect();
             others.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            out.push(i as i64);
-            out.extend(others.iter().take(k - 1).map(|&(_, j)| j as i64));
+            out.push(i);
+            out.extend(others.iter().take(k - 1).map(|&(_, j)| j));
         }
         out
     }

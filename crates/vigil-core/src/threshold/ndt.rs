@@ -216,8 +216,11 @@ fn judge_window(
         .iter()
         .map(|&(a, b)| window[a..=b].iter().copied().fold(0.0, f64::max))
         .collect();
-    for (k, &(a, b)) in sequences.iter().enumerate() {
-        if survives_pruning(&peaks, k, highest_nominal, cfg.min_separation) {
+    let Some(floor) = pruning_floor(&peaks, highest_nominal, cfg.min_separation) else {
+        return;
+    };
+    for (&(a, b), &peak) in sequences.iter().zip(&peaks) {
+        if peak >= floor {
             alarms[a..=b].fill(1);
         }
     }
@@ -278,23 +281,19 @@ fn choose_z(window: &[f64], mean: f64, sd: f64, cfg: &NdtConfig) -> f64 {
     best_z
 }
 
-/// Pruning: peaks sorted high to low, then the highest nominal score. A sequence survives when
-/// some relative drop of at least `p` between consecutive entries lies at or below its rank —
-/// everything after the last such drop is too close to nominal to trust.
-fn survives_pruning(peaks: &[f64], k: usize, highest_nominal: f64, p: f64) -> bool {
+/// Pruning: peaks sorted high to low, then the highest nominal score. Everything after the last
+/// relative drop of at least `p` between consecutive entries is too close to nominal to trust;
+/// returns the lowest peak that stays (a sequence survives when its peak is at least this), or
+/// `None` when no drop is that large and every sequence is pruned.
+fn pruning_floor(peaks: &[f64], highest_nominal: f64, p: f64) -> Option<f64> {
     let mut ladder: Vec<f64> = peaks.to_vec();
     ladder.sort_by(|a, b| b.total_cmp(a));
     // With nothing nominal (or a nominal zero) the last drop is to 0: a full 100%.
     ladder.push(highest_nominal);
-    // Rank of sequence k in the sorted peaks (ties share the first rank: same verdict).
-    let rank = ladder
-        .iter()
-        .position(|&v| v == peaks[k])
-        .expect("every peak is on the ladder");
-    let last_drop = (0..ladder.len().saturating_sub(1))
+    (0..ladder.len().saturating_sub(1))
         .rev()
-        .find(|&i| ladder[i] > 0.0 && (ladder[i] - ladder[i + 1]) / ladder[i] >= p);
-    matches!(last_drop, Some(i) if rank <= i)
+        .find(|&i| ladder[i] > 0.0 && (ladder[i] - ladder[i + 1]) / ladder[i] >= p)
+        .map(|i| ladder[i])
 }
 
 fn mean_sd(values: &[f64]) -> (f64, f64) {
@@ -371,6 +370,10 @@ mod tests {
         let v = ndt(&[3.0; 500], NdtConfig::default()).unwrap();
         assert!(v.alarms.iter().all(|&a| a == 0));
         assert!(v.thresholds.iter().all(|t| t.is_finite()));
+    }
+
+    fn survives_pruning(peaks: &[f64], k: usize, highest_nominal: f64, p: f64) -> bool {
+        pruning_floor(peaks, highest_nominal, p).is_some_and(|floor| peaks[k] >= floor)
     }
 
     #[test]
