@@ -17,6 +17,7 @@ pub mod memory;
 pub mod model_dir;
 pub mod nn;
 pub mod ocsvm;
+pub mod omni_anomaly;
 pub mod pca;
 pub mod pipeline;
 pub mod registry;

@@ -9,6 +9,7 @@ use crate::gon::{Gon, GonConfig};
 use crate::iforest::{Iforest, IforestConfig};
 use crate::lstm_ndt::{LstmNdt, LstmNdtConfig};
 use crate::ocsvm::{Ocsvm, OcsvmConfig};
+use crate::omni_anomaly::{OmniAnomaly, OmniAnomalyConfig};
 use crate::pca::{Pca, PcaConfig};
 use crate::rnn_vae::{RnnVae, RnnVaeConfig};
 use crate::tranad::{Tranad, TranadConfig};
@@ -90,6 +91,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             defaults: defaults::<RnnVaeConfig>(),
         },
         DetectorInfo {
+            name: "omni-anomaly",
+            summary: "OmniAnomaly: GRU + VAE with connected latents, state-space prior and planar flow (Su et al., KDD 2019)",
+            defaults: defaults::<OmniAnomalyConfig>(),
+        },
+        DetectorInfo {
             name: "lstm-ndt",
             summary: "LSTM-NDT's LSTM forecaster, absolute prediction error per metric (Hundman et al., KDD 2018; pair with `--threshold ndt`)",
             defaults: defaults::<LstmNdtConfig>(),
@@ -127,6 +133,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "usad" => Box::new(Usad::new(parse(name, config)?)?),
         "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
         "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),
+        "omni-anomaly" => Box::new(OmniAnomaly::new(parse(name, config)?)?),
         "lstm-ndt" => Box::new(LstmNdt::new(parse(name, config)?)?),
         "gdn" => Box::new(Gdn::new(parse(name, config)?)?),
         other => {

@@ -101,10 +101,11 @@ fn assert_round_trip(
 }
 
 /// The detectors with layers to transfer: every neural one.
-const NEURAL_DETECTORS: [&str; 9] = [
+const NEURAL_DETECTORS: [&str; 10] = [
     "usad",
     "tranad",
     "rnn-vae",
+    "omni-anomaly",
     "lstm-ndt",
     "gdn",
     "vae",
@@ -124,6 +125,9 @@ fn small_config(name: &str) -> serde_json::Value {
         "rnn-vae" => {
             serde_json::json!({"window": 20, "hidden": 16, "dense": 16, "epochs": 6, "batch_size": 32})
         }
+        "omni-anomaly" => serde_json::json!({
+            "window": 20, "hidden": 16, "dense": 16, "flow_layers": 4, "epochs": 6, "batch_size": 32
+        }),
         "vae" => serde_json::json!({"window": 10, "hidden": 32, "epochs": 20, "batch_size": 32}),
         "lstm-ndt" => {
             serde_json::json!({"window": 20, "hidden": 16, "epochs": 6, "batch_size": 32})
@@ -175,7 +179,17 @@ fn check_ranking_and_round_trip(names: &[&str]) {
         let scores = det.score(&MtsInput::new(&test, 3)).unwrap();
         let normal: f64 = scores.total[50..150].iter().sum::<f64>() / 100.0;
         let anomalous: f64 = scores.total[200..205].iter().sum::<f64>() / 5.0;
-        if ["rnn-vae", "vae", "iforest", "dagmm", "ocsvm", "gdn"].contains(&name) {
+        if [
+            "rnn-vae",
+            "omni-anomaly",
+            "vae",
+            "iforest",
+            "dagmm",
+            "ocsvm",
+            "gdn",
+        ]
+        .contains(&name)
+        {
             // A negative log-likelihood (or DAGMM's energy) has no zero to take ratios from, an isolation score
             // is bounded in (0, 1), and GDN's deviation is measured from the median error in
             // units of its spread, so its normal points sit near 1, not near 0: require that the
@@ -264,6 +278,15 @@ fn rnn_vae_loss_falls_ranks_anomalies_higher_and_round_trips() {
 }
 
 #[test]
+fn omni_anomaly_loss_falls_ranks_anomalies_higher_and_round_trips() {
+    let l = losses("omni-anomaly", small_config("omni-anomaly"));
+    assert_eq!(l.len(), 6);
+    // The loss is a window's negative ELBO summed over its 20 steps and 3 metrics.
+    assert!(l[5] < l[0] - 20.0, "the negative ELBO did not fall: {l:?}");
+    check_ranking_and_round_trip(&["omni-anomaly"]);
+}
+
+#[test]
 fn lstm_ndt_loss_falls_ranks_anomalies_higher_and_round_trips() {
     let l = losses("lstm-ndt", small_config("lstm-ndt"));
     assert_eq!(l.len(), 6);
@@ -280,21 +303,23 @@ fn gdn_loss_falls_ranks_anomalies_higher_and_round_trips() {
 }
 
 #[test]
-fn rnn_vae_same_seed_same_scores() {
+fn recurrent_vaes_same_seed_same_scores() {
     // The posterior sample's noise comes from the seeded device generator.
     let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let train = periodic(300);
-    let fit_and_score = || {
-        let config = serde_json::json!({"window": 10, "hidden": 8, "dense": 8, "epochs": 2});
-        let mut det = registry::build("rnn-vae", Some(&config)).unwrap();
-        let options = FitOptions {
-            seed: 4,
-            ..FitOptions::default()
+    for name in ["rnn-vae", "omni-anomaly"] {
+        let fit_and_score = || {
+            let config = serde_json::json!({"window": 10, "hidden": 8, "dense": 8, "epochs": 2});
+            let mut det = registry::build(name, Some(&config)).unwrap();
+            let options = FitOptions {
+                seed: 4,
+                ..FitOptions::default()
+            };
+            det.fit(&MtsInput::new(&train, 3), &options).unwrap();
+            det.score(&MtsInput::new(&train, 3)).unwrap()
         };
-        det.fit(&MtsInput::new(&train, 3), &options).unwrap();
-        det.score(&MtsInput::new(&train, 3)).unwrap()
-    };
-    assert_eq!(fit_and_score(), fit_and_score());
+        assert_eq!(fit_and_score(), fit_and_score(), "{name}");
+    }
 }
 
 #[test]
