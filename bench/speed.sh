@@ -2,20 +2,27 @@
 # Training and scoring speed of vigil's deep detectors against PyTorch scripts of the same
 # architecture, shapes and batch size (bench/reference/), on this machine, in one run.
 #
-#     bench/speed.sh [EPOCHS]        # writes bench/results/speed.md
+#     bench/speed.sh [EPOCHS]                # every model; writes bench/results/speed.md
+#     bench/speed.sh EPOCHS MODEL[,MODEL...] [STEPS]   # those models only, optionally on the
+#                                                      # first STEPS steps; writes
+#                                                      # bench/results/speed-MODELS[-STEPS].md
 #
 # Needs python3 with torch and numpy (pip install torch numpy). The data is an SMD-shaped
 # random walk (28,479 steps x 38 metrics, in [0, 1]) generated with a fixed seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs="${1:-3}"
+all_models="usad,tranad,rnn-vae,omni-anomaly,lstm-ndt,gdn,anomaly-transformer,vae,deep-svdd,dagmm"
+models="${2:-$all_models}"
+steps="${3:-}"
+if [ "$models" = "$all_models" ] && [ -z "$steps" ]; then out=bench/results/speed.md; else out="bench/results/speed-${models//,/-}${steps:+-$steps}.md"; fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 data="$work/smd_like.npy"
-python3 bench/reference/smd_like.py "$data"
+python3 bench/reference/smd_like.py "$data" $steps
 cargo build --release -p vigil-models --benches >/dev/null 2>&1
 : > "$work/results.jsonl"
-for model in usad tranad rnn-vae lstm-ndt gdn vae deep-svdd dagmm; do
+for model in ${models//,/ }; do
     python3 "bench/reference/${model//-/_}.py" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
     cargo bench -q -p vigil-models --bench speed -- --detector "$model" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
 done
@@ -27,12 +34,15 @@ for cell in lstm gru; do
     cargo bench -q -p vigil-models --bench recurrent_step -- --cell "$cell" --steps 20 2>/dev/null | grep '^{' >> "$work/steps.jsonl"
 done
 python3 bench/reference/gemm_peak.py 2>/dev/null | tail -1 > "$work/peak.json"
-python3 - "$work/results.jsonl" "$epochs" "$work/steps.jsonl" "$work/peak.json" > bench/results/speed.md <<'PY'
+python3 - "$work/results.jsonl" "$epochs" "$work/steps.jsonl" "$work/peak.json" "${2:-}" "$steps" > "$out" <<'PY'
 import json, platform, subprocess, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print("# Training and scoring speed: vigil vs PyTorch, same architecture, shapes and batch\n")
-print(f"Command: `bench/speed.sh {sys.argv[2]}` — data: SMD-shaped random walk, 28,479 steps x 38 metrics; ")
+models_arg = f" {sys.argv[5]}" if sys.argv[5] else ""
+n_steps = int(sys.argv[6]) if sys.argv[6] else 28479
+steps_arg = f" {sys.argv[6]}" if sys.argv[6] else ""
+print(f"Command: `bench/speed.sh {sys.argv[2]}{models_arg}{steps_arg}` — data: SMD-shaped random walk, {n_steps:,} steps x 38 metrics; ")
 print(f"epoch time is the mean over epochs 2..{sys.argv[2]} (epoch 1 warms up); scoring covers every point.")
 print(f"Machine: {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, both sides on all cores.\n")
 print("| model | implementation | s / epoch | scoring points / s | peak RSS MB |")
@@ -65,11 +75,24 @@ macs = {
                    + 2 * 76 * 76 + 76 * 76 + 10 * 76 * 152 + 2 * 10 * 76 + 76 * 76
                    + 2 * 76 * 16 + 76 * 38),
     "rnn-vae": 100 * 192 * (38 + 64) + 100 * 64 * (64 + 3) + 100 * 192 * (3 + 64) + 64 * (64 + 2 * 38),
+    # omni-anomaly (window 100, hidden 64, dense 64, latent 3, 20 flows): q's GRU and two dense
+    # layers on every step, the posterior's [mean | std] from the features (6 outputs) and the mean
+    # from the previous latent, the flow on every step, p's GRU on every step, p's dense layers
+    # and the two heads on the newest step.
+    "omni-anomaly": 100 * 192 * (38 + 64) + 100 * 2 * 64 * 64 + 100 * 64 * 6 + 100 * 3 * 3
+                    + 100 * 20 * 6 + 100 * 192 * (3 + 64) + 2 * 64 * 64 + 64 * 2 * 38,
     # lstm-ndt (window 100: 99 steps read; 2 LSTM layers of 80, 4 gates each; head 80 -> 38).
     "lstm-ndt": 99 * 320 * (38 + 80) + 99 * 320 * (80 + 80) + 80 * 38,
     # gdn (window 5, embedding 64, 5 neighbours per node, 38 nodes): W x, the two attention
     # dot products, the weighted sum over neighbours, z * v and the head.
     "gdn": 38 * (5 * 64 + 2 * 64 + 5 * 64 + 64 + 64),
+    # anomaly-transformer (window 100, d_model 64, 8 heads, 3 layers, feed-forward 64): every
+    # point runs its whole window — embedding 100*114*64; per layer q/k/v/output 4*100*64*64,
+    # sigma 100*64*8, scores and weighted sum 2*8*100*100*8, feed-forward 2*100*64*64; projection
+    # 100*64*38.
+    "anomaly-transformer": 100 * 114 * 64 + 3 * (4 * 100 * 64 * 64 + 100 * 64 * 8
+                                                + 2 * 8 * 100 * 100 * 8 + 2 * 100 * 64 * 64)
+                           + 100 * 64 * 38,
     # vae (window 10: 380 -> 100 -> 100 -> 8 mean; 8 -> 100 -> 100 -> 2 heads of the newest 38).
     "vae": 380 * 100 + 100 * 100 + 100 * 8 + 8 * 100 + 100 * 100 + 2 * 100 * 38,
     # deep-svdd (380 -> 128 -> 64 -> 32): the forward pass and the input gradient of the

@@ -4,6 +4,7 @@
 //! train/detect pipeline and the detectors themselves (one file each, config beside it).
 
 pub mod allocator;
+pub mod anomaly_transformer;
 pub mod dagmm;
 pub mod deep_svdd;
 pub mod detector;

@@ -1,5 +1,6 @@
 //! Detectors by name: build one from its config, list them with their defaults.
 
+use crate::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
 use crate::dagmm::{Dagmm, DagmmConfig};
 use crate::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detector::Detector;
@@ -105,6 +106,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             summary: "GDN graph deviation network: learned sensor graph, attention forecasting, normalised deviation (Deng & Hooi, AAAI 2021)",
             defaults: defaults::<GdnConfig>(),
         },
+        DetectorInfo {
+            name: "anomaly-transformer",
+            summary: "Anomaly Transformer: anomaly-attention, association discrepancy, minimax training (Xu et al., ICLR 2022)",
+            defaults: defaults::<AnomalyTransformerConfig>(),
+        },
     ]
 }
 
@@ -136,6 +142,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "omni-anomaly" => Box::new(OmniAnomaly::new(parse(name, config)?)?),
         "lstm-ndt" => Box::new(LstmNdt::new(parse(name, config)?)?),
         "gdn" => Box::new(Gdn::new(parse(name, config)?)?),
+        "anomaly-transformer" => Box::new(AnomalyTransformer::new(parse(name, config)?)?),
         other => {
             return Err(ModelError::UnknownDetector {
                 name: other.to_string(),

@@ -101,13 +101,14 @@ fn assert_round_trip(
 }
 
 /// The detectors with layers to transfer: every neural one.
-const NEURAL_DETECTORS: [&str; 10] = [
+const NEURAL_DETECTORS: [&str; 11] = [
     "usad",
     "tranad",
     "rnn-vae",
     "omni-anomaly",
     "lstm-ndt",
     "gdn",
+    "anomaly-transformer",
     "vae",
     "deep-svdd",
     "dagmm",
@@ -133,6 +134,10 @@ fn small_config(name: &str) -> serde_json::Value {
             serde_json::json!({"window": 20, "hidden": 16, "epochs": 6, "batch_size": 32})
         }
         "gdn" => serde_json::json!({"embedding": 16, "top_k": 3, "epochs": 6, "batch_size": 32}),
+        "anomaly-transformer" => serde_json::json!({
+            "window": 20, "d_model": 16, "heads": 4, "layers": 2, "feedforward": 16,
+            "epochs": 4, "batch_size": 32, "learning_rate": 0.003
+        }),
         "dagmm" => serde_json::json!({
             "hidden": [16, 8], "latent": 2, "epochs": 30, "batch_size": 128, "learning_rate": 0.003
         }),
@@ -303,6 +308,14 @@ fn gdn_loss_falls_ranks_anomalies_higher_and_round_trips() {
 }
 
 #[test]
+fn anomaly_transformer_loss_falls_ranks_anomalies_higher_and_round_trips() {
+    let l = losses("anomaly-transformer", small_config("anomaly-transformer"));
+    assert_eq!(l.len(), 4);
+    assert!(l[3] < l[0], "the minimax loss did not fall: {l:?}");
+    check_ranking_and_round_trip(&["anomaly-transformer"]);
+}
+
+#[test]
 fn recurrent_vaes_same_seed_same_scores() {
     // The posterior sample's noise comes from the seeded device generator.
     let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
@@ -337,6 +350,43 @@ fn tranad_same_seed_same_scores() {
         det.score(&MtsInput::new(&train, 3)).unwrap()
     };
     assert_eq!(fit_and_score(), fit_and_score());
+}
+
+#[test]
+fn streaming_scores_equal_batch_scores_for_every_detector() {
+    // `score_newest` on a point's last `window()` steps is what the online service computes;
+    // it must equal that point's score in a batch pass over the whole series, or a detector's
+    // `window()` understates the context its scores depend on.
+    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let train = periodic(600);
+    let mut test = periodic(300);
+    for v in &mut test[250 * 3..255 * 3] {
+        *v = 1.0 - *v;
+    }
+    for info in registry::detectors() {
+        let mut config = small_config(info.name);
+        if config.get("epochs").is_some() || info.defaults.get("epochs").is_some() {
+            config["epochs"] = serde_json::json!(1);
+        }
+        let mut det = registry::build(info.name, Some(&config)).unwrap();
+        let options = FitOptions {
+            seed: 5,
+            ..FitOptions::default()
+        };
+        det.fit(&MtsInput::new(&train, 3), &options).unwrap();
+        let batch = det.score(&MtsInput::new(&test, 3)).unwrap();
+        let w = det.window();
+        for t in [w - 1, 252, 299] {
+            let context = &test[(t + 1 - w) * 3..(t + 1) * 3];
+            let newest = det.score_newest(&MtsInput::new(context, 3)).unwrap();
+            let (got, want) = (newest.total[0], batch.total[t]);
+            assert!(
+                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{}: point {t}: streaming {got} vs batch {want}",
+                info.name
+            );
+        }
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 pub(crate) mod activations;
 mod attention;
+pub mod discrepancy;
 pub(crate) mod dropout;
 pub(crate) mod fast_math;
 mod fitted;
