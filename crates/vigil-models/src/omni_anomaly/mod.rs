@@ -54,6 +54,12 @@ pub struct OmniAnomalyConfig {
     pub gradient_clip: f64,
     /// Use every `train_stride`-th training window (OmniAnomaly: 1, every window).
     pub train_stride: usize,
+    /// Share of the training series, at its end, held out to choose the model: the network
+    /// with the lowest validation loss seen is the one kept (OmniAnomaly: 0.3; 0 trains on
+    /// everything and keeps the last network).
+    pub validation: f64,
+    /// Training steps between validations (OmniAnomaly: 100).
+    pub validate_every: usize,
 }
 
 impl Default for OmniAnomalyConfig {
@@ -71,6 +77,8 @@ impl Default for OmniAnomalyConfig {
             std_epsilon: 1e-4,
             gradient_clip: 10.0,
             train_stride: 1,
+            validation: 0.3,
+            validate_every: 100,
         }
     }
 }
@@ -97,12 +105,19 @@ impl OmniAnomaly {
             c.epochs,
             c.batch_size,
             c.train_stride,
+            c.validate_every,
         ]
         .contains(&0)
         {
             return Err(ModelError::config(
                 KIND,
-                "window, hidden, dense, latent, epochs, batch_size and train_stride must be at least 1",
+                "window, hidden, dense, latent, epochs, batch_size, train_stride and validate_every must be at least 1",
+            ));
+        }
+        if !(0.0..1.0).contains(&c.validation) {
+            return Err(ModelError::config(
+                KIND,
+                "validation must be in [0, 1): the share of the training series held out",
             ));
         }
         for (name, v) in [
@@ -119,6 +134,47 @@ impl OmniAnomaly {
             net: nn::Fitted::empty(KIND, WEIGHTS),
         })
     }
+}
+
+/// Where the training series splits into the part trained on and the part held out.
+struct ValidationSplit {
+    /// Training windows end before this step.
+    train_end: usize,
+    /// Starts of the held-out windows (every one, the authors' sliding window).
+    starts: Vec<usize>,
+}
+
+/// The authors' split: the last `share` of the series is held out. `None` when the share is
+/// zero or either part would hold no full window (a short series trains on everything).
+fn validation_split(len: usize, window: usize, share: f64) -> Option<ValidationSplit> {
+    let held_out = (len as f64 * share) as usize;
+    let train_end = len - held_out;
+    (held_out >= window && train_end >= window).then(|| ValidationSplit {
+        train_end,
+        starts: (train_end..=len - window).collect(),
+    })
+}
+
+/// The mean negative ELBO of the held-out windows under `net` (one posterior sample each, as
+/// the authors' validation).
+fn validation_loss(
+    net: &OmniAnomalyNet,
+    input: &MtsInput,
+    split: &ValidationSplit,
+    prior: &StateSpacePrior,
+    c: &OmniAnomalyConfig,
+) -> f64 {
+    let (m, w) = (input.n_metrics, c.window);
+    let device = nn::device();
+    let (mut sum, mut count) = (0.0, 0usize);
+    let mut batch = Vec::new();
+    for chosen in split.starts.chunks(c.batch_size) {
+        input.gather_windows(w, chosen, &mut batch);
+        let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
+        sum += nn::scalar(net.negative_elbo(x, prior, c.std_epsilon).sum());
+        count += chosen.len();
+    }
+    sum / count.max(1) as f64
 }
 
 /// Windows per scoring task (as `rnn-vae`: two recurrent layers over 100 steps per window).
@@ -160,7 +216,9 @@ impl Detector for OmniAnomaly {
             .net
             .start_fit(m, options, |device| OmniAnomalyNet::new(&c, m, device));
         let prior = StateSpacePrior::new(w);
-        let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
+        let split = validation_split(input.len(), w, c.validation);
+        let train_end = split.as_ref().map_or(input.len(), |s| s.train_end);
+        let starts: Vec<usize> = (0..=train_end - w).step_by(c.train_stride).collect();
         let mut optimiser = nn::adam()
             .with_grad_clipping(Some(
                 burn::optim::grad_clipping::GradientClippingConfig::Norm(c.gradient_clip as f32),
@@ -169,6 +227,8 @@ impl Detector for OmniAnomaly {
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * w * m);
+        let mut best: Option<(f64, OmniAnomalyNet)> = None;
+        let mut steps = 0usize;
         for epoch in 1..=epochs {
             let (mut loss_sum, mut batches) = (0.0, 0usize);
             for idx in nn::epoch_batches(starts.len(), c.batch_size, options.seed, epoch) {
@@ -182,10 +242,32 @@ impl Detector for OmniAnomaly {
                 batches += 1;
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 net = optimiser.step(c.learning_rate, net, grads);
+                steps += 1;
+                if let Some(split) = &split {
+                    if steps % c.validate_every == 0 {
+                        let candidate = net.valid();
+                        let loss = validation_loss(&candidate, input, split, &prior, &c);
+                        if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+                            best = Some((loss, candidate));
+                        }
+                    }
+                }
             }
             last_loss = nn::end_epoch(KIND, epoch, epochs, loss_sum, batches, options)?;
         }
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        // The last network competes too: training may end between two validations.
+        let last = net.valid();
+        let chosen = match (&split, best) {
+            (Some(split), Some((best_loss, best_net))) => {
+                if validation_loss(&last, input, split, &prior, &c) <= best_loss {
+                    last
+                } else {
+                    best_net
+                }
+            }
+            _ => last,
+        };
+        self.net.set(chosen.to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
@@ -341,6 +423,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_last_share_is_held_out_unless_a_part_would_hold_no_window() {
+        let split = validation_split(1000, 100, 0.3).unwrap();
+        assert_eq!(split.train_end, 700);
+        assert_eq!(split.starts, (700..=900).collect::<Vec<_>>());
+        assert!(validation_split(150, 100, 0.3).is_none());
+        assert!(validation_split(1000, 100, 0.0).is_none());
+        assert!(validation_split(1000, 100, 0.95).is_none());
     }
 
     #[test]
