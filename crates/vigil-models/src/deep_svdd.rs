@@ -118,24 +118,23 @@ impl DeepSvdd {
             ));
         }
         Ok(DeepSvdd {
+            net: nn::Fitted::new("deep-svdd", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| build_net(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty("deep-svdd", WEIGHTS),
             state: None,
         })
     }
+}
 
-    fn sizes(&self, n_metrics: usize) -> Vec<usize> {
-        let c = &self.config;
-        let mut sizes = vec![c.window * n_metrics];
-        sizes.extend(&c.hidden);
-        sizes.push(c.representation);
-        sizes
-    }
-
-    fn build_net(&self, n_metrics: usize, device: &Device) -> SvddNet {
-        SvddNet {
-            encoder: Mlp::without_bias(&self.sizes(n_metrics), device),
-        }
+/// The untrained encoder for `n_metrics` metrics: window · metrics → hidden → representation.
+fn build_net(c: &DeepSvddConfig, n_metrics: usize, device: &Device) -> SvddNet {
+    let mut sizes = vec![c.window * n_metrics];
+    sizes.extend(&c.hidden);
+    sizes.push(c.representation);
+    SvddNet {
+        encoder: Mlp::without_bias(&sizes, device),
     }
 }
 
@@ -202,9 +201,7 @@ impl Detector for DeepSvdd {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| self.build_net(m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         // The centre comes from the starting network and stays fixed (the paper's rule); a
         // fine-tuning run keeps the centre it was trained towards.
@@ -293,17 +290,13 @@ impl Detector for DeepSvdd {
                 ),
             ));
         }
-        let fresh = self.build_net(n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)?;
+        self.net.load(dir, n_metrics)?;
         self.state = Some(state);
         Ok(())
     }
 
     fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        // A plain MLP holds no shared running state, so each clone is an independent network.
-        let fresh = self.build_net(n_metrics, &nn::device());
-        self.net
-            .load_layers(dir, n_metrics, groups, || fresh.clone())
+        self.net.load_layers(dir, n_metrics, groups)
     }
 }
 

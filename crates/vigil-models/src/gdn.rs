@@ -245,8 +245,11 @@ impl Gdn {
             return Err(ModelError::config("gdn", "dropout must be in [0, 1)"));
         }
         Ok(Gdn {
+            net: nn::Fitted::new("gdn", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| GdnNet::new(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty("gdn", WEIGHTS),
             scale: None,
         })
     }
@@ -378,9 +381,7 @@ impl Detector for Gdn {
         let span = c.window + 1;
         check_window(self.window(), input.len(), "training series")?;
         let k = self.k(m);
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| GdnNet::new(&c, m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         nn::seed_dropout(options.seed);
         let starts: Vec<usize> = (0..=input.len() - span).collect();
         let mut optimiser = nn::adam().init();
@@ -451,16 +452,13 @@ impl Detector for Gdn {
                 ),
             ));
         }
-        let fresh = GdnNet::new(&self.config, n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)?;
+        self.net.load(dir, n_metrics)?;
         self.scale = Some(scale);
         Ok(())
     }
 
     fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let config = self.config.clone();
-        let fresh = || GdnNet::new(&config, n_metrics, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, fresh)
+        self.net.load_layers(dir, n_metrics, groups)
     }
 }
 

@@ -19,7 +19,6 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// LSTM-NDT configuration. The paper's values (its `telemanom` code's config) are noted where
@@ -123,8 +122,11 @@ impl LstmNdt {
             ));
         }
         Ok(LstmNdt {
+            net: nn::Fitted::new("lstm-ndt", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| LstmNdtNet::new(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty("lstm-ndt", WEIGHTS),
         })
     }
 }
@@ -156,9 +158,7 @@ impl Detector for LstmNdt {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| LstmNdtNet::new(&c, m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
@@ -223,20 +223,7 @@ impl Detector for LstmNdt {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        self.net.save(dir)
-    }
-
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = LstmNdtNet::new(&self.config, n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)
-    }
-
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let config = self.config.clone();
-        let fresh = || LstmNdtNet::new(&config, n_metrics, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, fresh)
-    }
+    nn::fitted_checkpoints!();
 }
 
 #[cfg(test)]

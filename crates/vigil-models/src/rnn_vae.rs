@@ -20,7 +20,6 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// Recurrent VAE configuration. OmniAnomaly's values are noted where ours differ.
@@ -171,8 +170,11 @@ impl RnnVae {
             }
         }
         Ok(RnnVae {
+            net: nn::Fitted::new("rnn-vae", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| RnnVaeNet::new(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty("rnn-vae", WEIGHTS),
         })
     }
 }
@@ -207,9 +209,7 @@ impl Detector for RnnVae {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| RnnVaeNet::new(&c, m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
         let mut optimiser = nn::adam()
             .with_grad_clipping(Some(
@@ -301,20 +301,7 @@ impl Detector for RnnVae {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        self.net.save(dir)
-    }
-
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = RnnVaeNet::new(&self.config, n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)
-    }
-
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let config = self.config.clone();
-        let fresh = || RnnVaeNet::new(&config, n_metrics, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, fresh)
-    }
+    nn::fitted_checkpoints!();
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// USAD configuration (defaults: the paper's window for SMD and its α = β = 0.5).
@@ -112,13 +111,12 @@ impl Usad {
             return Err(ModelError::config("usad", "learning_rate must be positive"));
         }
         Ok(Usad {
+            net: nn::Fitted::new("usad", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| UsadNet::new(c.window * m, c.latent, device)
+            }),
             config,
-            net: nn::Fitted::empty("usad", WEIGHTS),
         })
-    }
-
-    fn fresh(&self, n_metrics: usize, device: &Device) -> UsadNet {
-        UsadNet::new(self.config.window * n_metrics, self.config.latent, device)
     }
 }
 
@@ -147,9 +145,7 @@ impl Detector for Usad {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| self.fresh(m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
         let ids_ae2 = nn::param_ids(&[&net.encoder, &net.decoder2]);
@@ -235,20 +231,7 @@ impl Detector for Usad {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        self.net.save(dir)
-    }
-
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = self.fresh(n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)
-    }
-
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let (window, latent) = (self.config.window, self.config.latent);
-        let fresh = || UsadNet::new(window * n_metrics, latent, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, fresh)
-    }
+    nn::fitted_checkpoints!();
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// Dense VAE configuration. Donut's values are noted where ours differ.
@@ -145,8 +144,11 @@ impl Vae {
             ));
         }
         Ok(Vae {
+            net: nn::Fitted::new("vae", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| build_net(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty("vae", WEIGHTS),
         })
     }
 }
@@ -191,9 +193,7 @@ impl Detector for Vae {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| build_net(&c, m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
@@ -273,20 +273,7 @@ impl Detector for Vae {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        self.net.save(dir)
-    }
-
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = build_net(&self.config, n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)
-    }
-
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let config = self.config.clone();
-        let fresh = || build_net(&config, n_metrics, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, fresh)
-    }
+    nn::fitted_checkpoints!();
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use net::{AnomalyTransformerNet, Forward};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// Anomaly Transformer configuration; the authors' values (their `main.py`, `scripts/SMD.sh`)
@@ -126,14 +125,21 @@ impl AnomalyTransformer {
             ));
         }
         Ok(AnomalyTransformer {
+            net: nn::Fitted::new(KIND, WEIGHTS, {
+                let c = config.clone();
+                move |m, device| {
+                    AnomalyTransformerNet::new(
+                        m,
+                        c.d_model,
+                        c.heads,
+                        c.layers,
+                        c.feedforward,
+                        device,
+                    )
+                }
+            }),
             config,
-            net: nn::Fitted::empty(KIND, WEIGHTS),
         })
-    }
-
-    fn fresh(&self, metrics: usize, device: &Device) -> AnomalyTransformerNet {
-        let c = &self.config;
-        AnomalyTransformerNet::new(metrics, c.d_model, c.heads, c.layers, c.feedforward, device)
     }
 }
 
@@ -214,9 +220,7 @@ impl Detector for AnomalyTransformer {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| self.fresh(m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let starts: Vec<usize> = (0..=input.len() - w).collect();
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
@@ -298,29 +302,7 @@ impl Detector for AnomalyTransformer {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        self.net.save(dir)
-    }
-
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = self.fresh(n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)
-    }
-
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let config = self.config.clone();
-        let fresh = || {
-            AnomalyTransformerNet::new(
-                n_metrics,
-                config.d_model,
-                config.heads,
-                config.layers,
-                config.feedforward,
-                &nn::device(),
-            )
-        };
-        self.net.load_layers(dir, n_metrics, groups, fresh)
-    }
+    nn::fitted_checkpoints!();
 }
 
 #[cfg(test)]

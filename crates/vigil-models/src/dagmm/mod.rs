@@ -243,14 +243,16 @@ impl Dagmm {
             ));
         }
         Ok(Dagmm {
+            net: nn::Fitted::new("dagmm", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| Self::build_net(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty("dagmm", WEIGHTS),
             mixture: None,
         })
     }
 
-    fn build_net(&self, n_metrics: usize, device: &Device) -> DagmmNet {
-        let c = &self.config;
+    fn build_net(c: &DagmmConfig, n_metrics: usize, device: &Device) -> DagmmNet {
         let mut sizes = vec![c.window * n_metrics];
         sizes.extend(&c.hidden);
         sizes.push(c.latent);
@@ -308,9 +310,7 @@ impl Detector for Dagmm {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| self.build_net(m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         nn::seed_dropout(options.seed);
         let n = input.n_full_windows(w);
         let mut optimiser = nn::adam().init();
@@ -413,17 +413,13 @@ impl Detector for Dagmm {
                 ),
             ));
         }
-        let fresh = self.build_net(n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)?;
+        self.net.load(dir, n_metrics)?;
         self.mixture = Some(state);
         Ok(())
     }
 
     fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        // A plain MLP holds no shared running state, so each clone is an independent network.
-        let fresh = self.build_net(n_metrics, &nn::device());
-        self.net
-            .load_layers(dir, n_metrics, groups, || fresh.clone())
+        self.net.load_layers(dir, n_metrics, groups)
     }
 }
 

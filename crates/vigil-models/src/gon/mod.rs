@@ -206,22 +206,13 @@ impl Gon {
             ));
         }
         Ok(Gon {
+            net: nn::Fitted::new("gon", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| build_net(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty("gon", WEIGHTS),
             range: None,
         })
-    }
-
-    fn build_net(&self, n_metrics: usize, device: &Device) -> DiscriminatorNet {
-        let mut sizes = vec![self.config.window * n_metrics];
-        sizes.extend(&self.config.hidden);
-        sizes.push(1);
-        DiscriminatorNet {
-            layers: sizes
-                .windows(2)
-                .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-                .collect(),
-        }
     }
 
     fn search(&self, tolerance: f64) -> Search {
@@ -305,9 +296,7 @@ impl Detector for Gon {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| self.build_net(m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let range = data_range(input, w);
         let n = input.n_full_windows(w);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed ^ 0x60E);
@@ -418,17 +407,26 @@ impl Detector for Gon {
                 format!("{RANGE} does not hold {d} bounds; retrain the model"),
             ));
         }
-        let fresh = self.build_net(n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)?;
+        self.net.load(dir, n_metrics)?;
         self.range = Some(range);
         Ok(())
     }
 
     fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        // A plain MLP holds no shared running state, so each clone is an independent network.
-        let fresh = self.build_net(n_metrics, &nn::device());
-        self.net
-            .load_layers(dir, n_metrics, groups, || fresh.clone())
+        self.net.load_layers(dir, n_metrics, groups)
+    }
+}
+
+/// The untrained discriminator for `n_metrics` metrics: window · metrics → hidden → 1.
+fn build_net(c: &GonConfig, n_metrics: usize, device: &Device) -> DiscriminatorNet {
+    let mut sizes = vec![c.window * n_metrics];
+    sizes.extend(&c.hidden);
+    sizes.push(1);
+    DiscriminatorNet {
+        layers: sizes
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect(),
     }
 }
 

@@ -5,21 +5,43 @@ use crate::error::{ModelError, Result};
 use burn::module::Module;
 use burn::prelude::*;
 use std::path::Path;
+use std::sync::Arc;
 
-/// A detector's network once fitted, remembered with the number of metrics it expects.
-#[derive(Debug, Clone)]
+/// Builds a detector's untrained network for a metric count on a device.
+type Builder<N> = Arc<dyn Fn(usize, &Device) -> N + Send + Sync>;
+
+/// A detector's network once fitted, remembered with the number of metrics it expects, and the
+/// recipe for a fresh one (a fit from scratch, a load, a partial load all start from one).
+#[derive(Clone)]
 pub struct Fitted<N> {
     kind: &'static str,
     file: &'static str,
+    build: Builder<N>,
     slot: Option<(N, usize)>,
 }
 
+impl<N> std::fmt::Debug for Fitted<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fitted")
+            .field("kind", &self.kind)
+            .field("file", &self.file)
+            .field("metrics", &self.slot.as_ref().map(|(_, m)| *m))
+            .finish()
+    }
+}
+
 impl<N: Module + Clone> Fitted<N> {
-    /// Nothing fitted yet; `file` is the weights file name inside a model directory.
-    pub fn empty(kind: &'static str, file: &'static str) -> Fitted<N> {
+    /// Nothing fitted yet; `file` is the weights file name inside a model directory, `build`
+    /// makes an untrained network for a metric count (it captures the detector's config).
+    pub fn new(
+        kind: &'static str,
+        file: &'static str,
+        build: impl Fn(usize, &Device) -> N + Send + Sync + 'static,
+    ) -> Fitted<N> {
         Fitted {
             kind,
             file,
+            build: Arc::new(build),
             slot: None,
         }
     }
@@ -47,12 +69,11 @@ impl<N: Module + Clone> Fitted<N> {
 
     /// The seeded autodiff device and the network a fit starts from: the fitted one when
     /// `options.warm_start` asks for it and it expects `n_metrics` metrics (fine-tuning), else
-    /// `fresh(device)`; with `options.frozen_groups` frozen (transfer learning).
+    /// a fresh one; with `options.frozen_groups` frozen (transfer learning).
     pub fn start_fit(
         &self,
         n_metrics: usize,
         options: &crate::detector::FitOptions,
-        fresh: impl FnOnce(&Device) -> N,
     ) -> (Device, N) {
         let device = super::device().autodiff();
         device.seed(options.seed);
@@ -60,7 +81,7 @@ impl<N: Module + Clone> Fitted<N> {
             .warm_start
             .then(|| self.warm_start(n_metrics, &device))
             .flatten();
-        let net = warm.unwrap_or_else(|| fresh(&device));
+        let net = warm.unwrap_or_else(|| (self.build)(n_metrics, &device));
         (device, super::freeze_groups(net, &options.frozen_groups))
     }
 
@@ -84,31 +105,59 @@ impl<N: Module + Clone> Fitted<N> {
         Ok(vec![self.file.into()])
     }
 
-    /// Loads all weights from `dir` into `fresh`, a network built for `n_metrics` metrics.
-    pub fn load(&mut self, dir: &Path, n_metrics: usize, fresh: N) -> Result<()> {
-        self.slot = Some((super::load_module(fresh, dir, self.file)?, n_metrics));
+    fn fresh(&self, n_metrics: usize) -> N {
+        (self.build)(n_metrics, &super::device())
+    }
+
+    /// Loads all weights from `dir` into a fresh network for `n_metrics` metrics.
+    pub fn load(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
+        let net = super::load_module(self.fresh(n_metrics), dir, self.file)?;
+        self.slot = Some((net, n_metrics));
         Ok(())
     }
 
     /// Loads only the layer `groups` from `dir`, into the fitted network when it expects
-    /// `n_metrics` metrics, otherwise into `fresh()`. `fresh` must build an independent network
-    /// at each call: the donor's weights are read into one.
-    pub fn load_layers(
-        &mut self,
-        dir: &Path,
-        n_metrics: usize,
-        groups: &[String],
-        fresh: impl Fn() -> N,
-    ) -> Result<()> {
+    /// `n_metrics` metrics, otherwise into a fresh one. The donor's weights are read into a
+    /// network of their own (`nn::load_module_groups` says why).
+    pub fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
         let target = match self.slot.take() {
             Some((net, m)) if m == n_metrics => net,
-            _ => fresh(),
+            _ => self.fresh(n_metrics),
         };
-        let net = super::load_module_groups(target, fresh(), dir, self.file, groups)?;
+        let net = super::load_module_groups(target, self.fresh(n_metrics), dir, self.file, groups)?;
         self.slot = Some((net, n_metrics));
         Ok(())
     }
 }
+
+/// The checkpoint methods of a `Detector` whose whole trained state is its `net: Fitted<_>`
+/// field; invoke it inside the `impl Detector` block. Detectors with state besides the network
+/// (GDN's error scale, DAGMM's mixture, ...) write the three methods themselves.
+macro_rules! fitted_checkpoints {
+    () => {
+        fn save_weights(&self, dir: &std::path::Path) -> $crate::error::Result<Vec<String>> {
+            self.net.save(dir)
+        }
+
+        fn load_weights(
+            &mut self,
+            dir: &std::path::Path,
+            n_metrics: usize,
+        ) -> $crate::error::Result<()> {
+            self.net.load(dir, n_metrics)
+        }
+
+        fn load_layers(
+            &mut self,
+            dir: &std::path::Path,
+            n_metrics: usize,
+            groups: &[String],
+        ) -> $crate::error::Result<()> {
+            self.net.load_layers(dir, n_metrics, groups)
+        }
+    };
+}
+pub(crate) use fitted_checkpoints;
 
 #[cfg(test)]
 mod tests {
@@ -131,12 +180,12 @@ mod tests {
 
     #[test]
     fn each_warm_fit_freezes_exactly_the_groups_it_is_given() {
-        let mut fitted: Fitted<TwoLayers> = Fitted::empty("test", "test.bpk");
-        let fresh = |device: &Device| TwoLayers {
-            first: LinearConfig::new(3, 3).init(device),
-            second: LinearConfig::new(3, 1).init(device),
-        };
-        let (_, net) = fitted.start_fit(3, &FitOptions::default(), fresh);
+        let mut fitted: Fitted<TwoLayers> =
+            Fitted::new("test", "test.bpk", |_, device| TwoLayers {
+                first: LinearConfig::new(3, 3).init(device),
+                second: LinearConfig::new(3, 1).init(device),
+            });
+        let (_, net) = fitted.start_fit(3, &FitOptions::default());
         assert_eq!(requires_grad(&net), (true, true));
         fitted.set(net.valid(), 3);
         // Partial transfer's first stage: the generic layer frozen.
@@ -145,7 +194,7 @@ mod tests {
             frozen_groups: vec!["first".into()],
             ..FitOptions::default()
         };
-        let (_, net) = fitted.start_fit(3, &options, |_| unreachable!("a warm start"));
+        let (_, net) = fitted.start_fit(3, &options);
         assert_eq!(requires_grad(&net), (false, true));
         fitted.set(net.valid(), 3);
         // Its second stage fine-tunes everything: the snapshot's frozen group must thaw.
@@ -153,7 +202,7 @@ mod tests {
             warm_start: true,
             ..FitOptions::default()
         };
-        let (_, net) = fitted.start_fit(3, &options, |_| unreachable!("a warm start"));
+        let (_, net) = fitted.start_fit(3, &options);
         assert_eq!(requires_grad(&net), (true, true));
     }
 }

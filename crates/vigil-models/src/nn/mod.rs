@@ -16,6 +16,7 @@ pub(crate) mod simd;
 pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
+pub(crate) use fitted::fitted_checkpoints;
 pub use fitted::Fitted;
 
 use crate::error::{ModelError, Result};

@@ -22,7 +22,6 @@ use burn::prelude::*;
 use net::OmniAnomalyNet;
 use prior::StateSpacePrior;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// OmniAnomaly configuration; the authors' values (their `main.py`) are noted where ours differ.
@@ -130,8 +129,11 @@ impl OmniAnomaly {
             }
         }
         Ok(OmniAnomaly {
+            net: nn::Fitted::new(KIND, WEIGHTS, {
+                let c = config.clone();
+                move |m, device| OmniAnomalyNet::new(&c, m, device)
+            }),
             config,
-            net: nn::Fitted::empty(KIND, WEIGHTS),
         })
     }
 }
@@ -212,9 +214,7 @@ impl Detector for OmniAnomaly {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| OmniAnomalyNet::new(&c, m, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let prior = StateSpacePrior::new(w);
         let split = validation_split(input.len(), w, c.validation);
         let train_end = split.as_ref().map_or(input.len(), |s| s.train_end);
@@ -244,7 +244,7 @@ impl Detector for OmniAnomaly {
                 net = optimiser.step(c.learning_rate, net, grads);
                 steps += 1;
                 if let Some(split) = &split {
-                    if steps % c.validate_every == 0 {
+                    if steps.is_multiple_of(c.validate_every) {
                         let candidate = net.valid();
                         let loss = validation_loss(&candidate, input, split, &prior, &c);
                         if best.as_ref().is_none_or(|(b, _)| loss < *b) {
@@ -343,20 +343,7 @@ impl Detector for OmniAnomaly {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        self.net.save(dir)
-    }
-
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = OmniAnomalyNet::new(&self.config, n_metrics, &nn::device());
-        self.net.load(dir, n_metrics, fresh)
-    }
-
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let config = self.config.clone();
-        let fresh = || OmniAnomalyNet::new(&config, n_metrics, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, fresh)
-    }
+    nn::fitted_checkpoints!();
 }
 
 #[cfg(test)]

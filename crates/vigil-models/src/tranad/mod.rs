@@ -26,7 +26,6 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use kernels::{TranadKernels, CHUNK_WINDOWS};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::check_window;
 
 /// TranAD configuration (defaults: the authors' code for SMD).
@@ -257,8 +256,11 @@ impl Tranad {
             ));
         }
         Ok(Tranad {
+            net: nn::Fitted::new("tranad", WEIGHTS, {
+                let c = config.clone();
+                move |m, device| TranadNet::new(m, &c, device)
+            }),
             config,
-            net: nn::Fitted::empty("tranad", WEIGHTS),
         })
     }
 }
@@ -290,9 +292,7 @@ impl Detector for Tranad {
         check_window(w, input.len(), "training series")?;
         let d = w * m;
         nn::seed_dropout(options.seed);
-        let (device, mut net) = self
-            .net
-            .start_fit(m, options, |device| TranadNet::new(m, &self.config, device));
+        let (device, mut net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let mut optimizer = AdamWConfig::new()
             .with_epsilon(1e-8)
@@ -341,20 +341,7 @@ impl Detector for Tranad {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        self.net.save(dir)
-    }
-
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let fresh = TranadNet::new(n_metrics, &self.config, &nn::device());
-        self.net.load(dir, n_metrics, fresh)
-    }
-
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        let config = self.config.clone();
-        let fresh = || TranadNet::new(n_metrics, &config, &nn::device());
-        self.net.load_layers(dir, n_metrics, groups, fresh)
-    }
+    nn::fitted_checkpoints!();
 }
 
 #[cfg(test)]
