@@ -11,7 +11,7 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::nn::infer::{gaussian_nll_softplus, par_rows, Dense};
+use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -283,20 +283,11 @@ impl Detector for RnnVae {
             // The decoder needs every step's latent, but only the newest step is scored: the
             // likelihood head runs on that step alone.
             let decoded = decoder.forward(&z, n, w);
-            let newest: Vec<f32> = (0..n)
-                .flat_map(|r| &decoded[(r * w + w - 1) * hidden..(r * w + w) * hidden])
-                .copied()
-                .collect();
+            let newest = newest_steps(&decoded, n, w, hidden);
             likelihood_hidden.forward(&newest, n, Activation::Relu, &mut a);
             likelihood_mean.forward(&a, n, Activation::Linear, &mut mean);
             likelihood_std.forward(&a, n, Activation::Linear, &mut std);
-            for r in 0..n {
-                let x = &x[(r * w + w - 1) * m..(r * w + w) * m];
-                for (c, value) in x.iter().enumerate() {
-                    let i = r * m + c;
-                    out[i] = gaussian_nll_softplus(*value, mean[i], std[i], eps);
-                }
-            }
+            newest_step_nll(&x, w, m, &mean, &std, eps, out);
         });
         Ok(Scores::from_contributions(contributions, m))
     }

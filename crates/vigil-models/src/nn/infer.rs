@@ -199,6 +199,34 @@ impl Dense {
 /// as the VAEs' likelihood heads produce it (the same arithmetic as the training loss).
 pub use super::likelihood::gaussian_nll_softplus_value as gaussian_nll_softplus;
 
+/// The newest step's `width` values of each of `rows` sequences of `steps` steps (row-major
+/// `rows × steps × width`): what a detector that scores only the newest step keeps of a
+/// recurrent layer's outputs.
+pub fn newest_steps(values: &[f32], rows: usize, steps: usize, width: usize) -> Vec<f32> {
+    (0..rows)
+        .flat_map(|r| &values[((r + 1) * steps - 1) * width..(r + 1) * steps * width])
+        .copied()
+        .collect()
+}
+
+/// Each window's newest values scored by a Gaussian likelihood head: `out[r·m + c]` is the
+/// negative log-likelihood of metric c at the newest step of window r (`windows` is
+/// `rows × steps × m`), under mean `mean[r·m + c]` and deviation softplus(`raw_std`) + `eps`.
+pub fn newest_step_nll(
+    windows: &[f32],
+    steps: usize,
+    m: usize,
+    mean: &[f32],
+    raw_std: &[f32],
+    eps: f32,
+    out: &mut [f32],
+) {
+    let newest = newest_steps(windows, out.len() / m.max(1), steps, m);
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = gaussian_nll_softplus(newest[i], mean[i], raw_std[i], eps);
+    }
+}
+
 /// Applies an activation in place.
 pub fn activate(values: &mut [f32], act: Activation) {
     match act {

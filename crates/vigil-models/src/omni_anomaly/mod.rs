@@ -14,8 +14,7 @@ mod prior;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::nn::infer::{par_rows, Dense};
-use crate::nn::likelihood::gaussian_nll_softplus_value;
+use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, Activation};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -321,10 +320,7 @@ impl Detector for OmniAnomaly {
             flow.apply(&mut z);
             // p: the decoder needs every step's latent, but only the newest step is scored.
             let decoded = p_rnn.forward(&z, n, w);
-            a = (0..n)
-                .flat_map(|r| &decoded[(r * w + w - 1) * hidden..(r * w + w) * hidden])
-                .copied()
-                .collect();
+            a = newest_steps(&decoded, n, w, hidden);
             for layer in &p_dense {
                 layer.forward(&a, n, Activation::Linear, &mut b);
                 std::mem::swap(&mut a, &mut b);
@@ -332,13 +328,7 @@ impl Detector for OmniAnomaly {
             let (mut mean, mut std) = (Vec::new(), Vec::new());
             x_mean.forward(&a, n, Activation::Linear, &mut mean);
             x_std.forward(&a, n, Activation::Linear, &mut std);
-            for r in 0..n {
-                let newest = &x[(r * w + w - 1) * m..(r * w + w) * m];
-                for (c, value) in newest.iter().enumerate() {
-                    let i = r * m + c;
-                    out[i] = gaussian_nll_softplus_value(*value, mean[i], std[i], eps);
-                }
-            }
+            newest_step_nll(&x, w, m, &mean, &std, eps, out);
         });
         Ok(Scores::from_contributions(contributions, m))
     }
