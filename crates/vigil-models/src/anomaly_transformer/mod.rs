@@ -221,6 +221,7 @@ impl Detector for AnomalyTransformer {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let (device, mut net) = self.net.start_fit(m, options);
+        let fixed = net.fixed_encodings(w, &device);
         let starts: Vec<usize> = (0..=input.len() - w).collect();
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
@@ -234,7 +235,7 @@ impl Detector for AnomalyTransformer {
                 let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
                 input.gather_windows(w, &chosen, &mut batch);
                 let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
-                let (loss, reported) = minimax_loss(net.forward(x.clone()), x, c.k);
+                let (loss, reported) = minimax_loss(net.forward(x.clone(), &fixed), x, c.k);
                 loss_sum += reported;
                 batches += 1;
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -268,6 +269,7 @@ impl Detector for AnomalyTransformer {
         let net = self.net.get(m)?;
         let device = nn::device();
         let n = input.len();
+        let fixed = net.fixed_encodings(w, &device);
         let (mut discrepancy, mut errors) = (Vec::with_capacity(n), Vec::with_capacity(n * m));
         let mut x = Vec::new();
         let mut start = 0;
@@ -276,7 +278,7 @@ impl Detector for AnomalyTransformer {
             windows_ending_at(input.values, m, w, start..end, &mut x);
             let rows = end - start;
             let windows = nn::tensor3(x.clone(), rows, w, m, &device);
-            let out = net.forward(windows.clone());
+            let out = net.forward(windows.clone(), &fixed);
             // The newest step's row of each layer's maps: its symmetric KL, mean over heads.
             let mut newest_discrepancy = Tensor::<2>::zeros([rows, 1], &device);
             for a in out.associations {
@@ -348,7 +350,10 @@ mod tests {
             3,
             &device,
         );
-        for a in net.forward(x).associations {
+        for a in net
+            .forward(x, &net.fixed_encodings(10, &device))
+            .associations
+        {
             for t in [a.series, a.prior.clone()] {
                 for s in nn::to_vec(t.sum_dim(3)) {
                     assert!((s - 1.0).abs() < 1e-4, "row sums to {s}");

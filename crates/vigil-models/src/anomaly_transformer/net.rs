@@ -136,9 +136,18 @@ impl AnomalyTransformerNet {
         }
     }
 
-    pub fn forward(&self, x: Tensor<3>) -> Forward {
+    /// The constant inputs of a forward pass over windows of `steps` steps on `device`, built
+    /// once per fit or score call rather than once per batch.
+    pub fn fixed_encodings(&self, steps: usize, device: &Device) -> FixedEncodings {
+        let d = self.embedding.weight.val().dims()[1];
+        FixedEncodings {
+            positions: positions(steps, d, device).reshape([1, steps, d]),
+            squared_distances: squared_distances(steps, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>, fixed: &FixedEncodings) -> Forward {
         let [_, l, _] = x.dims();
-        let device = x.device();
         // Circular padding: step 0's predecessor is the window's last step, and vice versa.
         let previous = Tensor::cat(
             vec![x.clone().narrow(1, l - 1, 1), x.clone().narrow(1, 0, l - 1)],
@@ -151,12 +160,10 @@ impl AnomalyTransformerNet {
         let tokens = self
             .embedding
             .forward(Tensor::cat(vec![previous, x, next], 2));
-        let d = tokens.dims()[2];
-        let mut h = tokens + positions(l, d, &device).reshape([1, l, d]);
-        let distances = squared_distances(l, &device);
+        let mut h = tokens + fixed.positions.clone();
         let mut associations = Vec::with_capacity(self.encoder.len());
         for layer in &self.encoder {
-            let (out, a) = layer.forward(h, distances.clone());
+            let (out, a) = layer.forward(h, fixed.squared_distances.clone());
             h = out;
             associations.push(a);
         }
@@ -165,6 +172,13 @@ impl AnomalyTransformerNet {
             associations,
         }
     }
+}
+
+/// The sinusoidal positions (`1 × steps × d_model`) and the squared step distances
+/// (`1 × 1 × steps × steps`) every forward pass adds and attends with.
+pub struct FixedEncodings {
+    positions: Tensor<3>,
+    squared_distances: Tensor<4>,
 }
 
 /// The sinusoidal positional encoding (sin on even, cos on odd dimensions), `steps × d_model`.
