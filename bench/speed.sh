@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs="${1:-3}"
-all_models="usad,tranad,rnn-vae,omni-anomaly,lstm-ndt,gdn,anomaly-transformer,vae,deep-svdd,dagmm"
+all_models="usad,tranad,rnn-vae,omni-anomaly,interfusion,lstm-ndt,gdn,anomaly-transformer,vae,deep-svdd,dagmm"
 models="${2:-$all_models}"
 steps="${3:-}"
 if [ "$models" = "$all_models" ] && [ -z "$steps" ]; then out=bench/results/speed.md; else out="bench/results/speed-${models//,/-}${steps:+-$steps}.md"; fi
@@ -24,10 +24,12 @@ cargo build --release -p vigil-models --benches >/dev/null 2>&1
 : > "$work/results.jsonl"
 for model in ${models//,/ }; do
     python3 "bench/reference/${model//-/_}.py" --data "$data" --epochs "$epochs" 2>/dev/null | tail -1 >> "$work/results.jsonl"
-    # Same work on both sides: OmniAnomaly's PyTorch script trains on every window without the
-    # authors' validation split, so vigil's does too here.
+    # Same work on both sides: OmniAnomaly's and InterFusion's PyTorch scripts train on every
+    # window without the authors' validation split, so vigil's do too here. InterFusion's
+    # pre-training falls in vigil's first, untimed epoch; one epoch of it is enough.
     config='{}'
     if [ "$model" = omni-anomaly ]; then config='{"validation": 0.0}'; fi
+    if [ "$model" = interfusion ]; then config='{"validation": 0.0, "pretrain_epochs": 1}'; fi
     cargo bench -q -p vigil-models --bench speed -- --detector "$model" --data "$data" --epochs "$epochs" --config "$config" 2>/dev/null | tail -1 >> "$work/results.jsonl"
 done
 # One Adam step of a recurrent encoder-decoder on issue 5's shape (batch 64, window 100,
@@ -85,6 +87,15 @@ macs = {
     # and the two heads on the newest step.
     "omni-anomaly": 100 * 192 * (38 + 64) + 100 * 2 * 64 * 64 + 100 * 64 * 6 + 100 * 3 * 3
                     + 100 * 20 * 6 + 100 * 192 * (3 + 64) + 2 * 64 * 64 + 64 * 2 * 38,
+    # interfusion (window 100, 38 channels, kernel 5, compressed 13, hidden 64, dense 64, latent
+    # 3, 20 RealNVP levels with 100 hidden units): per pass the five convolutions (output lengths
+    # 50, 50, 25, 25, 13) and z2's 1x1 head, the five transposed convolutions (25, 25, 50, 50,
+    # 100), the backward GRU and two dense layers on every step, q's and p's z1 Gaussians, the
+    # flow, and p's layers on every step; 10 MCMC passes and the final one per point.
+    "interfusion": 11 * (163 * 38 * 38 * 5 + 13 * 38 * 76 + 250 * 38 * 38 * 5
+                         + 100 * 192 * (38 + 64) + 100 * 2 * 64 * 64 + 100 * (64 + 38 + 6) * 6
+                         + 20 * 100 * (9 + 100 + 100 * 4) + 100 * 3 * 38
+                         + 100 * (76 * 64 + 64 * 64 + 64 * 76)),
     # lstm-ndt (window 100: 99 steps read; 2 LSTM layers of 80, 4 gates each; head 80 -> 38).
     "lstm-ndt": 99 * 320 * (38 + 80) + 99 * 320 * (80 + 80) + 80 * 38,
     # gdn (window 5, embedding 64, 5 neighbours per node, 38 nodes): W x, the two attention

@@ -13,6 +13,7 @@ pub mod experiment;
 pub mod gdn;
 pub mod gon;
 pub mod iforest;
+pub mod interfusion;
 pub mod lstm_ndt;
 pub mod memory;
 pub mod model_dir;

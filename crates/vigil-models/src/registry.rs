@@ -8,6 +8,7 @@ use crate::error::{ModelError, Result};
 use crate::gdn::{Gdn, GdnConfig};
 use crate::gon::{Gon, GonConfig};
 use crate::iforest::{Iforest, IforestConfig};
+use crate::interfusion::{InterFusion, InterFusionConfig};
 use crate::lstm_ndt::{LstmNdt, LstmNdtConfig};
 use crate::ocsvm::{Ocsvm, OcsvmConfig};
 use crate::omni_anomaly::{OmniAnomaly, OmniAnomalyConfig};
@@ -111,6 +112,11 @@ pub fn detectors() -> Vec<DetectorInfo> {
             summary: "Anomaly Transformer: anomaly-attention, association discrepancy, minimax training (Xu et al., ICLR 2022)",
             defaults: defaults::<AnomalyTransformerConfig>(),
         },
+        DetectorInfo {
+            name: "interfusion",
+            summary: "InterFusion: hierarchical VAE with temporal and inter-metric embeddings, MCMC imputation at scoring (Li et al., KDD 2021)",
+            defaults: defaults::<InterFusionConfig>(),
+        },
     ]
 }
 
@@ -143,6 +149,7 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
         "lstm-ndt" => Box::new(LstmNdt::new(parse(name, config)?)?),
         "gdn" => Box::new(Gdn::new(parse(name, config)?)?),
         "anomaly-transformer" => Box::new(AnomalyTransformer::new(parse(name, config)?)?),
+        "interfusion" => Box::new(InterFusion::new(parse(name, config)?)?),
         other => {
             return Err(ModelError::UnknownDetector {
                 name: other.to_string(),

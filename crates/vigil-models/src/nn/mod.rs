@@ -9,6 +9,7 @@ pub(crate) mod fast_math;
 mod fitted;
 mod flex_values;
 pub(crate) mod gemm;
+pub(crate) mod holdout;
 pub mod infer;
 pub mod likelihood;
 pub mod rnn;

@@ -14,6 +14,7 @@ mod prior;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
+use crate::nn::holdout::{validation_split, ValidationSplit};
 use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, Activation};
 use burn::optim::GradientsParams;
@@ -135,25 +136,6 @@ impl OmniAnomaly {
             config,
         })
     }
-}
-
-/// Where the training series splits into the part trained on and the part held out.
-struct ValidationSplit {
-    /// Training windows end before this step.
-    train_end: usize,
-    /// Starts of the held-out windows (every one, the authors' sliding window).
-    starts: Vec<usize>,
-}
-
-/// The authors' split: the last `share` of the series is held out. `None` when the share is
-/// zero or either part would hold no full window (a short series trains on everything).
-fn validation_split(len: usize, window: usize, share: f64) -> Option<ValidationSplit> {
-    let held_out = (len as f64 * share) as usize;
-    let train_end = len - held_out;
-    (held_out >= window && train_end >= window).then(|| ValidationSplit {
-        train_end,
-        starts: (train_end..=len - window).collect(),
-    })
 }
 
 /// The mean negative ELBO of the held-out windows under `net` (one posterior sample each, as
@@ -400,16 +382,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn the_last_share_is_held_out_unless_a_part_would_hold_no_window() {
-        let split = validation_split(1000, 100, 0.3).unwrap();
-        assert_eq!(split.train_end, 700);
-        assert_eq!(split.starts, (700..=900).collect::<Vec<_>>());
-        assert!(validation_split(150, 100, 0.3).is_none());
-        assert!(validation_split(1000, 100, 0.0).is_none());
-        assert!(validation_split(1000, 100, 0.95).is_none());
     }
 
     #[test]

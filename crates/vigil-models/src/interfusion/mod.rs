@@ -1,0 +1,366 @@
+//! InterFusion (Li et al., *Multivariate Time Series Anomaly Detection and Interpretation using
+//! Hierarchical Inter-Metric and Temporal Embedding*, KDD 2021): a hierarchical VAE with a
+//! temporal embedding z2 (the window compressed along time) and an inter-metric embedding z1
+//! (each step compressed across metrics, conditioned on z2). Trained in two stages — z2's
+//! convolutional VAE alone, then the whole model — and scored with MCMC imputation: the newest
+//! step of each window is treated as missing and re-drawn from the model a few times, so that an
+//! anomalous point cannot pull its own reconstruction towards itself; the score is the negative
+//! log-likelihood of the observed newest step under the model given the imputed window, per
+//! metric.
+//!
+//! Files: `net.rs` the network and losses, `temporal.rs` the convolutional z2 path,
+//! `real_nvp.rs` the posterior flow, `mcmc.rs` the scoring chain.
+
+mod mcmc;
+mod net;
+mod real_nvp;
+mod temporal;
+
+use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
+use crate::error::{ModelError, Result};
+use crate::nn::holdout::{validation_split, ValidationSplit};
+use crate::nn::{self, rnn::Cell};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use net::InterFusionNet;
+use serde::{Deserialize, Serialize};
+use vigil_core::window::check_window;
+
+/// InterFusion configuration; the authors' values (their `ModelConfig` / `TrainConfig` /
+/// `PredictConfig`) are noted where ours differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InterFusionConfig {
+    /// Window length (InterFusion: 100). z2 has ⌈window / 8⌉ steps per metric (13 for 100).
+    pub window: usize,
+    /// Recurrent cell of q's backward RNN: `gru` (InterFusion) or `lstm`.
+    pub cell: Cell,
+    /// Recurrent hidden units (InterFusion: 500; 64 here so that an SMD machine trains in
+    /// minutes on two CPU cores — set 500 for the paper's size).
+    pub hidden: usize,
+    /// Units of the dense layers in q and p (InterFusion: 500; 64 here, as `hidden`).
+    pub dense: usize,
+    /// Size of z1 per step (InterFusion: 3).
+    pub latent: usize,
+    /// RealNVP levels on z1's posterior (InterFusion: 20; 0 turns the flow off).
+    pub flow_levels: usize,
+    /// Epochs of pre-training z2's convolutional VAE (InterFusion: 20; skipped when a fit
+    /// continues from a trained network).
+    pub pretrain_epochs: usize,
+    /// Epochs of training the whole model (InterFusion: 20).
+    pub epochs: usize,
+    /// Mini-batch size (InterFusion: 100).
+    pub batch_size: usize,
+    /// Adam's initial learning rate (InterFusion: 1e-3).
+    pub learning_rate: f64,
+    /// The learning rate halves every this many epochs, in each stage (InterFusion: 10).
+    pub anneal_every: usize,
+    /// Gradient L2-norm clip per parameter (InterFusion: 10).
+    pub gradient_clip: f64,
+    /// L2 weight penalty (InterFusion: 1e-4 on the dense and convolution kernels; applied to
+    /// every parameter here, through Adam's weight decay).
+    pub l2: f64,
+    /// Share of the training series, at its end, held out: each stage keeps the network with
+    /// the lowest held-out loss after any epoch (InterFusion: 0.3; 0 keeps the last network).
+    pub validation: f64,
+    /// Use every `train_stride`-th training window (InterFusion: 1, every window).
+    pub train_stride: usize,
+    /// MCMC imputation steps of each window's newest point before scoring (InterFusion: 10;
+    /// 0 scores the observed window as it is).
+    pub mcmc_iterations: usize,
+}
+
+impl Default for InterFusionConfig {
+    fn default() -> Self {
+        InterFusionConfig {
+            window: 100,
+            cell: Cell::Gru,
+            hidden: 64,
+            dense: 64,
+            latent: 3,
+            flow_levels: 20,
+            pretrain_epochs: 20,
+            epochs: 20,
+            batch_size: 100,
+            learning_rate: 1e-3,
+            anneal_every: 10,
+            gradient_clip: 10.0,
+            l2: 1e-4,
+            validation: 0.3,
+            train_stride: 1,
+            mcmc_iterations: 10,
+        }
+    }
+}
+
+const KIND: &str = "interfusion";
+const WEIGHTS: &str = "interfusion.bpk";
+
+/// The InterFusion detector.
+#[derive(Debug)]
+pub struct InterFusion {
+    config: InterFusionConfig,
+    net: nn::Fitted<InterFusionNet>,
+}
+
+impl InterFusion {
+    /// Builds an unfitted detector.
+    pub fn new(config: InterFusionConfig) -> Result<InterFusion> {
+        let c = &config;
+        if [
+            c.window,
+            c.hidden,
+            c.dense,
+            c.latent,
+            c.epochs,
+            c.batch_size,
+            c.anneal_every,
+            c.train_stride,
+        ]
+        .contains(&0)
+        {
+            return Err(ModelError::config(
+                KIND,
+                "window, hidden, dense, latent, epochs, batch_size, anneal_every and train_stride must be at least 1",
+            ));
+        }
+        if c.flow_levels > 0 && c.latent < 2 {
+            return Err(ModelError::config(
+                KIND,
+                "latent must be at least 2 with a flow (a coupling layer splits z1 in two); set flow_levels to 0 for latent 1",
+            ));
+        }
+        if !(0.0..1.0).contains(&c.validation) {
+            return Err(ModelError::config(
+                KIND,
+                "validation must be in [0, 1): the share of the training series held out",
+            ));
+        }
+        for (name, v) in [
+            ("learning_rate", c.learning_rate),
+            ("gradient_clip", c.gradient_clip),
+        ] {
+            if v.is_nan() || v <= 0.0 {
+                return Err(ModelError::config(KIND, format!("{name} must be positive")));
+            }
+        }
+        if c.l2.is_nan() || c.l2 < 0.0 {
+            return Err(ModelError::config(KIND, "l2 must be zero or positive"));
+        }
+        Ok(InterFusion {
+            net: nn::Fitted::new(KIND, WEIGHTS, {
+                let c = config.clone();
+                move |m, device| InterFusionNet::new(&c, m, device)
+            }),
+            config,
+        })
+    }
+}
+
+/// A stage's training objective: the loss of each window of a batch, `batch × 1`.
+type Objective = fn(&InterFusionNet, Tensor<3>, &InterFusionConfig) -> Tensor<2>;
+
+fn pretraining(net: &InterFusionNet, x: Tensor<3>, _: &InterFusionConfig) -> Tensor<2> {
+    net.pretrain_negative_elbo(x)
+}
+
+fn whole_model(net: &InterFusionNet, x: Tensor<3>, c: &InterFusionConfig) -> Tensor<2> {
+    net.negative_elbo(x, c.latent)
+}
+
+/// What a stage trains on: the series, its training window starts and the held-out part.
+struct StageData<'a> {
+    input: &'a MtsInput<'a>,
+    starts: &'a [usize],
+    split: Option<&'a ValidationSplit>,
+}
+
+/// The mean loss of the held-out windows under `net` (one posterior draw each).
+fn held_out_loss(
+    net: &InterFusionNet,
+    objective: Objective,
+    data: &StageData,
+    split: &ValidationSplit,
+    c: &InterFusionConfig,
+) -> f64 {
+    let (m, w) = (data.input.n_metrics, c.window);
+    let device = nn::device();
+    let (mut sum, mut batch) = (0.0, Vec::new());
+    for chosen in split.starts.chunks(c.batch_size) {
+        data.input.gather_windows(w, chosen, &mut batch);
+        let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
+        sum += nn::scalar(objective(net, x, c).sum());
+    }
+    sum / split.starts.len().max(1) as f64
+}
+
+/// One training stage: `epochs` epochs of Adam on `objective` (clipped, with weight decay),
+/// the learning rate halved every `anneal_every` epochs, and — with a held-out part — the
+/// network with the lowest held-out loss after any epoch returned. `report` passes each
+/// epoch's loss to the caller's callback (the whole-model stage); every stage fails on a
+/// loss that is no longer finite.
+#[allow(clippy::too_many_arguments)]
+fn train_stage(
+    mut net: InterFusionNet,
+    objective: Objective,
+    data: &StageData,
+    epochs: usize,
+    report: bool,
+    c: &InterFusionConfig,
+    options: &FitOptions,
+    device: &Device,
+) -> Result<(InterFusionNet, f64)> {
+    let (m, w) = (data.input.n_metrics, c.window);
+    let mut optimiser = nn::adam()
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(c.gradient_clip as f32)))
+        .with_weight_decay((c.l2 > 0.0).then(|| WeightDecayConfig::new(c.l2 as f32)))
+        .init();
+    let silent = FitOptions {
+        on_epoch: None,
+        ..FitOptions::default()
+    };
+    let mut batch = Vec::with_capacity(c.batch_size * w * m);
+    let (mut last_loss, mut best) = (f64::NAN, None::<(f64, InterFusionNet)>);
+    for epoch in 1..=epochs {
+        let lr = c.learning_rate * 0.5f64.powi(((epoch - 1) / c.anneal_every) as i32);
+        let (mut loss_sum, mut batches) = (0.0, 0usize);
+        for idx in nn::epoch_batches(data.starts.len(), c.batch_size, options.seed, epoch) {
+            let chosen: Vec<usize> = idx.iter().map(|&i| data.starts[i]).collect();
+            data.input.gather_windows(w, &chosen, &mut batch);
+            let x = nn::tensor3(batch.clone(), chosen.len(), w, m, device);
+            let loss = objective(&net, x, c).mean();
+            loss_sum += nn::scalar(loss.clone().detach());
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optimiser.step(lr, net, grads);
+        }
+        let callback = if report { options } else { &silent };
+        last_loss = nn::end_epoch(KIND, epoch, epochs, loss_sum, batches, callback)?;
+        if let Some(split) = data.split {
+            let candidate = net.valid();
+            let loss = held_out_loss(&candidate, objective, data, split, c);
+            if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+                best = Some((loss, candidate));
+            }
+        }
+    }
+    // Training goes on from the chosen network: back onto the autodiff device.
+    let chosen = match best {
+        Some((_, net)) => net.fork(device).train(),
+        None => net,
+    };
+    Ok((chosen, last_loss))
+}
+
+impl Detector for InterFusion {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("config serialises")
+    }
+
+    fn window(&self) -> usize {
+        self.config.window
+    }
+
+    /// The convolutions and the recurrent layer are the generic feature extractors; the
+    /// Gaussian heads, the flow and the dense layers are specific to the entity.
+    fn layer_groups(&self) -> Vec<LayerGroup> {
+        let generic = ["q_conv", "deconv", "a_rnn"];
+        let specific = [
+            "q_z2",
+            "pretrain_x",
+            "a_dense",
+            "q_z1",
+            "flow",
+            "p_z1",
+            "p_from_z1",
+            "p_dense",
+            "x_params",
+        ];
+        generic
+            .iter()
+            .map(|g| LayerGroup::new(g, LayerRole::Generic))
+            .chain(
+                specific
+                    .iter()
+                    .map(|g| LayerGroup::new(g, LayerRole::TaskSpecific)),
+            )
+            .collect()
+    }
+
+    fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {
+        let c = self.config.clone();
+        let (m, w) = (input.n_metrics, c.window);
+        check_window(w, input.len(), "training series")?;
+        // A fit that continues from a trained network keeps its z2 path as it is.
+        let pretrain = !(options.warm_start && self.net.get(m).is_ok());
+        let (device, net) = self.net.start_fit(m, options);
+        let split = validation_split(input.len(), w, c.validation);
+        let train_end = split.as_ref().map_or(input.len(), |s| s.train_end);
+        let starts: Vec<usize> = (0..=train_end - w).step_by(c.train_stride).collect();
+        let data = StageData {
+            input,
+            starts: &starts,
+            split: split.as_ref(),
+        };
+        let net = if pretrain && c.pretrain_epochs > 0 {
+            let stage = (pretraining as Objective, c.pretrain_epochs);
+            train_stage(net, stage.0, &data, stage.1, false, &c, options, &device)?.0
+        } else {
+            net
+        };
+        let epochs = options.epochs.unwrap_or(c.epochs);
+        let (net, last_loss) =
+            train_stage(net, whole_model, &data, epochs, true, &c, options, &device)?;
+        self.net.set(net.valid().to_device(&nn::device()), m);
+        Ok(FitSummary {
+            epochs,
+            final_loss: Some(last_loss),
+            windows: starts.len(),
+        })
+    }
+
+    fn score(&self, input: &MtsInput) -> Result<Scores> {
+        let net = self.net.get(input.n_metrics)?;
+        let contributions = mcmc::newest_step_nll(net, input, &self.config);
+        Ok(Scores::from_contributions(contributions, input.n_metrics))
+    }
+
+    nn::fitted_checkpoints!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_configs_are_refused_with_the_key_named() {
+        for (key, value) in [
+            ("latent", serde_json::json!(0)),
+            ("learning_rate", serde_json::json!(-1.0)),
+            ("l2", serde_json::json!(-0.1)),
+            ("validation", serde_json::json!(1.0)),
+        ] {
+            let mut json = serde_json::to_value(InterFusionConfig::default()).unwrap();
+            json[key] = value;
+            let config: InterFusionConfig = serde_json::from_value(json).unwrap();
+            let err = InterFusion::new(config).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let one = InterFusionConfig {
+            latent: 1,
+            ..InterFusionConfig::default()
+        };
+        assert!(InterFusion::new(one.clone()).is_err());
+        assert!(InterFusion::new(InterFusionConfig {
+            flow_levels: 0,
+            ..one
+        })
+        .is_ok());
+    }
+}
