@@ -70,26 +70,26 @@ pub fn newest_step_nll(net: &InterFusionNet, input: &MtsInput, c: &InterFusionCo
                 normals(rng, w * l, &mut z1_noise);
                 normals(rng, m, &mut x_noise);
             }
-            let pass = net.pass(
+            let (mean, log_std) = net.newest_step(
                 nn::tensor3(current.clone(), n, w, m, &device),
                 nn::tensor3(z2_noise.clone(), n, m, compressed, &device),
                 nn::tensor3(z1_noise.clone(), n, w, l, &device),
             );
-            let std = newest(pass.x_log_std).clamp(-5.0, 2.0).exp();
+            let std = log_std.clamp(-5.0, 2.0).exp();
             let x_noise = nn::tensor2(x_noise.clone(), n, m, &device);
-            let drawn = nn::to_vec(newest(pass.x_mean) + std * x_noise);
+            let drawn = nn::to_vec(mean + std * x_noise);
             for (r, values) in drawn.chunks_exact(m).enumerate() {
                 let at = (r * w + w - 1) * m;
                 current[at..at + m].copy_from_slice(values);
             }
         }
-        let pass = net.pass(
+        let (mean, log_std) = net.newest_step(
             nn::tensor3(current, n, w, m, &device),
             Tensor::zeros([n, m, compressed], &device),
             Tensor::zeros([n, w, l], &device),
         );
         let x = newest(nn::tensor3(observed, n, w, m, &device));
-        let nll = negative_log_likelihood(x, newest(pass.x_mean), newest(pass.x_log_std));
+        let nll = negative_log_likelihood(x, mean, log_std);
         out.copy_from_slice(&nn::to_vec(nll));
     })
 }

@@ -11,6 +11,7 @@
 //! Files: `net.rs` the network and losses, `temporal.rs` the convolutional z2 path,
 //! `real_nvp.rs` the posterior flow, `mcmc.rs` the scoring chain.
 
+mod coupling;
 mod mcmc;
 mod net;
 mod real_nvp;

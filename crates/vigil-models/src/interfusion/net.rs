@@ -100,14 +100,16 @@ pub struct InterFusionNet {
     pub x_params: Linear,
 }
 
-/// What one pass gives: the window's latent log-densities and x's Gaussian at every step.
-pub struct Pass {
-    /// ln q(z1, z2 | x) − ln p(z1, z2) of the latents drawn, `batch × 1`.
-    pub log_ratio: Tensor<2>,
-    /// Mean of x, `batch × steps × metrics`.
-    pub x_mean: Tensor<3>,
-    /// Log standard deviation of x (unclipped), `batch × steps × metrics`.
-    pub x_log_std: Tensor<3>,
+/// Latents drawn from q, and the expanded z2 both q and p read.
+struct Posterior {
+    /// The window expanded back from z2, `batch × steps × metrics`.
+    expanded: Tensor<3>,
+    /// z1 after the flow, `batch × steps × latent`.
+    z1: Tensor<3>,
+    /// ln q(z2 | x) − ln p(z2), `batch × 1`.
+    z2_log_ratio: Tensor<2>,
+    /// ln q(z1 | x, z2) of the drawn z1 (the flow's log-determinants included), `batch × 1`.
+    log_q_z1: Tensor<2>,
 }
 
 /// Dense layers after the GRU and in p (the authors' `feature_dense1/2`).
@@ -174,10 +176,10 @@ impl InterFusionNet {
         per_window(gaussian_nll(x.swap_dims(1, 2), mean, log_std)) + log_ratio
     }
 
-    /// One pass through q and p with the given standard-normal noises for z2
+    /// z2 and z1 drawn from q with the given standard-normal noises for z2
     /// (`batch × metrics × compressed`) and z1 (`batch × steps × latent`); zero noise follows
     /// the posterior means.
-    pub fn pass(&self, x: Tensor<3>, z2_noise: Tensor<3>, z1_noise: Tensor<3>) -> Pass {
+    fn posterior(&self, x: Tensor<3>, z2_noise: Tensor<3>, z1_noise: Tensor<3>) -> Posterior {
         let [batch, steps, _] = x.dims();
         let l = z1_noise.dims()[2];
         let (z2, z2_log_ratio) = self.draw_z2(x, z2_noise);
@@ -209,33 +211,55 @@ impl InterFusionNet {
         let (z1, log_det) = self
             .flow
             .forward(Tensor::stack::<3>(latents, 1).reshape([batch * steps, l]));
-        let log_q_z1 = log_q0 - log_det.reshape([batch, steps]).sum_dim(1);
-        let z1 = z1.reshape([batch, steps, l]);
-        // p(z1 | z2), each step given the previous step's drawn z1 (z1_0 = 0).
-        let shifted = if steps > 1 {
-            Tensor::cat(
-                vec![
-                    Tensor::zeros([batch, 1, l], &z1.device()),
-                    z1.clone().narrow(1, 0, steps - 1),
-                ],
-                1,
-            )
-        } else {
-            Tensor::zeros([batch, 1, l], &z1.device())
-        };
-        let (mean, log_std) =
-            halves(self.p_z1.input.forward(expanded.clone()) + self.p_z1.previous.forward(shifted));
-        // −ln p without the constant, as ln q above.
-        let z1_nll = gaussian_nll(z1.clone(), mean, log_std).sub_scalar(nn::HALF_LOG_TWO_PI);
-        let log_ratio = z2_log_ratio + log_q_z1 + per_window(z1_nll);
-        let joined = Tensor::cat(vec![self.p_from_z1.forward(z1), expanded], 2);
-        let (x_mean, x_log_std) =
-            halves(self.x_params.forward(through_relu(&self.p_dense, joined)));
-        Pass {
-            log_ratio,
-            x_mean,
-            x_log_std,
+        Posterior {
+            expanded,
+            z1: z1.reshape([batch, steps, l]),
+            z2_log_ratio,
+            log_q_z1: log_q0 - log_det.reshape([batch, steps]).sum_dim(1),
         }
+    }
+
+    /// x's [mean, log std] at the given steps of z1 and the expanded z2.
+    fn decode(&self, z1: Tensor<3>, expanded: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        let joined = Tensor::cat(vec![self.p_from_z1.forward(z1), expanded], 2);
+        halves(self.x_params.forward(through_relu(&self.p_dense, joined)))
+    }
+
+    /// ln q(z1, z2 | x) − ln p(z1, z2) of a posterior draw, `batch × 1`: p(z1 | z2) gives each
+    /// step's Gaussian from the expanded z2 and the previous step's drawn z1 (z1_0 = 0).
+    fn log_ratio(&self, q: &Posterior) -> Tensor<2> {
+        let [batch, steps, l] = q.z1.dims();
+        let device = q.z1.device();
+        let shifted = if steps > 1 {
+            let earlier = q.z1.clone().narrow(1, 0, steps - 1);
+            Tensor::cat(vec![Tensor::zeros([batch, 1, l], &device), earlier], 1)
+        } else {
+            Tensor::zeros([batch, 1, l], &device)
+        };
+        let (mean, log_std) = halves(
+            self.p_z1.input.forward(q.expanded.clone()) + self.p_z1.previous.forward(shifted),
+        );
+        // −ln p without the constant, as ln q.
+        let z1_nll = gaussian_nll(q.z1.clone(), mean, log_std).sub_scalar(nn::HALF_LOG_TWO_PI);
+        q.z2_log_ratio.clone() + q.log_q_z1.clone() + per_window(z1_nll)
+    }
+
+    /// x's [mean, log std] at each window's newest step (`batch × metrics` each), given the
+    /// window, with the latents drawn with the given noises (`posterior`): what scoring needs.
+    pub fn newest_step(
+        &self,
+        x: Tensor<3>,
+        z2_noise: Tensor<3>,
+        z1_noise: Tensor<3>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let [batch, steps, metrics] = x.dims();
+        let q = self.posterior(x, z2_noise, z1_noise);
+        let newest = |t: Tensor<3>| t.narrow(1, steps - 1, 1);
+        let (mean, log_std) = self.decode(newest(q.z1), newest(q.expanded));
+        (
+            mean.reshape([batch, metrics]),
+            log_std.reshape([batch, metrics]),
+        )
     }
 
     /// The negative ELBO of each window under one posterior draw, `batch × 1`: the authors'
@@ -247,8 +271,10 @@ impl InterFusionNet {
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
         let z2_noise = Tensor::random([batch, metrics, compressed], normal, &device);
         let z1_noise = Tensor::random([batch, steps, latent], normal, &device);
-        let pass = self.pass(x.clone(), z2_noise, z1_noise);
-        per_window(gaussian_nll(x, pass.x_mean, pass.x_log_std)) + pass.log_ratio
+        let q = self.posterior(x.clone(), z2_noise, z1_noise);
+        let log_ratio = self.log_ratio(&q);
+        let (mean, log_std) = self.decode(q.z1, q.expanded);
+        per_window(gaussian_nll(x, mean, log_std)) + log_ratio
     }
 }
 

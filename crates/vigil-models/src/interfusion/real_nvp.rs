@@ -11,16 +11,14 @@
 //!   and a pre-scale for z_b; z_b ↦ (z_b + shift) · sigmoid(pre-scale + 2). The output layer
 //!   starts at zero, so an untrained coupling only scales z_b by sigmoid(2).
 
+use super::coupling::affine_coupling;
 use crate::nn;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, sigmoid, softplus};
 
 /// Hidden units of each coupling's dense layer (the authors' `dense_coupling_n_hidden_units`).
 pub const COUPLING_HIDDEN: usize = 100;
-/// Added to the pre-scale before the sigmoid (the authors' `coupling_sigmoid_scale_bias`).
-const SCALE_BIAS: f64 = 2.0;
 
 /// One coupling layer's networks.
 #[derive(Module, Debug)]
@@ -88,38 +86,117 @@ impl RealNvp {
 
     /// Applies the flow to `z` (`rows × latent`): the transformed latents and each row's
     /// ln|det ∂f/∂z| summed over the levels (`rows × 1`).
-    pub fn forward(&self, mut z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    pub fn forward(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        self.forward_with(z, fused_coupling)
+    }
+
+    /// The flow with each coupling applied by `coupling` (the fused op, or — in tests — the
+    /// same layer composed from burn ops).
+    fn forward_with(
+        &self,
+        mut z: Tensor<2>,
+        coupling: fn(&Coupling, Tensor<2>) -> Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
         let [rows, l] = z.dims();
-        let device = z.device();
-        let mut log_det = Tensor::<2>::zeros([rows, 1], &device);
+        let mut log_det = Tensor::<2>::zeros([rows, 1], &z.device());
         if self.couplings.is_empty() {
             return (z, log_det);
         }
-        let first = l / 2;
         // The linear maps' log-determinants do not depend on z: one sum for all levels.
         let linear_log_det = self.log_diagonal.val().sum().reshape([1, 1]);
-        for (map, coupling) in self.transposed_maps().into_iter().zip(&self.couplings) {
-            z = z.matmul(map);
-            let (kept, moved) = (z.clone().narrow(1, 0, first), z.narrow(1, first, l - first));
-            let params = coupling
-                .shift_and_scale
-                .forward(relu(coupling.hidden.forward(kept.clone())));
-            let shift = params.clone().narrow(1, 0, l - first);
-            let pre_scale = params
-                .narrow(1, l - first, l - first)
-                .add_scalar(SCALE_BIAS);
-            // ln sigmoid(a) = −softplus(−a), without sigmoid's underflow.
-            log_det = log_det - softplus(pre_scale.clone().neg(), 1.0).sum_dim(1);
-            z = Tensor::cat(vec![kept, (moved + shift) * sigmoid(pre_scale)], 1);
+        for (map, layer) in self.transposed_maps().into_iter().zip(&self.couplings) {
+            let out = coupling(layer, z.matmul(map));
+            log_det = log_det + out.clone().narrow(1, l, 1);
+            z = out.narrow(1, 0, l);
         }
         (z, log_det + linear_log_det)
     }
 }
 
+/// A coupling layer by the fused op (`coupling.rs`): `[z | ln|det|]`.
+fn fused_coupling(layer: &Coupling, z: Tensor<2>) -> Tensor<2> {
+    let bias = |l: &Linear| l.bias.as_ref().expect("coupling layers have biases").val();
+    affine_coupling(
+        z,
+        layer.hidden.weight.val(),
+        bias(&layer.hidden),
+        layer.shift_and_scale.weight.val(),
+        bias(&layer.shift_and_scale),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interfusion::coupling::SCALE_BIAS;
+    use burn::tensor::activation::{relu, sigmoid, softplus};
     use burn::tensor::Distribution;
+
+    /// The coupling layer composed from burn ops: what the fused op must equal.
+    fn composed_coupling(layer: &Coupling, z: Tensor<2>) -> Tensor<2> {
+        let l = z.dims()[1];
+        let first = l / 2;
+        let (kept, moved) = (z.clone().narrow(1, 0, first), z.narrow(1, first, l - first));
+        let params = layer
+            .shift_and_scale
+            .forward(relu(layer.hidden.forward(kept.clone())));
+        let shift = params.clone().narrow(1, 0, l - first);
+        let pre_scale = params
+            .narrow(1, l - first, l - first)
+            .add_scalar(SCALE_BIAS as f64);
+        // ln sigmoid(a) = −softplus(−a).
+        let log_det = softplus(pre_scale.clone().neg(), 1.0).sum_dim(1).neg();
+        Tensor::cat(vec![kept, (moved + shift) * sigmoid(pre_scale), log_det], 1)
+    }
+
+    /// Forward values and every parameter's and the input's gradient, fused against composed,
+    /// on a flow whose parameters are all random (ReLU units on both sides of zero).
+    #[test]
+    fn the_fused_coupling_equals_the_composed_one_with_gradients() {
+        let device = nn::device().autodiff();
+        let mut flow = random_flow(3, 3, &device);
+        for c in &mut flow.couplings {
+            let dims = c.hidden.weight.val().dims();
+            c.hidden.weight = Param::from_tensor(Tensor::random(
+                dims,
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            ));
+        }
+        let values: Vec<f32> = (0..64 * 3)
+            .map(|i| ((i as f32) * 0.37).sin() * 1.5)
+            .collect();
+        let weights: Vec<f32> = (0..64 * 3).map(|i| 1.0 + (i % 5) as f32 * 0.2).collect();
+        let run = |coupling: fn(&Coupling, Tensor<2>) -> Tensor<2>| {
+            let z = nn::tensor2(values.clone(), 64, 3, &device).require_grad();
+            let (out, log_det) = flow.forward_with(z.clone(), coupling);
+            let loss = (out.clone() * nn::tensor2(weights.clone(), 64, 3, &device)).sum()
+                + log_det.clone().mul_scalar(0.7).sum();
+            let grads = loss.backward();
+            let mut all = vec![nn::to_vec(out), nn::to_vec(log_det)];
+            all.push(nn::to_vec(z.grad(&grads).unwrap()));
+            all.push(nn::to_vec(flow.lower.val().grad(&grads).unwrap()));
+            all.push(nn::to_vec(flow.log_diagonal.val().grad(&grads).unwrap()));
+            for c in &flow.couplings {
+                for linear in [&c.hidden, &c.shift_and_scale] {
+                    all.push(nn::to_vec(linear.weight.val().grad(&grads).unwrap()));
+                    let bias = linear.bias.as_ref().unwrap().val();
+                    all.push(nn::to_vec(bias.grad(&grads).unwrap()));
+                }
+            }
+            all
+        };
+        let (fused, composed) = (run(fused_coupling), run(composed_coupling));
+        for (k, (a, b)) in fused.iter().zip(&composed).enumerate() {
+            assert_eq!(a.len(), b.len());
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "tensor {k}[{i}]: {x} vs {y}"
+                );
+            }
+        }
+    }
 
     /// A flow with every parameter random, so that no part of it is the identity.
     fn random_flow(levels: usize, latent: usize, device: &Device) -> RealNvp {

@@ -7,7 +7,7 @@ pub mod discrepancy;
 pub(crate) mod dropout;
 pub(crate) mod fast_math;
 mod fitted;
-mod flex_values;
+pub(crate) mod flex_values;
 pub(crate) mod gemm;
 pub(crate) mod holdout;
 pub mod infer;
