@@ -13,6 +13,7 @@
 
 use crate::nn::fast_math::{exp_f32, softplus_and_sigmoid_f32};
 use crate::nn::flex_values::{tensor, values};
+use crate::nn::simd::wide_simd;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -62,45 +63,72 @@ impl Dims {
     }
 }
 
-/// The weights as slices: W_h `first × hidden`, b_h, W_o `hidden × 2·rest`, b_o.
+/// The weights as slices: W_h `first × hidden` (burn's layout), b_h, W_oᵀ `2·rest × hidden`
+/// (transposed, so that every inner loop runs along the hidden units), b_o.
 struct Weights<'a> {
     hw: &'a [f32],
     hb: &'a [f32],
-    ow: &'a [f32],
+    ow_t: &'a [f32],
     ob: &'a [f32],
 }
 
-/// One row's hidden pre-activations and [shift | pre-scale + bias].
-fn row_forward(d: Dims, w: &Weights, z: &[f32], h_pre: &mut [f32], p: &mut [f32]) {
+/// Σ aᵢbᵢ with eight partial sums, so that the compiler can keep them in one vector register.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for lane in 0..8 {
+            acc[lane] += x[lane] * y[lane];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// y += a·x.
+#[inline(always)]
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
+}
+
+/// One row's hidden pre-activations, their ReLU, and [shift | pre-scale + bias].
+#[inline(always)]
+fn row_forward(d: Dims, w: &Weights, z: &[f32], h_pre: &mut [f32], h: &mut [f32], p: &mut [f32]) {
     h_pre.copy_from_slice(w.hb);
     for (i, &zi) in z[..d.first].iter().enumerate() {
-        let row = &w.hw[i * d.hidden..(i + 1) * d.hidden];
-        h_pre.iter_mut().zip(row).for_each(|(h, &wi)| *h += zi * wi);
+        axpy(zi, &w.hw[i * d.hidden..(i + 1) * d.hidden], h_pre);
     }
-    p.copy_from_slice(w.ob);
-    let outs = 2 * d.rest();
-    for (j, &hj) in h_pre.iter().enumerate() {
-        if hj > 0.0 {
-            let row = &w.ow[j * outs..(j + 1) * outs];
-            p.iter_mut().zip(row).for_each(|(p, &wj)| *p += hj * wj);
-        }
+    h.iter_mut()
+        .zip(h_pre.iter())
+        .for_each(|(h, &v)| *h = v.max(0.0));
+    for (k, p) in p.iter_mut().enumerate() {
+        *p = w.ob[k] + dot(h, &w.ow_t[k * d.hidden..(k + 1) * d.hidden]);
     }
     p[d.rest()..].iter_mut().for_each(|v| *v += SCALE_BIAS);
 }
 
 /// ln s and s for s = sigmoid(pre): ln s = −softplus(−pre), exact for very negative pre.
+#[inline(always)]
 fn log_scale(pre: f32) -> (f32, f32) {
     let log_s = -softplus_and_sigmoid_f32(-pre).0;
     (log_s, exp_f32(log_s))
 }
 
-fn forward_rows(d: Dims, w: &Weights, z: &[f32], out: &mut [f32]) {
-    let (mut h_pre, mut p) = (vec![0.0; d.hidden], vec![0.0; 2 * d.rest()]);
+#[inline(always)]
+fn forward_rows_loop(d: Dims, w: &Weights, z: &[f32], out: &mut [f32]) {
+    let (mut h_pre, mut h) = (vec![0.0; d.hidden], vec![0.0; d.hidden]);
+    let mut p = vec![0.0; 2 * d.rest()];
     for (z, out) in z
         .chunks_exact(d.latent)
         .zip(out.chunks_exact_mut(d.latent + 1))
     {
-        row_forward(d, w, z, &mut h_pre, &mut p);
+        row_forward(d, w, z, &mut h_pre, &mut h, &mut p);
         out[..d.first].copy_from_slice(&z[..d.first]);
         let mut log_det = 0.0;
         for k in 0..d.rest() {
@@ -112,11 +140,11 @@ fn forward_rows(d: Dims, w: &Weights, z: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Weight gradients summed over some rows.
+/// Weight gradients summed over some rows (W_o's transposed, as in [`Weights`]).
 struct WeightGrads {
     hw: Vec<f32>,
     hb: Vec<f32>,
-    ow: Vec<f32>,
+    ow_t: Vec<f32>,
     ob: Vec<f32>,
 }
 
@@ -125,7 +153,7 @@ impl WeightGrads {
         WeightGrads {
             hw: vec![0.0; d.first * d.hidden],
             hb: vec![0.0; d.hidden],
-            ow: vec![0.0; d.hidden * 2 * d.rest()],
+            ow_t: vec![0.0; 2 * d.rest() * d.hidden],
             ob: vec![0.0; 2 * d.rest()],
         }
     }
@@ -134,7 +162,7 @@ impl WeightGrads {
         for (a, b) in [
             (&mut self.hw, &other.hw),
             (&mut self.hb, &other.hb),
-            (&mut self.ow, &other.ow),
+            (&mut self.ow_t, &other.ow_t),
             (&mut self.ob, &other.ob),
         ] {
             a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
@@ -143,17 +171,23 @@ impl WeightGrads {
     }
 }
 
-/// The input gradient of some rows (written into `gz`) and their weight gradients.
-fn backward_rows(d: Dims, w: &Weights, z: &[f32], g: &[f32], gz: &mut [f32]) -> WeightGrads {
-    let (r, outs) = (d.rest(), 2 * d.rest());
-    let mut sums = WeightGrads::zeros(d);
-    let (mut h_pre, mut p) = (vec![0.0; d.hidden], vec![0.0; outs]);
-    let (mut gp, mut gh) = (vec![0.0; outs], vec![0.0; d.hidden]);
+/// The input gradient of some rows (written into `gz`); their weight gradients added to `sums`.
+#[inline(always)]
+fn backward_rows_loop(
+    d: Dims,
+    w: &Weights,
+    z: &[f32],
+    g: &[f32],
+    gz: &mut [f32],
+    sums: &mut WeightGrads,
+) {
+    let (r, outs, hidden) = (d.rest(), 2 * d.rest(), d.hidden);
+    let (mut h_pre, mut h, mut gh) = (vec![0.0; hidden], vec![0.0; hidden], vec![0.0; hidden]);
+    let (mut p, mut gp) = (vec![0.0; outs], vec![0.0; outs]);
     let rows = z.chunks_exact(d.latent).zip(g.chunks_exact(d.latent + 1));
     for ((z, g), gz) in rows.zip(gz.chunks_exact_mut(d.latent)) {
-        row_forward(d, w, z, &mut h_pre, &mut p);
+        row_forward(d, w, z, &mut h_pre, &mut h, &mut p);
         let g_log_det = g[d.latent];
-        gz[..d.first].copy_from_slice(&g[..d.first]);
         for k in 0..r {
             let (_, s) = log_scale(p[r + k]);
             let g_out = g[d.first + k];
@@ -162,32 +196,33 @@ fn backward_rows(d: Dims, w: &Weights, z: &[f32], g: &[f32], gz: &mut [f32]) -> 
             // d s / d pre = s(1 − s); d ln s / d pre = 1 − s.
             gp[r + k] = (g_out * (z[d.first + k] + p[k]) * s + g_log_det) * (1.0 - s);
         }
-        sums.ob.iter_mut().zip(&gp).for_each(|(a, b)| *a += b);
-        for (j, &hj) in h_pre.iter().enumerate() {
-            let row = &w.ow[j * outs..(j + 1) * outs];
-            gh[j] = if hj > 0.0 {
-                let grad_row = &mut sums.ow[j * outs..(j + 1) * outs];
-                grad_row.iter_mut().zip(&gp).for_each(|(a, b)| *a += hj * b);
-                row.iter().zip(&gp).map(|(w, g)| w * g).sum()
-            } else {
-                0.0
-            };
+        gh.fill(0.0);
+        for (k, &gk) in gp.iter().enumerate() {
+            sums.ob[k] += gk;
+            axpy(gk, &h, &mut sums.ow_t[k * hidden..(k + 1) * hidden]);
+            axpy(gk, &w.ow_t[k * hidden..(k + 1) * hidden], &mut gh);
         }
+        // Through the ReLU.
+        gh.iter_mut()
+            .zip(&h_pre)
+            .for_each(|(g, &v)| *g = if v > 0.0 { *g } else { 0.0 });
         sums.hb.iter_mut().zip(&gh).for_each(|(a, b)| *a += b);
         for i in 0..d.first {
-            let (grad_row, row) = (
-                &mut sums.hw[i * d.hidden..(i + 1) * d.hidden],
-                &w.hw[i * d.hidden..(i + 1) * d.hidden],
-            );
-            grad_row
-                .iter_mut()
-                .zip(&gh)
-                .for_each(|(a, b)| *a += z[i] * b);
-            gz[i] += row.iter().zip(&gh).map(|(w, g)| w * g).sum::<f32>();
+            axpy(z[i], &gh, &mut sums.hw[i * hidden..(i + 1) * hidden]);
+            gz[i] = g[i] + dot(&w.hw[i * hidden..(i + 1) * hidden], &gh);
         }
     }
-    sums
 }
+
+wide_simd!(fn forward_rows = forward_rows_loop(d: Dims, w: &Weights, z: &[f32], out: &mut [f32]));
+wide_simd!(fn backward_rows = backward_rows_loop(
+    d: Dims,
+    w: &Weights,
+    z: &[f32],
+    g: &[f32],
+    gz: &mut [f32],
+    sums: &mut WeightGrads,
+));
 
 /// Rows per parallel task.
 const CHUNK_ROWS: usize = 512;
@@ -201,15 +236,27 @@ fn dims_of(z: &FloatTensor<Flex>, hidden_weight: &FloatTensor<Flex>) -> Dims {
     }
 }
 
+/// `rows × cols` row-major → `cols × rows`.
+fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
 impl CouplingKernels for Flex {
     fn coupling_forward(inputs: [FloatTensor<Self>; 5]) -> FloatTensor<Self> {
         let [z, hw, hb, ow, ob] = &inputs;
         let d = dims_of(z, hw);
-        let (zv, hw, hb, ow, ob) = (values(z), values(hw), values(hb), values(ow), values(ob));
+        let (zv, hw, hb, ob) = (values(z), values(hw), values(hb), values(ob));
+        let ow_t = transposed(&values(ow), d.hidden, 2 * d.rest());
         let w = Weights {
             hw: &hw,
             hb: &hb,
-            ow: &ow,
+            ow_t: &ow_t,
             ob: &ob,
         };
         let rows = zv.len() / d.latent;
@@ -228,11 +275,12 @@ impl CouplingKernels for Flex {
         let d = dims_of(z, hw);
         let shapes = inputs.each_ref().map(|t| t.shape().to_vec());
         let (zv, g) = (values(z), values(&grad));
-        let (hw, hb, ow, ob) = (values(hw), values(hb), values(ow), values(ob));
+        let (hw, hb, ob) = (values(hw), values(hb), values(ob));
+        let ow_t = transposed(&values(ow), d.hidden, 2 * d.rest());
         let w = Weights {
             hw: &hw,
             hb: &hb,
-            ow: &ow,
+            ow_t: &ow_t,
             ob: &ob,
         };
         let mut gz = vec![0.0; zv.len()];
@@ -242,14 +290,18 @@ impl CouplingKernels for Flex {
                 zv.par_chunks(CHUNK_ROWS * d.latent)
                     .zip(g.par_chunks(CHUNK_ROWS * (d.latent + 1))),
             )
-            .map(|(gz, (z, g))| backward_rows(d, &w, z, g, gz))
+            .map(|(gz, (z, g))| {
+                let mut sums = WeightGrads::zeros(d);
+                backward_rows(d, &w, z, g, gz, &mut sums);
+                sums
+            })
             .reduce(|| WeightGrads::zeros(d), WeightGrads::add);
         let [sz, shw, shb, sow, sob] = shapes;
         [
             tensor(gz, sz),
             tensor(sums.hw, shw),
             tensor(sums.hb, shb),
-            tensor(sums.ow, sow),
+            tensor(transposed(&sums.ow_t, 2 * d.rest(), d.hidden), sow),
             tensor(sums.ob, sob),
         ]
     }
