@@ -58,5 +58,33 @@ impl ModelError {
     }
 }
 
+/// Refuses a config in which any of the named counts is zero, naming each such key.
+pub fn require_counts(detector: &str, counts: &[(&str, usize)]) -> Result<()> {
+    let zero: Vec<&str> = counts
+        .iter()
+        .filter(|(_, v)| *v == 0)
+        .map(|(name, _)| *name)
+        .collect();
+    if zero.is_empty() {
+        return Ok(());
+    }
+    let verb = if zero.len() == 1 { "is" } else { "are" };
+    Err(ModelError::config(
+        detector,
+        format!("{} {verb} 0; each must be at least 1", zero.join(", ")),
+    ))
+}
+
+/// Refuses a config in which any of the named values is not a positive number (NaN included).
+pub fn require_positive(detector: &str, values: &[(&str, f64)]) -> Result<()> {
+    match values.iter().find(|(_, v)| v.is_nan() || *v <= 0.0) {
+        Some((name, v)) => Err(ModelError::config(
+            detector,
+            format!("{name} must be positive (got {v})"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Result alias of the model layer.
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -10,7 +10,7 @@
 //! here the prior is N(0, I) per step. The recurrent layers are vigil's fused ones (nn::rnn).
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::{require_counts, require_positive, Result};
 use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
@@ -141,34 +141,26 @@ impl RnnVae {
     /// Builds an unfitted detector.
     pub fn new(config: RnnVaeConfig) -> Result<RnnVae> {
         let c = &config;
-        if [
-            c.window,
-            c.hidden,
-            c.dense,
-            c.latent,
-            c.epochs,
-            c.batch_size,
-            c.train_stride,
-        ]
-        .contains(&0)
-        {
-            return Err(ModelError::config(
-                "rnn-vae",
-                "window, hidden, dense, latent, epochs, batch_size and train_stride must be at least 1",
-            ));
-        }
-        for (name, v) in [
-            ("learning_rate", c.learning_rate),
-            ("std_epsilon", c.std_epsilon),
-            ("gradient_clip", c.gradient_clip),
-        ] {
-            if v.is_nan() || v <= 0.0 {
-                return Err(ModelError::config(
-                    "rnn-vae",
-                    format!("{name} must be positive"),
-                ));
-            }
-        }
+        require_counts(
+            "rnn-vae",
+            &[
+                ("window", c.window),
+                ("hidden", c.hidden),
+                ("dense", c.dense),
+                ("latent", c.latent),
+                ("epochs", c.epochs),
+                ("batch_size", c.batch_size),
+                ("train_stride", c.train_stride),
+            ],
+        )?;
+        require_positive(
+            "rnn-vae",
+            &[
+                ("learning_rate", c.learning_rate),
+                ("std_epsilon", c.std_epsilon),
+                ("gradient_clip", c.gradient_clip),
+            ],
+        )?;
         Ok(RnnVae {
             net: nn::Fitted::new("rnn-vae", WEIGHTS, {
                 let c = config.clone();

@@ -17,7 +17,7 @@
 mod net;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::{require_counts, require_positive, ModelError, Result};
 use crate::nn;
 use crate::nn::discrepancy::association_discrepancy;
 use burn::optim::GradientsParams;
@@ -85,22 +85,18 @@ impl AnomalyTransformer {
     /// Builds an unfitted detector.
     pub fn new(config: AnomalyTransformerConfig) -> Result<AnomalyTransformer> {
         let c = &config;
-        if [
-            c.window,
-            c.d_model,
-            c.heads,
-            c.layers,
-            c.feedforward,
-            c.epochs,
-            c.batch_size,
-        ]
-        .contains(&0)
-        {
-            return Err(ModelError::config(
-                KIND,
-                "window, d_model, heads, layers, feedforward, epochs and batch_size must be at least 1",
-            ));
-        }
+        require_counts(
+            KIND,
+            &[
+                ("window", c.window),
+                ("d_model", c.d_model),
+                ("heads", c.heads),
+                ("layers", c.layers),
+                ("feedforward", c.feedforward),
+                ("epochs", c.epochs),
+                ("batch_size", c.batch_size),
+            ],
+        )?;
         if c.window < 2 {
             return Err(ModelError::config(KIND, "window must be at least 2"));
         }
@@ -110,14 +106,13 @@ impl AnomalyTransformer {
                 format!("heads ({}) must divide d_model ({})", c.heads, c.d_model),
             ));
         }
-        for (name, v) in [
-            ("learning_rate", c.learning_rate),
-            ("temperature", c.temperature),
-        ] {
-            if v.is_nan() || v <= 0.0 {
-                return Err(ModelError::config(KIND, format!("{name} must be positive")));
-            }
-        }
+        require_positive(
+            KIND,
+            &[
+                ("learning_rate", c.learning_rate),
+                ("temperature", c.temperature),
+            ],
+        )?;
         if !c.k.is_finite() || c.k < 0.0 {
             return Err(ModelError::config(
                 KIND,

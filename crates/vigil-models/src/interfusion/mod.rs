@@ -18,7 +18,7 @@ mod real_nvp;
 mod temporal;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::{require_counts, require_positive, ModelError, Result};
 use crate::nn::holdout::{validation_split, ValidationSplit};
 use crate::nn::{self, rnn::Cell};
 use burn::grad_clipping::GradientClippingConfig;
@@ -110,23 +110,19 @@ impl InterFusion {
     /// Builds an unfitted detector.
     pub fn new(config: InterFusionConfig) -> Result<InterFusion> {
         let c = &config;
-        if [
-            c.window,
-            c.hidden,
-            c.dense,
-            c.latent,
-            c.epochs,
-            c.batch_size,
-            c.anneal_every,
-            c.train_stride,
-        ]
-        .contains(&0)
-        {
-            return Err(ModelError::config(
-                KIND,
-                "window, hidden, dense, latent, epochs, batch_size, anneal_every and train_stride must be at least 1",
-            ));
-        }
+        require_counts(
+            KIND,
+            &[
+                ("window", c.window),
+                ("hidden", c.hidden),
+                ("dense", c.dense),
+                ("latent", c.latent),
+                ("epochs", c.epochs),
+                ("batch_size", c.batch_size),
+                ("anneal_every", c.anneal_every),
+                ("train_stride", c.train_stride),
+            ],
+        )?;
         if c.flow_levels > 0 && c.latent < 2 {
             return Err(ModelError::config(
                 KIND,
@@ -139,14 +135,13 @@ impl InterFusion {
                 "validation must be in [0, 1): the share of the training series held out",
             ));
         }
-        for (name, v) in [
-            ("learning_rate", c.learning_rate),
-            ("gradient_clip", c.gradient_clip),
-        ] {
-            if v.is_nan() || v <= 0.0 {
-                return Err(ModelError::config(KIND, format!("{name} must be positive")));
-            }
-        }
+        require_positive(
+            KIND,
+            &[
+                ("learning_rate", c.learning_rate),
+                ("gradient_clip", c.gradient_clip),
+            ],
+        )?;
         if c.l2.is_nan() || c.l2 < 0.0 {
             return Err(ModelError::config(KIND, "l2 must be zero or positive"));
         }

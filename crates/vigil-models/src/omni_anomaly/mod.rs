@@ -13,7 +13,7 @@ mod net;
 mod prior;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::{require_counts, require_positive, ModelError, Result};
 use crate::nn::holdout::{validation_split, ValidationSplit};
 use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, Activation};
@@ -96,38 +96,33 @@ impl OmniAnomaly {
     /// Builds an unfitted detector.
     pub fn new(config: OmniAnomalyConfig) -> Result<OmniAnomaly> {
         let c = &config;
-        if [
-            c.window,
-            c.hidden,
-            c.dense,
-            c.latent,
-            c.epochs,
-            c.batch_size,
-            c.train_stride,
-            c.validate_every,
-        ]
-        .contains(&0)
-        {
-            return Err(ModelError::config(
-                KIND,
-                "window, hidden, dense, latent, epochs, batch_size, train_stride and validate_every must be at least 1",
-            ));
-        }
+        require_counts(
+            KIND,
+            &[
+                ("window", c.window),
+                ("hidden", c.hidden),
+                ("dense", c.dense),
+                ("latent", c.latent),
+                ("epochs", c.epochs),
+                ("batch_size", c.batch_size),
+                ("train_stride", c.train_stride),
+                ("validate_every", c.validate_every),
+            ],
+        )?;
         if !(0.0..1.0).contains(&c.validation) {
             return Err(ModelError::config(
                 KIND,
                 "validation must be in [0, 1): the share of the training series held out",
             ));
         }
-        for (name, v) in [
-            ("learning_rate", c.learning_rate),
-            ("std_epsilon", c.std_epsilon),
-            ("gradient_clip", c.gradient_clip),
-        ] {
-            if v.is_nan() || v <= 0.0 {
-                return Err(ModelError::config(KIND, format!("{name} must be positive")));
-            }
-        }
+        require_positive(
+            KIND,
+            &[
+                ("learning_rate", c.learning_rate),
+                ("std_epsilon", c.std_epsilon),
+                ("gradient_clip", c.gradient_clip),
+            ],
+        )?;
         Ok(OmniAnomaly {
             net: nn::Fitted::new(KIND, WEIGHTS, {
                 let c = config.clone();
