@@ -305,8 +305,8 @@ impl Detector for InterFusion {
             split: split.as_ref(),
         };
         let net = if pretrain && c.pretrain_epochs > 0 {
-            let stage = (pretraining as Objective, c.pretrain_epochs);
-            train_stage(net, stage.0, &data, stage.1, false, &c, options, &device)?.0
+            let epochs = c.pretrain_epochs;
+            train_stage(net, pretraining, &data, epochs, false, &c, options, &device)?.0
         } else {
             net
         };
