@@ -25,7 +25,6 @@ use crate::nn::infer::{par_rows, DenseStack, CHUNK_ROWS};
 use crate::nn::{self, Activation, Mlp};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -201,7 +200,7 @@ impl Detector for DeepSvdd {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         // The centre comes from the starting network and stays fixed (the paper's rule); a
         // fine-tuning run keeps the centre it was trained towards.
@@ -221,22 +220,17 @@ impl Detector for DeepSvdd {
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * d);
-        for epoch in 1..=epochs {
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(n, c.batch_size, options.seed, epoch) {
-                input.gather_windows(w, &idx, &mut batch);
+        let (net, last_loss) = nn::Epochs::new("deep-svdd", n, c.batch_size, epochs, options).run(
+            net,
+            |net, idx, _| {
+                input.gather_windows(w, idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let phi = net.encoder.forward(x, Activation::Linear);
                 let loss = (phi - centre_tensor.clone()).square().sum_dim(1).mean();
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(c.learning_rate, net, grads);
-            }
-            last_loss = nn::end_epoch("deep-svdd", epoch, epochs, loss_sum, batches, options)?;
-        }
+                nn::descend(&mut optimiser, c.learning_rate, net, loss)
+            },
+        )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         self.state = Some(SvddState {
             centre,

@@ -31,7 +31,6 @@ use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn;
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu, softmax};
 use burn::tensor::Distribution;
@@ -381,33 +380,24 @@ impl Detector for Gdn {
         let span = c.window + 1;
         check_window(self.window(), input.len(), "training series")?;
         let k = self.k(m);
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         nn::seed_dropout(options.seed);
         let starts: Vec<usize> = (0..=input.len() - span).collect();
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * span * m);
-        for epoch in 1..=epochs {
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(starts.len(), c.batch_size, options.seed, epoch) {
-                // Batch norm needs two rows to estimate a spread; a lone window is skipped.
-                if idx.len() < 2 {
-                    continue;
-                }
+        // Batch norm needs two rows to estimate a spread; a lone window is skipped.
+        let (net, last_loss) = nn::Epochs::new("gdn", starts.len(), c.batch_size, epochs, options)
+            .skip_batches_below(2)
+            .run(net, |net, idx, _| {
                 let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
                 input.gather_windows(span, &chosen, &mut batch);
                 let (history, actual) =
                     split_windows(batch.clone(), chosen.len(), c.window, m, &device);
                 let mask = net.graph_mask(k, &device);
                 let loss = (net.forward(history, mask) - actual).square().mean();
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(c.learning_rate, net, grads);
-            }
-            last_loss = nn::end_epoch("gdn", epoch, epochs, loss_sum, batches, options)?;
-        }
+                nn::descend(&mut optimiser, c.learning_rate, net, loss)
+            })?;
         let fitted = net.valid().to_device(&nn::device());
         let errors = self.forecast_errors(&fitted, input);
         self.scale = Some(error_scale(&errors, m));

@@ -16,7 +16,6 @@ use crate::nn::infer::{par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigil_core::window::{check_window, windows_ending_at};
@@ -158,29 +157,25 @@ impl Detector for LstmNdt {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * w * m);
-        for epoch in 1..=epochs {
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(starts.len(), c.batch_size, options.seed, epoch) {
-                let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                input.gather_windows(w, &chosen, &mut batch);
-                let b = chosen.len();
-                let x = nn::tensor3(batch.clone(), b, w, m, &device);
-                let history = x.clone().narrow(1, 0, w - 1);
-                let target = x.narrow(1, w - 1, 1).reshape([b, m]);
-                let loss = (net.forward(history) - target).square().mean();
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(c.learning_rate, net, grads);
-            }
-            last_loss = nn::end_epoch("lstm-ndt", epoch, epochs, loss_sum, batches, options)?;
-        }
+        let (net, last_loss) =
+            nn::Epochs::new("lstm-ndt", starts.len(), c.batch_size, epochs, options).run(
+                net,
+                |net, idx, _| {
+                    let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
+                    input.gather_windows(w, &chosen, &mut batch);
+                    let b = chosen.len();
+                    let x = nn::tensor3(batch.clone(), b, w, m, &device);
+                    let history = x.clone().narrow(1, 0, w - 1);
+                    let target = x.narrow(1, w - 1, 1).reshape([b, m]);
+                    let loss = (net.forward(history) - target).square().mean();
+                    nn::descend(&mut optimiser, c.learning_rate, net, loss)
+                },
+            )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,

@@ -15,7 +15,6 @@ use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
 use burn::tensor::Distribution;
@@ -201,7 +200,7 @@ impl Detector for RnnVae {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
         let mut optimiser = nn::adam()
             .with_grad_clipping(Some(
@@ -209,35 +208,31 @@ impl Detector for RnnVae {
             ))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * w * m);
-        for epoch in 1..=epochs {
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(starts.len(), c.batch_size, options.seed, epoch) {
-                let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                input.gather_windows(w, &chosen, &mut batch);
-                let b = chosen.len();
-                let x = nn::tensor3(batch.clone(), b, w, m, &device);
-                let (mean_z, std_z) = net
-                    .posterior
-                    .forward(net.encoder.forward(x.clone()), c.std_epsilon);
-                let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
-                let z = mean_z.clone() + std_z.clone() * noise;
-                let nll = net.nll(x, z, c.std_epsilon).sum_dim(2).mean();
-                // KL(N(μ, σ²) ‖ N(0, 1)) per latent, summed over latents, averaged over steps.
-                let kl = (mean_z.square() + std_z.clone().square() - 1.0)
-                    .mul_scalar(0.5)
-                    .sub(std_z.log())
-                    .sum_dim(2)
-                    .mean();
-                let loss = nll + kl;
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(c.learning_rate, net, grads);
-            }
-            last_loss = nn::end_epoch("rnn-vae", epoch, epochs, loss_sum, batches, options)?;
-        }
+        let (net, last_loss) =
+            nn::Epochs::new("rnn-vae", starts.len(), c.batch_size, epochs, options).run(
+                net,
+                |net, idx, _| {
+                    let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
+                    input.gather_windows(w, &chosen, &mut batch);
+                    let b = chosen.len();
+                    let x = nn::tensor3(batch.clone(), b, w, m, &device);
+                    let (mean_z, std_z) = net
+                        .posterior
+                        .forward(net.encoder.forward(x.clone()), c.std_epsilon);
+                    let noise =
+                        Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
+                    let z = mean_z.clone() + std_z.clone() * noise;
+                    let nll = net.nll(x, z, c.std_epsilon).sum_dim(2).mean();
+                    // KL(N(μ, σ²) ‖ N(0, 1)) per latent, summed over latents, averaged over steps.
+                    let kl = (mean_z.square() + std_z.clone().square() - 1.0)
+                        .mul_scalar(0.5)
+                        .sub(std_z.log())
+                        .sum_dim(2)
+                        .mean();
+                    nn::descend(&mut optimiser, c.learning_rate, net, nll + kl)
+                },
+            )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,

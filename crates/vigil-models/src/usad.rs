@@ -145,7 +145,7 @@ impl Detector for Usad {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
         let ids_ae2 = nn::param_ids(&[&net.encoder, &net.decoder2]);
@@ -157,7 +157,6 @@ impl Detector for Usad {
         let mut opt2 = nn::adam().init();
         let epochs = options.epochs.unwrap_or(self.config.epochs);
         let lr = self.config.learning_rate;
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(self.config.batch_size * d);
         // Gradients each phase leaves on the other phase's decoder. The authors' script zeroes only
         // the stepping optimiser's parameters, so D2 keeps its phase-1 gradient into phase 2 and D1
@@ -166,34 +165,29 @@ impl Detector for Usad {
         // adversarial phase drives both decoders away from reconstructing (measured: demo ROC-AUC
         // 0.62 without, see docs/models.md).
         let mut carried_d1 = GradientsParams::new();
-        for epoch in 1..=epochs {
+        let schedule = nn::Epochs::new("USAD", n, self.config.batch_size, epochs, options);
+        let (net, last_loss) = schedule.run(net, |net, idx, epoch| {
             let adv = 1.0 - 1.0 / epoch as f64;
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(n, self.config.batch_size, options.seed, epoch) {
-                input.gather_windows(w, &idx, &mut batch);
-                let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
-                let (w1, _, w3) = net.forward(x.clone());
-                let recon1 = mse(x.clone(), w1);
-                let loss1 =
-                    recon1.clone().mul_scalar(1.0 - adv) + mse(x.clone(), w3).mul_scalar(adv);
-                let mut grads = loss1.backward();
-                let mut g1 = GradientsParams::from_params(&mut grads, &net, &ids_ae1);
-                nn::accumulate_gradients(&net.decoder1, &mut carried_d1, &mut g1);
-                let mut carried_d2 = GradientsParams::from_params(&mut grads, &net, &ids_d2);
-                net = opt1.step(lr, net, g1);
-                let (_, w2, w3) = net.forward(x.clone());
-                let loss2 = mse(x.clone(), w2).mul_scalar(1.0 - adv) - mse(x, w3).mul_scalar(adv);
-                let mut grads = loss2.backward();
-                let mut g2 = GradientsParams::from_params(&mut grads, &net, &ids_ae2);
-                nn::accumulate_gradients(&net.decoder2, &mut carried_d2, &mut g2);
-                carried_d1 = GradientsParams::from_params(&mut grads, &net, &ids_d1);
-                net = opt2.step(lr, net, g2);
-                // Report AE1's reconstruction error: the adversarial terms grow by design and hide learning.
-                loss_sum += nn::scalar(recon1.detach());
-                batches += 1;
-            }
-            last_loss = nn::end_epoch("USAD", epoch, epochs, loss_sum, batches, options)?;
-        }
+            input.gather_windows(w, idx, &mut batch);
+            let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
+            let (w1, _, w3) = net.forward(x.clone());
+            let recon1 = mse(x.clone(), w1);
+            let loss1 = recon1.clone().mul_scalar(1.0 - adv) + mse(x.clone(), w3).mul_scalar(adv);
+            let mut grads = loss1.backward();
+            let mut g1 = GradientsParams::from_params(&mut grads, &net, &ids_ae1);
+            nn::accumulate_gradients(&net.decoder1, &mut carried_d1, &mut g1);
+            let mut carried_d2 = GradientsParams::from_params(&mut grads, &net, &ids_d2);
+            let net = opt1.step(lr, net, g1);
+            let (_, w2, w3) = net.forward(x.clone());
+            let loss2 = mse(x.clone(), w2).mul_scalar(1.0 - adv) - mse(x, w3).mul_scalar(adv);
+            let mut grads = loss2.backward();
+            let mut g2 = GradientsParams::from_params(&mut grads, &net, &ids_ae2);
+            nn::accumulate_gradients(&net.decoder2, &mut carried_d2, &mut g2);
+            carried_d1 = GradientsParams::from_params(&mut grads, &net, &ids_d1);
+            let net = opt2.step(lr, net, g2);
+            // Report AE1's reconstruction error: the adversarial terms grow by design and hide learning.
+            (net, nn::scalar(recon1.detach()))
+        })?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,

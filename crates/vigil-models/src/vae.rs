@@ -17,7 +17,6 @@ use crate::nn::{self, Activation, Mlp};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use burn::tensor::Distribution;
@@ -193,19 +192,19 @@ impl Detector for Vae {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * d);
-        for epoch in 1..=epochs {
-            let lr = c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(n, c.batch_size, options.seed, epoch) {
-                input.gather_windows(w, &idx, &mut batch);
+        let (net, last_loss) = nn::Epochs::new("vae", n, c.batch_size, epochs, options).run(
+            net,
+            |net, idx, epoch| {
+                let lr =
+                    c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
+                input.gather_windows(w, idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let (mean_z, std_z) = net.encoder.forward(x.clone(), c.std_epsilon);
                 let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
@@ -221,14 +220,9 @@ impl Detector for Vae {
                     .sub(std_z.log())
                     .sum_dim(1)
                     .mean();
-                let loss = nll + kl;
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(lr, net, grads);
-            }
-            last_loss = nn::end_epoch("vae", epoch, epochs, loss_sum, batches, options)?;
-        }
+                nn::descend(&mut optimiser, lr, net, nll + kl)
+            },
+        )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,

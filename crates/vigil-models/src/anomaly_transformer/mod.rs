@@ -215,29 +215,23 @@ impl Detector for AnomalyTransformer {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let fixed = net.fixed_encodings(w, &device);
         let starts: Vec<usize> = (0..=input.len() - w).collect();
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * w * m);
-        for epoch in 1..=epochs {
+        let (net, last_loss) = nn::Epochs::new(KIND, starts.len(), c.batch_size, epochs, options)
+            .run(net, |net, idx, epoch| {
             // The authors halve the learning rate after every epoch.
             let lr = c.learning_rate * 0.5f64.powi(epoch as i32 - 1);
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(starts.len(), c.batch_size, options.seed, epoch) {
-                let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                input.gather_windows(w, &chosen, &mut batch);
-                let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
-                let (loss, reported) = minimax_loss(net.forward(x.clone(), &fixed), x, c.k);
-                loss_sum += reported;
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(lr, net, grads);
-            }
-            last_loss = nn::end_epoch(KIND, epoch, epochs, loss_sum, batches, options)?;
-        }
+            let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
+            input.gather_windows(w, &chosen, &mut batch);
+            let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
+            let (loss, reported) = minimax_loss(net.forward(x.clone(), &fixed), x, c.k);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            (optimiser.step(lr, net, grads), reported)
+        })?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,

@@ -30,7 +30,6 @@ use crate::nn::tanh;
 use crate::nn::{self, Dropout};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
@@ -310,21 +309,17 @@ impl Detector for Dagmm {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         nn::seed_dropout(options.seed);
         let n = input.n_full_windows(w);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * d);
-        for epoch in 1..=epochs {
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(n, c.batch_size, options.seed, epoch) {
-                // A mixture needs more than one point; a last batch of one is skipped.
-                if idx.len() < 2 {
-                    continue;
-                }
-                input.gather_windows(w, &idx, &mut batch);
+        // A mixture needs more than one point; a last batch of one is skipped.
+        let (net, last_loss) = nn::Epochs::new("dagmm", n, c.batch_size, epochs, options)
+            .skip_batches_below(2)
+            .run(net, |net, idx, _| {
+                input.gather_windows(w, idx, &mut batch);
                 let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
                 let compressed = net.compress(x);
                 let gamma = net.memberships(compressed.z.clone());
@@ -335,13 +330,8 @@ impl Detector for Dagmm {
                     + energy.mul_scalar(c.energy_weight)
                     + gmm::inverse_diagonal_penalty(mixture.covariances)
                         .mul_scalar(c.covariance_weight);
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(c.learning_rate, net, grads);
-            }
-            last_loss = nn::end_epoch("dagmm", epoch, epochs, loss_sum, batches, options)?;
-        }
+                nn::descend(&mut optimiser, c.learning_rate, net, loss)
+            })?;
         let net = net.valid().to_device(&nn::device());
         let mixture = self.training_mixture(&net, input, w);
         self.net.set(net, m);

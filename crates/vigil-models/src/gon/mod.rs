@@ -30,7 +30,6 @@ use crate::nn::{self};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, softplus};
 use generate::{optimise, Discriminator, Search};
@@ -296,7 +295,7 @@ impl Detector for Gon {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let d = w * m;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let range = data_range(input, w);
         let n = input.n_full_windows(w);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed ^ 0x60E);
@@ -305,13 +304,11 @@ impl Detector for Gon {
             .init();
         let search = self.search(c.train_tolerance);
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let (mut real, mut fake) = (Vec::new(), Vec::new());
-        for epoch in 1..=epochs {
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(n, c.batch_size, options.seed, epoch) {
+        let (net, last_loss) =
+            nn::Epochs::new("gon", n, c.batch_size, epochs, options).run(net, |net, idx, _| {
                 let b = idx.len();
-                input.gather_windows(w, &idx, &mut real);
+                input.gather_windows(w, idx, &mut real);
                 fake.clear();
                 match c.generation_start {
                     GenerationStart::Real => fake.extend_from_slice(&real),
@@ -340,13 +337,8 @@ impl Detector for Gon {
                 // the generated halves.
                 let a = net.logits(x, c.leaky_slope);
                 let loss = (softplus(a.clone(), 1.0) - a * y).mean();
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(c.learning_rate, net, grads);
-            }
-            last_loss = nn::end_epoch("gon", epoch, epochs, loss_sum, batches, options)?;
-        }
+                nn::descend(&mut optimiser, c.learning_rate, net, loss)
+            })?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         self.range = Some(range);
         Ok(FitSummary {

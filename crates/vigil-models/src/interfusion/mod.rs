@@ -23,7 +23,6 @@ use crate::nn::holdout::{validation_split, ValidationSplit};
 use crate::nn::{self, rnn::Cell};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use net::InterFusionNet;
 use serde::{Deserialize, Serialize};
@@ -199,7 +198,7 @@ fn held_out_loss(
 /// loss that is no longer finite.
 #[allow(clippy::too_many_arguments)]
 fn train_stage(
-    mut net: InterFusionNet,
+    net: InterFusionNet,
     objective: Objective,
     data: &StageData,
     epochs: usize,
@@ -215,33 +214,32 @@ fn train_stage(
         .init();
     let silent = FitOptions {
         on_epoch: None,
-        ..FitOptions::default()
+        ..options.clone()
     };
+    let callback = if report { options } else { &silent };
     let mut batch = Vec::with_capacity(c.batch_size * w * m);
-    let (mut last_loss, mut best) = (f64::NAN, None::<(f64, InterFusionNet)>);
-    for epoch in 1..=epochs {
-        let lr = c.learning_rate * 0.5f64.powi(((epoch - 1) / c.anneal_every) as i32);
-        let (mut loss_sum, mut batches) = (0.0, 0usize);
-        for idx in nn::epoch_batches(data.starts.len(), c.batch_size, options.seed, epoch) {
-            let chosen: Vec<usize> = idx.iter().map(|&i| data.starts[i]).collect();
-            data.input.gather_windows(w, &chosen, &mut batch);
-            let x = nn::tensor3(batch.clone(), chosen.len(), w, m, device);
-            let loss = objective(&net, x, c).mean();
-            loss_sum += nn::scalar(loss.clone().detach());
-            batches += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optimiser.step(lr, net, grads);
-        }
-        let callback = if report { options } else { &silent };
-        last_loss = nn::end_epoch(KIND, epoch, epochs, loss_sum, batches, callback)?;
-        if let Some(split) = data.split {
-            let candidate = net.valid();
-            let loss = held_out_loss(&candidate, objective, data, split, c);
-            if best.as_ref().is_none_or(|(b, _)| loss < *b) {
-                best = Some((loss, candidate));
-            }
-        }
-    }
+    let mut best = None::<(f64, InterFusionNet)>;
+    let (net, last_loss) = nn::Epochs::new(KIND, data.starts.len(), c.batch_size, epochs, callback)
+        .run_checked(
+            net,
+            |net, idx, epoch| {
+                let lr = c.learning_rate * 0.5f64.powi(((epoch - 1) / c.anneal_every) as i32);
+                let chosen: Vec<usize> = idx.iter().map(|&i| data.starts[i]).collect();
+                data.input.gather_windows(w, &chosen, &mut batch);
+                let x = nn::tensor3(batch.clone(), chosen.len(), w, m, device);
+                let loss = objective(&net, x, c).mean();
+                nn::descend(&mut optimiser, lr, net, loss)
+            },
+            |net, _| {
+                if let Some(split) = data.split {
+                    let candidate = net.valid();
+                    let loss = held_out_loss(&candidate, objective, data, split, c);
+                    if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+                        best = Some((loss, candidate));
+                    }
+                }
+            },
+        )?;
     // Training goes on from the chosen network: back onto the autodiff device.
     let chosen = match best {
         Some((_, net)) => net.fork(device).train(),

@@ -5,6 +5,7 @@ pub(crate) mod activations;
 mod attention;
 pub mod discrepancy;
 pub(crate) mod dropout;
+mod epochs;
 pub(crate) mod fast_math;
 mod fitted;
 pub(crate) mod flex_values;
@@ -17,6 +18,7 @@ pub(crate) mod simd;
 pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
+pub use epochs::{descend, epoch_batches, Epochs};
 pub(crate) use fitted::fitted_checkpoints;
 pub use fitted::Fitted;
 
@@ -26,8 +28,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -81,16 +81,6 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// The mean of a scalar-valued tensor as f64.
 pub fn scalar(t: Tensor<1>) -> f64 {
     to_vec(t).first().copied().unwrap_or(f32::NAN) as f64
-}
-
-/// Shuffled mini-batches of `0..n` for one epoch, reproducible from `(seed, epoch)`.
-pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
-    order.shuffle(&mut rng);
-    order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
 }
 
 /// ½ ln 2π, the constant of a Gaussian's negative log-density.
@@ -263,26 +253,4 @@ pub fn accumulate_gradients<M: Module>(
 /// by 1/epoch) and stalls training where the papers' PyTorch code keeps learning.
 pub fn adam() -> burn::optim::AdamConfig {
     burn::optim::AdamConfig::new().with_epsilon(1e-8)
-}
-
-/// Closes a training epoch: the mean batch loss, an error if it is no longer finite, and the
-/// caller's epoch callback. Returns the mean loss.
-pub fn end_epoch(
-    model: &str,
-    epoch: usize,
-    epochs: usize,
-    loss_sum: f64,
-    batches: usize,
-    options: &crate::detector::FitOptions,
-) -> Result<f64> {
-    let loss = loss_sum / batches.max(1) as f64;
-    if !loss.is_finite() {
-        return Err(ModelError::Training(format!(
-            "{model} loss became {loss} at epoch {epoch}; lower learning_rate"
-        )));
-    }
-    if let Some(cb) = &options.on_epoch {
-        cb(epoch, epochs, loss);
-    }
-    Ok(loss)
 }

@@ -17,7 +17,6 @@ use crate::error::{require_counts, require_positive, ModelError, Result};
 use crate::nn::holdout::{validation_split, ValidationSplit};
 use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, Activation};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use net::OmniAnomalyNet;
 use prior::StateSpacePrior;
@@ -190,7 +189,7 @@ impl Detector for OmniAnomaly {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let prior = StateSpacePrior::new(w);
         let split = validation_split(input.len(), w, c.validation);
         let train_end = split.as_ref().map_or(input.len(), |s| s.train_end);
@@ -201,36 +200,30 @@ impl Detector for OmniAnomaly {
             ))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut last_loss = f64::NAN;
         let mut batch = Vec::with_capacity(c.batch_size * w * m);
         let mut best: Option<(f64, OmniAnomalyNet)> = None;
         let mut steps = 0usize;
-        for epoch in 1..=epochs {
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(starts.len(), c.batch_size, options.seed, epoch) {
-                let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                input.gather_windows(w, &chosen, &mut batch);
-                let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
-                // The authors' loss: the negative ELBO of a window summed over its steps and
-                // metrics, averaged over the batch.
-                let loss = net.negative_elbo(x, &prior, c.std_epsilon).mean();
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimiser.step(c.learning_rate, net, grads);
-                steps += 1;
-                if let Some(split) = &split {
-                    if steps.is_multiple_of(c.validate_every) {
-                        let candidate = net.valid();
-                        let loss = validation_loss(&candidate, input, split, &prior, &c);
-                        if best.as_ref().is_none_or(|(b, _)| loss < *b) {
-                            best = Some((loss, candidate));
-                        }
+        let (net, last_loss) = nn::Epochs::new(KIND, starts.len(), c.batch_size, epochs, options)
+            .run(net, |net, idx, _| {
+            let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
+            input.gather_windows(w, &chosen, &mut batch);
+            let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
+            // The authors' loss: the negative ELBO of a window summed over its steps and
+            // metrics, averaged over the batch.
+            let loss = net.negative_elbo(x, &prior, c.std_epsilon).mean();
+            let (net, reported) = nn::descend(&mut optimiser, c.learning_rate, net, loss);
+            steps += 1;
+            if let Some(split) = &split {
+                if steps.is_multiple_of(c.validate_every) {
+                    let candidate = net.valid();
+                    let loss = validation_loss(&candidate, input, split, &prior, &c);
+                    if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+                        best = Some((loss, candidate));
                     }
                 }
             }
-            last_loss = nn::end_epoch(KIND, epoch, epochs, loss_sum, batches, options)?;
-        }
+            (net, reported)
+        })?;
         // The last network competes too: training may end between two validations.
         let last = net.valid();
         let chosen = match (&split, best) {

@@ -22,7 +22,7 @@ use crate::nn::infer::par_rows;
 use crate::nn::{self, Attention, Dropout};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::prelude::*;
 use kernels::{TranadKernels, CHUNK_WINDOWS};
 use serde::{Deserialize, Serialize};
@@ -292,38 +292,31 @@ impl Detector for Tranad {
         check_window(w, input.len(), "training series")?;
         let d = w * m;
         nn::seed_dropout(options.seed);
-        let (device, mut net) = self.net.start_fit(m, options);
+        let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let mut optimizer = AdamWConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(self.config.weight_decay as f32)
             .init();
         let epochs = options.epochs.unwrap_or(self.config.epochs);
-        let mut last_loss = f64::NAN;
-        let mut batch = Vec::with_capacity(self.config.batch_size * d);
-        for epoch in 1..=epochs {
-            let lr = self.config.learning_rate
-                * self
-                    .config
-                    .lr_decay
-                    .powi(((epoch - 1) / self.config.lr_decay_epochs) as i32);
-            let phase1 = 1.0 / epoch as f64;
-            let (mut loss_sum, mut batches) = (0.0, 0usize);
-            for idx in nn::epoch_batches(n, self.config.batch_size, options.seed, epoch) {
-                input.gather_windows(w, &idx, &mut batch);
+        let c = &self.config;
+        let mut batch = Vec::with_capacity(c.batch_size * d);
+        let (net, last_loss) = nn::Epochs::new("TranAD", n, c.batch_size, epochs, options).run(
+            net,
+            |net, idx, epoch| {
+                let lr =
+                    c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
+                let phase1 = 1.0 / epoch as f64;
+                input.gather_windows(w, idx, &mut batch);
                 let x = nn::tensor3(batch.clone(), idx.len(), w, m, &device);
                 let newest = x.clone().narrow(1, w - 1, 1);
                 let (x1, x2) = net.forward(x);
                 let loss = ((x1 - newest.clone()).square().mul_scalar(phase1)
                     + (x2 - newest).square().mul_scalar(1.0 - phase1))
                 .mean();
-                loss_sum += nn::scalar(loss.clone().detach());
-                batches += 1;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimizer.step(lr, net, grads);
-            }
-            last_loss = nn::end_epoch("TranAD", epoch, epochs, loss_sum, batches, options)?;
-        }
+                nn::descend(&mut optimizer, lr, net, loss)
+            },
+        )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,

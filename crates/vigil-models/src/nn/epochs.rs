@@ -1,0 +1,127 @@
+//! The mini-batch training loop every neural detector runs: epochs of shuffled, seeded batches of
+//! training windows, each epoch's mean loss checked for divergence and reported to the caller.
+//! A detector supplies only what differs — how one batch becomes a loss and an update.
+
+use super::scalar;
+use crate::detector::FitOptions;
+use crate::error::{ModelError, Result};
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::Tensor;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+/// Shuffled mini-batches of `0..n` for one epoch, reproducible from `(seed, epoch)`.
+pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    order.shuffle(&mut rng);
+    order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
+}
+
+/// One optimiser step down `loss`'s gradient. Returns the updated network and the loss's value
+/// (read before the backward pass, which consumes the graph).
+pub fn descend<N: Module>(
+    optimiser: &mut ModuleOptimizer,
+    learning_rate: f64,
+    net: N,
+    loss: Tensor<1>,
+) -> (N, f64) {
+    let value = scalar(loss.clone().detach());
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    (optimiser.step(learning_rate, net, grads), value)
+}
+
+/// The epochs of one training run: `epochs` passes over `windows` training windows in shuffled
+/// batches of `batch_size` ([`epoch_batches`], seeded by `options.seed` and the epoch number).
+pub struct Epochs<'a> {
+    model: &'a str,
+    windows: usize,
+    batch_size: usize,
+    epochs: usize,
+    options: &'a FitOptions,
+    smallest_batch: usize,
+}
+
+impl<'a> Epochs<'a> {
+    /// `model` names the detector in the error a diverging loss raises.
+    pub fn new(
+        model: &'a str,
+        windows: usize,
+        batch_size: usize,
+        epochs: usize,
+        options: &'a FitOptions,
+    ) -> Self {
+        Self {
+            model,
+            windows,
+            batch_size,
+            epochs,
+            options,
+            smallest_batch: 1,
+        }
+    }
+
+    /// Skips batches of fewer than `n` windows (in practice an epoch's short last batch), for
+    /// losses that need several rows: batch norm's spread, a mixture's covariances.
+    pub fn skip_batches_below(mut self, n: usize) -> Self {
+        self.smallest_batch = n;
+        self
+    }
+
+    /// Runs every epoch: `step(net, batch, epoch)` trains on the windows numbered `batch`
+    /// (indices into `0..windows`) in epoch `epoch` (from 1) and returns the network and the loss
+    /// to report for that batch. Returns the trained network and the last epoch's mean loss.
+    pub fn run<N>(
+        &self,
+        net: N,
+        step: impl FnMut(N, &[usize], usize) -> (N, f64),
+    ) -> Result<(N, f64)> {
+        self.run_checked(net, step, |_, _| {})
+    }
+
+    /// [`run`](Self::run), calling `after_epoch(net, epoch)` once each epoch's loss has been
+    /// checked and reported (for choosing a network by held-out loss).
+    pub fn run_checked<N>(
+        &self,
+        mut net: N,
+        mut step: impl FnMut(N, &[usize], usize) -> (N, f64),
+        mut after_epoch: impl FnMut(&N, usize),
+    ) -> Result<(N, f64)> {
+        let mut last_loss = f64::NAN;
+        for epoch in 1..=self.epochs {
+            let (mut loss_sum, mut batches) = (0.0, 0usize);
+            let seed = self.options.seed;
+            for batch in epoch_batches(self.windows, self.batch_size, seed, epoch) {
+                if batch.len() < self.smallest_batch {
+                    continue;
+                }
+                let (next, loss) = step(net, &batch, epoch);
+                net = next;
+                loss_sum += loss;
+                batches += 1;
+            }
+            last_loss = self.end_epoch(epoch, loss_sum, batches)?;
+            after_epoch(&net, epoch);
+        }
+        Ok((net, last_loss))
+    }
+
+    /// Closes an epoch: the mean batch loss, an error if it is no longer finite, and the
+    /// caller's epoch callback.
+    fn end_epoch(&self, epoch: usize, loss_sum: f64, batches: usize) -> Result<f64> {
+        let loss = loss_sum / batches.max(1) as f64;
+        if !loss.is_finite() {
+            return Err(ModelError::Training(format!(
+                "{} loss became {loss} at epoch {epoch}; lower learning_rate",
+                self.model
+            )));
+        }
+        if let Some(callback) = &self.options.on_epoch {
+            callback(epoch, self.epochs, loss);
+        }
+        Ok(loss)
+    }
+}
