@@ -199,7 +199,6 @@ impl Detector for DeepSvdd {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let d = w * m;
         let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         // The centre comes from the starting network and stays fixed (the paper's rule); a
@@ -220,12 +219,11 @@ impl Detector for DeepSvdd {
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * d);
+        let mut windows = nn::TrainingWindows::all(input, w);
         let (net, last_loss) = nn::Epochs::new("deep-svdd", n, c.batch_size, epochs, options).run(
             net,
             |net, idx, _| {
-                input.gather_windows(w, idx, &mut batch);
-                let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
+                let x = windows.tensor2(idx, &device);
                 let phi = net.encoder.forward(x, Activation::Linear);
                 let loss = (phi - centre_tensor.clone()).square().sum_dim(1).mean();
                 nn::descend(&mut optimiser, c.learning_rate, net, loss)

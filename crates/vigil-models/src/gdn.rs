@@ -382,18 +382,15 @@ impl Detector for Gdn {
         let k = self.k(m);
         let (device, net) = self.net.start_fit(m, options);
         nn::seed_dropout(options.seed);
-        let starts: Vec<usize> = (0..=input.len() - span).collect();
+        let mut windows = nn::TrainingWindows::all(input, span);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * span * m);
         // Batch norm needs two rows to estimate a spread; a lone window is skipped.
-        let (net, last_loss) = nn::Epochs::new("gdn", starts.len(), c.batch_size, epochs, options)
+        let (net, last_loss) = nn::Epochs::new("gdn", windows.len(), c.batch_size, epochs, options)
             .skip_batches_below(2)
             .run(net, |net, idx, _| {
-                let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                input.gather_windows(span, &chosen, &mut batch);
-                let (history, actual) =
-                    split_windows(batch.clone(), chosen.len(), c.window, m, &device);
+                let batch = windows.gather(idx).to_vec();
+                let (history, actual) = split_windows(batch, idx.len(), c.window, m, &device);
                 let mask = net.graph_mask(k, &device);
                 let loss = (net.forward(history, mask) - actual).square().mean();
                 nn::descend(&mut optimiser, c.learning_rate, net, loss)
@@ -405,7 +402,7 @@ impl Detector for Gdn {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: starts.len(),
+            windows: windows.len(),
         })
     }
 

@@ -158,18 +158,15 @@ impl Detector for LstmNdt {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
-        let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
+        let mut windows = nn::TrainingWindows::every(input, w, input.len(), c.train_stride);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * w * m);
         let (net, last_loss) =
-            nn::Epochs::new("lstm-ndt", starts.len(), c.batch_size, epochs, options).run(
+            nn::Epochs::new("lstm-ndt", windows.len(), c.batch_size, epochs, options).run(
                 net,
                 |net, idx, _| {
-                    let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                    input.gather_windows(w, &chosen, &mut batch);
-                    let b = chosen.len();
-                    let x = nn::tensor3(batch.clone(), b, w, m, &device);
+                    let b = idx.len();
+                    let x = windows.tensor3(idx, &device);
                     let history = x.clone().narrow(1, 0, w - 1);
                     let target = x.narrow(1, w - 1, 1).reshape([b, m]);
                     let loss = (net.forward(history) - target).square().mean();
@@ -180,7 +177,7 @@ impl Detector for LstmNdt {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: starts.len(),
+            windows: windows.len(),
         })
     }
 

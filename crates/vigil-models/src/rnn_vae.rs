@@ -201,22 +201,18 @@ impl Detector for RnnVae {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
-        let starts: Vec<usize> = (0..=input.len() - w).step_by(c.train_stride).collect();
+        let mut windows = nn::TrainingWindows::every(input, w, input.len(), c.train_stride);
         let mut optimiser = nn::adam()
             .with_grad_clipping(Some(
                 burn::optim::grad_clipping::GradientClippingConfig::Norm(c.gradient_clip as f32),
             ))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * w * m);
         let (net, last_loss) =
-            nn::Epochs::new("rnn-vae", starts.len(), c.batch_size, epochs, options).run(
+            nn::Epochs::new("rnn-vae", windows.len(), c.batch_size, epochs, options).run(
                 net,
                 |net, idx, _| {
-                    let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-                    input.gather_windows(w, &chosen, &mut batch);
-                    let b = chosen.len();
-                    let x = nn::tensor3(batch.clone(), b, w, m, &device);
+                    let x = windows.tensor3(idx, &device);
                     let (mean_z, std_z) = net
                         .posterior
                         .forward(net.encoder.forward(x.clone()), c.std_epsilon);
@@ -237,7 +233,7 @@ impl Detector for RnnVae {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: starts.len(),
+            windows: windows.len(),
         })
     }
 

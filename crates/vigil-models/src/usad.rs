@@ -144,7 +144,6 @@ impl Detector for Usad {
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
-        let d = w * m;
         let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
@@ -157,7 +156,7 @@ impl Detector for Usad {
         let mut opt2 = nn::adam().init();
         let epochs = options.epochs.unwrap_or(self.config.epochs);
         let lr = self.config.learning_rate;
-        let mut batch = Vec::with_capacity(self.config.batch_size * d);
+        let mut windows = nn::TrainingWindows::all(input, w);
         // Gradients each phase leaves on the other phase's decoder. The authors' script zeroes only
         // the stepping optimiser's parameters, so D2 keeps its phase-1 gradient into phase 2 and D1
         // its phase-2 gradient into the next phase 1. The adversarial ‖W − AE2(AE1(W))‖ terms then
@@ -168,8 +167,7 @@ impl Detector for Usad {
         let schedule = nn::Epochs::new("USAD", n, self.config.batch_size, epochs, options);
         let (net, last_loss) = schedule.run(net, |net, idx, epoch| {
             let adv = 1.0 - 1.0 / epoch as f64;
-            input.gather_windows(w, idx, &mut batch);
-            let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
+            let x = windows.tensor2(idx, &device);
             let (w1, _, w3) = net.forward(x.clone());
             let recon1 = mse(x.clone(), w1);
             let loss1 = recon1.clone().mul_scalar(1.0 - adv) + mse(x.clone(), w3).mul_scalar(adv);

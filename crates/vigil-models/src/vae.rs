@@ -191,21 +191,19 @@ impl Detector for Vae {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let d = w * m;
         let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * d);
+        let mut windows = nn::TrainingWindows::all(input, w);
         let (net, last_loss) = nn::Epochs::new("vae", n, c.batch_size, epochs, options).run(
             net,
             |net, idx, epoch| {
                 let lr =
                     c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
-                input.gather_windows(w, idx, &mut batch);
-                let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
+                let x = windows.tensor2(idx, &device);
                 let (mean_z, std_z) = net.encoder.forward(x.clone(), c.std_epsilon);
                 let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
                 let z = mean_z.clone() + std_z.clone() * noise;

@@ -217,26 +217,23 @@ impl Detector for AnomalyTransformer {
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
         let fixed = net.fixed_encodings(w, &device);
-        let starts: Vec<usize> = (0..=input.len() - w).collect();
+        let mut windows = nn::TrainingWindows::all(input, w);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * w * m);
-        let (net, last_loss) = nn::Epochs::new(KIND, starts.len(), c.batch_size, epochs, options)
+        let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, options)
             .run(net, |net, idx, epoch| {
-            // The authors halve the learning rate after every epoch.
-            let lr = c.learning_rate * 0.5f64.powi(epoch as i32 - 1);
-            let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-            input.gather_windows(w, &chosen, &mut batch);
-            let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
-            let (loss, reported) = minimax_loss(net.forward(x.clone(), &fixed), x, c.k);
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            (optimiser.step(lr, net, grads), reported)
-        })?;
+                // The authors halve the learning rate after every epoch.
+                let lr = c.learning_rate * 0.5f64.powi(epoch as i32 - 1);
+                let x = windows.tensor3(idx, &device);
+                let (loss, reported) = minimax_loss(net.forward(x.clone(), &fixed), x, c.k);
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                (optimiser.step(lr, net, grads), reported)
+            })?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: starts.len(),
+            windows: windows.len(),
         })
     }
 

@@ -308,19 +308,17 @@ impl Detector for Dagmm {
         let c = self.config.clone();
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
-        let d = w * m;
         let (device, net) = self.net.start_fit(m, options);
         nn::seed_dropout(options.seed);
         let n = input.n_full_windows(w);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * d);
+        let mut windows = nn::TrainingWindows::all(input, w);
         // A mixture needs more than one point; a last batch of one is skipped.
         let (net, last_loss) = nn::Epochs::new("dagmm", n, c.batch_size, epochs, options)
             .skip_batches_below(2)
             .run(net, |net, idx, _| {
-                input.gather_windows(w, idx, &mut batch);
-                let x = nn::tensor2(batch.clone(), idx.len(), d, &device);
+                let x = windows.tensor2(idx, &device);
                 let compressed = net.compress(x);
                 let gamma = net.memberships(compressed.z.clone());
                 let mixture = gmm::fit(compressed.z.clone(), gamma, c.covariance_ridge);

@@ -304,14 +304,14 @@ impl Detector for Gon {
             .init();
         let search = self.search(c.train_tolerance);
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let (mut real, mut fake) = (Vec::new(), Vec::new());
+        let (mut windows, mut fake) = (nn::TrainingWindows::all(input, w), Vec::new());
         let (net, last_loss) =
             nn::Epochs::new("gon", n, c.batch_size, epochs, options).run(net, |net, idx, _| {
                 let b = idx.len();
-                input.gather_windows(w, idx, &mut real);
+                let real = windows.gather(idx);
                 fake.clear();
                 match c.generation_start {
-                    GenerationStart::Real => fake.extend_from_slice(&real),
+                    GenerationStart::Real => fake.extend_from_slice(real),
                     GenerationStart::Noise => fake.extend((0..b * d).map(|i| {
                         let (lo, hi) = (range.low[i % d], range.high[i % d]);
                         lo + (hi - lo) * rng.gen::<f32>()
@@ -326,7 +326,7 @@ impl Detector for Gon {
                     &range.high,
                     &search,
                 );
-                let mut both = real.clone();
+                let mut both = real.to_vec();
                 both.extend_from_slice(&fake);
                 let x = nn::tensor2(both, 2 * b, d, &device);
                 let labels: Vec<f32> = std::iter::repeat_n(c.real_label as f32, b)

@@ -207,7 +207,6 @@ fn train_stage(
     options: &FitOptions,
     device: &Device,
 ) -> Result<(InterFusionNet, f64)> {
-    let (m, w) = (data.input.n_metrics, c.window);
     let mut optimiser = nn::adam()
         .with_grad_clipping(Some(GradientClippingConfig::Norm(c.gradient_clip as f32)))
         .with_weight_decay((c.l2 > 0.0).then(|| WeightDecayConfig::new(c.l2 as f32)))
@@ -217,16 +216,14 @@ fn train_stage(
         ..options.clone()
     };
     let callback = if report { options } else { &silent };
-    let mut batch = Vec::with_capacity(c.batch_size * w * m);
+    let mut windows = nn::TrainingWindows::starting_at(data.input, c.window, data.starts.to_vec());
     let mut best = None::<(f64, InterFusionNet)>;
-    let (net, last_loss) = nn::Epochs::new(KIND, data.starts.len(), c.batch_size, epochs, callback)
+    let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, callback)
         .run_checked(
             net,
             |net, idx, epoch| {
                 let lr = c.learning_rate * 0.5f64.powi(((epoch - 1) / c.anneal_every) as i32);
-                let chosen: Vec<usize> = idx.iter().map(|&i| data.starts[i]).collect();
-                data.input.gather_windows(w, &chosen, &mut batch);
-                let x = nn::tensor3(batch.clone(), chosen.len(), w, m, device);
+                let x = windows.tensor3(idx, device);
                 let loss = objective(&net, x, c).mean();
                 nn::descend(&mut optimiser, lr, net, loss)
             },

@@ -15,12 +15,14 @@ pub mod infer;
 pub mod likelihood;
 pub mod rnn;
 pub(crate) mod simd;
+mod windows;
 pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
 pub use epochs::{descend, epoch_batches, Epochs};
 pub(crate) use fitted::fitted_checkpoints;
 pub use fitted::Fitted;
+pub use windows::TrainingWindows;
 
 use crate::error::{ModelError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};

@@ -193,37 +193,34 @@ impl Detector for OmniAnomaly {
         let prior = StateSpacePrior::new(w);
         let split = validation_split(input.len(), w, c.validation);
         let train_end = split.as_ref().map_or(input.len(), |s| s.train_end);
-        let starts: Vec<usize> = (0..=train_end - w).step_by(c.train_stride).collect();
+        let mut windows = nn::TrainingWindows::every(input, w, train_end, c.train_stride);
         let mut optimiser = nn::adam()
             .with_grad_clipping(Some(
                 burn::optim::grad_clipping::GradientClippingConfig::Norm(c.gradient_clip as f32),
             ))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let mut batch = Vec::with_capacity(c.batch_size * w * m);
         let mut best: Option<(f64, OmniAnomalyNet)> = None;
         let mut steps = 0usize;
-        let (net, last_loss) = nn::Epochs::new(KIND, starts.len(), c.batch_size, epochs, options)
+        let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, options)
             .run(net, |net, idx, _| {
-            let chosen: Vec<usize> = idx.iter().map(|&i| starts[i]).collect();
-            input.gather_windows(w, &chosen, &mut batch);
-            let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
-            // The authors' loss: the negative ELBO of a window summed over its steps and
-            // metrics, averaged over the batch.
-            let loss = net.negative_elbo(x, &prior, c.std_epsilon).mean();
-            let (net, reported) = nn::descend(&mut optimiser, c.learning_rate, net, loss);
-            steps += 1;
-            if let Some(split) = &split {
-                if steps.is_multiple_of(c.validate_every) {
-                    let candidate = net.valid();
-                    let loss = validation_loss(&candidate, input, split, &prior, &c);
-                    if best.as_ref().is_none_or(|(b, _)| loss < *b) {
-                        best = Some((loss, candidate));
+                let x = windows.tensor3(idx, &device);
+                // The authors' loss: the negative ELBO of a window summed over its steps and
+                // metrics, averaged over the batch.
+                let loss = net.negative_elbo(x, &prior, c.std_epsilon).mean();
+                let (net, reported) = nn::descend(&mut optimiser, c.learning_rate, net, loss);
+                steps += 1;
+                if let Some(split) = &split {
+                    if steps.is_multiple_of(c.validate_every) {
+                        let candidate = net.valid();
+                        let loss = validation_loss(&candidate, input, split, &prior, &c);
+                        if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+                            best = Some((loss, candidate));
+                        }
                     }
                 }
-            }
-            (net, reported)
-        })?;
+                (net, reported)
+            })?;
         // The last network competes too: training may end between two validations.
         let last = net.valid();
         let chosen = match (&split, best) {
@@ -240,7 +237,7 @@ impl Detector for OmniAnomaly {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: starts.len(),
+            windows: windows.len(),
         })
     }
 

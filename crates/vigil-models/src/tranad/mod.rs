@@ -290,7 +290,6 @@ impl Detector for Tranad {
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
-        let d = w * m;
         nn::seed_dropout(options.seed);
         let (device, net) = self.net.start_fit(m, options);
         let n = input.n_full_windows(w);
@@ -300,15 +299,14 @@ impl Detector for Tranad {
             .init();
         let epochs = options.epochs.unwrap_or(self.config.epochs);
         let c = &self.config;
-        let mut batch = Vec::with_capacity(c.batch_size * d);
+        let mut windows = nn::TrainingWindows::all(input, w);
         let (net, last_loss) = nn::Epochs::new("TranAD", n, c.batch_size, epochs, options).run(
             net,
             |net, idx, epoch| {
                 let lr =
                     c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
                 let phase1 = 1.0 / epoch as f64;
-                input.gather_windows(w, idx, &mut batch);
-                let x = nn::tensor3(batch.clone(), idx.len(), w, m, &device);
+                let x = windows.tensor3(idx, &device);
                 let newest = x.clone().narrow(1, w - 1, 1);
                 let (x1, x2) = net.forward(x);
                 let loss = ((x1 - newest.clone()).square().mul_scalar(phase1)

@@ -1,0 +1,104 @@
+//! The training windows of one fit and the batches gathered from them. Windows are never
+//! materialised all at once (`MtsInput::gather_windows` says why); a batch is copied out of the
+//! series into one reused buffer.
+
+use super::{tensor2, tensor3};
+use crate::detector::MtsInput;
+use burn::prelude::{Device, Tensor};
+
+/// Windows of `window` steps, numbered `0..len()`, each known by the step it starts at.
+pub struct TrainingWindows<'i, 'a> {
+    input: &'i MtsInput<'a>,
+    window: usize,
+    starts: Vec<usize>,
+    buffer: Vec<f32>,
+}
+
+impl<'i, 'a> TrainingWindows<'i, 'a> {
+    /// Every full window of the series.
+    pub fn all(input: &'i MtsInput<'a>, window: usize) -> Self {
+        Self::every(input, window, input.len(), 1)
+    }
+
+    /// The windows that start every `stride` steps and end by step `end` (exclusive) — `end`
+    /// below the series' length leaves a tail out, e.g. for validation.
+    pub fn every(input: &'i MtsInput<'a>, window: usize, end: usize, stride: usize) -> Self {
+        let last_start = (end.min(input.len()) + 1).saturating_sub(window.max(1));
+        Self::starting_at(
+            input,
+            window,
+            (0..last_start).step_by(stride.max(1)).collect(),
+        )
+    }
+
+    /// The windows starting at `starts`.
+    pub fn starting_at(input: &'i MtsInput<'a>, window: usize, starts: Vec<usize>) -> Self {
+        Self {
+            input,
+            window,
+            starts,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// How many windows there are.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether there are none (a series shorter than the window).
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The values of the windows numbered `batch`, window after window, each `window × metrics`
+    /// values in time order.
+    pub fn gather(&mut self, batch: &[usize]) -> &[f32] {
+        let m = self.input.n_metrics;
+        self.buffer.clear();
+        for &i in batch {
+            let start = self.starts[i];
+            self.buffer
+                .extend_from_slice(&self.input.values[start * m..(start + self.window) * m]);
+        }
+        &self.buffer
+    }
+
+    /// The windows numbered `batch` as a `[batch, window, metrics]` tensor.
+    pub fn tensor3(&mut self, batch: &[usize], device: &Device) -> Tensor<3> {
+        let (w, m) = (self.window, self.input.n_metrics);
+        tensor3(self.gather(batch).to_vec(), batch.len(), w, m, device)
+    }
+
+    /// The windows numbered `batch` flattened, as a `[batch, window × metrics]` tensor.
+    pub fn tensor2(&mut self, batch: &[usize], device: &Device) -> Tensor<2> {
+        let d = self.window * self.input.n_metrics;
+        tensor2(self.gather(batch).to_vec(), batch.len(), d, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_the_chosen_windows_in_order() {
+        // 6 steps of 2 metrics: step t holds (10t, 10t + 1).
+        let values: Vec<f32> = (0..6)
+            .flat_map(|t| [10.0 * t as f32, 10.0 * t as f32 + 1.0])
+            .collect();
+        let input = MtsInput::new(&values, 2);
+        let mut all = TrainingWindows::all(&input, 3);
+        assert_eq!(all.len(), 4);
+        assert_eq!(
+            all.gather(&[3, 0]),
+            &[30., 31., 40., 41., 50., 51., 0., 1., 10., 11., 20., 21.]
+        );
+        // Stride 2 up to step 5 (exclusive): windows start at 0 and 2.
+        let mut strided = TrainingWindows::every(&input, 3, 5, 2);
+        assert_eq!(strided.len(), 2);
+        assert_eq!(strided.gather(&[1]), &[20., 21., 30., 31., 40., 41.]);
+        let longer_than_the_series = TrainingWindows::all(&input, 7);
+        assert!(longer_than_the_series.is_empty());
+    }
+}
