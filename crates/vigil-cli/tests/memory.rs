@@ -1,21 +1,31 @@
 //! `--memory-budget` end to end: the real `vigil` binary in a child process, its peak resident
 //! memory as the kernel accounted it (the process and every worker it ran), against the budget.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Exit status and peak resident bytes of `vigil args` (the largest of the process and the
 /// workers it waited for: Linux's `ru_maxrss` of a reaped child covers its reaped children).
 fn vigil_with_peak(args: &[&str], cwd: &Path) -> (i32, u64, String, String) {
-    // Reaped below by wait4, which std's wait would hide the resource usage of.
-    #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    command
         .args(args)
         .current_dir(cwd)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the vigil binary runs");
+        .stderr(Stdio::piped());
+    // Why a fork: at exec Linux folds the peak of the memory the process had before into its
+    // `ru_maxrss`. std spawns with posix_spawn (vfork), whose child runs in this test
+    // harness's memory, so the harness's own high-water mark — which grows with the tests
+    // running beside this one — would be reported as vigil's. A forked child holds only a copy
+    // of the harness's private pages, far below vigil's own size. Any `pre_exec` makes std fork.
+    // SAFETY: the hook does nothing, so it is trivially async-signal-safe.
+    unsafe {
+        command.pre_exec(|| Ok(()));
+    }
+    // Reaped below by wait4, which std's wait would hide the resource usage of.
+    #[allow(clippy::zombie_processes)]
+    let mut child = command.spawn().expect("the vigil binary runs");
     let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -180,7 +190,13 @@ fn a_budget_nothing_fits_in_is_refused_and_writes_nothing() {
         err.contains("hidden [4]"),
         "the smallest variant was tried: {err}"
     );
-    assert!(peak <= 9 * MIB + MIB, "a refused try went far over: {peak}");
+    // Each try is stopped inside the allocation that crosses its share, so the peak stays near
+    // what vigil itself takes to start (about 9 MiB here, a little more when tests beside this
+    // one load the machine); the smallest variant run to the end would take about 17 MiB.
+    assert!(
+        peak <= 9 * MIB + 2 * MIB,
+        "a refused try went far over: {peak}"
+    );
     assert!(!dir.path().join("small").exists() && !dir.path().join("s.csv").exists());
 }
 
