@@ -201,8 +201,7 @@ impl Detector for Vae {
         let (net, last_loss) = nn::Epochs::new("vae", n, c.batch_size, epochs, options).run(
             net,
             |net, idx, epoch| {
-                let lr =
-                    c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
+                let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
                 let x = windows.tensor2(idx, &device);
                 let (mean_z, std_z) = net.encoder.forward(x.clone(), c.std_epsilon);
                 let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);

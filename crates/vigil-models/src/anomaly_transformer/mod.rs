@@ -223,7 +223,7 @@ impl Detector for AnomalyTransformer {
         let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, options)
             .run(net, |net, idx, epoch| {
                 // The authors halve the learning rate after every epoch.
-                let lr = c.learning_rate * 0.5f64.powi(epoch as i32 - 1);
+                let lr = nn::step_decay(c.learning_rate, 0.5, 1, epoch);
                 let x = windows.tensor3(idx, &device);
                 let (loss, reported) = minimax_loss(net.forward(x.clone(), &fixed), x, c.k);
                 let grads = GradientsParams::from_grads(loss.backward(), &net);

@@ -222,7 +222,7 @@ fn train_stage(
         .run_checked(
             net,
             |net, idx, epoch| {
-                let lr = c.learning_rate * 0.5f64.powi(((epoch - 1) / c.anneal_every) as i32);
+                let lr = nn::step_decay(c.learning_rate, 0.5, c.anneal_every, epoch);
                 let x = windows.tensor3(idx, device);
                 let loss = objective(&net, x, c).mean();
                 nn::descend(&mut optimiser, lr, net, loss)

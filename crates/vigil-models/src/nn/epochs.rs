@@ -21,6 +21,13 @@ pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec
     order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
 }
 
+/// Learning rate of `epoch` (counted from 1) under a step decay: `base` times `factor` once for
+/// every `every` epochs completed — TranAD's and the dense VAE's schedule, and with factor 0.5
+/// InterFusion's annealing and the Anomaly Transformer's halving.
+pub fn step_decay(base: f64, factor: f64, every: usize, epoch: usize) -> f64 {
+    base * factor.powi((epoch.saturating_sub(1) / every.max(1)) as i32)
+}
+
 /// One optimiser step down `loss`'s gradient. Returns the updated network and the loss's value
 /// (read before the backward pass, which consumes the graph).
 pub fn descend<N: Module>(
@@ -123,5 +130,17 @@ impl<'a> Epochs<'a> {
             callback(epoch, self.epochs, loss);
         }
         Ok(loss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_decay;
+
+    #[test]
+    fn step_decay_multiplies_once_per_completed_period() {
+        let rates: Vec<f64> = (1..=7).map(|e| step_decay(1e-3, 0.5, 3, e)).collect();
+        assert_eq!(rates, [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4]);
+        assert_eq!(step_decay(1e-3, 0.5, 1, 3), 2.5e-4);
     }
 }

@@ -19,7 +19,7 @@ mod windows;
 pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
 pub use dropout::{seed_dropout, Dropout};
-pub use epochs::{descend, epoch_batches, Epochs};
+pub use epochs::{descend, epoch_batches, step_decay, Epochs};
 pub(crate) use fitted::fitted_checkpoints;
 pub use fitted::Fitted;
 pub use windows::TrainingWindows;

@@ -303,8 +303,7 @@ impl Detector for Tranad {
         let (net, last_loss) = nn::Epochs::new("TranAD", n, c.batch_size, epochs, options).run(
             net,
             |net, idx, epoch| {
-                let lr =
-                    c.learning_rate * c.lr_decay.powi(((epoch - 1) / c.lr_decay_epochs) as i32);
+                let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
                 let phase1 = 1.0 / epoch as f64;
                 let x = windows.tensor3(idx, &device);
                 let newest = x.clone().narrow(1, w - 1, 1);
