@@ -15,6 +15,7 @@
 //! times the step's squared reconstruction error (mean over metrics). `net.rs` has the network.
 
 mod net;
+mod prior;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{require_counts, require_positive, ModelError, Result};

@@ -7,6 +7,7 @@
 //! association, a Gaussian kernel over the distance |i − j| with a learned width σ_i per step,
 //! normalised over j. The training objective and the score compare the two (`mod.rs`).
 
+use super::prior::gaussian_prior;
 use crate::nn;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -46,7 +47,7 @@ impl AnomalyAttention {
         }
     }
 
-    fn forward(&self, x: Tensor<3>, squared_distances: Tensor<4>) -> (Tensor<3>, Associations) {
+    fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Associations) {
         let [b, l, d] = x.dims();
         let (h, e) = (self.heads, d / self.heads);
         let split = |t: Tensor<3>| t.reshape([b, l, h, e]).swap_dims(1, 2);
@@ -64,9 +65,8 @@ impl AnomalyAttention {
             .mul_scalar(3f64.ln())
             .exp()
             .sub_scalar(1.0);
-        // N(|i − j|; 0, σ_i) normalised over j is a softmax of −|i − j|² / 2σ_i²: the
-        // Gaussian's own normalising factor cancels.
-        let prior = softmax(squared_distances.neg() / sigma.square().mul_scalar(2.0), 3);
+        // N(|i − j|; 0, σ_i) normalised over j (one fused op, prior.rs).
+        let prior = gaussian_prior(sigma);
         (self.output.forward(context), Associations { series, prior })
     }
 }
@@ -82,8 +82,8 @@ pub struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    fn forward(&self, x: Tensor<3>, squared_distances: Tensor<4>) -> (Tensor<3>, Associations) {
-        let (attended, associations) = self.attention.forward(x.clone(), squared_distances);
+    fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Associations) {
+        let (attended, associations) = self.attention.forward(x.clone());
         let x = self.norm1.forward(x + attended);
         let y = self.ff2.forward(gelu(self.ff1.forward(x.clone())));
         (self.norm2.forward(x + y), associations)
@@ -142,7 +142,6 @@ impl AnomalyTransformerNet {
         let d = self.embedding.weight.val().dims()[1];
         FixedEncodings {
             positions: positions(steps, d, device).reshape([1, steps, d]),
-            squared_distances: squared_distances(steps, device),
         }
     }
 
@@ -163,7 +162,7 @@ impl AnomalyTransformerNet {
         let mut h = tokens + fixed.positions.clone();
         let mut associations = Vec::with_capacity(self.encoder.len());
         for layer in &self.encoder {
-            let (out, a) = layer.forward(h, fixed.squared_distances.clone());
+            let (out, a) = layer.forward(h);
             h = out;
             associations.push(a);
         }
@@ -174,11 +173,9 @@ impl AnomalyTransformerNet {
     }
 }
 
-/// The sinusoidal positions (`1 × steps × d_model`) and the squared step distances
-/// (`1 × 1 × steps × steps`) every forward pass adds and attends with.
+/// The sinusoidal positions (`1 × steps × d_model`) every forward pass adds.
 pub struct FixedEncodings {
     positions: Tensor<3>,
-    squared_distances: Tensor<4>,
 }
 
 /// The sinusoidal positional encoding (sin on even, cos on odd dimensions), `steps × d_model`.
@@ -193,12 +190,4 @@ fn positions(steps: usize, d_model: usize, device: &Device) -> Tensor<2> {
         })
         .collect();
     nn::tensor2(values, steps, d_model, device)
-}
-
-/// |i − j|² for every pair of steps, `1 × 1 × steps × steps`.
-fn squared_distances(steps: usize, device: &Device) -> Tensor<4> {
-    let values = (0..steps * steps)
-        .map(|k| ((k / steps) as f32 - (k % steps) as f32).powi(2))
-        .collect();
-    nn::tensor2(values, steps, steps, device).reshape([1, 1, steps, steps])
 }
