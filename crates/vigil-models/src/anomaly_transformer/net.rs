@@ -12,7 +12,7 @@ use crate::nn;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid, softmax};
+use burn::tensor::activation::{gelu, sigmoid};
 
 /// One anomaly-attention layer: projections, both associations, output projection.
 #[derive(Module, Debug)]
@@ -57,7 +57,7 @@ impl AnomalyAttention {
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .mul_scalar(1.0 / (e as f64).sqrt());
-        let series = softmax(scores, 3);
+        let series = nn::softmax::softmax_last(scores);
         let context = series.clone().matmul(v).swap_dims(1, 2).reshape([b, l, d]);
         // σ = 3^(sigmoid(5s) + 1e-5) − 1, per head and step (the authors' squashing).
         let raw = self.sigma.forward(x).swap_dims(1, 2).reshape([b, h, l, 1]);

@@ -17,6 +17,7 @@
 
 use crate::nn::fast_math::exp_f32;
 use crate::nn::flex_values::{tensor, values};
+use crate::nn::lanes;
 use crate::nn::simd::wide_simd;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -50,21 +51,6 @@ fn squared_distances(steps: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Σ x with eight partial sums: a float sum in one accumulator is a chain the compiler may not
-/// reorder, which would keep the whole loop scalar.
-#[inline(always)]
-fn lane_sum(x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = x.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for lane in 0..8 {
-            acc[lane] += c[lane];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// Row k of `sigma` is step `(first + k) % steps` of its window; `first` is the index of the
 /// slice's first row in the whole tensor.
 #[inline(always)]
@@ -82,7 +68,7 @@ fn forward_rows_loop(
             *p = exp_f32(c * d);
         }
         // Step i's own term is e^0 = 1, so the sum is at least 1.
-        let inverse = 1.0 / lane_sum(row);
+        let inverse = 1.0 / lanes::sum(row);
         row.iter_mut().for_each(|p| *p *= inverse);
     }
 }
@@ -110,7 +96,7 @@ fn backward_rows_loop(
         for (e, &d) in scratch.iter_mut().zip(d) {
             *e = exp_f32(c * d);
         }
-        // Z = Σe, Σe·d, Σe·G and Σe·G·d, eight partial sums each (see lane_sum).
+        // Z = Σe, Σe·d, Σe·G and Σe·G·d, eight partial sums each (as in nn::lanes).
         let mut acc = [[0.0f32; 8]; 4];
         let lanes = scratch
             .chunks_exact(8)

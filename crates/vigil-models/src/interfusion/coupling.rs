@@ -13,6 +13,7 @@
 
 use crate::nn::fast_math::{exp_f32, softplus_and_sigmoid_f32};
 use crate::nn::flex_values::{tensor, values};
+use crate::nn::lanes::dot;
 use crate::nn::simd::wide_simd;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -70,25 +71,6 @@ struct Weights<'a> {
     hb: &'a [f32],
     ow_t: &'a [f32],
     ob: &'a [f32],
-}
-
-/// Σ aᵢbᵢ with eight partial sums, so that the compiler can keep them in one vector register.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for lane in 0..8 {
-            acc[lane] += x[lane] * y[lane];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// y += a·x.
