@@ -53,6 +53,9 @@ pub struct AnomalyTransformerConfig {
     pub batch_size: usize,
     /// Adam learning rate of the first epoch, halved after every epoch (authors: 1e-4).
     pub learning_rate: f64,
+    /// Train on the windows starting every `train_stride` steps (authors: 1 on SMAP, MSL and
+    /// PSM; 100 on SMD, i.e. non-overlapping windows — their `get_loader_segment`).
+    pub train_stride: usize,
 }
 
 impl Default for AnomalyTransformerConfig {
@@ -68,6 +71,7 @@ impl Default for AnomalyTransformerConfig {
             epochs: 10,
             batch_size: 256,
             learning_rate: 1e-4,
+            train_stride: 1,
         }
     }
 }
@@ -96,6 +100,7 @@ impl AnomalyTransformer {
                 ("feedforward", c.feedforward),
                 ("epochs", c.epochs),
                 ("batch_size", c.batch_size),
+                ("train_stride", c.train_stride),
             ],
         )?;
         if c.window < 2 {
@@ -218,7 +223,7 @@ impl Detector for AnomalyTransformer {
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
         let fixed = net.fixed_encodings(w, &device);
-        let mut windows = nn::TrainingWindows::all(input, w);
+        let mut windows = nn::TrainingWindows::every(input, w, input.len(), c.train_stride);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, options)
@@ -317,6 +322,7 @@ mod tests {
             (serde_json::json!({"window": 1}), "window"),
             (serde_json::json!({"temperature": 0.0}), "temperature"),
             (serde_json::json!({"k": -1.0}), "k must"),
+            (serde_json::json!({"train_stride": 0}), "train_stride"),
         ] {
             let config: AnomalyTransformerConfig = serde_json::from_value(json).unwrap();
             let err = AnomalyTransformer::new(config).unwrap_err().to_string();
