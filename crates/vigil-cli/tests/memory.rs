@@ -1,6 +1,8 @@
 //! `--memory-budget` end to end: the real `vigil` binary in a child process, its peak resident
 //! memory as the kernel accounted it (the process and every worker it ran), against the budget.
 
+mod common;
+
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -239,44 +241,8 @@ fn train_under_a_memory_budget_reports_what_it_chose() {
 
 #[test]
 fn bench_memory_runs_each_pair_in_its_own_process_and_reports_f1_per_gb() {
-    // A two-machine SMD layout: train/, test/ and test_label/, headerless numbers.
     let dir = tempfile::tempdir().unwrap();
-    let smd = dir.path().join("SMD");
-    for sub in ["train", "test", "test_label"] {
-        std::fs::create_dir_all(smd.join(sub)).unwrap();
-    }
-    for (machine, phase) in [("machine-1-1", 0.0), ("machine-1-2", 1.0)] {
-        let rows = |anomalous: bool| {
-            (0..600)
-                .map(|t| {
-                    let x = t as f64 / 12.0 + phase;
-                    let spike = if anomalous && (400..420).contains(&t) {
-                        5.0
-                    } else {
-                        0.0
-                    };
-                    format!(
-                        "{:.4},{:.4},{:.4}\n",
-                        x.sin() + spike,
-                        x.cos(),
-                        (2.0 * x).sin()
-                    )
-                })
-                .collect::<String>()
-        };
-        std::fs::write(smd.join(format!("train/{machine}.txt")), rows(false)).unwrap();
-        std::fs::write(smd.join(format!("test/{machine}.txt")), rows(true)).unwrap();
-        let labels: String = (0..600)
-            .map(|t| {
-                if (400..420).contains(&t) {
-                    "1\n"
-                } else {
-                    "0\n"
-                }
-            })
-            .collect();
-        std::fs::write(smd.join(format!("test_label/{machine}.txt")), labels).unwrap();
-    }
+    common::write_two_smd_machines(dir.path());
     let (code, _, _, err) = vigil_with_peak(
         &[
             "bench",

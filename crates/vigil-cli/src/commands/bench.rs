@@ -1,5 +1,6 @@
 //! `vigil bench`: detectors over a benchmark data set, one markdown table with the command line.
 
+use super::bench_journal::{Journal, JournalHeader};
 use super::SpecArgs;
 use crate::output::{write_atomic, Ui};
 use crate::table;
@@ -22,7 +23,9 @@ pub struct BenchArgs {
     /// Only these entities (comma-separated names); all when absent.
     #[arg(long, value_delimiter = ',')]
     pub entities: Vec<String>,
-    /// Markdown file to write (the table and the command that made it).
+    /// Markdown file to write (the table and the command that made it). Until it is written,
+    /// finished rows are kept in `<output>.journal.jsonl`: after an interruption, the same
+    /// command goes on from there.
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Run every detector on every entity in a fresh child process, so that each row's peak
@@ -68,10 +71,57 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
             also.push((name.to_string(), name.parse()?));
         }
     }
-    let outcomes = if args.memory {
-        run_in_children(&args, &dataset.entities, ui)?
-    } else {
-        run_here(&args, &dataset.entities, &base_spec, method, &also, ui)?
+    // Every detector named must exist and accept its config before hours go into the others
+    // (a [detector_config] is for the detector it was written for; see `run_here`).
+    for detector in args.detectors() {
+        let config = (detector == base_spec.detector)
+            .then_some(base_spec.config.as_ref())
+            .flatten();
+        vigil_models::registry::build(&detector, config)?;
+    }
+    // With `--output`, finished rows go to a journal beside it, and a run of the same command
+    // after an interruption picks up where that one stopped.
+    let mut journal = match &args.output {
+        Some(path) => Some(Journal::open(
+            path,
+            JournalHeader::of_command(std::env::args().skip(1), args.spec.config.as_deref())?,
+        )?),
+        None => None,
+    };
+    if let Some(journal) = journal.as_ref().filter(|j| j.earlier_rows() > 0) {
+        ui.note(format!(
+            "resuming: {} rows come from {}",
+            journal.earlier_rows(),
+            journal.path().display()
+        ));
+    }
+    let run = |journal: Option<&mut Journal>| {
+        if args.memory {
+            run_in_children(&args, &dataset.entities, journal, ui)
+        } else {
+            run_here(
+                &args,
+                &dataset.entities,
+                &base_spec,
+                method,
+                &also,
+                journal,
+                ui,
+            )
+        }
+    };
+    let outcomes = match run(journal.as_mut()) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            return Err(match journal.as_ref().filter(|j| j.path().exists()) {
+                // The cause first, then what is kept (anyhow prints contexts before causes).
+                Some(j) => anyhow::anyhow!(
+                    "{e:#}\n(the rows finished so far are kept in {}: once that is fixed, the same command goes on from there)",
+                    j.path().display()
+                ),
+                None => e,
+            });
+        }
     };
     if ui.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
@@ -91,19 +141,29 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         } else {
             "Peak RSS is the process high-water mark after each entity (measured by the OS)."
         };
+        let resumed = match journal.as_ref().map(Journal::earlier_rows) {
+            Some(n) if n > 0 => format!(
+                " {n} of the {} rows were measured by an earlier run of this command that was interrupted (kept in its journal); their seconds and peak memory are that run's.",
+                outcomes.len()
+            ),
+            _ => String::new(),
+        };
         let mut tables = table::markdown(&outcomes, &threshold_name);
         if args.memory {
             tables.push('\n');
             tables.push_str(&table::memory_markdown(&outcomes, &threshold_name));
         }
         let text = format!(
-            "# vigil bench — {}\n\nCommand: `{}`\n\nEvery threshold shown is label-free: `pot-batch` fits POT on the test scores being judged, `pot` and `spot` are calibrated on the training scores, `ndt` is LSTM-NDT's dynamic threshold on the smoothed test scores (docs/thresholds.md); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. {memory_note}\n\n{}",
+            "# vigil bench — {}\n\nCommand: `{}`\n\nEvery threshold shown is label-free: `pot-batch` fits POT on the test scores being judged, `pot` and `spot` are calibrated on the training scores, `ndt` is LSTM-NDT's dynamic threshold on the smoothed test scores (docs/thresholds.md); \"oracle\" columns choose the threshold with the test labels and are shown for reference only. {memory_note}{resumed}\n\n{}",
             dataset.name,
             command.join(" "),
             tables
         );
         write_atomic(path, text.as_bytes())?;
         ui.note(format!("table written to {}", path.display()));
+    }
+    if let Some(journal) = journal {
+        journal.remove()?;
     }
     Ok(())
 }
@@ -115,6 +175,7 @@ fn run_here(
     base_spec: &vigil_models::TrainSpec,
     method: vigil_core::threshold::ThresholdMethod,
     also: &[(String, vigil_core::threshold::ThresholdMethod)],
+    mut journal: Option<&mut Journal>,
     ui: &Ui,
 ) -> anyhow::Result<Vec<EntityOutcome>> {
     let mut outcomes = Vec::new();
@@ -126,10 +187,19 @@ fn run_here(
         if *detector != base_spec.detector {
             spec.config = None;
         }
-        vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
         for entity in entities {
+            if let Some(done) = journal
+                .as_ref()
+                .and_then(|j| j.finished(detector, &entity.name))
+            {
+                outcomes.push(done.clone());
+                continue;
+            }
             ui.note(format!("{detector} on {} ...", entity.name));
             let (outcome, _, _) = run_entity(entity, &spec, method, also)?;
+            if let Some(journal) = journal.as_mut() {
+                journal.record(&outcome)?;
+            }
             ui.note(format!(
                 "  PA-F1 {:.4}  F1 {:.4}  best PA-F1 {:.4}  ({:.1}s train)",
                 outcome.report.pa_f1,
@@ -149,6 +219,7 @@ fn run_here(
 fn run_in_children(
     args: &BenchArgs,
     entities: &[vigil_core::Entity],
+    mut journal: Option<&mut Journal>,
     ui: &Ui,
 ) -> anyhow::Result<Vec<EntityOutcome>> {
     let exe = std::env::current_exe()?;
@@ -156,6 +227,13 @@ fn run_in_children(
     let mut outcomes = Vec::new();
     for detector in &args.detectors() {
         for entity in entities {
+            if let Some(done) = journal
+                .as_ref()
+                .and_then(|j| j.finished(detector, &entity.name))
+            {
+                outcomes.push(done.clone());
+                continue;
+            }
             ui.note(format!("{detector} on {} (own process) ...", entity.name));
             let out = std::process::Command::new(&exe)
                 .args(&shared)
@@ -175,8 +253,13 @@ fn run_in_children(
                     String::from_utf8_lossy(&out.stderr).trim()
                 );
             }
-            let mut rows: Vec<EntityOutcome> = serde_json::from_slice(&out.stdout)?;
-            outcomes.append(&mut rows);
+            let rows: Vec<EntityOutcome> = serde_json::from_slice(&out.stdout)?;
+            for row in rows {
+                if let Some(journal) = journal.as_mut() {
+                    journal.record(&row)?;
+                }
+                outcomes.push(row);
+            }
         }
     }
     Ok(outcomes)

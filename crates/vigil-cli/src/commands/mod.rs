@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_fleet;
+pub mod bench_journal;
 pub mod demo;
 pub mod detect;
 pub mod eval;

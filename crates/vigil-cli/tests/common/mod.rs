@@ -1,0 +1,45 @@
+//! Fixtures shared by the CLI's integration tests.
+
+use std::path::Path;
+
+/// Writes a two-machine SMD layout under `root/SMD` (train/, test/, test_label/, headerless
+/// numbers): three periodic metrics, 600 steps each, the test series with a 20-step spike at
+/// steps 400..420 labelled anomalous.
+pub fn write_two_smd_machines(root: &Path) {
+    let smd = root.join("SMD");
+    for sub in ["train", "test", "test_label"] {
+        std::fs::create_dir_all(smd.join(sub)).unwrap();
+    }
+    for (machine, phase) in [("machine-1-1", 0.0), ("machine-1-2", 1.0)] {
+        let rows = |anomalous: bool| {
+            (0..600)
+                .map(|t| {
+                    let x = t as f64 / 12.0 + phase;
+                    let spike = if anomalous && (400..420).contains(&t) {
+                        5.0
+                    } else {
+                        0.0
+                    };
+                    format!(
+                        "{:.4},{:.4},{:.4}\n",
+                        x.sin() + spike,
+                        x.cos(),
+                        (2.0 * x).sin()
+                    )
+                })
+                .collect::<String>()
+        };
+        std::fs::write(smd.join(format!("train/{machine}.txt")), rows(false)).unwrap();
+        std::fs::write(smd.join(format!("test/{machine}.txt")), rows(true)).unwrap();
+        let labels: String = (0..600)
+            .map(|t| {
+                if (400..420).contains(&t) {
+                    "1\n"
+                } else {
+                    "0\n"
+                }
+            })
+            .collect();
+        std::fs::write(smd.join(format!("test_label/{machine}.txt")), labels).unwrap();
+    }
+}
