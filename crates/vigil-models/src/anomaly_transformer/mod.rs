@@ -14,6 +14,7 @@
 //! Score of a step: softmax over the window's steps of −(Σ_layers KL(S‖P) + KL(P‖S)) · 50,
 //! times the step's squared reconstruction error (mean over metrics). `net.rs` has the network.
 
+mod in_window;
 mod net;
 mod prior;
 
