@@ -55,12 +55,13 @@ fn main() -> anyhow::Result<()> {
     let (streaming, _) = model.score(entity.test.clone(), "test series")?;
 
     // The same weights in a detector of our own, to call its batch criterion.
-    let dir = tempfile::tempdir()?;
-    model.save(dir.path())?;
+    let scratch = tempfile::tempdir()?;
+    let dir = scratch.path().join("model");
+    model.save(&dir)?;
     let m = entity.train.n_metrics();
     let mut network =
         AnomalyTransformer::new(serde_json::from_value::<AnomalyTransformerConfig>(config)?)?;
-    network.load_weights(dir.path(), m)?;
+    network.load_weights(&dir, m)?;
     let prepared = |series: &vigil_core::Series| -> anyhow::Result<vigil_core::Series> {
         let mut series = series.clone();
         clean(&mut series, model.manifest.missing_policy)?;
