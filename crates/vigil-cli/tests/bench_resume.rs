@@ -3,16 +3,8 @@
 
 mod common;
 
+use common::{vigil, vigil_ok};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn vigil(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the vigil binary runs")
-}
 
 const BENCH: [&str; 11] = [
     "bench",
@@ -40,12 +32,7 @@ fn header(arguments: &[&str]) -> String {
 
 /// The bench's rows as JSON, from a run that leaves nothing behind.
 fn rows_of_a_whole_run(dir: &Path) -> Vec<serde_json::Value> {
-    let out = vigil(&[&BENCH[..], &["--json", "-q"]].concat(), dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = vigil_ok(&[&BENCH[..], &["--json", "-q"]].concat(), dir);
     assert!(
         !dir.join("table.md.journal.jsonl").exists(),
         "a finished run removes its journal"
@@ -75,12 +62,7 @@ fn an_interrupted_bench_run_again_keeps_its_finished_rows_and_runs_the_rest() {
     )
     .unwrap();
 
-    let out = vigil(&[&BENCH[..], &["-q"]].concat(), dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigil_ok(&[&BENCH[..], &["-q"]].concat(), dir.path());
     let table = std::fs::read_to_string(dir.path().join("table.md")).unwrap();
     let row = |entity: &str| {
         table
@@ -134,20 +116,19 @@ fn a_row_that_fails_keeps_the_rows_before_it_for_the_run_after_the_fix() {
     )
     .unwrap();
     let args = [
-        "bench",
-        "--dataset",
-        "smd",
-        "--data-dir",
-        ".",
-        "--detectors",
-        "usad",
-        "--config",
-        "usad.toml",
-        "--epochs",
-        "1",
-        "--output",
-        "table.md",
-    ];
+        &BENCH[..5],
+        &[
+            "--detectors",
+            "usad",
+            "--config",
+            "usad.toml",
+            "--epochs",
+            "1",
+            "--output",
+            "table.md",
+        ],
+    ]
+    .concat();
 
     let out = vigil(&args, dir.path());
     assert_eq!(out.status.code(), Some(2));
@@ -164,12 +145,7 @@ fn a_row_that_fails_keeps_the_rows_before_it_for_the_run_after_the_fix() {
     assert!(journal.contains("\"entity\":\"machine-1-1\""), "{journal}");
 
     std::fs::write(&train, whole).unwrap();
-    let out = vigil(&args, dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigil_ok(&args, dir.path());
     let table = std::fs::read_to_string(dir.path().join("table.md")).unwrap();
     assert!(table.contains("| usad | machine-1-2 |"), "{table}");
     assert!(

@@ -1,27 +1,9 @@
 //! Drives the real `vigil` binary: the bad-input matrix, determinism and the demo.
 
+mod common;
+
+use common::{vigil, vigil_ok};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn vigil(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the vigil binary runs")
-}
-
-/// Runs `vigil` and insists that it succeeds (its stderr is the failure message).
-fn vigil_ok(args: &[&str], cwd: &Path) -> Output {
-    let out = vigil(args, cwd);
-    assert!(
-        out.status.success(),
-        "vigil {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = dir.join(name);

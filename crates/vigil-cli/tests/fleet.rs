@@ -1,15 +1,10 @@
 //! `vigil fleet generate` and `vigil fleet cluster` through the real binary.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn vigil(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the vigil binary runs")
-}
+use common::vigil;
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn a_generated_fleet_clusters_into_its_archetypes() {

@@ -1,6 +1,31 @@
-//! Fixtures shared by the CLI's integration tests.
+//! Helpers and fixtures shared by the CLI's integration tests.
+
+// Each test crate includes this module and uses only some of it.
+#![allow(dead_code)]
 
 use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the real `vigil` binary with `args` in `cwd`.
+pub fn vigil(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the vigil binary runs")
+}
+
+/// Runs `vigil` and insists that it succeeds (its stderr is the failure message).
+pub fn vigil_ok(args: &[&str], cwd: &Path) -> Output {
+    let out = vigil(args, cwd);
+    assert!(
+        out.status.success(),
+        "vigil {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
 
 /// Writes a two-machine SMD layout under `root/SMD` (train/, test/, test_label/, headerless
 /// numbers): three periodic metrics, 600 steps each, the test series with a 20-step spike at
