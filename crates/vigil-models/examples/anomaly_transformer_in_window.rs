@@ -7,13 +7,20 @@
 //! cargo run --release -p vigil-models --example anomaly_transformer_in_window -- \
 //!     DATA_DIR smd machine-1-6 '{"train_stride": 100}' [SEED] [ANOMALY_RATIO_PERCENT]
 //!
-//! Prints one markdown row per criterion (`bench/results/smd-anomaly-transformer-criterion.md`).
+//! With `pooled` for the entity, the data set's entities are concatenated — training series
+//! after training series, test after test — and one model is trained on the lot with a z-score
+//! normaliser, as the authors do (their `*_train.npy` files and `StandardScaler`); otherwise the
+//! entity is trained as `vigil bench` trains it.
+//!
+//! Prints one markdown row per criterion (`bench/results/*-anomaly-transformer-criterion.md`).
 
 use std::path::PathBuf;
 use vigil_core::clean::clean;
 use vigil_core::metrics::evaluate;
+use vigil_core::normalise::NormKind;
 use vigil_core::read::{load_benchmark, BenchmarkKind};
 use vigil_core::threshold::{decide, ThresholdMethod};
+use vigil_core::{Entity, Series};
 use vigil_models::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
 use vigil_models::experiment::run_entity;
 use vigil_models::{Detector, MtsInput, Scores, TrainSpec};
@@ -26,8 +33,18 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let kind: BenchmarkKind = args[1].parse()?;
-    let dataset = load_benchmark(kind, &PathBuf::from(&args[0]), &[args[2].clone()])?;
-    let entity = &dataset.entities[0];
+    let pooled = args[2] == "pooled";
+    let only = if pooled {
+        vec![]
+    } else {
+        vec![args[2].clone()]
+    };
+    let dataset = load_benchmark(kind, &PathBuf::from(&args[0]), &only)?;
+    let entity = &if pooled {
+        concatenated(&dataset.entities)?
+    } else {
+        dataset.entities[0].clone()
+    };
     let config: serde_json::Value = serde_json::from_str(&args[3])?;
     let seed: u64 = args.get(4).map_or(Ok(1), |s| s.parse())?;
     // The authors' `anormly_ratio`: 0.5 in their SMD script, 1 for SMAP and MSL.
@@ -49,6 +66,11 @@ fn main() -> anyhow::Result<()> {
         detector: "anomaly-transformer".into(),
         config: Some(config.clone()),
         seed,
+        normaliser: if pooled {
+            NormKind::ZScore
+        } else {
+            TrainSpec::default().normaliser
+        },
         ..TrainSpec::default()
     };
     let (_, _, model) = run_entity(entity, &spec, "pot-batch".parse()?, &[])?;
@@ -62,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     let mut network =
         AnomalyTransformer::new(serde_json::from_value::<AnomalyTransformerConfig>(config)?)?;
     network.load_weights(&dir, m)?;
-    let prepared = |series: &vigil_core::Series| -> anyhow::Result<vigil_core::Series> {
+    let prepared = |series: &Series| -> anyhow::Result<Series> {
         let mut series = series.clone();
         clean(&mut series, model.manifest.missing_policy)?;
         model.manifest.normaliser.apply(&mut series)?;
@@ -94,6 +116,28 @@ fn main() -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// One entity whose training and test series are every entity's, one after another.
+fn concatenated(entities: &[Entity]) -> anyhow::Result<Entity> {
+    let join = |part: fn(&Entity) -> &Series| -> anyhow::Result<Series> {
+        let first = part(&entities[0]);
+        let values = entities
+            .iter()
+            .flat_map(|e| part(e).values.clone())
+            .collect();
+        let mut series = Series::new(first.metric_names.clone(), values)?;
+        // Labels for all or for none: a gap would shift every label after it.
+        let labels: Option<Vec<Vec<u8>>> =
+            entities.iter().map(|e| part(e).labels.clone()).collect();
+        series.labels = labels.map(|all| all.concat());
+        Ok(series)
+    };
+    Ok(Entity {
+        name: format!("{} entities, concatenated", entities.len()),
+        train: join(|e| &e.train)?,
+        test: join(|e| &e.test)?,
+    })
 }
 
 /// One markdown row: threshold-free and oracle figures, PA-F1 at POT on the test scores, and
