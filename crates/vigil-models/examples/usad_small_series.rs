@@ -10,19 +10,9 @@
 
 use vigil_models::{registry, FitOptions, MtsInput};
 
-/// Three metrics of period 50, as `tests/learning.rs` and the Python twin build them.
-fn periodic(n: usize) -> Vec<f32> {
-    (0..n)
-        .flat_map(|t| {
-            let x = t as f32 * std::f32::consts::TAU / 50.0;
-            [
-                0.5 + 0.4 * x.sin(),
-                0.5 + 0.4 * x.cos(),
-                0.5 + 0.2 * (x.sin() + x.cos()) / 1.5,
-            ]
-        })
-        .collect()
-}
+#[path = "../tests/support/periodic.rs"]
+mod support;
+use support::periodic;
 
 fn main() -> anyhow::Result<()> {
     let seeds: Vec<u64> = std::env::args()

@@ -7,19 +7,9 @@ use std::sync::{Arc, Mutex};
 static SEEDED: Mutex<()> = Mutex::new(());
 use vigil_models::{registry, FitOptions, MtsInput};
 
-/// Three correlated sine metrics in [0, 1].
-fn periodic(n: usize) -> Vec<f32> {
-    (0..n)
-        .flat_map(|t| {
-            let x = t as f32 * std::f32::consts::TAU / 50.0;
-            [
-                0.5 + 0.4 * x.sin(),
-                0.5 + 0.4 * x.cos(),
-                0.5 + 0.2 * (x.sin() + x.cos()) / 1.5,
-            ]
-        })
-        .collect()
-}
+#[path = "support/periodic.rs"]
+mod support;
+use support::periodic;
 
 fn losses(name: &str, config: serde_json::Value) -> Vec<f64> {
     let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
