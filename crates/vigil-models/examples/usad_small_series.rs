@@ -12,7 +12,7 @@ use vigil_models::{registry, FitOptions, MtsInput};
 
 #[path = "../tests/support/periodic.rs"]
 mod support;
-use support::periodic;
+use support::{mean_over, periodic, periodic_with_burst, BURST, NORMAL};
 
 fn main() -> anyhow::Result<()> {
     let seeds: Vec<u64> = std::env::args()
@@ -24,10 +24,7 @@ fn main() -> anyhow::Result<()> {
     }
     let config = serde_json::json!({"window": 10, "latent": 8, "batch_size": 16, "epochs": 30});
     let train = periodic(2000);
-    let mut test = periodic(400);
-    for v in &mut test[200 * 3..205 * 3] {
-        *v = 1.0 - *v;
-    }
+    let test = periodic_with_burst(400);
     for seed in seeds {
         let mut det = registry::build("usad", Some(&config))?;
         det.fit(
@@ -38,8 +35,8 @@ fn main() -> anyhow::Result<()> {
             },
         )?;
         let scores = det.score(&MtsInput::new(&test, 3))?;
-        let normal = scores.total[50..150].iter().sum::<f64>() / 100.0;
-        let burst = scores.total[200..205].iter().sum::<f64>() / 5.0;
+        let normal = mean_over(&scores.total, NORMAL);
+        let burst = mean_over(&scores.total, BURST);
         println!(
             "seed {seed}: normal {normal:.4}  burst {burst:.4}  ratio {:.1}x",
             burst / normal

@@ -9,7 +9,7 @@ use vigil_models::{registry, FitOptions, MtsInput};
 
 #[path = "support/periodic.rs"]
 mod support;
-use support::periodic;
+use support::{mean_over, periodic, periodic_with_burst, BURST, NORMAL};
 
 fn losses(name: &str, config: serde_json::Value) -> Vec<f64> {
     let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
@@ -174,13 +174,10 @@ fn check_ranking_and_round_trip(names: &[&str]) {
             },
         )
         .unwrap();
-        let mut test = periodic(400);
-        for v in &mut test[200 * 3..205 * 3] {
-            *v = 1.0 - *v; // a short inverted burst
-        }
+        let test = periodic_with_burst(400);
         let scores = det.score(&MtsInput::new(&test, 3)).unwrap();
-        let normal: f64 = scores.total[50..150].iter().sum::<f64>() / 100.0;
-        let anomalous: f64 = scores.total[200..205].iter().sum::<f64>() / 5.0;
+        let normal = mean_over(&scores.total, NORMAL);
+        let anomalous = mean_over(&scores.total, BURST);
         if [
             "rnn-vae",
             "omni-anomaly",
@@ -197,7 +194,7 @@ fn check_ranking_and_round_trip(names: &[&str]) {
             // is bounded in (0, 1), and GDN's deviation is measured from the median error in
             // units of its spread, so its normal points sit near 1, not near 0: require that the
             // burst's mean score exceeds every normal point's score.
-            let worst_normal = scores.total[50..150]
+            let worst_normal = scores.total[NORMAL]
                 .iter()
                 .copied()
                 .fold(f64::MIN, f64::max);
