@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""One table per data set from the `vigil bench` tables in bench/results/.
+"""One table per data set from the `vigil bench` tables in bench/results/, and one of speed.
 
 Each `vigil bench --output` file holds per-entity rows and one "mean of N" row per detector. This
 script gathers those mean rows (columns picked by header name, so older tables without newer
 columns still line up: a missing column prints "—"), adds each detector's highest peak RSS over
-its entities, names the file every row comes from, and writes bench/results/summary.md.
-It only reads what the bench runs wrote; it computes no new figures beyond that maximum.
+its entities, names the file every row comes from, and writes bench/results/summary.md; after
+the data sets it lists the speed ratios against PyTorch from every speed file. It only reads what
+the bench runs wrote; it computes no new figures beyond that maximum.
 
     python3 bench/summarize.py            # writes bench/results/summary.md
 """
@@ -74,6 +75,54 @@ def summarise(path):
     return out
 
 
+def speed_rows(path):
+    """(model, training ratio, scoring ratio, memory ratio) from one speed file's ratio table.
+
+    `bench/speed.sh` files hold a `| model | training speed vigil / PyTorch | ...` table;
+    `bench/gon_speed.sh`'s holds `vigil faster by` per implementation, of which the batched
+    PyTorch script (the same algorithm written for throughput) is the comparison to show.
+    """
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        header = cells(line) if line.startswith("|") else []
+        if header[:2] == ["model", "training speed vigil / PyTorch"]:
+            for row in lines[i + 2 :]:
+                if not row.startswith("|"):
+                    break
+                out.append(tuple(cells(row)[:4]))
+        elif header[:3] == ["implementation", "s / epoch", "vigil faster by"]:
+            for row in lines[i + 2 :]:
+                if not row.startswith("|"):
+                    break
+                c = cells(row)
+                if "(batched)" in c[0]:
+                    out.append(("gon", c[2], "—", "—"))
+    return out
+
+
+def speed_section():
+    files = sorted(glob.glob(os.path.join(RESULTS, "speed*.md")))
+    files += sorted(glob.glob(os.path.join(RESULTS, "*-speed.md")))
+    rows = [(*r, os.path.basename(f)) for f in files for r in speed_rows(f)]
+    if not rows:
+        return []
+    rows.sort()
+    lines = [
+        "## Speed against PyTorch (same architecture, shapes and batch)",
+        "",
+        "Gathered from `bench/results/speed*.md` and `gon-speed.md` (each names its command, data",
+        "and machine conditions). Above 1x vigil is faster; memory is vigil's peak over PyTorch's.",
+        "",
+        "| model | training speed vigil / PyTorch | scoring speed vigil / PyTorch | "
+        "peak memory vigil / PyTorch | source |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {m} | {t} | {s} | {mem} | {src} |" for m, t, s, mem, src in rows]
+    return lines + [""]
+
+
 def number(text):
     try:
         value = float(text)
@@ -118,6 +167,7 @@ def main():
         if absent:
             lines += ["", "Not run on this data set yet: " + ", ".join(absent) + "."]
         lines.append("")
+    lines += speed_section()
     target = os.path.join(RESULTS, "summary.md")
     with open(target, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))

@@ -277,7 +277,11 @@ impl CouplingKernels for Flex {
                 backward_rows(d, &w, z, g, gz, &mut sums);
                 sums
             })
-            .reduce(|| WeightGrads::zeros(d), WeightGrads::add);
+            // Added in chunk order, not with rayon's `reduce`: its pairing follows the pool size,
+            // and floating-point sums in another order move the scores with `--threads`.
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold(WeightGrads::zeros(d), WeightGrads::add);
         let [sz, shw, shb, sow, sob] = shapes;
         [
             tensor(gz, sz),
