@@ -139,4 +139,4 @@ for r in steps:
     print(f"| {r['model']} | {r['implementation']} | {r['ms_per_step']:.1f} | "
           f"{torch_ms[r['model']] / r['ms_per_step']:.2f}x | {r['peak_rss_mb']:.0f} |")
 PY
-cat bench/results/speed.md
+cat "$out"

@@ -102,10 +102,19 @@ def speed_rows(path):
     return out
 
 
+def machine(path):
+    """The CPU a speed file names on its `Machine:` line (ratios only compare within a file)."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("Machine:"):
+                return line[len("Machine:") :].split(",")[0].strip()
+    return "—"
+
+
 def speed_section():
     files = sorted(glob.glob(os.path.join(RESULTS, "speed*.md")))
     files += sorted(glob.glob(os.path.join(RESULTS, "*-speed.md")))
-    rows = [(*r, os.path.basename(f)) for f in files for r in speed_rows(f)]
+    rows = [(*r, machine(f), os.path.basename(f)) for f in files for r in speed_rows(f)]
     if not rows:
         return []
     rows.sort()
@@ -114,12 +123,15 @@ def speed_section():
         "",
         "Gathered from `bench/results/speed*.md` and `gon-speed.md` (each names its command, data",
         "and machine conditions). Above 1x vigil is faster; memory is vigil's peak over PyTorch's.",
+        "Both sides of a ratio ran on the machine named, in one run; machines differ between files.",
         "",
         "| model | training speed vigil / PyTorch | scoring speed vigil / PyTorch | "
-        "peak memory vigil / PyTorch | source |",
-        "|---|---|---|---|---|",
+        "peak memory vigil / PyTorch | machine | source |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {m} | {t} | {s} | {mem} | {src} |" for m, t, s, mem, src in rows]
+    lines += [
+        f"| {m} | {t} | {s} | {mem} | {cpu} | {src} |" for m, t, s, mem, cpu, src in rows
+    ]
     return lines + [""]
 
 

@@ -91,10 +91,10 @@ pub fn invert_lower(l: Tensor<3>) -> Tensor<3> {
 /// A mixture prepared for energies: the inverse Cholesky factors and ln|2πΣ| per component.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    log_weights: Tensor<1>,
-    means: Tensor<2>,
-    inverse_factors: Tensor<3>,
-    log_dets: Tensor<1>,
+    pub(super) log_weights: Tensor<1>,
+    pub(super) means: Tensor<2>,
+    pub(super) inverse_factors: Tensor<3>,
+    pub(super) log_dets: Tensor<1>,
 }
 
 /// Factorises the covariances once for [`energy`].

@@ -24,12 +24,12 @@
 //! one); the shares then carry the sign of the total.
 
 mod gmm;
+mod infer;
 
-use crate::detector::{
-    share_out, Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
-};
+use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::model_dir::{load_json_weights, save_json_weights};
+use crate::nn::infer::{par_rows, CHUNK_ROWS};
 use crate::nn::tanh;
 use crate::nn::{self, Dropout};
 use burn::module::Module;
@@ -214,7 +214,7 @@ pub struct Dagmm {
 
 const WEIGHTS: &str = "dagmm.bpk";
 const MIXTURE: &str = "dagmm-mixture.json";
-/// Windows per tensor pass when fitting the final mixture and scoring.
+/// Windows per tensor pass when fitting the final mixture.
 const CHUNK: usize = 8192;
 
 impl Dagmm {
@@ -363,37 +363,14 @@ impl Detector for Dagmm {
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let state = self
-            .mixture
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the dagmm model is not fitted".into()))?;
-        let device = nn::device();
-        let prepared = gmm::prepare(&state.to_mixture(self.config.components, self.k(), &device));
-        let d = w * m;
-        let mut per_metric = Vec::with_capacity(input.len() * m);
-        let mut x = Vec::new();
-        for start in (0..input.len()).step_by(CHUNK) {
-            let rows = start..(start + CHUNK).min(input.len());
-            let n = rows.len();
-            windows_ending_at(input.values, m, w, rows, &mut x);
-            let compressed = net.compress(nn::tensor2(x.clone(), n, d, &device));
-            let step_errors = compressed.squared_error.clone().reshape([n, w, m]);
-            if self.config.score == DagmmScore::Reconstruction {
-                // The newest step's squared error per metric is the contribution itself.
-                let newest = step_errors.slice([0..n, w - 1..w, 0..m]).reshape([n, m]);
-                per_metric.extend(nn::to_vec(newest));
-                continue;
-            }
-            let energy = nn::to_vec(gmm::energy(compressed.z, &prepared));
-            // Squared error per metric, summed over the window's steps.
-            let errors = nn::to_vec(step_errors.sum_dim(1).reshape([n, m]));
-            for (e, row) in energy.iter().zip(errors.chunks_exact(m)) {
-                let start = per_metric.len();
-                per_metric.extend_from_slice(row);
-                share_out(*e, &mut per_metric[start..]);
-            }
-        }
-        Ok(Scores::from_contributions(per_metric, m))
+        let scorer =
+            infer::SliceScorer::new(net, &self.prepared_mixture()?, self.config.score, w, m);
+        let contributions = par_rows(input.len(), m, CHUNK_ROWS, |rows, out| {
+            let mut x = Vec::new();
+            windows_ending_at(input.values, m, w, rows.clone(), &mut x);
+            scorer.score_chunk(&x, rows.len(), out);
+        });
+        Ok(Scores::from_contributions(contributions, m))
     }
 
     fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
@@ -432,6 +409,42 @@ impl Detector for Dagmm {
 }
 
 impl Dagmm {
+    /// The training mixture, factorised for energies.
+    fn prepared_mixture(&self) -> Result<gmm::Prepared> {
+        let state = self
+            .mixture
+            .as_ref()
+            .ok_or_else(|| ModelError::Training("the dagmm model is not fitted".into()))?;
+        let mixture = state.to_mixture(self.config.components, self.k(), &nn::device());
+        Ok(gmm::prepare(&mixture))
+    }
+
+    /// [`Detector::score`] through burn tensors: the reference the slice path
+    /// (`infer.rs`) is tested against.
+    #[cfg(test)]
+    fn score_with_tensors(&self, input: &MtsInput) -> Result<Scores> {
+        use crate::detector::share_out;
+        let (m, w) = (input.n_metrics, self.config.window);
+        let net = self.net.get(m)?;
+        let prepared = self.prepared_mixture()?;
+        let device = nn::device();
+        let (n, d) = (input.len(), w * m);
+        let mut x = Vec::new();
+        windows_ending_at(input.values, m, w, 0..n, &mut x);
+        let compressed = net.compress(nn::tensor2(x, n, d, &device));
+        let step_errors = compressed.squared_error.reshape([n, w, m]);
+        if self.config.score == DagmmScore::Reconstruction {
+            let newest = step_errors.slice([0..n, w - 1..w, 0..m]).reshape([n, m]);
+            return Ok(Scores::from_contributions(nn::to_vec(newest), m));
+        }
+        let energy = nn::to_vec(gmm::energy(compressed.z, &prepared));
+        let mut per_metric = nn::to_vec(step_errors.sum_dim(1).reshape([n, m]));
+        for (e, row) in energy.iter().zip(per_metric.chunks_exact_mut(m)) {
+            share_out(*e, row);
+        }
+        Ok(Scores::from_contributions(per_metric, m))
+    }
+
     /// The mixture of all training windows under the trained networks (no dropout): the
     /// paper's φ, μ, Σ "from the training samples", which the energies at scoring time use.
     fn training_mixture(&self, net: &DagmmNet, input: &MtsInput, w: usize) -> MixtureState {
@@ -462,29 +475,62 @@ impl Dagmm {
 mod tests {
     use super::*;
 
-    /// `score = "reconstruction"` gives each point its window's newest-step squared error per
-    /// metric, computed here straight from the trained autoencoder; the energy score differs.
-    #[test]
-    fn reconstruction_score_is_the_newest_steps_squared_error() {
-        let (m, w) = (3, 4);
+    /// Two periodic metrics and a constant one; a short window and a small network.
+    fn trained(score: DagmmScore) -> (Dagmm, Vec<f32>) {
         let values: Vec<f32> = (0..400)
             .flat_map(|t| {
                 let x = t as f32 * std::f32::consts::TAU / 40.0;
                 [0.5 + 0.4 * x.sin(), 0.5 + 0.4 * x.cos(), 0.3]
             })
             .collect();
-        let input = MtsInput::new(&values, m);
-        let config = DagmmConfig {
-            window: w,
-            hidden: vec![8],
+        let mut det = Dagmm::new(DagmmConfig {
+            window: 4,
+            hidden: vec![8, 4],
             latent: 2,
             epochs: 3,
             batch_size: 64,
-            score: DagmmScore::Reconstruction,
+            score,
             ..DagmmConfig::default()
-        };
-        let mut det = Dagmm::new(config.clone()).unwrap();
-        det.fit(&input, &FitOptions::default()).unwrap();
+        })
+        .unwrap();
+        det.fit(&MtsInput::new(&values, 3), &FitOptions::default())
+            .unwrap();
+        (det, values)
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                "{what} {i}: slices {g}, tensors {w}"
+            );
+        }
+    }
+
+    /// The slice path (`infer.rs`) gives the tensor path's contributions, for both scores.
+    #[test]
+    fn slice_scoring_matches_the_tensor_forward_pass() {
+        for score in [DagmmScore::Energy, DagmmScore::Reconstruction] {
+            let (det, values) = trained(score);
+            let input = MtsInput::new(&values, 3);
+            let slices = det.score(&input).unwrap();
+            let tensors = det.score_with_tensors(&input).unwrap();
+            assert_close(
+                &slices.per_metric,
+                &tensors.per_metric,
+                &format!("{score:?}"),
+            );
+        }
+    }
+
+    /// `score = "reconstruction"` gives each point its window's newest-step squared error per
+    /// metric, computed here straight from the trained autoencoder; the energy score differs.
+    #[test]
+    fn reconstruction_score_is_the_newest_steps_squared_error() {
+        let (det, values) = trained(DagmmScore::Reconstruction);
+        let (m, w) = (3, 4);
+        let input = MtsInput::new(&values, m);
         let scores = det.score(&input).unwrap();
 
         let net = det.net.get(m).unwrap();
@@ -495,15 +541,16 @@ mod tests {
             net.compress(nn::tensor2(x, n, w * m, &nn::device()))
                 .squared_error,
         );
-        for (t, row) in scores.per_metric.chunks_exact(m).enumerate() {
-            let newest = &errors[t * w * m + (w - 1) * m..t * w * m + w * m];
-            assert_eq!(row, newest, "point {t}");
-        }
+        let newest: Vec<f32> = errors
+            .chunks_exact(w * m)
+            .flat_map(|window| window[(w - 1) * m..].to_vec())
+            .collect();
+        assert_close(&scores.per_metric, &newest, "point/metric");
 
         let energy = Dagmm {
             config: DagmmConfig {
                 score: DagmmScore::Energy,
-                ..config
+                ..det.config.clone()
             },
             net: det.net.clone(),
             mixture: det.mixture.clone(),

@@ -38,7 +38,7 @@ wide_simd!(
 );
 wide_simd!(
     /// tanh over a slice, in place.
-    fn tanh_in_place = tanh_loop(values: &mut [f32])
+    pub(crate) fn tanh_in_place = tanh_loop(values: &mut [f32])
 );
 
 /// The activations as single backend operations.
