@@ -40,18 +40,9 @@ def bench_tables(path):
     """Yields (header, rows) for every markdown table that starts with `| detector | entity |`."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("| detector | entity |"):
-            header = cells(lines[i])
-            rows = []
-            i += 2  # skip the |---| line
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append(cells(lines[i]))
-                i += 1
-            yield header, rows
-        else:
-            i += 1
+    for i, line in enumerate(lines):
+        if line.startswith("| detector | entity |"):
+            yield cells(line), rows_below(lines, i)
 
 
 def summarise(path):
@@ -88,18 +79,20 @@ def speed_rows(path):
     for i, line in enumerate(lines):
         header = cells(line) if line.startswith("|") else []
         if header[:2] == ["model", "training speed vigil / PyTorch"]:
-            for row in lines[i + 2 :]:
-                if not row.startswith("|"):
-                    break
-                out.append(tuple(cells(row)[:4]))
+            out += [tuple(c[:4]) for c in rows_below(lines, i)]
         elif header[:3] == ["implementation", "s / epoch", "vigil faster by"]:
-            for row in lines[i + 2 :]:
-                if not row.startswith("|"):
-                    break
-                c = cells(row)
-                if "(batched)" in c[0]:
-                    out.append(("gon", c[2], "—", "—"))
+            out += [("gon", c[2], "—", "—") for c in rows_below(lines, i) if "(batched)" in c[0]]
     return out
+
+
+def rows_below(lines, header):
+    """The cells of the table rows under the header at line `header` (past its |---| line)."""
+    rows = []
+    for line in lines[header + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(cells(line))
+    return rows
 
 
 def machine(path):

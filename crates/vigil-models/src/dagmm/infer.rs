@@ -16,6 +16,7 @@ use crate::detector::share_out;
 use crate::nn::activations::tanh_in_place;
 use crate::nn::infer::Dense;
 use crate::nn::{self, Activation};
+use std::ops::Range;
 
 /// A [`TanhStack`]'s layers: tanh after every layer but the last.
 struct SliceTanhStack {
@@ -30,15 +31,20 @@ impl SliceTanhStack {
     }
 
     fn forward(&self, x: &[f32], rows: usize, out: &mut Vec<f32>) {
+        let outputs = self.layers.last().map_or(0, Dense::outputs);
+        self.forward_columns(x, rows, 0..outputs, out)
+    }
+
+    /// The output columns `cols` only (the last layer computes just those).
+    fn forward_columns(&self, x: &[f32], rows: usize, cols: Range<usize>, out: &mut Vec<f32>) {
+        let (last, hidden) = self.layers.split_last().expect("a stack has layers");
         let mut input = x.to_vec();
-        let last = self.layers.len() - 1;
-        for (i, layer) in self.layers.iter().enumerate() {
+        for layer in hidden {
             layer.forward(&input, rows, Activation::Linear, out);
-            if i < last {
-                tanh_in_place(out);
-                std::mem::swap(&mut input, out);
-            }
+            tanh_in_place(out);
+            std::mem::swap(&mut input, out);
         }
+        last.forward_columns(&input, rows, cols, Activation::Linear, out);
     }
 }
 
@@ -121,6 +127,23 @@ impl SliceScorer {
         let d = w * m;
         let (mut code, mut reconstruction) = (Vec::new(), Vec::new());
         self.encoder.forward(x, rows, &mut code);
+        if self.score == DagmmScore::Reconstruction {
+            // Only the newest step is scored: the decoder's last layer computes just its values.
+            let newest = (w - 1) * m;
+            self.decoder
+                .forward_columns(&code, rows, newest..d, &mut reconstruction);
+            for (i, (row, r)) in out
+                .chunks_exact_mut(m)
+                .zip(reconstruction.chunks_exact(m))
+                .enumerate()
+            {
+                let xi = &x[i * d + newest..(i + 1) * d];
+                for ((o, &a), &b) in row.iter_mut().zip(xi).zip(r) {
+                    *o = (a - b) * (a - b);
+                }
+            }
+            return;
+        }
         self.decoder.forward(&code, rows, &mut reconstruction);
         let latent = code.len() / rows;
         let mixture = &self.mixture;
@@ -129,14 +152,6 @@ impl SliceScorer {
         for i in 0..rows {
             let (xi, ri) = (&x[i * d..(i + 1) * d], &reconstruction[i * d..(i + 1) * d]);
             let row = &mut out[i * m..(i + 1) * m];
-            if self.score == DagmmScore::Reconstruction {
-                let newest = (w - 1) * m;
-                for (j, o) in row.iter_mut().enumerate() {
-                    let e = xi[newest + j] - ri[newest + j];
-                    *o = e * e;
-                }
-                continue;
-            }
             // Squared error per metric, summed over the window's steps, and the features.
             row.fill(0.0);
             let (mut error, mut x_squares, mut r_squares, mut dot) = (0.0f32, 0.0, 0.0, 0.0);
