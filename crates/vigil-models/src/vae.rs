@@ -91,7 +91,10 @@ impl GaussianBlock {
     /// The mean and the raw standard deviation (before softplus + ε), for the fused likelihood.
     fn forward_raw(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let h = self.hidden.forward(x, Activation::Relu);
-        (self.mean.forward(h.clone()), self.std.forward(h))
+        (
+            nn::dense(&self.mean, h.clone(), Activation::Linear),
+            nn::dense(&self.std, h, Activation::Linear),
+        )
     }
 }
 

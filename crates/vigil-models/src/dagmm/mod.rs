@@ -30,8 +30,7 @@ use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, M
 use crate::error::{ModelError, Result};
 use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::infer::{par_rows, CHUNK_ROWS};
-use crate::nn::tanh;
-use crate::nn::{self, Dropout};
+use crate::nn::{self, Activation, Dropout};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -124,9 +123,13 @@ impl TanhStack {
     fn forward(&self, mut x: Tensor<2>, dropout: Option<&Dropout>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
+            let act = if i < last {
+                Activation::Tanh
+            } else {
+                Activation::Linear
+            };
+            x = nn::dense(layer, x, act);
             if i < last {
-                x = tanh(x);
                 if let Some(d) = dropout {
                     x = d.forward(x);
                 }

@@ -20,6 +20,17 @@ pub fn seed_dropout(seed: u64) {
     MASK_RNG.with(|r| *r.borrow_mut() = SmallRng::seed_from_u64(seed ^ 0xD1B5_4A32_D192_ED03));
 }
 
+/// This thread's dropout generator, for carrying it to the thread that continues the work
+/// ([`super::Epochs`] runs a training loop on a pool worker).
+pub(crate) fn mask_generator() -> SmallRng {
+    MASK_RNG.with(|r| r.borrow().clone())
+}
+
+/// Makes `rng` this thread's dropout generator (see [`mask_generator`]).
+pub(crate) fn set_mask_generator(rng: SmallRng) {
+    MASK_RNG.with(|r| *r.borrow_mut() = rng);
+}
+
 /// An inverted-dropout mask of `n` values from this thread's generator: 0 with probability
 /// `prob`, else 1/(1 − prob). Shared with the fused attention op, which drops attention weights.
 pub(crate) fn keep_mask(n: usize, prob: f64) -> Vec<f32> {

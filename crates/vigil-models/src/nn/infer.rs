@@ -12,7 +12,7 @@
 mod attention;
 pub use attention::AttentionWeights;
 
-use super::activations::sigmoid_in_place;
+use super::activations::{sigmoid_in_place, tanh_in_place};
 use super::gemm::{matmul_serial, Strided};
 use super::{Activation, Mlp};
 use burn::nn::Linear;
@@ -232,6 +232,7 @@ pub fn activate(values: &mut [f32], act: Activation) {
     match act {
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
         Activation::Sigmoid => sigmoid_in_place(values),
+        Activation::Tanh => tanh_in_place(values),
         Activation::Linear => {}
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod activations;
 mod attention;
+mod dense;
 pub mod discrepancy;
 pub(crate) mod dropout;
 mod epochs;
@@ -20,6 +21,7 @@ pub mod softmax;
 mod windows;
 pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
+pub use dense::dense;
 pub use dropout::{seed_dropout, Dropout};
 pub use epochs::{descend, epoch_batches, step_decay, Epochs};
 pub(crate) use fitted::fitted_checkpoints;
@@ -103,6 +105,8 @@ pub enum Activation {
     Relu,
     /// 1 / (1 + e^-x).
     Sigmoid,
+    /// (e^x - e^-x) / (e^x + e^-x).
+    Tanh,
     /// Identity.
     Linear,
 }
@@ -139,12 +143,7 @@ impl Mlp {
     pub fn forward(&self, mut x: Tensor<2>, output: Activation) -> Tensor<2> {
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            x = match if i == last { output } else { Activation::Relu } {
-                Activation::Relu => burn::tensor::activation::relu(x),
-                Activation::Sigmoid => sigmoid(x),
-                Activation::Linear => x,
-            };
+            x = dense(layer, x, if i == last { output } else { Activation::Relu });
         }
         x
     }
