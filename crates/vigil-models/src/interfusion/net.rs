@@ -17,12 +17,11 @@
 use super::real_nvp::RealNvp;
 use super::temporal::{TemporalDecoder, TemporalEncoder};
 use super::InterFusionConfig;
-use crate::nn::{self, rnn::Recurrent};
+use crate::nn::{self, rnn::Recurrent, Activation};
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 /// The authors' bounds on every log standard deviation.
 const LOG_STD_MIN: f64 = -5.0;
@@ -121,9 +120,14 @@ fn dense_stack(input: usize, width: usize, device: &Device) -> Vec<Linear> {
         .collect()
 }
 
+/// `layer(x)` through the fused dense op (`nn::dense`).
+fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    nn::dense(layer, x, Activation::Linear)
+}
+
 fn through_relu(layers: &[Linear], mut x: Tensor<3>) -> Tensor<3> {
     for layer in layers {
-        x = relu(layer.forward(x));
+        x = nn::dense(layer, x, Activation::Relu);
     }
     x
 }
@@ -186,10 +190,7 @@ impl InterFusionNet {
         let expanded = self.deconv.forward(z2).swap_dims(1, 2); // batch × steps × metrics
                                                                 // q(z1): the GRU runs from the window's end to its start.
         let backwards = self.a_rnn.forward(expanded.clone().flip([1])).flip([1]);
-        let from_features = self
-            .q_z1
-            .input
-            .forward(through_relu(&self.a_dense, backwards));
+        let from_features = linear(&self.q_z1.input, through_relu(&self.a_dense, backwards));
         let mut previous = Tensor::<2>::zeros([batch, l], &from_features.device());
         let (mut latents, mut log_q0) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         for t in 0..steps {
@@ -197,7 +198,7 @@ impl InterFusionNet {
                 .clone()
                 .narrow(1, t, 1)
                 .reshape([batch, 2 * l])
-                + self.q_z1.previous.forward(previous);
+                + linear(&self.q_z1.previous, previous);
             let (mean, log_std) = halves(params);
             let log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX);
             let noise = z1_noise.clone().narrow(1, t, 1).reshape([batch, l]);
@@ -221,8 +222,8 @@ impl InterFusionNet {
 
     /// x's [mean, log std] at the given steps of z1 and the expanded z2.
     fn decode(&self, z1: Tensor<3>, expanded: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
-        let joined = Tensor::cat(vec![self.p_from_z1.forward(z1), expanded], 2);
-        halves(self.x_params.forward(through_relu(&self.p_dense, joined)))
+        let joined = Tensor::cat(vec![linear(&self.p_from_z1, z1), expanded], 2);
+        halves(linear(&self.x_params, through_relu(&self.p_dense, joined)))
     }
 
     /// ln q(z1, z2 | x) − ln p(z1, z2) of a posterior draw, `batch × 1`: p(z1 | z2) gives each
@@ -237,7 +238,7 @@ impl InterFusionNet {
             Tensor::zeros([batch, 1, l], &device)
         };
         let (mean, log_std) = halves(
-            self.p_z1.input.forward(q.expanded.clone()) + self.p_z1.previous.forward(shifted),
+            linear(&self.p_z1.input, q.expanded.clone()) + linear(&self.p_z1.previous, shifted),
         );
         // −ln p without the constant, as ln q.
         let z1_nll = gaussian_nll(q.z1.clone(), mean, log_std).sub_scalar(nn::HALF_LOG_TWO_PI);
