@@ -98,8 +98,10 @@ pub fn matmul_serial(
     );
 }
 
+/// [`matmul`] split across cores when `threads`, else on the calling thread: for callers with
+/// their own threshold (the fused dense layers).
 #[allow(clippy::too_many_arguments)]
-fn product(
+pub fn product(
     m: usize,
     n: usize,
     k: usize,

@@ -8,11 +8,12 @@
 //! gradients that some parent needs: the data fed to a network's first layer needs none, which
 //! skips the largest product of a step.
 
-use crate::nn::gemm::{matmul, matmul_serial, Strided};
+use crate::nn::gemm::{product, Strided};
 use crate::nn::infer::activate;
 use crate::nn::Activation;
 
-/// Products below this many multiply-adds run on the calling thread. Training calls them
+/// Products below this many multiply-adds run on the calling thread (a layer's three products
+/// all have `rows x inputs x outputs` of them). Training calls them
 /// hundreds of times a second, so a split must win more than the hand-off to another core
 /// costs: on a 2-core AVX-512 Xeon, the dense VAE's epoch took 0.39 s with its products
 /// (batch 256 x 380 x 100 and smaller) split over both cores and 0.32 s with each on one,
@@ -20,27 +21,9 @@ use crate::nn::Activation;
 /// instead (`nn::infer::par_rows`); training keeps its cores for the larger products.
 const PARALLEL_WORK: usize = 1 << 24;
 
-/// `out = (accumulate ? out : 0) + a · b` (see [`matmul`]), split across cores only above
-/// [`PARALLEL_WORK`].
-#[allow(clippy::too_many_arguments)]
-fn product(
-    m: usize,
-    n: usize,
-    k: usize,
-    out: &mut [f32],
-    out_view: Strided,
-    a: &[f32],
-    a_view: Strided,
-    b: &[f32],
-    b_view: Strided,
-    accumulate: bool,
-) {
-    let multiply = if m * n * k >= PARALLEL_WORK {
-        matmul
-    } else {
-        matmul_serial
-    };
-    multiply(m, n, k, out, out_view, a, a_view, b, b_view, accumulate);
+/// Whether a product of layer `d` is worth splitting across cores.
+fn split(d: Dims) -> bool {
+    d.rows * d.inputs * d.outputs >= PARALLEL_WORK
 }
 
 /// A dense layer applied to `rows` rows.
@@ -91,6 +74,7 @@ pub fn forward(
         weight,
         Strided::rows(0, d.outputs),
         true,
+        split(d),
     );
     activate(&mut y, act);
     y
@@ -138,6 +122,7 @@ pub fn backward(
             &g,
             Strided::rows(0, d.outputs),
             false,
+            split(d),
         );
         grads.weight = Some(dw);
     }
@@ -162,6 +147,7 @@ pub fn backward(
             weight,
             Strided::transposed(d.outputs),
             false,
+            split(d),
         );
         grads.x = Some(dx);
     }
