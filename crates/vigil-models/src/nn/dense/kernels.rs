@@ -11,6 +11,7 @@
 use crate::nn::gemm::{product, Strided};
 use crate::nn::infer::activate;
 use crate::nn::Activation;
+use std::borrow::Cow;
 
 /// Products below this many multiply-adds run on the calling thread (a layer's three products
 /// all have `rows x inputs x outputs` of them). Training calls them
@@ -80,17 +81,18 @@ pub fn forward(
     y
 }
 
-/// The gradient of the pre-activation `x · W + b` from the output `y` and its gradient.
-fn pre_activation_grad(y: &[f32], grad_y: &[f32], act: Activation) -> Vec<f32> {
+/// The gradient of the pre-activation `x · W + b` from the output `y` and its gradient: the
+/// output's own gradient, borrowed, for a linear layer.
+fn pre_activation_grad<'a>(y: &[f32], grad_y: &'a [f32], act: Activation) -> Cow<'a, [f32]> {
     fn zip(y: &[f32], grad_y: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
         y.iter().zip(grad_y).map(|(&y, &g)| f(y, g)).collect()
     }
-    match act {
-        Activation::Linear => grad_y.to_vec(),
+    Cow::Owned(match act {
+        Activation::Linear => return Cow::Borrowed(grad_y),
         Activation::Relu => zip(y, grad_y, |y, g| if y > 0.0 { g } else { 0.0 }),
         Activation::Tanh => zip(y, grad_y, |y, g| g * (1.0 - y * y)),
         Activation::Sigmoid => zip(y, grad_y, |y, g| g * y * (1.0 - y)),
-    }
+    })
 }
 
 /// Gradients of `y = act(x · weight + bias)` with respect to what `wanted` asks for, given the
