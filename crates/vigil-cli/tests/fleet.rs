@@ -362,6 +362,89 @@ fn a_killed_transfer_finishes_the_rest_and_leaves_finished_entities_alone() {
     }
 }
 
+/// `train-base` in worker processes trains the same models as in one process (their training
+/// scores are byte-identical), and a second run finds every model and trains none.
+#[test]
+fn base_models_trained_in_workers_match_one_job_and_are_kept_by_a_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = vigil(args, dir.path());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+    };
+    run(&[
+        "fleet",
+        "generate",
+        "--out",
+        "gen",
+        "--entities",
+        "20",
+        "--archetypes",
+        "3",
+        "--period",
+        "96",
+        "-q",
+    ]);
+    run(&[
+        "fleet",
+        "cluster",
+        "--entities",
+        "gen",
+        "--fleet",
+        "one",
+        "--segment-length",
+        "96",
+        "--clusters",
+        "3",
+        "-q",
+    ]);
+    std::fs::create_dir_all(dir.path().join("two")).unwrap();
+    std::fs::copy(
+        dir.path().join("one/clusters.json"),
+        dir.path().join("two/clusters.json"),
+    )
+    .unwrap();
+    let train_base = |fleet: &str, jobs: &str| {
+        run(&[
+            "fleet",
+            "train-base",
+            "--entities",
+            "gen",
+            "--fleet",
+            fleet,
+            "--epochs",
+            "2",
+            "--jobs",
+            jobs,
+            "--json",
+        ])
+    };
+    let one = train_base("one", "1");
+    let two = train_base("two", "2");
+    assert_eq!(one["jobs"], 1);
+    assert_eq!(two["jobs"], 2);
+    for report in [&one, &two] {
+        let models = report["base_models"].as_array().unwrap();
+        assert_eq!(models.len(), 3, "{report}");
+        assert!(models.iter().all(|m| m["reused"] == false), "{report}");
+    }
+    for c in 0..3 {
+        let scores = |fleet: &str| {
+            let path = format!("{fleet}/base/cluster-{c}/calibration.f64");
+            std::fs::read(dir.path().join(path)).unwrap()
+        };
+        assert!(scores("one") == scores("two"), "cluster {c}");
+    }
+    let again = train_base("two", "2");
+    let models = again["base_models"].as_array().unwrap();
+    assert_eq!(models.len(), 3, "{again}");
+    assert!(models.iter().all(|m| m["reused"] == true), "{again}");
+}
+
 #[test]
 fn bench_fleet_tables_every_strategy_and_refuses_unknown_online_entities() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,11 +2,13 @@
 //! fleet with its truth), `cluster` (I-HAC into a fleet directory), `train-base` (one base
 //! model per cluster) and `transfer` (adapt entities from their short-term data; resumable).
 
+use super::fleet_workers::{parse_worker, run_workers};
 use super::SpecArgs;
 use crate::output::{write_atomic, Ui};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use rayon::prelude::*;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use vigil_core::archetypes::{generate_archetype_fleet, ArchetypeFleetConfig};
 use vigil_core::read::entities::{entity_files, entity_files_in, read_entity};
@@ -15,7 +17,9 @@ use vigil_fleet::baseline::BaselineConfig;
 use vigil_fleet::cluster::Cut;
 use vigil_fleet::fleet::{cluster_fleet, ClusterConfig, FleetClusters};
 use vigil_fleet::rand_index::adjusted_rand_index;
-use vigil_fleet::transfer::{finished, train_base_model, transfer_entity, TransferConfig};
+use vigil_fleet::transfer::{
+    finished, train_base_model, transfer_entity, BaseRecord, TransferConfig,
+};
 use vigil_models::{TrainSpec, Transfer};
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +64,13 @@ pub struct TrainBaseArgs {
     /// Detector, config, seed, epochs (default detector for fleets: usad).
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Base models trained at once, each in a worker process on one core (default: the cores
+    /// `--threads` allows).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Internal: run as worker I of N (`I/N`), training the clusters whose id is I mod N.
+    #[arg(long, hide = true)]
+    pub worker: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -302,12 +313,74 @@ fn train_base(args: TrainBaseArgs, ui: &Ui) -> anyhow::Result<()> {
     if args.spec.detector.is_none() && args.spec.config.is_none() {
         spec.detector = FLEET_DETECTOR.into();
     }
-    // Read only the entities whose segments the base models train on.
+    let started = std::time::Instant::now();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(rayon::current_num_threads)
+        .clamp(1, clusters.clusters.len().max(1));
+    let mut records = match (&args.worker, jobs) {
+        (Some(worker), _) => {
+            let (index, count) = parse_worker(worker)?;
+            let records = train_base_share(&args, &clusters, &spec, index, count, ui)?;
+            // A worker reports to its parent only.
+            println!("{}", serde_json::to_string(&records)?);
+            return Ok(());
+        }
+        (None, 1) => train_base_share(&args, &clusters, &spec, 0, 1, ui)?,
+        (None, jobs) => {
+            let reports = run_workers(jobs, "train-base", |_| {
+                let mut worker: Vec<OsString> = vec!["fleet".into(), "train-base".into()];
+                worker.extend(["--entities".into(), args.entities.clone().into()]);
+                worker.extend(["--fleet".into(), args.fleet.clone().into()]);
+                worker.extend(args.spec.to_args());
+                worker.extend(quiet_worker(ui));
+                worker
+            })?;
+            let mut records = Vec::new();
+            for report in reports {
+                let part: Vec<BaseRecord> = serde_json::from_slice(&report)
+                    .context("a train-base worker's report is unreadable")?;
+                records.extend(part);
+            }
+            records
+        }
+    };
+    records.sort_by_key(|r| r.cluster);
+    let seconds = started.elapsed().as_secs_f64();
+    let reused = records.iter().filter(|r| r.reused).count();
+    if ui.json {
+        println!(
+            "{}",
+            serde_json::json!({"detector": spec.detector, "base_models": records, "seconds": seconds, "jobs": jobs})
+        );
+    } else {
+        println!(
+            "{} base models ({}; {reused} from an earlier run) in {seconds:.1}s with {} under {}",
+            records.len(),
+            spec.detector,
+            workers(jobs),
+            args.fleet.join("base").display()
+        );
+    }
+    Ok(())
+}
+
+/// Trains the base models of the clusters whose id is `index` mod `count`, one after another,
+/// reading only the entities their segments come from; an earlier run's models are kept.
+fn train_base_share(
+    args: &TrainBaseArgs,
+    clusters: &FleetClusters,
+    spec: &TrainSpec,
+    index: usize,
+    count: usize,
+    ui: &Ui,
+) -> anyhow::Result<Vec<BaseRecord>> {
     let files: std::collections::HashMap<String, PathBuf> =
         entity_files(&args.entities)?.into_iter().collect();
     let mut series = std::collections::HashMap::new();
-    for cluster in &clusters.clusters {
-        for segment in &cluster.nearest {
+    let mine: Vec<usize> = (index..clusters.clusters.len()).step_by(count).collect();
+    for &c in &mine {
+        for segment in &clusters.clusters[c].nearest {
             if series.contains_key(&segment.entity) {
                 continue;
             }
@@ -319,34 +392,14 @@ fn train_base(args: TrainBaseArgs, ui: &Ui) -> anyhow::Result<()> {
             series.insert(segment.entity.clone(), read_entity(path, None)?);
         }
     }
-    let started = std::time::Instant::now();
     let mut records = Vec::new();
-    for c in 0..clusters.clusters.len() {
+    for c in mine {
         ui.note(format!("base model of cluster {c} ..."));
-        records.push(train_base_model(
-            &args.fleet,
-            &clusters,
-            c,
-            &spec,
-            |name| series.get(name),
-        )?);
+        records.push(train_base_model(&args.fleet, clusters, c, spec, |name| {
+            series.get(name)
+        })?);
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let reused = records.iter().filter(|r| r.reused).count();
-    if ui.json {
-        println!(
-            "{}",
-            serde_json::json!({"detector": spec.detector, "base_models": records, "seconds": seconds})
-        );
-    } else {
-        println!(
-            "{} base models ({}; {reused} from an earlier run) in {seconds:.1}s under {}",
-            records.len(),
-            spec.detector,
-            args.fleet.join("base").display()
-        );
-    }
-    Ok(())
+    Ok(records)
 }
 
 /// How many entities a transfer run adapted.
@@ -395,24 +448,15 @@ fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "adapted {adapted} entities ({} full, {} partial transfer; {} done by an earlier run) in {seconds:.1}s with {jobs} jobs: {per_minute:.0} per minute; models under {}",
+            "adapted {adapted} entities ({} full, {} partial transfer; {} done by an earlier run) in {seconds:.1}s with {}: {per_minute:.0} per minute; models under {}",
             tally.full,
             tally.partial,
             tally.done_earlier,
+            workers(jobs),
             args.fleet.join("entities").display()
         );
     }
     Ok(())
-}
-
-fn parse_worker(text: &str) -> anyhow::Result<(usize, usize)> {
-    let parsed = text
-        .split_once('/')
-        .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
-    match parsed {
-        Some((i, n)) if i < n => Ok((i, n)),
-        _ => anyhow::bail!("--worker takes I/N with I < N, not `{text}`"),
-    }
 }
 
 /// Adapts the entities whose index is `index` mod `count`, one after another, skipping those an
@@ -460,76 +504,42 @@ fn transfer_share(
     Ok(tally)
 }
 
-/// Runs `jobs` worker processes of this command (one core each) and adds up what they did.
-/// Processes rather than threads: burn's random generator is process-wide, and an entity's
-/// model must not depend on what else ran beside it.
+/// Adapts the entities in `jobs` worker processes (one core each) and adds up what they did.
 fn transfer_in_workers(args: &TransferArgs, jobs: usize, ui: &Ui) -> anyhow::Result<TransferTally> {
-    let exe = std::env::current_exe().context("cannot find the vigil executable to run")?;
-    let mut children = Vec::new();
-    for worker in 0..jobs {
-        let mut command = std::process::Command::new(&exe);
-        command
-            .args(["--threads", "1", "fleet", "transfer", "--entities"])
-            .arg(&args.entities)
-            .arg("--fleet")
-            .arg(&args.fleet)
-            .args(["--seed", &args.seed.to_string()])
-            .args(["--worker", &format!("{worker}/{jobs}")])
-            .stdout(std::process::Stdio::piped());
+    let reports = run_workers(jobs, "transfer", |_| {
+        let mut worker: Vec<OsString> = vec!["fleet".into(), "transfer".into()];
+        worker.extend(["--entities".into(), args.entities.clone().into()]);
+        worker.extend(["--fleet".into(), args.fleet.clone().into()]);
+        worker.extend(["--seed".into(), args.seed.to_string().into()]);
         if let Some(steps) = args.steps {
-            command.args(["--steps", &steps.to_string()]);
+            worker.extend(["--steps".into(), steps.to_string().into()]);
         }
         if let Some(tau) = args.tau {
-            command.args(["--tau", &tau.to_string()]);
+            worker.extend(["--tau".into(), tau.to_string().into()]);
         }
-        command.args(["--epochs", &args.epochs.to_string()]);
-        if ui.quiet || ui.json {
-            command.arg("-q");
-        }
-        die_with_parent(&mut command);
-        children.push(command.spawn().context("cannot start a transfer worker")?);
-    }
+        worker.extend(["--epochs".into(), args.epochs.to_string().into()]);
+        worker.extend(quiet_worker(ui));
+        worker
+    })?;
     let mut tally = TransferTally::default();
-    let mut failed = None;
-    for child in children {
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            failed.get_or_insert(out.status);
-            continue;
-        }
-        let part: TransferTally = serde_json::from_slice(&out.stdout)
-            .context("a transfer worker's report is unreadable")?;
+    for report in reports {
+        let part: TransferTally =
+            serde_json::from_slice(&report).context("a transfer worker's report is unreadable")?;
         tally.full += part.full;
         tally.partial += part.partial;
         tally.done_earlier += part.done_earlier;
     }
-    if let Some(status) = failed {
-        // The worker has printed its error; what the others finished is kept for the next run.
-        return Err(
-            crate::budget::WorkerFailed(status.code().unwrap_or(2).clamp(1, 255) as u8).into(),
-        );
-    }
     Ok(tally)
 }
 
-/// Workers end with the run that started them (Linux): killing `vigil fleet transfer` must
-/// stop all of its work, so that a rerun is the only thing writing.
-fn die_with_parent(command: &mut std::process::Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe and touches only this (forked) process.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
+/// "1 job", "2 jobs".
+fn workers(jobs: usize) -> String {
+    format!("{jobs} job{}", if jobs == 1 { "" } else { "s" })
+}
+
+/// Workers print only their report on stdout; their notes go to stderr unless the run is quiet.
+fn quiet_worker(ui: &Ui) -> Option<OsString> {
+    (ui.quiet || ui.json).then(|| "-q".into())
 }
 
 fn detect(args: FleetDetectArgs, ui: &Ui) -> anyhow::Result<()> {

@@ -1,0 +1,84 @@
+//! Worker processes for `vigil fleet train-base` and `vigil fleet transfer`: the parent runs
+//! N copies of its own command, each on one core with a hidden `--worker I/N`, and each worker
+//! does the items whose index is I mod N, then prints a JSON report on stdout.
+//!
+//! Processes rather than threads: burn's random generator is process-wide, and a model must
+//! not depend on what else ran beside it. Deciding the shares by index, not by what is left to
+//! do, keeps them disjoint even while other workers are finishing items.
+
+use anyhow::Context;
+use std::ffi::OsString;
+use std::process::{Command, Stdio};
+
+/// Parses a hidden `--worker I/N` value.
+pub fn parse_worker(text: &str) -> anyhow::Result<(usize, usize)> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+    match parsed {
+        Some((i, n)) if i < n => Ok((i, n)),
+        _ => anyhow::bail!("--worker takes I/N with I < N, not `{text}`"),
+    }
+}
+
+/// Runs `jobs` workers of `vigil --threads 1 <args_of(worker)> --worker I/N` and returns each
+/// one's stdout. A worker that fails has said why on stderr; what the others finished stays
+/// for the next run, and the error carries the failed worker's status.
+pub fn run_workers(
+    jobs: usize,
+    what: &str,
+    args_of: impl Fn(usize) -> Vec<OsString>,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let exe = std::env::current_exe().context("cannot find the vigil executable to run")?;
+    let mut children = Vec::new();
+    for worker in 0..jobs {
+        let mut command = Command::new(&exe);
+        command
+            .args(["--threads", "1"])
+            .args(args_of(worker))
+            .args(["--worker", &format!("{worker}/{jobs}")])
+            .stdout(Stdio::piped());
+        die_with_parent(&mut command);
+        children.push(
+            command
+                .spawn()
+                .with_context(|| format!("cannot start a {what} worker"))?,
+        );
+    }
+    let mut reports = Vec::new();
+    let mut failed = None;
+    for child in children {
+        let out = child.wait_with_output()?;
+        if out.status.success() {
+            reports.push(out.stdout);
+        } else {
+            failed.get_or_insert(out.status);
+        }
+    }
+    if let Some(status) = failed {
+        return Err(
+            crate::budget::WorkerFailed(status.code().unwrap_or(2).clamp(1, 255) as u8).into(),
+        );
+    }
+    Ok(reports)
+}
+
+/// Workers end with the run that started them (Linux): killing the parent must stop all of its
+/// work, so that a rerun is the only thing writing.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only this (forked) process.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
