@@ -2,34 +2,14 @@
 
 mod common;
 
-use common::vigil;
+use common::{vigil, vigil_ok};
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn a_generated_fleet_clusters_into_its_archetypes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = vigil(
-        &[
-            "fleet",
-            "generate",
-            "--out",
-            "gen",
-            "--entities",
-            "60",
-            "--archetypes",
-            "6",
-            "--period",
-            "96",
-            "-q",
-        ],
-        dir.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    generate(dir.path(), 60, 6);
     assert!(dir.path().join("gen/train/entity-0059.csv").exists());
     assert!(dir.path().join("gen/test/entity-0000.csv").exists());
     let out = vigil(
@@ -143,6 +123,28 @@ fn bad_fleets_are_refused_with_the_entity_named() {
     assert!(!dir.path().join("f/clusters.json").exists());
 }
 
+/// `vigil fleet generate`: `entities` entities of 96 steps a day from `archetypes` archetypes,
+/// into `dir/gen`.
+fn generate(dir: &Path, entities: usize, archetypes: usize) {
+    let (entities, archetypes) = (entities.to_string(), archetypes.to_string());
+    vigil_ok(
+        &[
+            "fleet",
+            "generate",
+            "--out",
+            "gen",
+            "--entities",
+            &entities,
+            "--archetypes",
+            &archetypes,
+            "--period",
+            "96",
+            "-q",
+        ],
+        dir,
+    );
+}
+
 /// Copies the training files of entities `range` from `gen/train` into `to/`.
 fn copy_entities(dir: &Path, to: &str, range: std::ops::Range<usize>) {
     std::fs::create_dir_all(dir.join(to)).unwrap();
@@ -155,28 +157,8 @@ fn copy_entities(dir: &Path, to: &str, range: std::ops::Range<usize>) {
 #[test]
 fn a_killed_transfer_finishes_the_rest_and_leaves_finished_entities_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = vigil(args, dir.path());
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
-    run(&[
-        "fleet",
-        "generate",
-        "--out",
-        "gen",
-        "--entities",
-        "60",
-        "--archetypes",
-        "4",
-        "--period",
-        "96",
-        "-q",
-    ]);
+    let run = |args: &[&str]| vigil_ok(args, dir.path());
+    generate(dir.path(), 60, 4);
     // Offline entities build the clusters and base models; the online ones are adapted.
     copy_entities(dir.path(), "off", 0..20);
     copy_entities(dir.path(), "on", 20..60);
@@ -368,27 +350,10 @@ fn a_killed_transfer_finishes_the_rest_and_leaves_finished_entities_alone() {
 fn base_models_trained_in_workers_match_one_job_and_are_kept_by_a_rerun() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = vigil(args, dir.path());
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = vigil_ok(args, dir.path());
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
     };
-    run(&[
-        "fleet",
-        "generate",
-        "--out",
-        "gen",
-        "--entities",
-        "20",
-        "--archetypes",
-        "3",
-        "--period",
-        "96",
-        "-q",
-    ]);
+    generate(dir.path(), 20, 3);
     run(&[
         "fleet",
         "cluster",
