@@ -7,7 +7,6 @@ pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod fleet;
-pub mod fleet_workers;
 pub mod models;
 pub mod plot;
 pub mod train;

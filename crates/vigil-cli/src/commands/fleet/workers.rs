@@ -6,6 +6,7 @@
 //! not depend on what else ran beside it. Deciding the shares by index, not by what is left to
 //! do, keeps them disjoint even while other workers are finishing items.
 
+use crate::output::Ui;
 use anyhow::Context;
 use std::ffi::OsString;
 use std::process::{Command, Stdio};
@@ -81,4 +82,14 @@ fn die_with_parent(command: &mut Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = command;
+}
+
+/// "1 job", "2 jobs".
+pub fn workers(jobs: usize) -> String {
+    format!("{jobs} job{}", if jobs == 1 { "" } else { "s" })
+}
+
+/// Workers print only their report on stdout; their notes go to stderr unless the run is quiet.
+pub fn quiet_worker(ui: &Ui) -> Option<OsString> {
+    (ui.quiet || ui.json).then(|| "-q".into())
 }

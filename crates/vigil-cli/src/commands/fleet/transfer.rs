@@ -1,0 +1,174 @@
+//! `vigil fleet transfer`: adapt each entity from its short-term data by full or partial
+//! transfer, in worker processes; resumable.
+
+use super::workers::{parse_worker, quiet_worker, run_workers, workers};
+use crate::output::Ui;
+use anyhow::Context;
+use clap::Args;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use vigil_core::read::entities::{entity_files, read_entity};
+use vigil_fleet::fleet::FleetClusters;
+use vigil_fleet::transfer::{finished, transfer_entity, TransferConfig};
+use vigil_models::{TrainSpec, Transfer};
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Folder of the entities to adapt (one series file each, or a train/ folder of them).
+    #[arg(long)]
+    pub entities: PathBuf,
+    /// Fleet directory with clusters.json and base models; models go to entities/<name>/.
+    #[arg(long)]
+    pub fleet: PathBuf,
+    /// Steps of short-term data per entity: its newest training steps (default: one segment).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Full transfer at most this far from the centroid, partial beyond (default: each
+    /// cluster's radius, the 90th percentile of its members' distances).
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Epochs of each fine-tuning stage (partial transfer has two: the rest with the generic
+    /// layers frozen, then all).
+    #[arg(long, default_value_t = vigil_fleet::transfer::DEFAULT_FINE_TUNE_EPOCHS)]
+    pub epochs: usize,
+    /// Entities adapted at once, each in a worker process on one core (default: the cores
+    /// `--threads` allows).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Internal: run as worker I of N (`I/N`), adapting the entities whose index is I mod N.
+    #[arg(long, hide = true)]
+    pub worker: Option<String>,
+}
+
+/// How many entities a transfer run adapted.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct TransferTally {
+    full: usize,
+    partial: usize,
+    done_earlier: usize,
+}
+
+pub(super) fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
+    let clusters = FleetClusters::load(&args.fleet)?;
+    for cluster in &clusters.clusters {
+        let base = vigil_fleet::transfer::base_dir(&args.fleet, cluster.id);
+        if !base.join("manifest.json").exists() {
+            anyhow::bail!(
+                "the fleet {} has no base model for cluster {} ({}); run `vigil fleet train-base --entities <the clustered entities> --fleet {}` first",
+                args.fleet.display(),
+                cluster.id,
+                base.display(),
+                args.fleet.display()
+            );
+        }
+    }
+    let files = entity_files(&args.entities)?;
+    let started = std::time::Instant::now();
+    let jobs = args.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
+    let tally = match (&args.worker, jobs) {
+        (Some(worker), _) => {
+            let (index, count) = parse_worker(worker)?;
+            let tally = transfer_share(&args, &clusters, &files, index, count, ui)?;
+            // A worker reports to its parent only.
+            println!("{}", serde_json::to_string(&tally)?);
+            return Ok(());
+        }
+        (None, 1) => transfer_share(&args, &clusters, &files, 0, 1, ui)?,
+        (None, jobs) => transfer_in_workers(&args, jobs, ui)?,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let adapted = tally.full + tally.partial;
+    let per_minute = adapted as f64 / seconds.max(1e-9) * 60.0;
+    if ui.json {
+        println!(
+            "{}",
+            serde_json::json!({"adapted": adapted, "full": tally.full, "partial": tally.partial, "done_earlier": tally.done_earlier, "seconds": seconds, "entities_per_minute": per_minute, "jobs": jobs})
+        );
+    } else {
+        println!(
+            "adapted {adapted} entities ({} full, {} partial transfer; {} done by an earlier run) in {seconds:.1}s with {}: {per_minute:.0} per minute; models under {}",
+            tally.full,
+            tally.partial,
+            tally.done_earlier,
+            workers(jobs),
+            args.fleet.join("entities").display()
+        );
+    }
+    Ok(())
+}
+
+/// Adapts the entities whose index is `index` mod `count`, one after another, skipping those an
+/// earlier run finished.
+fn transfer_share(
+    args: &TransferArgs,
+    clusters: &FleetClusters,
+    files: &[(String, PathBuf)],
+    index: usize,
+    count: usize,
+    ui: &Ui,
+) -> anyhow::Result<TransferTally> {
+    let config = TransferConfig {
+        spec: TrainSpec {
+            seed: args.seed,
+            epochs: Some(args.epochs),
+            ..TrainSpec::default()
+        },
+        steps: args.steps.unwrap_or(clusters.config.segment_length),
+        tau: args.tau,
+    };
+    let mut tally = TransferTally::default();
+    for (i, (name, path)) in files.iter().enumerate().skip(index).step_by(count) {
+        if finished(&args.fleet, name).is_some() {
+            tally.done_earlier += 1;
+            continue;
+        }
+        let train = read_entity(path, None)?;
+        let record = transfer_entity(&args.fleet, clusters, name, &train, &config)?;
+        match record.transfer {
+            Transfer::Full => tally.full += 1,
+            Transfer::Partial => tally.partial += 1,
+        }
+        ui.note(format!(
+            "[{}/{}] {name}: cluster {} at {:.3} (τ {:.3}), {:?} transfer, {:.2}s",
+            i + 1,
+            files.len(),
+            record.cluster,
+            record.distance,
+            record.tau,
+            record.transfer,
+            record.seconds
+        ));
+    }
+    Ok(tally)
+}
+
+/// Adapts the entities in `jobs` worker processes (one core each) and adds up what they did.
+fn transfer_in_workers(args: &TransferArgs, jobs: usize, ui: &Ui) -> anyhow::Result<TransferTally> {
+    let reports = run_workers(jobs, "transfer", |_| {
+        let mut worker: Vec<OsString> = vec!["fleet".into(), "transfer".into()];
+        worker.extend(["--entities".into(), args.entities.clone().into()]);
+        worker.extend(["--fleet".into(), args.fleet.clone().into()]);
+        worker.extend(["--seed".into(), args.seed.to_string().into()]);
+        if let Some(steps) = args.steps {
+            worker.extend(["--steps".into(), steps.to_string().into()]);
+        }
+        if let Some(tau) = args.tau {
+            worker.extend(["--tau".into(), tau.to_string().into()]);
+        }
+        worker.extend(["--epochs".into(), args.epochs.to_string().into()]);
+        worker.extend(quiet_worker(ui));
+        worker
+    })?;
+    let mut tally = TransferTally::default();
+    for report in reports {
+        let part: TransferTally =
+            serde_json::from_slice(&report).context("a transfer worker's report is unreadable")?;
+        tally.full += part.full;
+        tally.partial += part.partial;
+        tally.done_earlier += part.done_earlier;
+    }
+    Ok(tally)
+}
