@@ -1,9 +1,8 @@
 //! `vigil fleet train-base`: one base model per cluster, in worker processes; resumable.
 
-use super::workers::{parse_worker, quiet_worker, run_workers, workers};
+use super::workers::{spread, workers};
 use crate::commands::SpecArgs;
 use crate::output::Ui;
-use anyhow::Context;
 use clap::Args;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -46,33 +45,26 @@ pub(super) fn train_base(args: TrainBaseArgs, ui: &Ui) -> anyhow::Result<()> {
         .jobs
         .unwrap_or_else(rayon::current_num_threads)
         .clamp(1, clusters.clusters.len().max(1));
-    let mut records = match (&args.worker, jobs) {
-        (Some(worker), _) => {
-            let (index, count) = parse_worker(worker)?;
-            let records = train_base_share(&args, &clusters, &spec, index, count, ui)?;
-            // A worker reports to its parent only.
-            println!("{}", serde_json::to_string(&records)?);
-            return Ok(());
-        }
-        (None, 1) => train_base_share(&args, &clusters, &spec, 0, 1, ui)?,
-        (None, jobs) => {
-            let reports = run_workers(jobs, "train-base", |_| {
-                let mut worker: Vec<OsString> = vec!["fleet".into(), "train-base".into()];
-                worker.extend(["--entities".into(), args.entities.clone().into()]);
-                worker.extend(["--fleet".into(), args.fleet.clone().into()]);
-                worker.extend(args.spec.to_args());
-                worker.extend(quiet_worker(ui));
-                worker
-            })?;
-            let mut records = Vec::new();
-            for report in reports {
-                let part: Vec<BaseRecord> = serde_json::from_slice(&report)
-                    .context("a train-base worker's report is unreadable")?;
-                records.extend(part);
-            }
-            records
-        }
+    let command = || {
+        let mut command: Vec<OsString> = vec!["fleet".into(), "train-base".into()];
+        command.extend(["--entities".into(), args.entities.clone().into()]);
+        command.extend(["--fleet".into(), args.fleet.clone().into()]);
+        command.extend(args.spec.to_args());
+        command
     };
+    let share = |index, count| train_base_share(&args, &clusters, &spec, index, count, ui);
+    let Some(shares) = spread(
+        args.worker.as_deref(),
+        jobs,
+        "train-base",
+        ui,
+        command,
+        share,
+    )?
+    else {
+        return Ok(());
+    };
+    let mut records: Vec<BaseRecord> = shares.into_iter().flatten().collect();
     records.sort_by_key(|r| r.cluster);
     let seconds = started.elapsed().as_secs_f64();
     let reused = records.iter().filter(|r| r.reused).count();

@@ -1,9 +1,8 @@
 //! `vigil fleet transfer`: adapt each entity from its short-term data by full or partial
 //! transfer, in worker processes; resumable.
 
-use super::workers::{parse_worker, quiet_worker, run_workers, workers};
+use super::workers::{spread, workers};
 use crate::output::Ui;
-use anyhow::Context;
 use clap::Args;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -68,17 +67,18 @@ pub(super) fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
     let files = entity_files(&args.entities)?;
     let started = std::time::Instant::now();
     let jobs = args.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
-    let tally = match (&args.worker, jobs) {
-        (Some(worker), _) => {
-            let (index, count) = parse_worker(worker)?;
-            let tally = transfer_share(&args, &clusters, &files, index, count, ui)?;
-            // A worker reports to its parent only.
-            println!("{}", serde_json::to_string(&tally)?);
-            return Ok(());
-        }
-        (None, 1) => transfer_share(&args, &clusters, &files, 0, 1, ui)?,
-        (None, jobs) => transfer_in_workers(&args, jobs, ui)?,
+    let share = |index, count| transfer_share(&args, &clusters, &files, index, count, ui);
+    let command = || worker_command(&args);
+    let Some(shares) = spread(args.worker.as_deref(), jobs, "transfer", ui, command, share)? else {
+        return Ok(());
     };
+    let tally = shares
+        .into_iter()
+        .fold(TransferTally::default(), |sum, part| TransferTally {
+            full: sum.full + part.full,
+            partial: sum.partial + part.partial,
+            done_earlier: sum.done_earlier + part.done_earlier,
+        });
     let seconds = started.elapsed().as_secs_f64();
     let adapted = tally.full + tally.partial;
     let per_minute = adapted as f64 / seconds.max(1e-9) * 60.0;
@@ -145,30 +145,18 @@ fn transfer_share(
     Ok(tally)
 }
 
-/// Adapts the entities in `jobs` worker processes (one core each) and adds up what they did.
-fn transfer_in_workers(args: &TransferArgs, jobs: usize, ui: &Ui) -> anyhow::Result<TransferTally> {
-    let reports = run_workers(jobs, "transfer", |_| {
-        let mut worker: Vec<OsString> = vec!["fleet".into(), "transfer".into()];
-        worker.extend(["--entities".into(), args.entities.clone().into()]);
-        worker.extend(["--fleet".into(), args.fleet.clone().into()]);
-        worker.extend(["--seed".into(), args.seed.to_string().into()]);
-        if let Some(steps) = args.steps {
-            worker.extend(["--steps".into(), steps.to_string().into()]);
-        }
-        if let Some(tau) = args.tau {
-            worker.extend(["--tau".into(), tau.to_string().into()]);
-        }
-        worker.extend(["--epochs".into(), args.epochs.to_string().into()]);
-        worker.extend(quiet_worker(ui));
-        worker
-    })?;
-    let mut tally = TransferTally::default();
-    for report in reports {
-        let part: TransferTally =
-            serde_json::from_slice(&report).context("a transfer worker's report is unreadable")?;
-        tally.full += part.full;
-        tally.partial += part.partial;
-        tally.done_earlier += part.done_earlier;
+/// `vigil fleet transfer` with these arguments, for a worker.
+fn worker_command(args: &TransferArgs) -> Vec<OsString> {
+    let mut command: Vec<OsString> = vec!["fleet".into(), "transfer".into()];
+    command.extend(["--entities".into(), args.entities.clone().into()]);
+    command.extend(["--fleet".into(), args.fleet.clone().into()]);
+    command.extend(["--seed".into(), args.seed.to_string().into()]);
+    if let Some(steps) = args.steps {
+        command.extend(["--steps".into(), steps.to_string().into()]);
     }
-    Ok(tally)
+    if let Some(tau) = args.tau {
+        command.extend(["--tau".into(), tau.to_string().into()]);
+    }
+    command.extend(["--epochs".into(), args.epochs.to_string().into()]);
+    command
 }

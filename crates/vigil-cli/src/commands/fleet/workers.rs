@@ -8,11 +8,53 @@
 
 use crate::output::Ui;
 use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
+/// Does a command's items as `worker` and `jobs` say and returns the reports of what was done,
+/// one per share — or `None` in a worker, which has printed its share's report for its parent.
+/// `share(I, N)` does the items whose index is I mod N; `command` gives the command's own
+/// arguments for the workers (`--threads 1`, `--worker I/N` and quietness are added here).
+pub fn spread<R: Serialize + DeserializeOwned>(
+    worker: Option<&str>,
+    jobs: usize,
+    what: &str,
+    ui: &Ui,
+    command: impl Fn() -> Vec<OsString>,
+    share: impl Fn(usize, usize) -> anyhow::Result<R>,
+) -> anyhow::Result<Option<Vec<R>>> {
+    if let Some(worker) = worker {
+        let (index, count) = parse_worker(worker)?;
+        // A worker reports to its parent only.
+        println!("{}", serde_json::to_string(&share(index, count)?)?);
+        return Ok(None);
+    }
+    if jobs <= 1 {
+        return Ok(Some(vec![share(0, 1)?]));
+    }
+    let args = || {
+        let mut args = command();
+        // Workers print only their report on stdout; their notes go to stderr unless the run
+        // is quiet.
+        if ui.quiet || ui.json {
+            args.push("-q".into());
+        }
+        args
+    };
+    run_workers(jobs, what, args)?
+        .iter()
+        .map(|report| {
+            serde_json::from_slice(report)
+                .with_context(|| format!("a {what} worker's report is unreadable"))
+        })
+        .collect::<anyhow::Result<Vec<R>>>()
+        .map(Some)
+}
+
 /// Parses a hidden `--worker I/N` value.
-pub fn parse_worker(text: &str) -> anyhow::Result<(usize, usize)> {
+fn parse_worker(text: &str) -> anyhow::Result<(usize, usize)> {
     let parsed = text
         .split_once('/')
         .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
@@ -22,13 +64,13 @@ pub fn parse_worker(text: &str) -> anyhow::Result<(usize, usize)> {
     }
 }
 
-/// Runs `jobs` workers of `vigil --threads 1 <args_of(worker)> --worker I/N` and returns each
-/// one's stdout. A worker that fails has said why on stderr; what the others finished stays
-/// for the next run, and the error carries the failed worker's status.
-pub fn run_workers(
+/// Runs `jobs` workers of `vigil --threads 1 <args()> --worker I/N` and returns each one's
+/// stdout. A worker that fails has said why on stderr; what the others finished stays for the
+/// next run, and the error carries the failed worker's status.
+fn run_workers(
     jobs: usize,
     what: &str,
-    args_of: impl Fn(usize) -> Vec<OsString>,
+    args: impl Fn() -> Vec<OsString>,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
     let exe = std::env::current_exe().context("cannot find the vigil executable to run")?;
     let mut children = Vec::new();
@@ -36,7 +78,7 @@ pub fn run_workers(
         let mut command = Command::new(&exe);
         command
             .args(["--threads", "1"])
-            .args(args_of(worker))
+            .args(args())
             .args(["--worker", &format!("{worker}/{jobs}")])
             .stdout(Stdio::piped());
         die_with_parent(&mut command);
@@ -87,9 +129,4 @@ fn die_with_parent(command: &mut Command) {
 /// "1 job", "2 jobs".
 pub fn workers(jobs: usize) -> String {
     format!("{jobs} job{}", if jobs == 1 { "" } else { "s" })
-}
-
-/// Workers print only their report on stdout; their notes go to stderr unless the run is quiet.
-pub fn quiet_worker(ui: &Ui) -> Option<OsString> {
-    (ui.quiet || ui.json).then(|| "-q".into())
 }
