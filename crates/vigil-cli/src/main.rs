@@ -3,6 +3,7 @@
 
 mod budget;
 mod commands;
+mod errors;
 mod fleet_table;
 mod output;
 mod plot;
@@ -10,6 +11,7 @@ mod progress;
 mod table;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Anomaly detection for multivariate time series.
@@ -62,7 +64,21 @@ static ALLOCATOR: budget::guard::CountingAllocator = budget::guard::CountingAllo
 
 fn main() -> ExitCode {
     vigil_models::allocator::keep_freed_buffers();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go where clap puts them; a wrong flag with `--json` is also
+            // reported as JSON on stdout, like every other error.
+            let wants_json = std::env::args().skip(1).any(|a| a == "--json");
+            if wants_json && e.use_stderr() {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let error = anyhow::anyhow!("{}", first.trim_start_matches("error: "));
+                let _ = say!("{}", errors::error_json(&error));
+            }
+            e.exit();
+        }
+    };
     let ui = output::Ui {
         json: cli.json,
         quiet: cli.quiet,
@@ -85,11 +101,21 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(output::StdoutFailed(io)) = e.downcast_ref() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    // The reader has all it wanted (`vigil models | head -1`): not an error.
+                    return ExitCode::SUCCESS;
+                }
+            }
             if let Some(budget::WorkerFailed(status)) = e.downcast_ref() {
                 // The budget worker has already said what went wrong.
                 return ExitCode::from(*status);
             }
-            eprintln!("error: {e:#}");
+            // Best-effort: a closed stderr must not turn a clean error into a panic.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            if ui.json {
+                let _ = say!("{}", errors::error_json(&e));
+            }
             if e.chain().any(|cause| cause.is::<budget::OverBudget>()) {
                 return ExitCode::from(budget::guard::EXIT_OVER_BUDGET as u8);
             }

@@ -10,7 +10,7 @@ use std::path::Path;
 pub struct Figure<'a> {
     pub title: String,
     /// Metric panels, top to bottom: (name, values).
-    pub metrics: Vec<(String, Vec<f32>)>,
+    pub metrics: Vec<(String, Vec<f64>)>,
     pub scores: &'a [f64],
     pub thresholds: &'a [f64],
     pub alarms: &'a [u8],
@@ -38,17 +38,10 @@ pub fn draw(path: &Path, figure: &Figure) -> anyhow::Result<()> {
     if figure.scores.is_empty() {
         bail!("there are no scores to plot");
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create folder {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .suffix(&format!(".{ext}"))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?
-        .into_temp_path();
+    // plotters writes to a path of its own: the figure is drawn into a private scratch file,
+    // then written to `path` as every output is (atomically, or in place for a FIFO/device).
+    let scratch = tempfile::tempdir().context("cannot create a scratch folder for the figure")?;
+    let tmp = scratch.path().join(format!("figure.{ext}"));
     let height = METRIC_PANEL * figure.metrics.len() as u32 + SCORE_PANEL + 40;
     let drawn = if ext == "png" {
         let root = BitMapBackend::new(&tmp, (WIDTH, height)).into_drawing_area();
@@ -58,14 +51,8 @@ pub fn draw(path: &Path, figure: &Figure) -> anyhow::Result<()> {
         render(&root, figure).and_then(|_| root.present().map_err(|e| anyhow::anyhow!("{e}")))
     };
     drawn.with_context(|| format!("cannot draw {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot move the figure to {}", path.display()))?;
-    Ok(())
+    let bytes = std::fs::read(&tmp).context("cannot read back the drawn figure")?;
+    crate::output::write_atomic(path, &bytes)
 }
 
 fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &Figure) -> anyhow::Result<()>
@@ -79,7 +66,7 @@ where
     let (metric_area, score_area) = root.split_vertically(METRIC_PANEL * f.metrics.len() as u32);
     let rows = metric_area.split_evenly((f.metrics.len().max(1), 1));
     for ((name, values), area) in f.metrics.iter().zip(rows.iter()) {
-        let (lo, hi) = range(values.iter().map(|&v| v as f64));
+        let (lo, hi) = range(values.iter().copied());
         let mut chart = ChartBuilder::on(area)
             .margin(4)
             .x_label_area_size(0)
@@ -96,10 +83,7 @@ where
             .map_err(err)?;
         shade(&mut chart, f.labels, lo, hi).map_err(err)?;
         chart
-            .draw_series(LineSeries::new(
-                values.iter().enumerate().map(|(t, &v)| (t, v as f64)),
-                &BLACK,
-            ))
+            .draw_series(LineSeries::new(values.iter().copied().enumerate(), &BLACK))
             .map_err(err)?;
     }
     let finite = f

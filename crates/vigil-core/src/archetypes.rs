@@ -59,6 +59,31 @@ impl Default for ArchetypeFleetConfig {
     }
 }
 
+impl ArchetypeFleetConfig {
+    /// Checks every field; the message names the field (as its `vigil fleet generate` flag)
+    /// and the allowed range.
+    pub fn validate(&self) -> crate::Result<()> {
+        let at_least = |name: &str, value: usize, least: usize| {
+            if value < least {
+                Err(crate::CoreError::invalid(format!(
+                    "{name} must be at least {least}, got {value}"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        at_least("--entities", self.entities, 1)?;
+        at_least("--archetypes", self.archetypes, 1)?;
+        at_least("--metrics", self.metrics, 1)?;
+        at_least("--period", self.period, 2)?;
+        at_least("train_days", self.train_days, 1)?;
+        at_least("test_days", self.test_days, 1)?;
+        crate::validate::non_negative("--noise", self.noise)?;
+        crate::validate::non_negative("trend", self.trend)?;
+        Ok(())
+    }
+}
+
 /// A generated fleet and the truth behind it.
 #[derive(Debug, Clone)]
 pub struct ArchetypeFleet {
@@ -283,7 +308,7 @@ mod tests {
         let shape = archetype_shape(&cfg, a.archetype[e], a.shift[e], steps);
         for j in 0..cfg.metrics {
             let x: Vec<f64> = (0..steps)
-                .map(|t| entity.values[t * cfg.metrics + j] as f64)
+                .map(|t| entity.values[t * cfg.metrics + j])
                 .collect();
             let y: Vec<f64> = shape[j * steps..(j + 1) * steps]
                 .iter()

@@ -74,7 +74,7 @@ pub fn clean(series: &mut Series, policy: MissingPolicy) -> Result<CleanReport> 
         }
         MissingPolicy::Interpolate => {
             for j in 0..m {
-                let column: Vec<f32> = (0..t_len).map(|t| series.values[t * m + j]).collect();
+                let column: Vec<f64> = (0..t_len).map(|t| series.values[t * m + j]).collect();
                 let filled = interpolate_gaps(&column).ok_or_else(|| {
                     CoreError::invalid(format!(
                         "metric `{}` has no finite value at all, so it cannot be interpolated; drop the column",
@@ -93,7 +93,7 @@ pub fn clean(series: &mut Series, policy: MissingPolicy) -> Result<CleanReport> 
 }
 
 /// Linear interpolation over non-finite runs; `None` when nothing is finite.
-pub fn interpolate_gaps(x: &[f32]) -> Option<Vec<f32>> {
+pub fn interpolate_gaps(x: &[f64]) -> Option<Vec<f64>> {
     let known: Vec<usize> = (0..x.len()).filter(|&i| x[i].is_finite()).collect();
     let (&first, &last) = (known.first()?, known.last()?);
     let mut out = x.to_vec();
@@ -102,7 +102,7 @@ pub fn interpolate_gaps(x: &[f32]) -> Option<Vec<f32>> {
     for pair in known.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         for (i, slot) in out.iter_mut().enumerate().take(b).skip(a + 1) {
-            let f = (i - a) as f32 / (b - a) as f32;
+            let f = (i - a) as f64 / (b - a) as f64;
             *slot = x[a] + f * (x[b] - x[a]);
         }
     }
@@ -115,18 +115,18 @@ mod tests {
 
     #[test]
     fn interpolation_fills_inner_and_edge_gaps() {
-        let x = [f32::NAN, 1.0, f32::NAN, f32::INFINITY, 4.0, f32::NAN];
+        let x = [f64::NAN, 1.0, f64::NAN, f64::INFINITY, 4.0, f64::NAN];
         assert_eq!(
             interpolate_gaps(&x).unwrap(),
             vec![1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
         );
-        assert!(interpolate_gaps(&[f32::NAN]).is_none());
+        assert!(interpolate_gaps(&[f64::NAN]).is_none());
     }
 
     #[test]
     fn error_policy_names_the_cell() {
         let mut s =
-            Series::new(vec!["a".into(), "b".into()], vec![1.0, 2.0, 3.0, f32::NAN]).unwrap();
+            Series::new(vec!["a".into(), "b".into()], vec![1.0, 2.0, 3.0, f64::NAN]).unwrap();
         let e = clean(&mut s, MissingPolicy::Error).unwrap_err().to_string();
         assert!(e.contains("time step 1, metric `b`"), "{e}");
         let r = clean(&mut s, MissingPolicy::Interpolate).unwrap();

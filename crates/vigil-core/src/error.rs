@@ -9,20 +9,22 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// A file could not be opened or read.
-    #[error("cannot read {path}: {source} (check that the path exists and is readable)")]
+    // The OS error is part of the message and deliberately not the error's `source`: an
+    // `{:#}` chain would print it twice.
+    #[error("cannot read {path}: {error} (check that the path exists and is readable)")]
     Io {
         /// The file that failed.
         path: PathBuf,
         /// The operating-system error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file or folder could not be written.
-    #[error("cannot write {path}: {source} (check that its folder exists and is writable, and that the disk has room)")]
+    #[error("cannot write {path}: {error} (check that its folder exists and is writable, and that the disk has room)")]
     Write {
         /// The file or folder that failed.
         path: PathBuf,
         /// The operating-system error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file was read but its content is malformed at a known place.
     #[error("{path}:{line}{column}: {message}", column = column.as_ref().map(|c| format!(": column {c}")).unwrap_or_default())]
@@ -64,18 +66,18 @@ impl CoreError {
     }
 
     /// Shorthand for [`CoreError::Write`].
-    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn write(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         CoreError::Write {
             path: path.into(),
-            source,
+            error,
         }
     }
 
     /// Shorthand for [`CoreError::Io`].
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         CoreError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

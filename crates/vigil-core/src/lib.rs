@@ -15,6 +15,7 @@ pub mod read;
 pub mod series;
 pub mod synth;
 pub mod threshold;
+pub mod validate;
 pub mod window;
 pub mod write;
 

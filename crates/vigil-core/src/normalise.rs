@@ -17,6 +17,17 @@ pub enum NormKind {
     None,
 }
 
+impl NormKind {
+    /// The name `--normaliser` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MinMax => "minmax",
+            Self::ZScore => "zscore",
+            Self::None => "none",
+        }
+    }
+}
+
 impl std::str::FromStr for NormKind {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<Self> {
@@ -31,16 +42,25 @@ impl std::str::FromStr for NormKind {
     }
 }
 
-/// A fitted per-metric affine map `x -> (x - offset) / scale`.
+/// Spreads (range or standard deviation) at or below this are a constant metric: a metric
+/// whose training values differ by at most `CONSTANT_SPREAD` in absolute terms, or by at most
+/// `CONSTANT_SPREAD` times their magnitude, never moved — what is left is rounding noise, which
+/// dividing by the spread would blow up into signal. Such a metric keeps scale 1: its normalised
+/// value is its distance from the training level, in its own units. A metric at 10^6 moving by
+/// 10^-4 (a relative spread of 10^-10) is not constant and is scaled.
+pub const CONSTANT_SPREAD: f64 = 1e-12;
+
+/// A fitted per-metric affine map `x -> (x - offset) / scale`, computed in f64.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normaliser {
     /// The kind that was fitted.
     pub kind: NormKind,
     /// Per-metric offset (min or mean).
-    pub offset: Vec<f32>,
-    /// Per-metric scale (range or standard deviation); 1 for constant metrics so that
-    /// a metric that never moved in training does not divide by zero.
-    pub scale: Vec<f32>,
+    pub offset: Vec<f64>,
+    /// Per-metric scale (range or standard deviation); 1 for constant metrics (see
+    /// [`CONSTANT_SPREAD`]) so that a metric that never moved in training does not divide by
+    /// zero or by rounding noise.
+    pub scale: Vec<f64>,
 }
 
 impl Normaliser {
@@ -48,25 +68,26 @@ impl Normaliser {
     pub fn fit(kind: NormKind, train: &Series) -> Normaliser {
         let m = train.n_metrics();
         let t_len = train.len().max(1);
-        let mut offset = vec![0f32; m];
-        let mut scale = vec![1f32; m];
+        let mut offset = vec![0f64; m];
+        let mut scale = vec![1f64; m];
         for j in 0..m {
-            let column = (0..train.len()).map(|t| train.values[t * m + j] as f64);
+            let column = (0..train.len()).map(|t| train.values[t * m + j]);
+            let (lo, hi) = column
+                .clone()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                });
+            let magnitude = lo.abs().max(hi.abs());
             match kind {
                 NormKind::MinMax => {
-                    let (lo, hi) = column
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                            (lo.min(v), hi.max(v))
-                        });
-                    offset[j] = lo as f32;
-                    scale[j] = non_degenerate(hi - lo);
+                    offset[j] = lo;
+                    scale[j] = non_degenerate(hi - lo, magnitude);
                 }
                 NormKind::ZScore => {
-                    let values: Vec<f64> = column.collect();
-                    let mean = values.iter().sum::<f64>() / t_len as f64;
-                    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / t_len as f64;
-                    offset[j] = mean as f32;
-                    scale[j] = non_degenerate(var.sqrt());
+                    let mean = column.clone().sum::<f64>() / t_len as f64;
+                    let var = column.map(|v| (v - mean).powi(2)).sum::<f64>() / t_len as f64;
+                    offset[j] = mean;
+                    scale[j] = non_degenerate(var.sqrt(), magnitude);
                 }
                 NormKind::None => {}
             }
@@ -78,8 +99,11 @@ impl Normaliser {
         }
     }
 
-    /// Applies the map in place. The series must have the metrics the normaliser was fitted on.
-    pub fn apply(&self, series: &mut Series) -> Result<()> {
+    /// The normalised values of `series`, row-major, as the f32 that models compute in. The
+    /// series must have the metrics the normaliser was fitted on. A finite value that leaves
+    /// f32's range once normalised is an error naming its cell (it would reach the model as
+    /// infinity); non-finite values stay non-finite for the cleaning policy to have handled.
+    pub fn apply(&self, series: &Series) -> Result<Vec<f32>> {
         let m = series.n_metrics();
         if m != self.offset.len() {
             return Err(CoreError::invalid(format!(
@@ -87,20 +111,35 @@ impl Normaliser {
                 self.offset.len()
             )));
         }
-        for row in series.values.chunks_exact_mut(m) {
-            for ((v, o), s) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
-                *v = (*v - o) / s;
+        let mut out = Vec::with_capacity(series.values.len());
+        for (t, row) in series.values.chunks_exact(m).enumerate() {
+            for (j, ((&v, o), s)) in row.iter().zip(&self.offset).zip(&self.scale).enumerate() {
+                let z = ((v - o) / s) as f32;
+                if v.is_finite() && !z.is_finite() {
+                    let name = &series.metric_names[j];
+                    let place = match &series.source {
+                        Some(src) => src.locate(t, name),
+                        None => format!("time step {t}, metric `{name}`"),
+                    };
+                    return Err(CoreError::invalid(format!(
+                        "{place}: the value {v:e} is {:e} once normalised (normaliser {}: offset {o:e}, scale {s:e}), beyond the f32 range (±3.4e38) that models compute in; check the value, or train with a normaliser that brings it into range",
+                        (v - o) / s,
+                        self.kind.name()
+                    )));
+                }
+                out.push(z);
             }
         }
-        Ok(())
+        Ok(out)
     }
 }
 
-fn non_degenerate(spread: f64) -> f32 {
-    if spread.is_finite() && spread > 1e-12 {
-        spread as f32
-    } else {
+fn non_degenerate(spread: f64, magnitude: f64) -> f64 {
+    if spread.is_nan() || spread <= CONSTANT_SPREAD.max(CONSTANT_SPREAD * magnitude) {
         1.0
+    } else {
+        // A range wider than f64 holds (±1e308 in one metric) is scaled by the largest f64.
+        spread.min(f64::MAX)
     }
 }
 
@@ -112,11 +151,39 @@ mod tests {
     fn constant_metric_does_not_divide_by_zero() {
         let train = Series::from_rows(2, vec![1.0, 5.0, 3.0, 5.0]).unwrap();
         let n = Normaliser::fit(NormKind::MinMax, &train);
-        let mut test = Series::from_rows(2, vec![2.0, 6.0]).unwrap();
-        n.apply(&mut test).unwrap();
-        assert_eq!(test.values, vec![0.5, 1.0]);
+        let test = Series::from_rows(2, vec![2.0, 6.0]).unwrap();
+        assert_eq!(n.apply(&test).unwrap(), vec![0.5, 1.0]);
         let z = Normaliser::fit(NormKind::ZScore, &train);
         assert_eq!(z.scale[1], 1.0);
         assert_eq!(z.offset[0], 2.0);
+    }
+
+    #[test]
+    fn a_tiny_move_on_a_large_level_is_kept_and_rounding_noise_is_not() {
+        // f32 holds 1e6 to 1/16: this metric would have been constant.
+        let moving = Series::from_rows(1, vec![1e6, 1e6 + 1e-4, 1e6 + 2e-4]).unwrap();
+        let n = Normaliser::fit(NormKind::MinMax, &moving);
+        let z = n.apply(&moving).unwrap();
+        assert!(
+            (z[1] - 0.5).abs() < 1e-6 && (z[2] - 1.0).abs() < 1e-6,
+            "{z:?}"
+        );
+        let noisy = Series::from_rows(1, vec![0.3, 0.1 + 0.2]).unwrap();
+        assert_eq!(Normaliser::fit(NormKind::MinMax, &noisy).scale, vec![1.0]);
+    }
+
+    #[test]
+    fn a_value_beyond_f32_after_normalising_names_its_cell() {
+        let train = Series::new(vec!["load".into()], vec![0.0, 1.0]).unwrap();
+        let n = Normaliser::fit(NormKind::None, &train);
+        let test = Series::new(vec!["load".into()], vec![0.5, 1e39]).unwrap();
+        let err = n.apply(&test).unwrap_err().to_string();
+        assert!(err.contains("time step 1, metric `load`"), "{err}");
+        assert!(err.contains("1e39"), "{err}");
+        // Min-max brings the same value into range when training saw it.
+        let wide = Series::new(vec!["load".into()], vec![0.0, 1e39]).unwrap();
+        let n = Normaliser::fit(NormKind::MinMax, &wide);
+        let z = n.apply(&test).unwrap();
+        assert!(z[0] >= 0.0 && z[0] < 1e-30 && z[1] == 1.0, "{z:?}");
     }
 }

@@ -15,7 +15,9 @@ pub struct Interpretation {
     pub metrics: Vec<usize>,
 }
 
-/// A multivariate time series: `T` time steps by `M` metrics, stored row-major as f32.
+/// A multivariate time series: `T` time steps by `M` metrics, stored row-major as f64 — the
+/// values as read, exact to the file's precision. Models see f32 only after normalising
+/// ([`crate::normalise::Normaliser::apply`]), where every value is near 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Metric (column) names, `M` of them.
@@ -23,7 +25,7 @@ pub struct Series {
     /// Optional timestamps in epoch seconds, `T` of them.
     pub timestamps: Option<Vec<i64>>,
     /// Values, row-major: `values[t * M + m]`.
-    pub values: Vec<f32>,
+    pub values: Vec<f64>,
     /// Optional point labels (0 normal, 1 anomalous), `T` of them.
     pub labels: Option<Vec<u8>>,
     /// Optional per-segment root-cause metrics (SMD interpretation labels).
@@ -54,7 +56,7 @@ impl Source {
 
 impl Series {
     /// Builds a series from row-major values, checking the shape.
-    pub fn new(metric_names: Vec<String>, values: Vec<f32>) -> Result<Self> {
+    pub fn new(metric_names: Vec<String>, values: Vec<f64>) -> Result<Self> {
         if metric_names.is_empty() {
             return Err(CoreError::invalid("a series needs at least one metric"));
         }
@@ -76,7 +78,7 @@ impl Series {
     }
 
     /// Builds a series with default metric names `m0, m1, ...`.
-    pub fn from_rows(n_metrics: usize, values: Vec<f32>) -> Result<Self> {
+    pub fn from_rows(n_metrics: usize, values: Vec<f64>) -> Result<Self> {
         Series::new(default_metric_names(n_metrics), values)
     }
 
@@ -96,7 +98,7 @@ impl Series {
     }
 
     /// The values of time step `t`.
-    pub fn row(&self, t: usize) -> &[f32] {
+    pub fn row(&self, t: usize) -> &[f64] {
         let m = self.n_metrics();
         &self.values[t * m..(t + 1) * m]
     }
@@ -185,7 +187,7 @@ mod tests {
 
     #[test]
     fn slice_keeps_labels_and_interpretations_aligned() {
-        let mut s = Series::from_rows(2, (0..20).map(|v| v as f32).collect()).unwrap();
+        let mut s = Series::from_rows(2, (0..20).map(f64::from).collect()).unwrap();
         s.labels = Some(vec![0, 0, 1, 1, 0, 0, 0, 1, 1, 1]);
         s.interpretation = Some(vec![
             Interpretation {

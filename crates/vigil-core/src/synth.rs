@@ -146,9 +146,11 @@ pub(crate) fn series_of_rows(
     step_seconds: i64,
 ) -> Series {
     let m = names.len();
-    let v: Vec<f32> = values[range.start * m..range.end * m]
+    // Rounded through f32 as the generator always has, so that a generated fleet (and every
+    // result measured on one) stays the same from version to version.
+    let v: Vec<f64> = values[range.start * m..range.end * m]
         .iter()
-        .map(|&x| x as f32)
+        .map(|&x| f64::from(x as f32))
         .collect();
     let mut s = Series::new(names.to_vec(), v).expect("rows x metrics by construction");
     s.timestamps = Some(

@@ -35,17 +35,17 @@ impl Default for BaselineConfig {
 }
 
 /// The baseline of one metric's values.
-pub fn extract(values: &[f32], config: &BaselineConfig) -> Vec<f32> {
+pub fn extract(values: &[f64], config: &BaselineConfig) -> Vec<f64> {
     let n = values.len();
     if n == 0 {
         return Vec::new();
     }
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+    let mean = values.iter().sum::<f64>() / n as f64;
     // The points furthest from the mean, by rank (ties broken by position, so that the result
     // does not depend on the sort's stability).
     let dropped = ((n as f64 * config.drop_fraction).floor() as usize).min(n - 1);
     let mut order: Vec<usize> = (0..n).collect();
-    let deviation = |i: usize| (values[i] as f64 - mean).abs();
+    let deviation = |i: usize| (values[i] - mean).abs();
     order.sort_by(|&a, &b| deviation(b).total_cmp(&deviation(a)).then(a.cmp(&b)));
     let mut kept = vec![true; n];
     for &i in &order[..dropped] {
@@ -57,7 +57,7 @@ pub fn extract(values: &[f32], config: &BaselineConfig) -> Vec<f32> {
 
 /// Replaces every value not `kept` by linear interpolation between the nearest kept values on
 /// either side, around the circle.
-fn interpolate(values: &[f32], kept: &[bool]) -> Vec<f32> {
+fn interpolate(values: &[f64], kept: &[bool]) -> Vec<f64> {
     let n = values.len();
     let mut out = values.to_vec();
     let Some(anchor) = (0..n).find(|&i| kept[i]) else {
@@ -73,7 +73,7 @@ fn interpolate(values: &[f32], kept: &[bool]) -> Vec<f32> {
         let gap = (i + n - previous) % n;
         let gap = if gap == 0 { n } else { gap };
         for k in 1..gap {
-            let w = k as f32 / gap as f32;
+            let w = k as f64 / gap as f64;
             out[(previous + k) % n] = values[previous] + w * (values[i] - values[previous]);
         }
         previous = i;
@@ -82,17 +82,17 @@ fn interpolate(values: &[f32], kept: &[bool]) -> Vec<f32> {
 }
 
 /// Centred moving average over `window` steps, around the circle.
-fn moving_average(values: &[f32], window: usize) -> Vec<f32> {
+fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
     let n = values.len();
     let window = window.clamp(1, n.max(1));
     let back = window / 2;
-    let mut sum: f64 = (0..window).map(|k| values[(k + n - back) % n] as f64).sum();
+    let mut sum: f64 = (0..window).map(|k| values[(k + n - back) % n]).sum();
     (0..n)
         .map(|i| {
-            let mean = (sum / window as f64) as f32;
+            let mean = sum / window as f64;
             // Slide: drop the oldest, add the next.
-            sum -= values[(i + n - back) % n] as f64;
-            sum += values[(i + window - back) % n] as f64;
+            sum -= values[(i + n - back) % n];
+            sum += values[(i + window - back) % n];
             mean
         })
         .collect()
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn extremes_are_replaced_by_their_neighbours_line() {
-        let mut values: Vec<f32> = (0..100).map(|i| i as f32 * 0.1).collect();
+        let mut values: Vec<f64> = (0..100).map(|i| i as f64 * 0.1).collect();
         values[40] = 500.0; // an anomaly
         let config = BaselineConfig {
             drop_fraction: 0.01,
@@ -135,13 +135,13 @@ mod tests {
 
     #[test]
     fn a_shifted_segment_has_the_shifted_baseline() {
-        let values: Vec<f32> = (0..60)
-            .map(|i| (i as f32 * 0.3).sin() + if i == 17 { 4.0 } else { 0.0 })
+        let values: Vec<f64> = (0..60)
+            .map(|i| (i as f64 * 0.3).sin() + if i == 17 { 4.0 } else { 0.0 })
             .collect();
         let config = BaselineConfig::default();
         let base = extract(&values, &config);
         for shift in [1, 13, 59] {
-            let shifted: Vec<f32> = (0..60).map(|i| values[(i + 60 - shift) % 60]).collect();
+            let shifted: Vec<f64> = (0..60).map(|i| values[(i + 60 - shift) % 60]).collect();
             let shifted_base = extract(&shifted, &config);
             for i in 0..60 {
                 assert!((shifted_base[i] - base[(i + 60 - shift) % 60]).abs() < 1e-5);

@@ -267,6 +267,30 @@ struct OfflineFleet {
 }
 
 /// Clusters the offline half with `cluster_config` and trains its base models under `work`.
+fn remove_earlier_fleet(dir: &Path) -> Result<(), FleetError> {
+    let foreign = std::fs::read_dir(dir)
+        .map_err(|error| FleetError::Write {
+            path: dir.to_path_buf(),
+            error,
+        })?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|name| ![crate::fleet::CLUSTERS_FILE, "base", "entities"].contains(&name.as_str()));
+    if foreign.is_some() || FleetClusters::load(dir).is_err() {
+        return Err(FleetError::Corrupt {
+            path: dir.to_path_buf(),
+            message: format!(
+                "is not a fleet folder an earlier `vigil bench --fleet` wrote{}; vigil will not remove it — choose another --work-dir",
+                foreign.map(|f| format!(" (it holds `{f}`)")).unwrap_or_default()
+            ),
+        });
+    }
+    std::fs::remove_dir_all(dir).map_err(|error| FleetError::Write {
+        path: dir.to_path_buf(),
+        error,
+    })
+}
+
 fn train_offline(
     strategy: Strategy,
     cluster_config: ClusterConfig,
@@ -285,11 +309,10 @@ fn train_offline(
     }
     let dir = work.join(format!("{strategy:?}").to_lowercase());
     // A scratch folder: models left by an earlier run would be reused and their time not counted.
+    // It is removed only when it is a fleet folder an earlier run wrote (its clusters.json
+    // loads and it holds nothing else), never a folder of the user's.
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| FleetError::Write {
-            path: dir.clone(),
-            source,
-        })?;
+        remove_earlier_fleet(&dir)?;
     }
     clusters.save(&dir)?;
     let by_name = |name: &str| offline.iter().find(|e| e.name == name).map(|e| &e.train);

@@ -39,6 +39,35 @@ fn aligned() -> bool {
     true
 }
 
+impl ClusterConfig {
+    /// Checks every field; the message names the field as its `vigil fleet cluster` flag.
+    pub fn validate(&self) -> Result<(), FleetError> {
+        use vigil_core::validate::{at_least_zero, positive_count};
+        positive_count("--segment-length", self.segment_length)?;
+        if let Some(k) = self.segments_per_entity {
+            positive_count("--segments-per-entity", k)?;
+        }
+        match self.cut {
+            Cut::Clusters(k) => positive_count("--clusters", k)?,
+            Cut::Distance(d) => at_least_zero("--max-distance", d)?,
+        }
+        positive_count("--nearest", self.nearest)?;
+        positive_count("baseline smoothing_window", self.baseline.smoothing_window)?;
+        for (name, share) in [
+            ("baseline drop_fraction", self.baseline.drop_fraction),
+            ("baseline flat_fraction", self.baseline.flat_fraction),
+        ] {
+            if !(0.0..1.0).contains(&share) {
+                return Err(vigil_core::CoreError::invalid(format!(
+                    "{name} must be in [0, 1), got {share}"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a fleet cannot be clustered or its clustering read.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -50,10 +79,11 @@ pub enum FleetError {
         steps: usize,
         segment_length: usize,
     },
-    #[error("cannot write {path}: {source}")]
+    // The OS error is in the message, deliberately not the `source` (printed twice otherwise).
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "{path} is not a readable fleet clustering ({message}); run `vigil fleet cluster` again"
@@ -157,6 +187,7 @@ pub fn cluster_fleet(
     series: &[Series],
     config: &ClusterConfig,
 ) -> Result<FleetClusters, FleetError> {
+    config.validate()?;
     for (name, s) in names.iter().zip(series) {
         if s.len() < config.segment_length.max(1) {
             return Err(FleetError::TooShort {
@@ -243,7 +274,7 @@ pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(
     vigil_core::write::write_atomically(path, |w| {
         serde_json::to_writer(w, value).map_err(|e| FleetError::Write {
             path: path.to_path_buf(),
-            source: e.into(),
+            error: e.into(),
         })
     })
 }
@@ -287,6 +318,12 @@ impl FleetClusters {
     }
 
     /// Writes `dir/clusters.json` through a temporary file and a rename.
+    /// This clustering's identity: base and entity models record it, so that after a
+    /// re-clustering they are known to be stale ([`vigil_models::model_dir::fingerprint`]).
+    pub fn id(&self) -> String {
+        vigil_models::model_dir::fingerprint(self)
+    }
+
     pub fn save(&self, dir: &Path) -> Result<(), FleetError> {
         write_json_atomic(&dir.join(CLUSTERS_FILE), self)
     }
@@ -307,6 +344,10 @@ impl FleetClusters {
                 clusters.format, clusters.format_version
             )));
         }
+        clusters
+            .config
+            .validate()
+            .map_err(|e| corrupt(format!("its clustering settings are invalid: {e}")))?;
         Ok(clusters)
     }
 }

@@ -29,8 +29,9 @@ impl Segment {
     }
 }
 
-/// The baseline of a series (`steps x metrics`, row-major) per metric, metric-major.
-pub fn baseline_metric_major(values: &[f32], metrics: usize, config: &BaselineConfig) -> Vec<f32> {
+/// The baseline of a series (`steps x metrics`, row-major, raw values in f64) per metric,
+/// metric-major.
+pub fn baseline_metric_major(values: &[f64], metrics: usize, config: &BaselineConfig) -> Vec<f64> {
     let steps = values.len() / metrics.max(1);
     let mut out = Vec::with_capacity(values.len());
     let mut column = Vec::with_capacity(steps);
@@ -50,7 +51,7 @@ pub fn baseline_metric_major(values: &[f32], metrics: usize, config: &BaselineCo
 /// their distances to a centroid compare.
 pub fn slice(
     entity: usize,
-    values: &[f32],
+    values: &[f64],
     metrics: usize,
     len: usize,
     most: Option<usize>,
@@ -65,18 +66,18 @@ pub fn slice(
     // standard deviation counts as at least a share of the metric's range over the series.
     let floors: Vec<f64> = (0..metrics)
         .map(|j| {
-            let (lo, hi) = (0..steps).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), t| {
+            let (lo, hi) = (0..steps).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
                 let v = values[t * metrics + j];
                 (lo.min(v), hi.max(v))
             });
-            config.flat_fraction * (hi - lo) as f64
+            config.flat_fraction * (hi - lo)
         })
         .collect();
     starts
         .map(|start| {
             let span = &values[start * metrics..(start + len) * metrics];
-            let mut values = baseline_metric_major(span, metrics, config);
-            standardise_with_floor(&mut values, len, &floors);
+            let values =
+                standardise_with_floor(&baseline_metric_major(span, metrics, config), len, &floors);
             Segment {
                 entity,
                 start,
@@ -106,28 +107,28 @@ pub fn segment_starts(
 /// constant metric becomes zeros.
 pub fn standardise(values: &mut [f32], len: usize) {
     let floors = vec![0.0; values.len() / len.max(1)];
-    standardise_with_floor(values, len, &floors);
+    let wide: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+    values.copy_from_slice(&standardise_with_floor(&wide, len, &floors));
 }
 
-/// [`standardise`], dividing metric `j` by at least `floors[j]`.
-pub fn standardise_with_floor(values: &mut [f32], len: usize, floors: &[f64]) {
-    for (metric, &floor) in values.chunks_exact_mut(len.max(1)).zip(floors) {
+/// [`standardise`] on raw f64 values, dividing metric `j` by at least `floors[j]`; the
+/// standardised values (near 1 in size) are returned as f32.
+pub fn standardise_with_floor(values: &[f64], len: usize, floors: &[f64]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(values.len());
+    for (metric, &floor) in values.chunks_exact(len.max(1)).zip(floors) {
         let n = metric.len() as f64;
-        let mean = metric.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = metric
-            .iter()
-            .map(|&v| (v as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n;
+        let mean = metric.iter().sum::<f64>() / n;
+        let var = metric.iter().map(|&v| (v - mean).powi(2)).sum::<f64>() / n;
         let sd = var.sqrt().max(floor);
-        for v in metric.iter_mut() {
-            *v = if sd > 1e-12 {
-                ((*v as f64 - mean) / sd) as f32
+        out.extend(metric.iter().map(|&v| {
+            if sd > 1e-12 {
+                ((v - mean) / sd) as f32
             } else {
                 0.0
-            };
-        }
+            }
+        }));
     }
+    out
 }
 
 #[cfg(test)]
@@ -137,10 +138,10 @@ mod tests {
     #[test]
     fn a_metric_flat_within_a_segment_stays_small() {
         // Metric 0 jumps once between segments and only jitters within each; metric 1 swings.
-        let values: Vec<f32> = (0..40)
+        let values: Vec<f64> = (0..40)
             .flat_map(|t| {
                 let level = if t < 20 { 0.0 } else { 10.0 };
-                [level + 0.01 * ((t % 3) as f32), (t as f32 * 0.7).sin()]
+                [level + 0.01 * f64::from(t % 3), (f64::from(t) * 0.7).sin()]
             })
             .collect();
         let config = BaselineConfig {
@@ -158,7 +159,7 @@ mod tests {
     #[test]
     fn segments_are_the_newest_whole_spans_standardised() {
         // 2 metrics, 25 steps: segments of 10 are steps 5..15 and 15..25.
-        let values: Vec<f32> = (0..25).flat_map(|t| [t as f32, 100.0]).collect();
+        let values: Vec<f64> = (0..25).flat_map(|t| [f64::from(t), 100.0]).collect();
         let config = BaselineConfig {
             drop_fraction: 0.0,
             smoothing_window: 1,

@@ -70,11 +70,11 @@ pub fn base_training_series<'a>(
 
 /// Each metric of `span` (`steps x m`, row-major) scaled to [0, 1] over the span (a constant
 /// metric to 0).
-fn min_max_per_metric(span: &[f32], m: usize) -> Vec<f32> {
+fn min_max_per_metric(span: &[f64], m: usize) -> Vec<f64> {
     let mut out = span.to_vec();
     for j in 0..m {
         let column = span.iter().skip(j).step_by(m);
-        let (lo, hi) = column.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+        let (lo, hi) = column.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         });
         for v in out.iter_mut().skip(j).step_by(m) {
@@ -88,6 +88,10 @@ fn min_max_per_metric(span: &[f32], m: usize) -> Vec<f32> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BaseRecord {
     pub cluster: usize,
+    /// True when a model was there but made for another clustering or other training
+    /// settings, and was trained again.
+    #[serde(default)]
+    pub replaced_stale: bool,
     /// Training steps (segments x segment length).
     pub steps: usize,
     /// Seconds spent; 0 when the model was already there.
@@ -107,9 +111,15 @@ pub fn train_base_model<'a>(
     let entry = &clusters.clusters[cluster];
     let dir = base_dir(fleet, cluster);
     let steps = entry.nearest.len() * clusters.config.segment_length;
-    if TrainedModel::load(&dir).is_ok() {
+    let lineage = base_lineage(clusters, spec);
+    let earlier = TrainedModel::load(&dir).ok();
+    if earlier
+        .as_ref()
+        .is_some_and(|m| m.manifest.lineage == lineage)
+    {
         return Ok(BaseRecord {
             cluster,
+            replaced_stale: false,
             steps,
             seconds: 0.0,
             reused: true,
@@ -122,14 +132,50 @@ pub fn train_base_model<'a>(
         normaliser: NormKind::None,
         ..spec.clone()
     };
-    let model = vigil_models::train(series, &spec, None)?;
+    let mut model = vigil_models::train(series, &spec, None)?;
+    model.manifest.lineage = lineage;
     model.save(&dir)?;
     Ok(BaseRecord {
         cluster,
+        replaced_stale: earlier.is_some(),
         steps,
         seconds: started.elapsed().as_secs_f64(),
         reused: false,
     })
+}
+
+/// What a base model is made from: the clustering and the training settings. A model on disk
+/// whose lineage differs was made for an earlier clustering or other settings.
+fn base_lineage(
+    clusters: &FleetClusters,
+    spec: &TrainSpec,
+) -> std::collections::BTreeMap<String, String> {
+    [
+        ("clustering".to_string(), clusters.id()),
+        (
+            "train_spec".to_string(),
+            vigil_models::model_dir::fingerprint(spec),
+        ),
+    ]
+    .into()
+}
+
+/// Why the base model of `cluster` cannot be used by `transfer`, if it cannot: missing, or
+/// made for another clustering than `clusters`.
+pub fn base_model_problem(
+    fleet: &Path,
+    clusters: &FleetClusters,
+    cluster: usize,
+) -> Option<String> {
+    let dir = base_dir(fleet, cluster);
+    match TrainedModel::load(&dir) {
+        Err(_) => Some(format!("has no base model for cluster {cluster} ({})", dir.display())),
+        Ok(model) if model.manifest.lineage.get("clustering") != Some(&clusters.id()) => Some(format!(
+            "has a base model for cluster {cluster} ({}) that was trained for an earlier clustering",
+            dir.display()
+        )),
+        Ok(_) => None,
+    }
 }
 
 /// Epochs of each fine-tuning stage when none are given. One: measured on SMD (docs/fleet.md,
@@ -150,10 +196,15 @@ pub struct TransferRecord {
     /// Steps of short-term data it was adapted on.
     pub steps: usize,
     pub seconds: f64,
+    /// What it was made from: the clustering, the base model (its manifest's SHA-256) and the
+    /// transfer settings ([`vigil_models::model_dir::fingerprint`]s). A record whose lineage
+    /// no longer matches the fleet is not a finished entity.
+    #[serde(default)]
+    pub lineage: std::collections::BTreeMap<String, String>,
 }
 
 /// How entities are adapted.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TransferConfig {
     /// Seed, epochs per stage, normaliser (fitted on the short-term data) and missing policy;
     /// the detector is the base model's.
@@ -162,6 +213,17 @@ pub struct TransferConfig {
     pub steps: usize,
     /// Full transfer at most this far from the centroid (default: the cluster's radius).
     pub tau: Option<f64>,
+}
+
+impl TransferConfig {
+    /// Checks the settings; the message names the field as its `vigil fleet transfer` flag.
+    pub fn validate(&self) -> Result<(), FleetError> {
+        vigil_core::validate::positive_count("--steps", self.steps)?;
+        if let Some(tau) = self.tau {
+            vigil_core::validate::at_least_zero("--tau", tau)?;
+        }
+        Ok(())
+    }
 }
 
 /// The newest `steps` steps of `train` (all of it when shorter): an entity's short-term data.
@@ -175,10 +237,40 @@ pub fn newest_steps(train: &Series, steps: usize) -> Result<Series, FleetError> 
     .map_err(|e| FleetError::Model(e.into()))
 }
 
-/// The record of an entity an earlier run finished, if any.
-pub fn finished(fleet: &Path, entity: &str) -> Option<TransferRecord> {
+/// The record of an entity an earlier run finished for this clustering, its cluster's current
+/// base model and these settings, if any. An entity adapted for an earlier clustering (or from
+/// a base model since retrained, or with other settings) is not finished: it is adapted again.
+pub fn finished(
+    fleet: &Path,
+    entity: &str,
+    clusters: &FleetClusters,
+    config: &TransferConfig,
+) -> Option<TransferRecord> {
     let text = std::fs::read_to_string(record_path(fleet, entity)).ok()?;
-    serde_json::from_str(&text).ok()
+    let record: TransferRecord = serde_json::from_str(&text).ok()?;
+    (record.cluster < clusters.clusters.len()
+        && record.lineage == entity_lineage(fleet, clusters, record.cluster, config))
+    .then_some(record)
+}
+
+/// What an entity's model is made from (see [`TransferRecord::lineage`]).
+fn entity_lineage(
+    fleet: &Path,
+    clusters: &FleetClusters,
+    cluster: usize,
+    config: &TransferConfig,
+) -> std::collections::BTreeMap<String, String> {
+    let base =
+        vigil_models::model_dir::model_fingerprint(&base_dir(fleet, cluster)).unwrap_or_default();
+    [
+        ("clustering".to_string(), clusters.id()),
+        ("base_model".to_string(), base),
+        (
+            "transfer".to_string(),
+            vigil_models::model_dir::fingerprint(config),
+        ),
+    ]
+    .into()
 }
 
 /// Adapts entity `name` with training series `train`; writes its model and record.
@@ -204,6 +296,7 @@ pub fn adapt(
     train: &Series,
     config: &TransferConfig,
 ) -> Result<(TrainedModel, TransferRecord), FleetError> {
+    config.validate()?;
     let segment_length = clusters.config.segment_length;
     let steps = config.steps.min(train.len());
     if steps < segment_length {
@@ -233,8 +326,12 @@ pub fn adapt(
         Transfer::Partial
     };
     let started = Instant::now();
-    let model = vigil_models::transfer(&base_dir(fleet, cluster), recent, &config.spec, transfer)?;
+    let mut model =
+        vigil_models::transfer(&base_dir(fleet, cluster), recent, &config.spec, transfer)?;
+    let lineage = entity_lineage(fleet, clusters, cluster, config);
+    model.manifest.lineage = lineage.clone();
     let record = TransferRecord {
+        lineage,
         entity: name.to_string(),
         cluster,
         distance,

@@ -75,7 +75,7 @@ fn phase_alignment_recovers_injected_shifts_exactly_on_noise_free_copies() {
         let m = cfg.metrics;
         let metric_major: Vec<f32> = (0..m)
             .flat_map(|j| (day..2 * day).map(move |t| (t, j)))
-            .map(|(t, j)| entity.train.values[t * m + j])
+            .map(|(t, j)| entity.train.values[t * m + j] as f32)
             .collect();
         let copy = as_segment(e, metric_major);
         let (shift, _) = aligner.best_shift(&aligner.reference(&reference), &copy);

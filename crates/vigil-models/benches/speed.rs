@@ -28,7 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let series = vigil_core::read::read_series(std::path::Path::new(&data))?;
     let m = series.metric_names.len();
-    let input = MtsInput::new(&series.values, m);
+    // The file is already normalised (bench/reference/smd_like.py): the detector reads it as is.
+    let values: Vec<f32> = series.values.iter().map(|&v| v as f32).collect();
+    let input = MtsInput::new(&values, m);
     let mut det = registry::build(&detector, config.as_ref())?;
 
     let ends = Arc::new(Mutex::new(Vec::new()));

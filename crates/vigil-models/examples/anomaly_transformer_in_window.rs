@@ -84,15 +84,14 @@ fn main() -> anyhow::Result<()> {
     let mut network =
         AnomalyTransformer::new(serde_json::from_value::<AnomalyTransformerConfig>(config)?)?;
     network.load_weights(&dir, m)?;
-    let prepared = |series: &Series| -> anyhow::Result<Series> {
+    let prepared = |series: &Series| -> anyhow::Result<Vec<f32>> {
         let mut series = series.clone();
         clean(&mut series, model.manifest.missing_policy)?;
-        model.manifest.normaliser.apply(&mut series)?;
-        Ok(series)
+        Ok(model.manifest.normaliser.apply(&series)?)
     };
     let (train, test) = (prepared(&entity.train)?, prepared(&entity.test)?);
-    let in_window_train = network.in_window_criterion(&MtsInput::new(&train.values, m))?;
-    let in_window_test = network.in_window_criterion(&MtsInput::new(&test.values, m))?;
+    let in_window_train = network.in_window_criterion(&MtsInput::new(&train, m))?;
+    let in_window_test = network.in_window_criterion(&MtsInput::new(&test, m))?;
 
     println!(
         "| criterion | entity | ROC-AUC | PR-AUC | best F1 (oracle) | best PA-F1 (oracle) | PA%K area | PA-F1 (pot-batch) | F1 (authors' threshold, r = {ratio}%) | PA-F1 (authors' threshold) |"

@@ -67,72 +67,127 @@ pub struct Manifest {
     pub training: TrainingInfo,
     /// Checksums of every other file in the directory.
     pub files: Vec<FileChecksum>,
+    /// What the model was made from, for tools that must not reuse it once that changes: a
+    /// fleet's base model records the clustering and the training settings it was made for
+    /// (`clustering`, `train_spec`: [`fingerprint`]s). Empty for a model trained on its own.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lineage: std::collections::BTreeMap<String, String>,
+}
+
+/// A short identity of any serialisable value: the hex SHA-256 of its compact JSON. Equal
+/// values give equal fingerprints, so a record of what something was made from can be checked.
+pub fn fingerprint(value: &impl Serialize) -> String {
+    sha256_hex(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The fingerprint of the model directory `dir` as it is on disk: the hex SHA-256 of its
+/// manifest, which lists the checksum of every other file. `None` when it has no manifest.
+pub fn model_fingerprint(dir: &Path) -> Option<String> {
+    std::fs::read(dir.join(MANIFEST))
+        .ok()
+        .map(|b| sha256_hex(&b))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Writes a model directory atomically. `write_files` fills a fresh directory with the weight
-/// files and returns their names; the manifest's checksums are computed here.
+/// Writes a model directory so that a kill at any instant leaves the old model or the new one
+/// at `dir`, never neither. `write_files` fills a fresh staging folder beside `dir` with the
+/// weight files and returns their names; the manifest's checksums are computed here, every file
+/// and the folder are synced, and the staging folder then takes `dir`'s place
+/// ([`vigil_core::write::swap_dir`]). What is at `dir` is replaced only when vigil can prove it
+/// wrote it ([`check_replaceable`]).
 pub fn write_model_dir(
     dir: &Path,
     mut manifest: Manifest,
     write_files: impl FnOnce(&Path) -> Result<Vec<String>>,
 ) -> Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| ModelError::model_dir(dir, format!("cannot create the parent folder: {e}")))?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".vigil-model-");
-    // A temporary folder is private (0700) by default; the model directory is an ordinary one.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o755));
-    }
-    let staging = builder.tempdir_in(&parent).map_err(|e| {
-        ModelError::model_dir(
-            dir,
-            format!("cannot create a temporary folder beside it: {e}"),
-        )
-    })?;
-    let names = write_files(staging.path())?;
-    manifest.files = names
-        .iter()
-        .map(|name| {
-            let bytes = std::fs::read(staging.path().join(name))
-                .map_err(|e| ModelError::model_dir(dir, format!("cannot read back {name}: {e}")))?;
-            Ok(FileChecksum {
-                file: name.clone(),
-                sha256: sha256_hex(&bytes),
+    use vigil_core::write::{crash::crash_point, durable, staging_dir, swap_dir};
+    durable::clean_leftovers(dir);
+    check_replaceable(dir)?;
+    let staging = staging_dir(dir)?;
+    // Removes the staging folder when anything below fails.
+    let written = (|| -> Result<()> {
+        let names = write_files(&staging)?;
+        manifest.files = names
+            .iter()
+            .map(|name| {
+                let path = staging.join(name);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    ModelError::model_dir(dir, format!("cannot read back {name}: {e}"))
+                })?;
+                durable::sync_file(&path)
+                    .map_err(|e| ModelError::model_dir(dir, format!("cannot sync {name}: {e}")))?;
+                Ok(FileChecksum {
+                    file: name.clone(),
+                    sha256: sha256_hex(&bytes),
+                })
             })
-        })
-        .collect::<Result<_>>()?;
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| ModelError::model_dir(dir, format!("cannot encode the manifest: {e}")))?;
-    std::fs::write(staging.path().join(MANIFEST), json)
-        .map_err(|e| ModelError::model_dir(dir, format!("cannot write the manifest: {e}")))?;
-    if dir.exists() {
-        // Only ever replace a previous vigil model, never an unrelated folder.
-        if !dir.join(MANIFEST).exists() {
-            return Err(ModelError::model_dir(
-                dir,
-                "exists and is not a vigil model directory; choose another path",
-            ));
-        }
-        std::fs::remove_dir_all(dir).map_err(|e| {
-            ModelError::model_dir(dir, format!("cannot replace the old model: {e}"))
-        })?;
+            .collect::<Result<_>>()?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ModelError::model_dir(dir, format!("cannot encode the manifest: {e}")))?;
+        let manifest_path = staging.join(MANIFEST);
+        std::fs::write(&manifest_path, json)
+            .and_then(|()| durable::sync_file(&manifest_path))
+            .and_then(|()| durable::sync_dir(&staging))
+            .map_err(|e| ModelError::model_dir(dir, format!("cannot write the manifest: {e}")))?;
+        crash_point("model:staged");
+        Ok(swap_dir(&staging, dir)?)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
     }
-    let staged = staging.keep();
-    std::fs::rename(&staged, dir).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&staged);
-        ModelError::model_dir(dir, format!("cannot move the new model into place: {e}"))
-    })?;
+    written
+}
+
+/// Succeeds when `dir` may be replaced by a new model: nothing is there, it is an empty folder,
+/// or it is a vigil model directory whose manifest verifies and which holds no file the
+/// manifest does not list. Anything else — a user's folder that happens to hold a
+/// `manifest.json`, a model with notes added beside its files, the current folder, a file, a
+/// link — is refused with a message that names the path and what to do.
+pub fn check_replaceable(dir: &Path) -> Result<()> {
+    let refuse = |why: String| {
+        Err(ModelError::model_dir(
+            dir,
+            format!("{why}; vigil replaces only a model directory it wrote, so nothing was changed — choose another --model path, or move that content away yourself"),
+        ))
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Err(_) => return Ok(()),
+        Ok(meta) => meta,
+    };
+    if meta.file_type().is_symlink() {
+        return refuse(
+            "is a symbolic link (vigil would replace the link, not what it points to)".into(),
+        );
+    }
+    if !meta.is_dir() {
+        return refuse("exists and is a file, not a model directory".into());
+    }
+    if let (Ok(here), Ok(target)) = (std::env::current_dir(), std::fs::canonicalize(dir)) {
+        if here.starts_with(&target) {
+            return refuse("is the current folder or one that contains it".into());
+        }
+    }
+    let entries: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot list it: {e}")))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot list it: {e}")))?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let manifest = match read_manifest(dir) {
+        Ok(manifest) => manifest,
+        Err(e) => return refuse(format!("is not a vigil model that verifies ({e})")),
+    };
+    let listed = |name: &String| name == MANIFEST || manifest.files.iter().any(|f| &f.file == name);
+    if let Some(foreign) = entries.iter().find(|name| !listed(name)) {
+        return refuse(format!(
+            "holds `{foreign}`, which is not one of the model's files"
+        ));
+    }
     Ok(())
 }
 

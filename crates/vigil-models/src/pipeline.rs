@@ -44,6 +44,16 @@ impl Default for TrainSpec {
     }
 }
 
+impl TrainSpec {
+    /// Checks what the user chose (a flag or a config-file key, with the same message): the
+    /// epoch override must train at least once. (Library callers may still fit with
+    /// `FitOptions::epochs = Some(0)`, which OmniTransfer uses to initialise a fresh network.)
+    pub fn validate(&self) -> Result<()> {
+        vigil_core::validate::positive_count("epochs", self.epochs.unwrap_or(1))?;
+        Ok(())
+    }
+}
+
 /// A fitted detector with everything needed to apply it to new data.
 pub struct TrainedModel {
     /// The detector.
@@ -86,6 +96,7 @@ fn new_manifest(
         metric_names: series.metric_names.clone(),
         training,
         files: vec![],
+        lineage: Default::default(),
     }
 }
 
@@ -99,8 +110,8 @@ pub fn train(
     let report = clean(&mut series, spec.missing)?;
     check_window(detector.window(), series.len(), "training series")?;
     let normaliser = Normaliser::fit(spec.normaliser, &series);
-    normaliser.apply(&mut series)?;
-    let input = MtsInput::new(&series.values, series.n_metrics());
+    let values = normaliser.apply(&series)?;
+    let input = MtsInput::new(&values, series.n_metrics());
     let options = FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,
@@ -154,9 +165,9 @@ pub fn transfer(
     let report = clean(&mut series, spec.missing)?;
     check_window(base.detector.window(), series.len(), "the entity's series")?;
     let normaliser = Normaliser::fit(spec.normaliser, &series);
-    normaliser.apply(&mut series)?;
+    let values = normaliser.apply(&series)?;
     let m = series.n_metrics();
-    let input = MtsInput::new(&series.values, m);
+    let input = MtsInput::new(&values, m);
     let options = |frozen_groups: Vec<String>| FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,
@@ -227,10 +238,10 @@ impl TrainedModel {
         reference.check_same_metrics(&series, what)?;
         let report = clean(&mut series, self.manifest.missing_policy)?;
         check_window(self.detector.window(), series.len(), what)?;
-        self.manifest.normaliser.apply(&mut series)?;
+        let values = self.manifest.normaliser.apply(&series)?;
         let scores = self
             .detector
-            .score(&MtsInput::new(&series.values, series.n_metrics()))?;
+            .score(&MtsInput::new(&values, series.n_metrics()))?;
         Ok((finite_scores(scores, self.detector.kind(), what)?, report))
     }
 

@@ -460,7 +460,7 @@ fn transfer_starts_from_the_base_model() {
     use vigil_core::Series;
     use vigil_models::{transfer, TrainSpec, Transfer};
     let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
-    let values = periodic(600);
+    let values: Vec<f64> = periodic(600).into_iter().map(f64::from).collect();
     let series = || Series::new(vec!["a".into(), "b".into(), "c".into()], values.clone()).unwrap();
     for name in NEURAL_DETECTORS {
         let mut config = small_config(name);

@@ -241,16 +241,16 @@ fn report(budget: MemorySize, label: &str, worker: &WorkerRun, ui: &Ui) -> anyho
             "supervisor_peak_bytes": own,
             "chosen": label,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        crate::say!("{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         print!("{text}");
-        println!(
+        crate::say!(
             "memory: peak {} of the {budget} budget ({} the work, {} the supervisor; measured by \
              the OS) with {label}",
             MemorySize(total),
             MemorySize(worker.peak),
             MemorySize(own)
-        );
+        )?;
     }
     if total > budget.0 {
         anyhow::bail!(

@@ -124,11 +124,11 @@ pub fn run(args: BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         }
     };
     if ui.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        crate::say!("{}", serde_json::to_string_pretty(&outcomes)?)?;
     } else {
-        println!("{}", table::markdown(&outcomes, &threshold_name));
+        crate::say!("{}", table::markdown(&outcomes, &threshold_name))?;
         if args.memory {
-            println!("{}", table::memory_markdown(&outcomes, &threshold_name));
+            crate::say!("{}", table::memory_markdown(&outcomes, &threshold_name))?;
         }
     }
     if let Some(path) = &args.output {

@@ -155,7 +155,7 @@ pub fn run(args: &BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         tables.push((detector.clone(), runs));
     }
     if ui.json {
-        println!("{}", serde_json::to_string_pretty(&tables)?);
+        crate::say!("{}", serde_json::to_string_pretty(&tables)?)?;
     }
     let mut text = String::new();
     for (detector, runs) in &tables {
@@ -186,7 +186,7 @@ pub fn run(args: &BenchArgs, ui: &Ui) -> anyhow::Result<()> {
         }
     }
     if !ui.json {
-        println!("{text}");
+        crate::say!("{text}")?;
     }
     if let Some(path) = &args.output {
         let command: Vec<String> = std::iter::once("vigil".to_string())

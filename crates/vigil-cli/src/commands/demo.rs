@@ -2,11 +2,10 @@
 //! trained, scored, thresholded and evaluated, with a report folder.
 
 use super::SpecArgs;
-use crate::output::{write_atomic, Ui};
+use crate::output::{write_atomic, write_atomic_with, Ui};
 use crate::plot::{draw, Figure};
 use crate::table;
 use clap::Args;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use vigil_core::synth::{generate_fleet, SynthConfig};
 use vigil_models::experiment::run_entity;
@@ -44,22 +43,22 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
     for entity in &fleet.entities {
         ui.note(format!("training {} on {} ...", spec.detector, entity.name));
         let (outcome, trace, model) = run_entity(entity, &spec, method, &[])?;
-        let mut csv = String::from("step,score,threshold,alarm,label\n");
         let labels = entity.test.labels.as_deref().unwrap_or(&[]);
-        for t in 0..trace.scores.len() {
-            let _ = writeln!(
-                csv,
-                "{t},{},{},{},{}",
-                trace.scores[t],
-                trace.thresholds[t],
-                trace.alarms[t],
-                labels.get(t).copied().unwrap_or(0)
-            );
-        }
-        write_atomic(
-            &args.out.join(format!("{}.scores.csv", entity.name)),
-            csv.as_bytes(),
-        )?;
+        write_atomic_with(&args.out.join(format!("{}.scores.csv", entity.name)), |w| {
+            let mut out = vigil_core::write::csv_writer(w);
+            out.write_record(["step", "score", "threshold", "alarm", "label"])?;
+            for t in 0..trace.scores.len() {
+                out.write_record([
+                    t.to_string(),
+                    trace.scores[t].to_string(),
+                    trace.thresholds[t].to_string(),
+                    trace.alarms[t].to_string(),
+                    labels.get(t).copied().unwrap_or(0).to_string(),
+                ])?;
+            }
+            out.flush()?;
+            Ok(())
+        })?;
         model.save(&args.out.join("models").join(&entity.name))?;
         let m = entity.test.metric_names.len();
         let figure = Figure {
@@ -94,17 +93,19 @@ pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
     );
     write_atomic(&args.out.join("report.md"), report.as_bytes())?;
     if ui.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::json!({"mean_pa_f1": mean_pa_f1, "entities": outcomes, "out": args.out})
-        );
+        )?;
     } else {
-        println!("{}", table::markdown(&outcomes, &threshold_name));
-        println!("mean point-adjusted F1 (label-free {threshold_name} threshold): {mean_pa_f1:.4}");
-        println!(
+        crate::say!("{}", table::markdown(&outcomes, &threshold_name))?;
+        crate::say!(
+            "mean point-adjusted F1 (label-free {threshold_name} threshold): {mean_pa_f1:.4}"
+        )?;
+        crate::say!(
             "report, scores, plots and models written to {}/",
             args.out.display()
-        );
+        )?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use crate::output::{write_atomic_with, Ui};
 use clap::Args;
 use std::path::PathBuf;
 use vigil_core::threshold::{decide, Decision, ThresholdMethod};
+use vigil_core::write::{csv_writer, write_csv_header};
 use vigil_models::TrainedModel;
 
 #[derive(Debug, Args)]
@@ -62,6 +63,11 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             budget::start_worker(share)?;
         }
     }
+    vigil_core::write::refuse_overwriting_inputs(
+        "--output",
+        &args.output,
+        &[("--input", &args.input)],
+    )?;
     let model = TrainedModel::load(&args.model)?;
     let series = vigil_core::read::read_series(&args.input)?;
     let names = model.manifest.metric_names.clone();
@@ -83,16 +89,16 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
     )?;
     let n_alarms = flagged.iter().filter(|&&a| a != 0).count();
     if ui.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "output": args.output})
-        );
+        )?;
     } else {
-        println!(
+        crate::say!(
             "scored {} steps: {n_alarms} alarms; written to {}",
             scores.total.len(),
             args.output.display()
-        );
+        )?;
     }
     Ok(())
 }
@@ -108,20 +114,28 @@ pub fn write_scores_csv(
     alarms: &[u8],
     before_commit: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    write_atomic_with(path, |w| {
-        write!(w, "step,score,threshold,alarm")?;
-        for n in metric_names {
-            write!(w, ",{n}")?;
-        }
-        writeln!(w)?;
+    write_atomic_with(path, |mut w| {
+        let mut header = vec!["step", "score", "threshold", "alarm"];
+        header.extend(metric_names.iter().map(String::as_str));
+        write_csv_header(&mut w, &header)?;
+        let mut out = csv_writer(w);
         let m = scores.n_metrics;
+        let mut row: Vec<String> = Vec::with_capacity(header.len());
         for t in 0..scores.total.len() {
-            write!(w, "{t},{},{},{}", scores.total[t], thresholds[t], alarms[t])?;
-            for v in &scores.per_metric[t * m..(t + 1) * m] {
-                write!(w, ",{v}")?;
-            }
-            writeln!(w)?;
+            row.clear();
+            row.push(t.to_string());
+            row.push(scores.total[t].to_string());
+            row.push(thresholds[t].to_string());
+            row.push(alarms[t].to_string());
+            row.extend(
+                scores.per_metric[t * m..(t + 1) * m]
+                    .iter()
+                    .map(f32::to_string),
+            );
+            out.write_record(&row)?;
         }
+        out.flush()?;
+        drop(out);
         before_commit()
     })
 }

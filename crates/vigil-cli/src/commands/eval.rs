@@ -41,45 +41,53 @@ pub fn run(args: EvalArgs, ui: &Ui) -> anyhow::Result<()> {
         interpretation.as_deref(),
     )?;
     if ui.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::say!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_report(&report, &args.threshold);
+        print_report(&report, &args.threshold)?;
     }
     Ok(())
 }
 
-pub fn print_report(r: &EvalReport, threshold: &str) {
-    println!(
+pub fn print_report(r: &EvalReport, threshold: &str) -> anyhow::Result<()> {
+    crate::say!(
         "at the {threshold} threshold:  P {:.4}  R {:.4}  F1 {:.4}  MCC {:.4}  alarm rate {:.4}",
-        r.precision, r.recall, r.f1, r.mcc, r.alarm_rate
-    );
-    println!(
+        r.precision,
+        r.recall,
+        r.f1,
+        r.mcc,
+        r.alarm_rate
+    )?;
+    crate::say!(
         "point-adjusted:           P {:.4}  R {:.4}  PA-F1 {:.4}  PA%K area {:.4}",
-        r.pa_precision, r.pa_recall, r.pa_f1, r.pa_k_area
-    );
-    println!(
+        r.pa_precision,
+        r.pa_recall,
+        r.pa_f1,
+        r.pa_k_area
+    )?;
+    crate::say!(
         "affiliation:              P {}  R {}  F1 {}",
         fmt_opt(r.affiliation_precision),
         fmt_opt(r.affiliation_recall),
         fmt_opt(r.affiliation_f1)
-    );
-    println!(
+    )?;
+    crate::say!(
         "threshold-free:           ROC-AUC {}  PR-AUC {}  VUS-ROC {}  VUS-PR {}",
         fmt_opt(r.roc_auc),
         fmt_opt(r.pr_auc),
         fmt_opt(r.vus_roc),
         fmt_opt(r.vus_pr)
-    );
-    println!(
+    )?;
+    crate::say!(
         "oracle (uses labels):     best F1 {}  best PA-F1 {}",
         fmt_opt(r.best_f1),
         fmt_opt(r.best_pa_f1)
-    );
+    )?;
     if r.hit_rate_100.is_some() {
-        println!(
+        crate::say!(
             "interpretation:           HitRate@100% {}  HitRate@150% {}",
             fmt_opt(r.hit_rate_100),
             fmt_opt(r.hit_rate_150)
-        );
+        )?;
     }
+    Ok(())
 }

@@ -124,6 +124,7 @@ impl SpecArgs {
             .unwrap_or_else(|| default_threshold.into());
         let threshold: ThresholdMethod = threshold_name.parse()?;
         // Build once now so an unknown detector or a bad config fails before any work starts.
+        spec.validate()?;
         vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
         Ok((spec, threshold, threshold_name))
     }

@@ -5,14 +5,14 @@ use crate::output::Ui;
 pub fn run(ui: &Ui) -> anyhow::Result<()> {
     let detectors = vigil_models::registry::detectors();
     if ui.json {
-        println!("{}", serde_json::to_string_pretty(&detectors)?);
+        crate::say!("{}", serde_json::to_string_pretty(&detectors)?)?;
         return Ok(());
     }
     for d in detectors {
-        println!("{}  —  {}", d.name, d.summary);
+        crate::say!("{}  —  {}", d.name, d.summary)?;
         if let Some(map) = d.defaults.as_object() {
             for (key, value) in map {
-                println!("    {key} = {value}");
+                crate::say!("    {key} = {value}")?;
             }
         }
     }

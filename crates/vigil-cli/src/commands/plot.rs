@@ -88,6 +88,14 @@ fn read_detect_output(path: &Path) -> anyhow::Result<DetectOutput> {
 }
 
 pub fn run(args: PlotArgs, ui: &Ui) -> anyhow::Result<()> {
+    let mut inputs = vec![
+        ("--series", args.series.as_path()),
+        ("--scores", &args.scores),
+    ];
+    if let Some(labels) = &args.labels {
+        inputs.push(("--labels", labels));
+    }
+    vigil_core::write::refuse_overwriting_inputs("--output", &args.output, &inputs)?;
     let series = vigil_core::read::read_series(&args.series)?;
     let detected = read_detect_output(&args.scores)?;
     let steps = series.len();
@@ -148,9 +156,9 @@ pub fn run(args: PlotArgs, ui: &Ui) -> anyhow::Result<()> {
     };
     draw(&args.output, &figure)?;
     if ui.json {
-        println!("{}", serde_json::json!({"output": args.output}));
+        crate::say!("{}", serde_json::json!({"output": args.output}))?;
     } else {
-        println!("figure written to {}", args.output.display());
+        crate::say!("figure written to {}", args.output.display())?;
     }
     Ok(())
 }

@@ -57,12 +57,12 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
     model.save(&args.model)?;
     let t = &model.manifest.training;
     if ui.json {
-        println!("{}", serde_json::to_string_pretty(&model.manifest)?);
+        crate::say!("{}", serde_json::to_string_pretty(&model.manifest)?)?;
     } else {
         let loss = t
             .final_loss
             .map_or(String::new(), |l| format!(", final loss {l:.5}"));
-        println!(
+        crate::say!(
             "trained {} on {} steps x {} metrics in {:.1}s ({} epochs{loss}); model written to {}",
             model.manifest.detector,
             t.train_steps,
@@ -70,7 +70,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
             t.train_seconds,
             t.epochs,
             args.model.display()
-        );
+        )?;
     }
     Ok(())
 }

@@ -45,18 +45,13 @@ pub fn read_csv(path: &Path) -> Result<Series> {
 /// Reads a wide CSV file whose non-metric columns are described by `layout`.
 pub fn read_csv_with(path: &Path, layout: &CsvLayout) -> Result<Series> {
     let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
-    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(CoreError::file(
             path,
             "the file is empty; a CSV file needs a header row and at least one data row",
         ));
     }
-    let delimiter = if first_line.contains(&b';') {
-        b';'
-    } else {
-        b','
-    };
+    let delimiter = header_delimiter(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -173,6 +168,27 @@ pub fn read_csv_with(path: &Path, layout: &CsvLayout) -> Result<Series> {
     Ok(series)
 }
 
+/// `;` when the header row separates its names with semicolons at least as often as with
+/// commas, else `,`. Separators inside quoted names (`"cpu;user"`, or a name with a line break) do not
+/// count, so a quoted name cannot change how the file is split.
+fn header_delimiter(bytes: &[u8]) -> u8 {
+    let (mut quoted, mut commas, mut semicolons) = (false, 0usize, 0usize);
+    for &b in bytes {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semicolons += 1,
+            _ => {}
+        }
+    }
+    if semicolons > 0 && semicolons >= commas {
+        b';'
+    } else {
+        b','
+    }
+}
+
 fn first_duplicate(names: &[String]) -> Option<&String> {
     let mut seen = std::collections::HashSet::new();
     names.iter().find(|n| !seen.insert(n.as_str()))
@@ -180,12 +196,12 @@ fn first_duplicate(names: &[String]) -> Option<&String> {
 
 /// Parses a numeric cell; empty cells and NaN/inf literals become non-finite values that the
 /// cleaning policy handles. Returns `None` for text that is not a number.
-pub(crate) fn parse_value(cell: &str) -> Option<f32> {
+pub(crate) fn parse_value(cell: &str) -> Option<f64> {
     let cell = cell.trim();
     if cell.is_empty() {
-        return Some(f32::NAN);
+        return Some(f64::NAN);
     }
-    cell.parse::<f64>().ok().map(|v| v as f32)
+    cell.parse::<f64>().ok()
 }
 
 pub(crate) fn parse_label(cell: &str) -> Option<u8> {

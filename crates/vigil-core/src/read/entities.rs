@@ -116,10 +116,10 @@ mod tests {
     #[test]
     fn a_fleet_folder_pairs_train_and_test_files_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        let series = |offset: f32| {
+        let series = |offset: f64| {
             Series::new(
                 vec!["a".into(), "b".into()],
-                (0..20).map(|v| v as f32 + offset).collect(),
+                (0..20).map(|v| f64::from(v) + offset).collect(),
             )
             .unwrap()
         };

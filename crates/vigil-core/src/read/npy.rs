@@ -43,16 +43,36 @@ pub fn read_npy(path: &Path) -> Result<Series> {
         npyz::DType::Plain(ts) => ts.to_string(),
         other => format!("{other:?}"),
     };
-    let values: Vec<f32> = match type_str.as_str() {
+    // The header's shape is only a claim: check it against the bytes the file really holds
+    // before anything is allocated for it (an absurd shape would overflow or exhaust memory).
+    let item_size: u64 = match type_str.as_str() {
+        "<f4" => 4,
+        "<f8" => 8,
+        _ => 1,
+    };
+    let claimed = (rows as u64)
+        .checked_mul(cols as u64)
+        .and_then(|cells| cells.checked_mul(item_size));
+    let data_bytes = bytes.len() as u64;
+    if claimed.is_none_or(|claimed| claimed > data_bytes) {
+        return Err(CoreError::file(
+            path,
+            format!(
+                "the header declares shape {shape:?} ({}), but the file holds only {data_bytes} bytes; the file is truncated or its header is corrupt — write it again with numpy.save",
+                claimed.map_or("more bytes than a file can hold".to_string(), |c| format!("{c} bytes of data"))
+            ),
+        ));
+    }
+    let values: Vec<f64> = match type_str.as_str() {
         "<f4" => npy
             .into_vec::<f32>()
-            .map_err(|e| CoreError::file(path, format!("cannot decode float32 data: {e}")))?,
+            .map_err(|e| CoreError::file(path, format!("cannot decode float32 data: {e}")))?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
         "<f8" => npy
             .into_vec::<f64>()
-            .map_err(|e| CoreError::file(path, format!("cannot decode float64 data: {e}")))?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
+            .map_err(|e| CoreError::file(path, format!("cannot decode float64 data: {e}")))?,
         other => {
             return Err(CoreError::file(
                 path,

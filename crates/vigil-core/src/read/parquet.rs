@@ -10,7 +10,7 @@ use crate::error::{CoreError, Result};
 use crate::read::csv::{parse_label, parse_timestamp};
 use crate::series::{Series, Source};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type, Int64Type, TimestampSecondType};
+use arrow_array::types::{Float64Type, Int64Type, TimestampSecondType};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -77,14 +77,14 @@ pub fn read_parquet(path: &Path) -> Result<Series> {
             batch.map_err(|e| CoreError::file(path, format!("corrupt Parquet data: {e}")))?;
         let rows = batch.num_rows();
         let start = values.len();
-        values.resize(start + rows * m, f32::NAN);
+        values.resize(start + rows * m, f64::NAN);
         let mut metric = 0;
         for ((column, field), role) in batch.columns().iter().zip(schema.fields()).zip(&roles) {
             let name = field.name();
             match role {
                 Role::Metric => {
-                    let col = cast(path, column, &DataType::Float32, name)?;
-                    let col = col.as_primitive::<Float32Type>();
+                    let col = cast(path, column, &DataType::Float64, name)?;
+                    let col = col.as_primitive::<Float64Type>();
                     for r in 0..rows {
                         if col.is_valid(r) {
                             values[start + r * m + metric] = col.value(r);

@@ -93,7 +93,7 @@ pub fn decide(
                     "quantile threshold needs calibration scores and a level in [0, 1]",
                 ));
             }
-            constant(empirical_quantile(calibration, level))
+            constant(quantile_threshold(calibration, level))
         }
         ThresholdMethod::BestF1 { adjusted } => {
             let labels = labels
@@ -111,6 +111,19 @@ pub fn decide(
     };
     let alarms = alarms(test, &thresholds);
     Ok(Decision { thresholds, alarms })
+}
+
+/// The `level` quantile of the calibration scores as an alarm threshold: at most a share
+/// `1 - level` of calibration scores may reach it. Where ties make the quantile itself too
+/// common (constant scores: every one equals it), the threshold moves just above it.
+fn quantile_threshold(calibration: &[f64], level: f64) -> f64 {
+    let t = empirical_quantile(calibration, level);
+    let reaching = calibration.iter().filter(|&&s| s >= t).count();
+    if reaching as f64 > (1.0 - level) * calibration.len() as f64 + 1.0 {
+        t.next_up()
+    } else {
+        t
+    }
 }
 
 /// Alarms: points whose score is at least the threshold in force.

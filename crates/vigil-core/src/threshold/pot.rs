@@ -126,10 +126,13 @@ impl Pot {
                 self.gpd = gpd;
                 self.update_threshold();
             }
-            // No tail (fewer than two peaks, e.g. constant scores): alarm above the largest value.
+            // No tail (fewer than two peaks, e.g. constant scores): alarm strictly above the
+            // largest value seen — alarms are `score >= threshold`, and a model trained on
+            // constant data must not alarm on that data.
             None => {
-                self.threshold =
-                    self.init_threshold + self.peaks.iter().copied().fold(0.0, f64::max);
+                self.threshold = (self.init_threshold
+                    + self.peaks.iter().copied().fold(0.0, f64::max))
+                .next_up();
             }
         }
     }

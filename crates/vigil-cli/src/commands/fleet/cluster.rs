@@ -42,6 +42,18 @@ pub struct ClusterArgs {
 }
 
 pub(super) fn cluster(args: ClusterArgs, ui: &Ui) -> anyhow::Result<()> {
+    let config = ClusterConfig {
+        segment_length: args.segment_length,
+        segments_per_entity: args.segments_per_entity,
+        cut: match args.clusters {
+            Some(k) => Cut::Clusters(k),
+            None => Cut::Distance(args.max_distance),
+        },
+        nearest: args.nearest,
+        baseline: BaselineConfig::default(),
+        align: !args.no_align,
+    };
+    config.validate()?;
     let files = entity_files(&args.entities)?;
     let first = read_entity(&files[0].1, None)?;
     let rest: Vec<Series> = files[1..]
@@ -56,17 +68,6 @@ pub(super) fn cluster(args: ClusterArgs, ui: &Ui) -> anyhow::Result<()> {
             anyhow::bail!("entity {name} has missing or non-finite values; clean it first (vigil train --missing interpolate shows where)");
         }
     }
-    let config = ClusterConfig {
-        segment_length: args.segment_length,
-        segments_per_entity: args.segments_per_entity,
-        cut: match args.clusters {
-            Some(k) => Cut::Clusters(k),
-            None => Cut::Distance(args.max_distance),
-        },
-        nearest: args.nearest,
-        baseline: BaselineConfig::default(),
-        align: !args.no_align,
-    };
     let started = std::time::Instant::now();
     let clusters = cluster_fleet(&names, &series, &config)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -77,22 +78,22 @@ pub(super) fn cluster(args: ClusterArgs, ui: &Ui) -> anyhow::Result<()> {
     let sizes: Vec<usize> = clusters.clusters.iter().map(|c| c.entities.len()).collect();
     let segments: Vec<usize> = clusters.clusters.iter().map(|c| c.segments).collect();
     if ui.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::json!({"entities": names.len(), "clusters": sizes.len(), "sizes": sizes, "segments": segments, "seconds": seconds, "adjusted_rand_index": ari, "fleet": args.fleet})
-        );
+        )?;
     } else {
-        println!(
+        crate::say!(
             "{} entities ({} segments) in {} clusters in {seconds:.1}s; written to {}",
             names.len(),
             segments.iter().sum::<usize>(),
             sizes.len(),
             args.fleet.join(vigil_fleet::fleet::CLUSTERS_FILE).display()
-        );
-        println!("entities per cluster: {sizes:?}");
-        println!("segments per cluster: {segments:?}");
+        )?;
+        crate::say!("entities per cluster: {sizes:?}")?;
+        crate::say!("segments per cluster: {segments:?}")?;
         if let Some(ari) = ari {
-            println!("adjusted Rand index against truth.json: {ari:.4}");
+            crate::say!("adjusted Rand index against truth.json: {ari:.4}")?;
         }
     }
     Ok(())

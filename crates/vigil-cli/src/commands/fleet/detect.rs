@@ -34,6 +34,14 @@ pub(super) fn detect(args: FleetDetectArgs, ui: &Ui) -> anyhow::Result<()> {
         );
     }
     let files = entity_files_in(&args.entities, "test")?;
+    // Checked for every entity before any is scored, so a clash writes nothing.
+    for (name, path) in &files {
+        vigil_core::write::refuse_overwriting_inputs(
+            "--output",
+            &scores_path(&args, name),
+            &[("--entities", path)],
+        )?;
+    }
     let (mut scored, mut without_model, mut alarms_total) = (0usize, Vec::new(), 0usize);
     let mut reports = Vec::new();
     for (name, path) in &files {
@@ -67,7 +75,7 @@ pub(super) fn detect(args: FleetDetectArgs, ui: &Ui) -> anyhow::Result<()> {
         };
         alarms_total += flagged.iter().filter(|&&a| a != 0).count();
         crate::commands::detect::write_scores_csv(
-            &args.output.join(format!("{name}.csv")),
+            &scores_path(&args, name),
             &model.manifest.metric_names,
             &scores,
             &th,
@@ -94,28 +102,33 @@ pub(super) fn detect(args: FleetDetectArgs, ui: &Ui) -> anyhow::Result<()> {
         mean(&|r| r.best_f1.unwrap_or(f64::NAN)),
     );
     if ui.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::json!({"scored": scored, "alarms": alarms_total, "without_model": without_model, "mean_f1": f1, "mean_pa_f1": pa_f1, "mean_best_f1": best_f1, "output": args.output})
-        );
+        )?;
     } else {
-        println!(
+        crate::say!(
             "scored {scored} entities ({alarms_total} alarms); scores in {}",
             args.output.display()
-        );
+        )?;
         if let (Some(f1), Some(pa), Some(best)) = (f1, pa_f1, best_f1) {
-            println!(
+            crate::say!(
                 "labelled: mean F1 {f1:.4}, PA-F1 {pa:.4} ({}), best F1 {best:.4} (oracle)",
                 args.threshold
-            );
+            )?;
         }
         if !without_model.is_empty() {
-            println!(
+            crate::say!(
                 "{} entities have no model yet (not transferred): {}",
                 without_model.len(),
                 without_model.join(", ")
-            );
+            )?;
         }
     }
     Ok(())
+}
+
+/// Where an entity's scores go: `<output>/<entity>.csv`.
+fn scores_path(args: &FleetDetectArgs, entity: &str) -> PathBuf {
+    args.output.join(format!("{entity}.csv"))
 }

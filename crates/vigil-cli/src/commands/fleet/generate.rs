@@ -32,11 +32,6 @@ pub struct GenerateArgs {
 }
 
 pub(super) fn generate(args: GenerateArgs, ui: &Ui) -> anyhow::Result<()> {
-    if args.entities == 0 || args.archetypes == 0 || args.metrics == 0 || args.period < 2 {
-        anyhow::bail!(
-            "--entities, --archetypes and --metrics must be at least 1 and --period at least 2"
-        );
-    }
     let config = ArchetypeFleetConfig {
         entities: args.entities,
         archetypes: args.archetypes,
@@ -46,6 +41,7 @@ pub(super) fn generate(args: GenerateArgs, ui: &Ui) -> anyhow::Result<()> {
         seed: args.seed,
         ..ArchetypeFleetConfig::default()
     };
+    config.validate()?;
     let fleet = generate_archetype_fleet(&config);
     fleet
         .dataset
@@ -74,10 +70,10 @@ pub(super) fn generate(args: GenerateArgs, ui: &Ui) -> anyhow::Result<()> {
         args.out.display()
     ));
     if ui.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::json!({"entities": args.entities, "out": args.out})
-        );
+        )?;
     }
     Ok(())
 }

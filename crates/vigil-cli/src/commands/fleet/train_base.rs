@@ -68,19 +68,20 @@ pub(super) fn train_base(args: TrainBaseArgs, ui: &Ui) -> anyhow::Result<()> {
     records.sort_by_key(|r| r.cluster);
     let seconds = started.elapsed().as_secs_f64();
     let reused = records.iter().filter(|r| r.reused).count();
+    let stale = records.iter().filter(|r| r.replaced_stale).count();
     if ui.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::json!({"detector": spec.detector, "base_models": records, "seconds": seconds, "jobs": jobs})
-        );
+        )?;
     } else {
-        println!(
-            "{} base models ({}; {reused} from an earlier run) in {seconds:.1}s with {} under {}",
+        crate::say!(
+            "{} base models ({}; {reused} from an earlier run, {stale} retrained because the clustering or settings changed) in {seconds:.1}s with {} under {}",
             records.len(),
             spec.detector,
             workers(jobs),
             args.fleet.join("base").display()
-        );
+        )?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use vigil_core::read::entities::{entity_files, read_entity};
 use vigil_fleet::fleet::FleetClusters;
-use vigil_fleet::transfer::{finished, transfer_entity, TransferConfig};
+use vigil_fleet::transfer::{base_model_problem, finished, transfer_entity, TransferConfig};
 use vigil_models::{TrainSpec, Transfer};
 
 #[derive(Debug, Args)]
@@ -50,16 +50,30 @@ struct TransferTally {
     done_earlier: usize,
 }
 
+/// The transfer settings the flags give.
+fn transfer_config(args: &TransferArgs, clusters: &FleetClusters) -> TransferConfig {
+    TransferConfig {
+        spec: TrainSpec {
+            seed: args.seed,
+            epochs: Some(args.epochs),
+            ..TrainSpec::default()
+        },
+        steps: args.steps.unwrap_or(clusters.config.segment_length),
+        tau: args.tau,
+    }
+}
+
 pub(super) fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
     let clusters = FleetClusters::load(&args.fleet)?;
+    // Refused here, before any worker starts, with the message a config would give.
+    let config = transfer_config(&args, &clusters);
+    config.spec.validate()?;
+    config.validate()?;
     for cluster in &clusters.clusters {
-        let base = vigil_fleet::transfer::base_dir(&args.fleet, cluster.id);
-        if !base.join("manifest.json").exists() {
+        if let Some(problem) = base_model_problem(&args.fleet, &clusters, cluster.id) {
             anyhow::bail!(
-                "the fleet {} has no base model for cluster {} ({}); run `vigil fleet train-base --entities <the clustered entities> --fleet {}` first",
+                "the fleet {} {problem}; run `vigil fleet train-base --entities <the clustered entities> --fleet {}` first",
                 args.fleet.display(),
-                cluster.id,
-                base.display(),
                 args.fleet.display()
             );
         }
@@ -83,19 +97,19 @@ pub(super) fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
     let adapted = tally.full + tally.partial;
     let per_minute = adapted as f64 / seconds.max(1e-9) * 60.0;
     if ui.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::json!({"adapted": adapted, "full": tally.full, "partial": tally.partial, "done_earlier": tally.done_earlier, "seconds": seconds, "entities_per_minute": per_minute, "jobs": jobs})
-        );
+        )?;
     } else {
-        println!(
+        crate::say!(
             "adapted {adapted} entities ({} full, {} partial transfer; {} done by an earlier run) in {seconds:.1}s with {}: {per_minute:.0} per minute; models under {}",
             tally.full,
             tally.partial,
             tally.done_earlier,
             workers(jobs),
             args.fleet.join("entities").display()
-        );
+        )?;
     }
     Ok(())
 }
@@ -110,18 +124,10 @@ fn transfer_share(
     count: usize,
     ui: &Ui,
 ) -> anyhow::Result<TransferTally> {
-    let config = TransferConfig {
-        spec: TrainSpec {
-            seed: args.seed,
-            epochs: Some(args.epochs),
-            ..TrainSpec::default()
-        },
-        steps: args.steps.unwrap_or(clusters.config.segment_length),
-        tau: args.tau,
-    };
+    let config = transfer_config(args, clusters);
     let mut tally = TransferTally::default();
     for (i, (name, path)) in files.iter().enumerate().skip(index).step_by(count) {
-        if finished(&args.fleet, name).is_some() {
+        if finished(&args.fleet, name, clusters, &config).is_some() {
             tally.done_earlier += 1;
             continue;
         }

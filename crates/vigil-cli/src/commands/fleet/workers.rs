@@ -28,7 +28,7 @@ pub fn spread<R: Serialize + DeserializeOwned>(
     if let Some(worker) = worker {
         let (index, count) = parse_worker(worker)?;
         // A worker reports to its parent only.
-        println!("{}", serde_json::to_string(&share(index, count)?)?);
+        crate::say!("{}", serde_json::to_string(&share(index, count)?)?)?;
         return Ok(None);
     }
     if jobs <= 1 {

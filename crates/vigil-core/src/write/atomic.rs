@@ -1,0 +1,194 @@
+//! Writing an output file as the user meant it.
+//!
+//! - A regular file (or a path that does not exist yet) is written to a temporary sibling,
+//!   synced, and renamed over the target: a reader, a crash or a kill sees the old file or the
+//!   new one, never half of one. The new file keeps the old one's permissions.
+//! - A symbolic link to a regular file replaces the file it points to, not the link.
+//! - A FIFO or a character device (`/dev/stdout`, a pipe to another program) is written in place:
+//!   it cannot be replaced, and replacing it would turn it into an ordinary file.
+//! - A folder, a block device, a socket or a dangling link is refused with a message.
+
+use super::crash::crash_point;
+use super::durable::{clean_leftovers, parent_of, sync_dir, temp_prefix};
+use crate::error::CoreError;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where an output path leads.
+enum Target {
+    /// A regular file, or nothing yet: replaced atomically at this (link-resolved) path.
+    Replace(PathBuf),
+    /// A FIFO or character device: opened and written in place.
+    InPlace,
+}
+
+fn classify(path: &Path) -> Result<Target, CoreError> {
+    let Ok(link) = std::fs::symlink_metadata(path) else {
+        return Ok(Target::Replace(path.to_path_buf()));
+    };
+    let resolved = if link.file_type().is_symlink() {
+        std::fs::canonicalize(path).map_err(|_| {
+            CoreError::file(
+                path,
+                "is a symbolic link to a path that does not exist; create its target or choose another output path",
+            )
+        })?
+    } else {
+        path.to_path_buf()
+    };
+    let meta = std::fs::metadata(&resolved).map_err(|e| CoreError::write(path, e))?;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(Target::Replace(resolved));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() || kind.is_char_device() {
+            return Ok(Target::InPlace);
+        }
+    }
+    let what = if kind.is_dir() {
+        "a folder"
+    } else {
+        "a block device, socket or other special file"
+    };
+    Err(CoreError::file(
+        path,
+        format!("is {what}, not a file vigil can write its output to; name a file path instead"),
+    ))
+}
+
+/// Writes `path` so that a reader never sees a half-written file: `fill` streams the content
+/// (buffered), and when it fails nothing reaches `path`. Every file vigil writes goes through
+/// here (see the module documentation for links, FIFOs and devices).
+pub fn write_atomically<E: From<CoreError>>(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    match classify(path)? {
+        Target::InPlace => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| CoreError::write(path, e))?;
+            let mut w = std::io::BufWriter::new(file);
+            fill(&mut w)?;
+            w.flush().map_err(|e| CoreError::write(path, e))?;
+            Ok(())
+        }
+        Target::Replace(target) => replace_file(path, &target, fill),
+    }
+}
+
+fn replace_file<E: From<CoreError>>(
+    shown: &Path,
+    target: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let dir = parent_of(target);
+    if std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(CoreError::file(
+            &dir,
+            format!(
+                "is a file, so it cannot hold the output {}; choose an output path in a folder",
+                shown.display()
+            ),
+        )
+        .into());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| CoreError::write(&dir, e))?;
+    clean_leftovers(target);
+    let mut builder = tempfile::Builder::new();
+    let prefix = temp_prefix(target);
+    builder.prefix(&prefix).suffix(".tmp");
+    // A temporary file is private (0600) by default; the result is an ordinary file, or keeps
+    // the permissions of the file it replaces.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(target)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let mut tmp = builder
+        .tempfile_in(&dir)
+        .map_err(|e| CoreError::write(&dir, e))?;
+    crash_point("output:created");
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut w)?;
+        w.flush().map_err(|e| CoreError::write(shown, e))?;
+    }
+    crash_point("output:written");
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| CoreError::write(shown, e))?;
+    crash_point("output:synced");
+    tmp.persist(target)
+        .map_err(|e| CoreError::write(shown, e.error))?;
+    crash_point("output:renamed");
+    sync_dir(&dir).map_err(|e| CoreError::write(&dir, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Result;
+
+    fn write_text(path: &Path, text: &str) -> Result<()> {
+        write_atomically(path, |w| {
+            w.write_all(text.as_bytes())
+                .map_err(|e| CoreError::write(path, e))
+        })
+    }
+
+    #[test]
+    fn a_link_to_a_file_replaces_the_file_and_keeps_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.csv");
+        let link = dir.path().join("link.csv");
+        std::fs::write(&real, "old").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_text(&link, "new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.csv");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_text(&path, "new").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_folder_or_a_dangling_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_text(dir.path(), "x").unwrap_err().to_string();
+        assert!(err.contains("is a folder"), "{err}");
+        let link = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        let err = write_text(&link, "x").unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(std::fs::symlink_metadata(&link).is_ok());
+    }
+
+    #[test]
+    fn a_character_device_is_written_in_place() {
+        write_text(Path::new("/dev/null"), "into the void").unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(meta.file_type().is_char_device());
+    }
+}

@@ -1,0 +1,195 @@
+//! What makes a write survive a power cut or a kill: syncing files and folders to disk,
+//! temporary names that say who made them, and cleaning what a killed run left behind.
+//!
+//! A temporary sibling of `dir/name` is called `.name.vigil-<pid>-<random>.<kind>`, so that a
+//! later run can tell vigil's leftovers from anything else and knows whether the process that
+//! made them is still alive. Only such names are ever removed by [`clean_leftovers`].
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Syncs a file's content and metadata to disk.
+pub fn sync_file(path: &Path) -> std::io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// Syncs a folder's entries (a create, rename or remove inside it) to disk.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    // On Linux a folder opened read-only can be synced; elsewhere this may be refused, and the
+    // rename is then as durable as the platform makes it.
+    match File::open(dir).and_then(|f| f.sync_all()) {
+        Err(e) if cfg!(target_os = "linux") => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The folder that holds `path` (`.` for a bare file name).
+pub fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The prefix of every temporary sibling of `path` this process makes: `.name.vigil-<pid>-`.
+pub fn temp_prefix(path: &Path) -> OsString {
+    let mut prefix = OsString::from(".");
+    prefix.push(path.file_name().unwrap_or_default());
+    prefix.push(format!(".vigil-{}-", std::process::id()));
+    prefix
+}
+
+/// The kinds of temporary sibling vigil makes (the name's last extension).
+pub const TEMP_KINDS: [&str; 3] = ["tmp", "staging", "old"];
+
+/// A leftover temporary sibling of a target, found by [`leftovers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// Its path.
+    pub path: PathBuf,
+    /// `tmp` (a file being written), `staging` (a model being written) or `old` (a model
+    /// being replaced).
+    pub kind: String,
+}
+
+/// vigil's temporary siblings of `path` whose process has ended (a killed run's leftovers).
+pub fn leftovers(path: &Path) -> Vec<Leftover> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    let prefix = format!(".{name}.vigil-");
+    let Ok(entries) = std::fs::read_dir(parent_of(path)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let file_name = entry.file_name();
+            let rest = file_name.to_str()?.strip_prefix(&prefix)?;
+            let (pid, tail) = rest.split_once('-')?;
+            let pid: i32 = pid.parse().ok()?;
+            let (_, kind) = tail.rsplit_once('.')?;
+            if !TEMP_KINDS.contains(&kind) || process_alive(pid) {
+                return None;
+            }
+            Some(Leftover {
+                path: entry.path(),
+                kind: kind.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Removes the leftovers of killed runs that wrote `path`. A model replaced by the two-rename
+/// fallback of [`crate::write::swap_dir`] and killed between its renames left only an `old`
+/// copy: that one is put back first, so the user has their model again.
+pub fn clean_leftovers(path: &Path) {
+    let mut found = leftovers(path);
+    if std::fs::symlink_metadata(path).is_err() {
+        if let Some(i) = found.iter().position(|l| l.kind == "old") {
+            let old = found.swap_remove(i);
+            let _ = std::fs::rename(&old.path, path);
+        }
+    }
+    for leftover in found {
+        let _ = match std::fs::symlink_metadata(&leftover.path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&leftover.path),
+            _ => std::fs::remove_file(&leftover.path),
+        };
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    if pid as u32 == std::process::id() {
+        return true;
+    }
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Swaps two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`): at no instant is either
+/// name missing. Returns `Ok(false)` where the platform or file system cannot do it.
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let a = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+        let b = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+        // SAFETY: both are valid NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::ENOTSUP) => Ok(false),
+            _ => Err(err),
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = (a, b);
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_processs_temporary_files_are_leftovers_and_a_live_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("scores.csv");
+        // PID 0 is never a user process; this process is alive.
+        let dead = dir.path().join(".scores.csv.vigil-0-abc.tmp");
+        let mine = dir
+            .path()
+            .join(format!(".scores.csv.vigil-{}-abc.tmp", std::process::id()));
+        let foreign = dir.path().join(".scores.csv.backup");
+        for p in [&dead, &mine, &foreign] {
+            std::fs::write(p, "x").unwrap();
+        }
+        let found = leftovers(&target);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, dead);
+        clean_leftovers(&target);
+        assert!(!dead.exists() && mine.exists() && foreign.exists());
+    }
+
+    #[test]
+    fn a_model_killed_between_two_renames_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("model");
+        let old = dir.path().join(".model.vigil-0-abc.old");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("manifest.json"), "{}").unwrap();
+        clean_leftovers(&target);
+        assert!(target.join("manifest.json").exists() && !old.exists());
+    }
+
+    #[test]
+    fn exchange_swaps_two_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(a.join("x"), "a").unwrap();
+        if exchange(&a, &b).unwrap() {
+            assert!(b.join("x").exists() && !a.join("x").exists());
+        }
+    }
+}
