@@ -77,12 +77,37 @@ fn finite_scores(scores: Scores, kind: &str, what: &str) -> Result<Scores> {
     }
 }
 
+/// A cleaned series as a model sees it: normalised, in f32.
+struct Prepared {
+    values: Vec<f32>,
+    metric_names: Vec<String>,
+}
+
+impl Prepared {
+    /// Takes the series, so that its f64 values (twice the size of the f32 copy) are freed
+    /// before the model trains or scores.
+    fn new(series: Series, normaliser: &Normaliser) -> Result<Prepared> {
+        Ok(Prepared {
+            values: normaliser.apply(&series)?,
+            metric_names: series.metric_names,
+        })
+    }
+
+    fn input(&self) -> MtsInput<'_> {
+        MtsInput::new(&self.values, self.metric_names.len())
+    }
+
+    fn steps(&self) -> usize {
+        self.values.len() / self.metric_names.len().max(1)
+    }
+}
+
 /// The manifest of a model just trained on `series` (its files are listed when it is saved).
 fn new_manifest(
     detector: &dyn Detector,
     spec: &TrainSpec,
     normaliser: Normaliser,
-    series: &Series,
+    series: &Prepared,
     training: TrainingInfo,
 ) -> Manifest {
     Manifest {
@@ -110,8 +135,8 @@ pub fn train(
     let report = clean(&mut series, spec.missing)?;
     check_window(detector.window(), series.len(), "training series")?;
     let normaliser = Normaliser::fit(spec.normaliser, &series);
-    let values = normaliser.apply(&series)?;
-    let input = MtsInput::new(&values, series.n_metrics());
+    let series = Prepared::new(series, &normaliser)?;
+    let input = series.input();
     let options = FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,
@@ -125,7 +150,7 @@ pub fn train(
         finite_scores(detector.score(&input)?, detector.kind(), "training series")?.total;
     let training = TrainingInfo {
         seed: spec.seed,
-        train_steps: series.len(),
+        train_steps: series.steps(),
         missing_values: report.missing_values,
         epochs: summary.epochs,
         final_loss: summary.final_loss,
@@ -165,9 +190,9 @@ pub fn transfer(
     let report = clean(&mut series, spec.missing)?;
     check_window(base.detector.window(), series.len(), "the entity's series")?;
     let normaliser = Normaliser::fit(spec.normaliser, &series);
-    let values = normaliser.apply(&series)?;
     let m = series.n_metrics();
-    let input = MtsInput::new(&values, m);
+    let series = Prepared::new(series, &normaliser)?;
+    let input = series.input();
     let options = |frozen_groups: Vec<String>| FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,
@@ -217,7 +242,7 @@ pub fn transfer(
     .total;
     let training = TrainingInfo {
         seed: spec.seed,
-        train_steps: series.len(),
+        train_steps: series.steps(),
         missing_values: report.missing_values,
         epochs,
         final_loss: summary.final_loss,
@@ -238,10 +263,8 @@ impl TrainedModel {
         reference.check_same_metrics(&series, what)?;
         let report = clean(&mut series, self.manifest.missing_policy)?;
         check_window(self.detector.window(), series.len(), what)?;
-        let values = self.manifest.normaliser.apply(&series)?;
-        let scores = self
-            .detector
-            .score(&MtsInput::new(&values, series.n_metrics()))?;
+        let series = Prepared::new(series, &self.manifest.normaliser)?;
+        let scores = self.detector.score(&series.input())?;
         Ok((finite_scores(scores, self.detector.kind(), what)?, report))
     }
 

@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Syncs a file's content and metadata to disk.
 pub fn sync_file(path: &Path) -> std::io::Result<()> {
@@ -43,56 +44,69 @@ pub fn temp_prefix(path: &Path) -> OsString {
 /// The kinds of temporary sibling vigil makes (the name's last extension).
 pub const TEMP_KINDS: [&str; 3] = ["tmp", "staging", "old"];
 
-/// A leftover temporary sibling of a target, found by [`leftovers`].
+/// A leftover temporary file or folder of a killed run, found by [`leftovers_in`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leftover {
     /// Its path.
     pub path: PathBuf,
+    /// The path it was a temporary sibling of.
+    pub target: PathBuf,
     /// `tmp` (a file being written), `staging` (a model being written) or `old` (a model
     /// being replaced).
     pub kind: String,
 }
 
-/// vigil's temporary siblings of `path` whose process has ended (a killed run's leftovers).
-pub fn leftovers(path: &Path) -> Vec<Leftover> {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Vec::new();
-    };
-    let prefix = format!(".{name}.vigil-");
-    let Ok(entries) = std::fs::read_dir(parent_of(path)) else {
+/// vigil's temporary names in `dir` whose process has ended (a killed run's leftovers).
+pub fn leftovers_in(dir: &Path) -> Vec<Leftover> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|entry| {
             let file_name = entry.file_name();
-            let rest = file_name.to_str()?.strip_prefix(&prefix)?;
+            // `.name.vigil-<pid>-<random>.<kind>`
+            let (name, rest) = file_name
+                .to_str()?
+                .strip_prefix('.')?
+                .rsplit_once(".vigil-")?;
             let (pid, tail) = rest.split_once('-')?;
             let pid: i32 = pid.parse().ok()?;
             let (_, kind) = tail.rsplit_once('.')?;
-            if !TEMP_KINDS.contains(&kind) || process_alive(pid) {
+            if name.is_empty() || !TEMP_KINDS.contains(&kind) || process_alive(pid) {
                 return None;
             }
             Some(Leftover {
                 path: entry.path(),
+                target: dir.join(name),
                 kind: kind.to_string(),
             })
         })
         .collect()
 }
 
-/// Removes the leftovers of killed runs that wrote `path`. A model replaced by the two-rename
-/// fallback of [`crate::write::swap_dir`] and killed between its renames left only an `old`
-/// copy: that one is put back first, so the user has their model again.
+/// Removes the leftovers of killed runs from the folder that holds `path`, once per folder
+/// per process (a command writing a thousand files into one folder lists it once). A model
+/// replaced by the two-rename fallback of [`crate::write::swap_dir`] and killed between its
+/// renames left only an `old` copy: that one is put back first, so the user has their model
+/// again.
 pub fn clean_leftovers(path: &Path) {
-    let mut found = leftovers(path);
-    if std::fs::symlink_metadata(path).is_err() {
-        if let Some(i) = found.iter().position(|l| l.kind == "old") {
-            let old = found.swap_remove(i);
-            let _ = std::fs::rename(&old.path, path);
+    static CLEANED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let dir = parent_of(path);
+    {
+        let mut cleaned = CLEANED.lock().unwrap_or_else(|e| e.into_inner());
+        if cleaned.contains(&dir) {
+            return;
         }
+        cleaned.push(dir.clone());
     }
-    for leftover in found {
+    for leftover in leftovers_in(&dir) {
+        let restored = leftover.kind == "old"
+            && std::fs::symlink_metadata(&leftover.target).is_err()
+            && std::fs::rename(&leftover.path, &leftover.target).is_ok();
+        if restored {
+            continue;
+        }
         let _ = match std::fs::symlink_metadata(&leftover.path) {
             Ok(m) if m.is_dir() => std::fs::remove_dir_all(&leftover.path),
             _ => std::fs::remove_file(&leftover.path),
@@ -163,9 +177,10 @@ mod tests {
         for p in [&dead, &mine, &foreign] {
             std::fs::write(p, "x").unwrap();
         }
-        let found = leftovers(&target);
+        let found = leftovers_in(dir.path());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].path, dead);
+        assert_eq!(found[0].target, target);
         clean_leftovers(&target);
         assert!(!dead.exists() && mine.exists() && foreign.exists());
     }
