@@ -24,6 +24,7 @@ pub mod pca;
 pub mod pipeline;
 pub mod registry;
 pub mod rnn_vae;
+pub mod stream_state;
 pub mod threads;
 pub mod tranad;
 pub mod usad;

@@ -72,6 +72,11 @@ pub struct Manifest {
     /// (`clustering`, `train_spec`: [`fingerprint`]s). Empty for a model trained on its own.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub lineage: std::collections::BTreeMap<String, String>,
+    /// The threshold rule chosen when the model was trained (`--threshold` or the config's
+    /// `threshold`), with its parameters: `vigil detect` applies it unless told otherwise.
+    /// Absent in models written before it was recorded (they get `spot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<vigil_core::threshold::ThresholdMethod>,
 }
 
 /// A short identity of any serialisable value: the hex SHA-256 of its compact JSON. Equal

@@ -122,6 +122,7 @@ fn new_manifest(
         training,
         files: vec![],
         lineage: Default::default(),
+        threshold: None,
     }
 }
 

@@ -5,8 +5,9 @@ use crate::budget::{self, BudgetArgs, Role};
 use crate::output::{write_atomic_with, Ui};
 use clap::Args;
 use std::path::PathBuf;
-use vigil_core::threshold::{decide, Decision, ThresholdMethod};
+use vigil_core::threshold::{decide, decide_stream, Decision, ThresholdMethod};
 use vigil_core::write::{csv_writer, write_csv_header};
+use vigil_models::stream_state::StreamState;
 use vigil_models::TrainedModel;
 
 #[derive(Debug, Args)]
@@ -20,9 +21,14 @@ pub struct DetectArgs {
     /// Output CSV: step, score, threshold, alarm, then one contribution column per metric.
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot` (default), `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile`.
-    #[arg(long, default_value = "spot")]
-    pub threshold: String,
+    /// Label-free threshold: `spot`, `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile` (default: the rule the model was trained with, else `spot`).
+    #[arg(long)]
+    pub threshold: Option<String>,
+    /// Stream state file: the threshold's state (SPOT's tail) is read from it when it exists
+    /// and saved to it after scoring, so that a stream scored in several runs gets the alarms
+    /// of one run. For `spot`, `pot` and `quantile`.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -39,12 +45,10 @@ fn chunk_label(cap: Option<usize>) -> String {
 }
 
 pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
-    let method: ThresholdMethod = args.threshold.parse()?;
-    if matches!(method, ThresholdMethod::BestF1 { .. }) {
-        anyhow::bail!(
-            "`{}` needs test labels; use it with `vigil eval`, not `detect`",
-            args.threshold
-        );
+    if let Some(name) = &args.threshold {
+        if matches!(name.parse()?, ThresholdMethod::BestF1 { .. }) {
+            anyhow::bail!("`{name}` needs test labels; use it with `vigil eval`, not `detect`");
+        }
     }
     let role = args.budget.role();
     match role {
@@ -63,19 +67,39 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             budget::start_worker(share)?;
         }
     }
-    vigil_core::write::refuse_overwriting_inputs(
-        "--output",
-        &args.output,
-        &[("--input", &args.input)],
-    )?;
+    let mut inputs = vec![("--input", args.input.as_path())];
+    if let Some(state) = &args.state {
+        inputs.push(("--state", state));
+        vigil_core::write::refuse_overwriting_inputs(
+            "--state",
+            state,
+            &[("--input", &args.input)],
+        )?;
+    }
+    vigil_core::write::refuse_overwriting_inputs("--output", &args.output, &inputs)?;
     let model = TrainedModel::load(&args.model)?;
+    let method = match &args.threshold {
+        Some(name) => name.parse()?,
+        None => model
+            .manifest
+            .threshold
+            .unwrap_or(ThresholdMethod::Spot(Default::default())),
+    };
+    let mut state = match &args.state {
+        Some(_) if !method.judges_streams() => return Err(method.refuse_stream().into()),
+        Some(path) => Some(StreamState::load_or_new(path, &args.model, method)?),
+        None => None,
+    };
     let series = vigil_core::read::read_series(&args.input)?;
     let names = model.manifest.metric_names.clone();
     let (scores, report) = model.score(series, &args.input.display().to_string())?;
     let Decision {
         thresholds: th,
         alarms: flagged,
-    } = decide(method, &model.calibration, &scores.total, None)?;
+    } = match &mut state {
+        Some(state) => decide_stream(method, &model.calibration, &scores.total, &mut state.spot)?,
+        None => decide(method, &model.calibration, &scores.total, None)?,
+    };
     write_scores_csv(
         &args.output,
         &names,
@@ -87,11 +111,15 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             _ => Ok(()),
         },
     )?;
+    // Saved after the scores: a run that fails before them leaves the previous state.
+    if let (Some(state), Some(path)) = (&state, &args.state) {
+        state.save(path)?;
+    }
     let n_alarms = flagged.iter().filter(|&&a| a != 0).count();
     if ui.json {
         crate::say!(
             "{}",
-            serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "output": args.output})
+            serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "threshold": method, "output": args.output})
         )?;
     } else {
         crate::say!(

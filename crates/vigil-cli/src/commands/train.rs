@@ -23,7 +23,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
-    let (mut spec, _) = args.spec.resolve()?;
+    let (mut spec, threshold) = args.spec.resolve()?;
     let role = args.budget.role();
     match role {
         Role::Free => {}
@@ -47,7 +47,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
     }
     let series = vigil_core::read::read_series(&args.train)?;
     let (bar, on_epoch) = epoch_bar(ui, &spec.detector);
-    let model = vigil_models::train(series, &spec, on_epoch)?;
+    let mut model = vigil_models::train(series, &spec, on_epoch)?;
+    // The rule `vigil detect` applies unless told otherwise.
+    model.manifest.threshold = Some(threshold);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

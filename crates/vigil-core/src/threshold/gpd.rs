@@ -7,7 +7,7 @@
 //! trivial root x = 0 is excluded from the search instead of nudged by epsilon twice.
 
 /// A fitted generalised Pareto distribution of the excesses over a threshold.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Gpd {
     /// Shape γ (ξ).
     pub shape: f64,

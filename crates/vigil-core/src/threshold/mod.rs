@@ -113,6 +113,52 @@ pub fn decide(
     Ok(Decision { thresholds, alarms })
 }
 
+/// Applies `method` to the next points of a stream whose earlier points were judged in other
+/// runs: `state` is what [`ThresholdMethod::Spot`] learnt so far (`None` on the first run:
+/// calibrated on `calibration`), updated here, to be saved for the next run. Judged in two runs
+/// with the state carried between, a stream gets the same thresholds and alarms as in one.
+/// The fixed rules (`pot`, `quantile`) keep no state and are applied as by [`decide`]; the rules
+/// that need the whole batch (`pot-batch`, `ndt`, `best-f1`) cannot judge a stream in parts.
+pub fn decide_stream(
+    method: ThresholdMethod,
+    calibration: &[f64],
+    points: &[f64],
+    state: &mut Option<Pot>,
+) -> Result<Decision> {
+    match method {
+        ThresholdMethod::Spot(cfg) => {
+            let pot = match state {
+                Some(pot) => pot,
+                None => state.insert(Pot::fit(calibration, cfg)?),
+            };
+            let thresholds = pot.stream(points);
+            let alarms = alarms(points, &thresholds);
+            Ok(Decision { thresholds, alarms })
+        }
+        ThresholdMethod::Pot(_) | ThresholdMethod::Quantile { .. } => {
+            decide(method, calibration, points, None)
+        }
+        ThresholdMethod::PotBatch(_) | ThresholdMethod::Ndt(_) | ThresholdMethod::BestF1 { .. } => {
+            Err(method.refuse_stream())
+        }
+    }
+}
+
+impl ThresholdMethod {
+    /// Whether the rule can judge a stream in parts ([`decide_stream`]): every rule but those
+    /// fitted on the whole batch they judge.
+    pub fn judges_streams(&self) -> bool {
+        matches!(self, Self::Spot(_) | Self::Pot(_) | Self::Quantile { .. })
+    }
+
+    /// The error for a rule that cannot judge a stream in parts.
+    pub fn refuse_stream(&self) -> CoreError {
+        CoreError::invalid(
+            "this threshold is fitted on the whole batch it judges, so it cannot carry over from one run to the next; use spot, pot or quantile for a stream",
+        )
+    }
+}
+
 /// The `level` quantile of the calibration scores as an alarm threshold: at most a share
 /// `1 - level` of calibration scores may reach it. Where ties make the quantile itself too
 /// common (constant scores: every one equals it), the threshold moves just above it.
@@ -138,6 +184,51 @@ fn alarms(scores: &[f64], thresholds: &[f64]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spot_stream_judged_in_two_runs_with_its_state_saved_equals_one_run() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let calibration: Vec<f64> = (0..2000).map(|_| rng.gen::<f64>().powi(3)).collect();
+        // A stream with a level shift and a few spikes, long enough for many refits.
+        let stream: Vec<f64> = (0..3000)
+            .map(|t| {
+                let x = rng.gen::<f64>().powi(3) + if t > 1500 { 0.2 } else { 0.0 };
+                if rng.gen::<f64>() < 0.01 {
+                    x + 3.0
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let method = ThresholdMethod::Spot(PotConfig::default());
+        let whole = decide(method, &calibration, &stream, None).unwrap();
+        for cut in [1, 777, 1501, 2999] {
+            let mut state = None;
+            let first = decide_stream(method, &calibration, &stream[..cut], &mut state).unwrap();
+            // The state leaves the process as text and comes back.
+            let saved = serde_json::to_string(&state).unwrap();
+            let mut state: Option<Pot> = serde_json::from_str(&saved).unwrap();
+            let second = decide_stream(method, &calibration, &stream[cut..], &mut state).unwrap();
+            let thresholds: Vec<f64> = first
+                .thresholds
+                .iter()
+                .chain(&second.thresholds)
+                .copied()
+                .collect();
+            let alarms: Vec<u8> = first.alarms.iter().chain(&second.alarms).copied().collect();
+            assert_eq!(thresholds, whole.thresholds, "cut at {cut}");
+            assert_eq!(alarms, whole.alarms, "cut at {cut}");
+        }
+        assert!(whole.alarms.contains(&1));
+        let batch = decide_stream(
+            ThresholdMethod::PotBatch(PotConfig::batch()),
+            &calibration,
+            &stream,
+            &mut None,
+        );
+        assert!(batch.unwrap_err().to_string().contains("whole batch"));
+    }
     use rand::SeedableRng;
     use rand_distr::{Distribution, Exp};
 

@@ -68,7 +68,9 @@ const REFIT_GROWTH: f64 = 0.02;
 const MIN_PEAKS_FOR_LAZY_REFIT: usize = 50;
 
 /// A fitted POT model: initial threshold, the excesses over it, the GPD and the final threshold.
-#[derive(Debug, Clone)]
+/// Under SPOT it is also the stream's state: it serialises (serde), and a stream scored in two
+/// runs with the state saved between gets the thresholds of one run ([`Pot::stream`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pot {
     config: PotConfig,
     /// Initial threshold t (the `level` quantile of the calibration scores).
@@ -172,18 +174,25 @@ impl Pot {
     }
 }
 
+impl Pot {
+    /// SPOT over the next points of a stream: the threshold in force when each point arrived;
+    /// the tail learns from every point that was not an alarm.
+    pub fn stream(&mut self, points: &[f64]) -> Vec<f64> {
+        points
+            .iter()
+            .map(|&x| {
+                let t = self.threshold;
+                self.step(x);
+                t
+            })
+            .collect()
+    }
+}
+
 /// Runs SPOT over `stream` after calibration on `calibration`: one threshold per stream point
 /// (the threshold in force when that point arrived).
 pub fn spot_thresholds(calibration: &[f64], stream: &[f64], config: PotConfig) -> Result<Vec<f64>> {
-    let mut pot = Pot::fit(calibration, config)?;
-    Ok(stream
-        .iter()
-        .map(|&x| {
-            let t = pot.threshold;
-            pot.step(x);
-            t
-        })
-        .collect())
+    Ok(Pot::fit(calibration, config)?.stream(stream))
 }
 
 /// The `level` quantile with linear interpolation (numpy's default).

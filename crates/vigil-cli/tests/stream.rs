@@ -1,0 +1,254 @@
+//! A stream scored in several runs: the model's stored threshold rule applies, and with
+//! `--state` SPOT's tail carries from one run to the next, so the alarms equal one run's.
+
+mod common;
+
+use common::{vigil, vigil_ok};
+use std::path::Path;
+
+/// `rows` steps of two periodic metrics from step `from`, a level shift from step 500 and a
+/// spike at 720..725.
+fn csv(from: usize, rows: usize) -> String {
+    let mut s = String::from("a,b\n");
+    for t in from..from + rows {
+        let x = t as f64 / 9.0;
+        let shift = if t >= 500 { 0.3 } else { 0.0 };
+        let spike = if (720..725).contains(&t) { 4.0 } else { 0.0 };
+        s.push_str(&format!(
+            "{:.5},{:.5}\n",
+            x.sin() + shift + spike,
+            x.cos() + 0.1 * (3.0 * x).sin()
+        ));
+    }
+    s
+}
+
+/// The threshold and alarm columns of a `vigil detect` output.
+fn decisions(path: &Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[2].to_string(), r[3].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_stream_scored_in_two_runs_with_its_state_gets_the_alarms_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("train.csv"), csv(0, 400)).unwrap();
+    std::fs::write(d.join("all.csv"), csv(400, 600)).unwrap();
+    std::fs::write(d.join("first.csv"), csv(400, 250)).unwrap();
+    std::fs::write(d.join("rest.csv"), csv(650, 350)).unwrap();
+    // PCA scores each step on its own (window 1), so the split changes no score.
+    vigil_ok(
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--model",
+            "m",
+            "--detector",
+            "pca",
+            "-q",
+        ],
+        d,
+    );
+    vigil_ok(
+        &[
+            "detect", "--model", "m", "--input", "all.csv", "--output", "all.out", "-q",
+        ],
+        d,
+    );
+    for (input, output) in [("first.csv", "first.out"), ("rest.csv", "rest.out")] {
+        vigil_ok(
+            &[
+                "detect",
+                "--model",
+                "m",
+                "--input",
+                input,
+                "--output",
+                output,
+                "--state",
+                "stream.json",
+                "-q",
+            ],
+            d,
+        );
+    }
+    let one_run = decisions(&d.join("all.out"));
+    let mut two_runs = decisions(&d.join("first.out"));
+    two_runs.extend(decisions(&d.join("rest.out")));
+    assert_eq!(two_runs, one_run);
+    assert!(
+        one_run.iter().any(|(_, alarm)| alarm == "1"),
+        "the spike alarms"
+    );
+    // Without the state, the second run starts from the calibration again and differs.
+    vigil_ok(
+        &[
+            "detect",
+            "--model",
+            "m",
+            "--input",
+            "rest.csv",
+            "--output",
+            "fresh.out",
+            "-q",
+        ],
+        d,
+    );
+    assert_ne!(decisions(&d.join("fresh.out")), one_run[250..].to_vec());
+}
+
+#[test]
+fn the_rule_a_model_was_trained_with_is_the_one_detect_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("train.csv"), csv(0, 400)).unwrap();
+    vigil_ok(
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--model",
+            "m",
+            "--detector",
+            "pca",
+            "--threshold",
+            "quantile",
+            "-q",
+        ],
+        d,
+    );
+    let out = vigil_ok(
+        &[
+            "--json",
+            "detect",
+            "--model",
+            "m",
+            "--input",
+            "train.csv",
+            "--output",
+            "o.csv",
+        ],
+        d,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["threshold"]["method"], "quantile");
+    let out = vigil_ok(
+        &[
+            "--json",
+            "detect",
+            "--model",
+            "m",
+            "--input",
+            "train.csv",
+            "--output",
+            "o.csv",
+            "--threshold",
+            "pot",
+        ],
+        d,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["threshold"]["method"], "pot");
+}
+
+#[test]
+fn a_state_file_of_another_model_rule_or_owner_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("train.csv"), csv(0, 400)).unwrap();
+    std::fs::write(d.join("longer.csv"), csv(0, 500)).unwrap();
+    vigil_ok(
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--model",
+            "m",
+            "--detector",
+            "pca",
+            "-q",
+        ],
+        d,
+    );
+    vigil_ok(
+        &[
+            "train",
+            "--train",
+            "longer.csv",
+            "--model",
+            "other",
+            "--detector",
+            "pca",
+            "-q",
+        ],
+        d,
+    );
+    vigil_ok(
+        &[
+            "detect",
+            "--model",
+            "m",
+            "--input",
+            "train.csv",
+            "--output",
+            "o.csv",
+            "--state",
+            "s.json",
+            "-q",
+        ],
+        d,
+    );
+    std::fs::write(d.join("notes.json"), "{\"mine\": true}").unwrap();
+    for (args, expect) in [
+        (
+            vec!["--model", "other", "--state", "s.json"],
+            "was saved for another model",
+        ),
+        (
+            vec!["--model", "m", "--state", "s.json", "--threshold", "pot"],
+            "another threshold rule",
+        ),
+        (
+            vec!["--model", "m", "--state", "notes.json"],
+            "is not a vigil stream-state file",
+        ),
+        (
+            vec![
+                "--model",
+                "m",
+                "--state",
+                "s.json",
+                "--threshold",
+                "pot-batch",
+            ],
+            "cannot carry over",
+        ),
+    ] {
+        let before = (
+            std::fs::read(d.join("s.json")).unwrap(),
+            std::fs::read(d.join("notes.json")).unwrap(),
+        );
+        let mut full = vec!["detect", "--input", "train.csv", "--output", "x.csv"];
+        full.extend(args);
+        let out = vigil(&full, d);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expect), "{expect}: {stderr}");
+        assert_eq!(
+            (
+                std::fs::read(d.join("s.json")).unwrap(),
+                std::fs::read(d.join("notes.json")).unwrap()
+            ),
+            before
+        );
+        assert!(!d.join("x.csv").exists());
+    }
+}
