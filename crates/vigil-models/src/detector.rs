@@ -235,7 +235,7 @@ pub struct FitSummary {
 }
 
 /// An anomaly detector.
-pub trait Detector: Send {
+pub trait Detector: Send + Sync {
     /// Registry name, e.g. `usad`.
     fn kind(&self) -> &'static str;
 

@@ -502,3 +502,50 @@ fn transfer_starts_from_the_base_model() {
         }
     }
 }
+
+/// One model, many streams (issue 26 item 6, in part): a trained detector is `Send + Sync`, and
+/// eight threads scoring with it at once get, bit for bit, the scores of one thread scoring alone.
+#[test]
+fn eight_threads_scoring_one_model_at_once_equal_serial_scoring() {
+    fn shareable<T: Send + Sync + ?Sized>(_: &T) {}
+    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let train = periodic(600);
+    let test = periodic_with_burst(400);
+    for info in registry::detectors() {
+        let mut config = small_config(info.name);
+        if config.get("epochs").is_some() {
+            config["epochs"] = serde_json::json!(1);
+        }
+        if info.name == "interfusion" {
+            config["pretrain_epochs"] = serde_json::json!(1);
+        }
+        let mut det = registry::build(info.name, Some(&config)).unwrap();
+        det.fit(&MtsInput::new(&train, 3), &FitOptions::default())
+            .unwrap();
+        let det: &dyn vigil_models::Detector = det.as_ref();
+        shareable(det);
+        let serial = det.score(&MtsInput::new(&test, 3)).unwrap();
+        let concurrent: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| det.score(&MtsInput::new(&test, 3)).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, scores) in concurrent.iter().enumerate() {
+            let same = |a: &[f64], b: &[f64]| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            };
+            assert!(same(&scores.total, &serial.total), "{}: thread {i}", info.name);
+            assert!(
+                scores.per_metric.len() == serial.per_metric.len()
+                    && scores
+                        .per_metric
+                        .iter()
+                        .zip(&serial.per_metric)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{}: thread {i}, per metric",
+                info.name
+            );
+        }
+    }
+}
