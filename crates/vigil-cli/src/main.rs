@@ -71,9 +71,17 @@ fn main() -> ExitCode {
             // reported as JSON on stdout, like every other error.
             let wants_json = std::env::args().skip(1).any(|a| a == "--json");
             if wants_json && e.use_stderr() {
+                // clap's message without its usage and help lines.
                 let text = e.to_string();
-                let first = text.lines().next().unwrap_or_default();
-                let error = anyhow::anyhow!("{}", first.trim_start_matches("error: "));
+                let message: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .take_while(|l| {
+                        !l.starts_with("Usage:") && !l.starts_with("For more information")
+                    })
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                let error = anyhow::anyhow!("{}", message.join(" ").trim_start_matches("error: "));
                 let _ = say!("{}", errors::error_json(&error));
             }
             e.exit();

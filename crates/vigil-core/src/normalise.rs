@@ -84,7 +84,8 @@ impl Normaliser {
                     scale[j] = non_degenerate(hi - lo, magnitude);
                 }
                 NormKind::ZScore => {
-                    let mean = column.clone().sum::<f64>() / t_len as f64;
+                    // Summing v/n, not v: a sum of values near f64's limit would overflow.
+                    let mean = column.clone().map(|v| v / t_len as f64).sum::<f64>();
                     let var = column.map(|v| (v - mean).powi(2)).sum::<f64>() / t_len as f64;
                     offset[j] = mean;
                     scale[j] = non_degenerate(var.sqrt(), magnitude);

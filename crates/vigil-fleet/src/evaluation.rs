@@ -268,20 +268,12 @@ struct OfflineFleet {
 
 /// Clusters the offline half with `cluster_config` and trains its base models under `work`.
 fn remove_earlier_fleet(dir: &Path) -> Result<(), FleetError> {
-    let foreign = std::fs::read_dir(dir)
-        .map_err(|error| FleetError::Write {
-            path: dir.to_path_buf(),
-            error,
-        })?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|name| ![crate::fleet::CLUSTERS_FILE, "base", "entities"].contains(&name.as_str()));
-    if foreign.is_some() || FleetClusters::load(dir).is_err() {
+    if let Some(foreign) = foreign_in_fleet(dir) {
         return Err(FleetError::Corrupt {
             path: dir.to_path_buf(),
             message: format!(
-                "is not a fleet folder an earlier `vigil bench --fleet` wrote{}; vigil will not remove it — choose another --work-dir",
-                foreign.map(|f| format!(" (it holds `{f}`)")).unwrap_or_default()
+                "is not a fleet folder an earlier `vigil bench --fleet` wrote (it holds {}); vigil will not remove it — choose another --work-dir",
+                foreign.display()
             ),
         });
     }
@@ -289,6 +281,40 @@ fn remove_earlier_fleet(dir: &Path) -> Result<(), FleetError> {
         path: dir.to_path_buf(),
         error,
     })
+}
+
+/// The first thing in `dir` that a fleet folder does not hold, if any: a fleet folder has a
+/// `clusters.json` that loads, `base/` with one vigil model per cluster, and `entities/` with
+/// one vigil model and one `.transfer.json` record per entity.
+fn foreign_in_fleet(dir: &Path) -> Option<PathBuf> {
+    let names = |folder: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(folder)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    if FleetClusters::load(dir).is_err() {
+        return Some(dir.join(crate::fleet::CLUSTERS_FILE));
+    }
+    let is_model = |p: &Path| p.is_dir() && vigil_models::model_dir::check_replaceable(p).is_ok();
+    for path in names(dir) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let foreign = match name {
+            crate::fleet::CLUSTERS_FILE => None,
+            "base" => names(&path).into_iter().find(|p| !is_model(p)),
+            "entities" => names(&path).into_iter().find(|p| {
+                let record = p.to_str().is_some_and(|n| n.ends_with(".transfer.json"));
+                !(is_model(p) || (record && p.is_file()))
+            }),
+            _ => Some(path.clone()),
+        };
+        if foreign.is_some() {
+            return foreign;
+        }
+    }
+    None
 }
 
 fn train_offline(

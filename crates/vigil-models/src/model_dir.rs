@@ -198,6 +198,7 @@ pub fn check_replaceable(dir: &Path) -> Result<()> {
 
 /// Reads and verifies a model directory's manifest (format, version, checksums).
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    vigil_core::write::durable::restore_moved_aside(dir);
     if !dir.is_dir() {
         return Err(ModelError::model_dir(
             dir,

@@ -535,7 +535,11 @@ fn eight_threads_scoring_one_model_at_once_equal_serial_scoring() {
             let same = |a: &[f64], b: &[f64]| {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
             };
-            assert!(same(&scores.total, &serial.total), "{}: thread {i}", info.name);
+            assert!(
+                same(&scores.total, &serial.total),
+                "{}: thread {i}",
+                info.name
+            );
             assert!(
                 scores.per_metric.len() == serial.per_metric.len()
                     && scores

@@ -77,6 +77,10 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
         )?;
     }
     vigil_core::write::refuse_overwriting_inputs("--output", &args.output, &inputs)?;
+    for (flag, path) in &inputs[1..] {
+        vigil_core::write::refuse_writing_inside(flag, path, "--model", &args.model)?;
+    }
+    vigil_core::write::refuse_writing_inside("--output", &args.output, "--model", &args.model)?;
     let model = TrainedModel::load(&args.model)?;
     let method = match &args.threshold {
         Some(name) => name.parse()?,
@@ -121,6 +125,12 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "threshold": method, "output": args.output})
         )?;
+    } else if vigil_core::write::is_stdout(&args.output) {
+        // The scores went to stdout: the summary must not land among them.
+        ui.note(format!(
+            "scored {} steps: {n_alarms} alarms",
+            scores.total.len()
+        ));
     } else {
         crate::say!(
             "scored {} steps: {n_alarms} alarms; written to {}",

@@ -245,3 +245,83 @@ fn an_output_named_with_spaces_quotes_and_unicode_is_written_as_named() {
         .unwrap()
         .starts_with("step,score"));
 }
+
+#[test]
+fn dev_stdout_appended_to_a_log_keeps_the_log() {
+    let s = Sandbox::with_model();
+    let log = s.write("history.log", "precious 1\nprecious 2\n");
+    let appending = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "detect",
+            "--model",
+            "model",
+            "--input",
+            "train.csv",
+            "--output",
+            "/dev/stdout",
+            "-q",
+        ])
+        .current_dir(s.dir.path())
+        .stdout(appending)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("precious 1\nprecious 2\nstep,score"),
+        "{text:.80}"
+    );
+    assert_eq!(
+        text.lines().count(),
+        2 + 201,
+        "the summary stays out of the scores"
+    );
+}
+
+#[test]
+fn an_output_inside_the_model_directory_is_refused() {
+    let s = Sandbox::with_model();
+    refused_detect(
+        &s,
+        "model/pca.json",
+        "vigil does not write into a model directory",
+    );
+    refused_detect(
+        &s,
+        "model/new-scores.csv",
+        "vigil does not write into a model directory",
+    );
+}
+
+#[test]
+fn the_scores_and_the_stream_state_cannot_share_a_path() {
+    let s = Sandbox::with_model();
+    let before = s.snapshot();
+    let args = [
+        "detect",
+        "--model",
+        "model",
+        "--input",
+        "train.csv",
+        "--output",
+        "same.csv",
+        "--state",
+        "same.csv",
+    ];
+    s.refused(&args, "--output is the same file as --state");
+    before.unchanged_in(&s.snapshot());
+    assert!(!s.path("same.csv").exists());
+}
+
+#[test]
+fn a_file_with_other_hard_links_is_not_split() {
+    let s = Sandbox::with_model();
+    s.write("scores.csv", "old");
+    std::fs::hard_link(s.path("scores.csv"), s.path("also-scores.csv")).unwrap();
+    refused_detect(&s, "scores.csv", "has 2 hard links");
+}

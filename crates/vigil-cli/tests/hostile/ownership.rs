@@ -167,3 +167,59 @@ fn a_killed_runs_staging_folder_is_removed_and_the_model_written() {
     assert!(!s.path(".model.vigil-0-Zz9Yy8.staging").exists());
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
+
+#[test]
+fn a_users_file_deep_in_an_earlier_fleet_bench_folder_is_not_removed() {
+    let s = Sandbox::new();
+    s.ok(&[
+        "fleet",
+        "generate",
+        "--out",
+        "fleet",
+        "--entities",
+        "4",
+        "--archetypes",
+        "2",
+        "--metrics",
+        "2",
+        "--period",
+        "24",
+        "-q",
+    ]);
+    let bench = [
+        "bench",
+        "--fleet",
+        "--dataset",
+        "fleet",
+        "--detectors",
+        "usad",
+        "--epochs",
+        "1",
+        "--segment-length",
+        "24",
+        "--strategies",
+        "omnitransfer",
+        "--work-dir",
+        "work",
+        "-q",
+    ];
+    s.ok(&bench);
+    // The same command again replaces its own folders...
+    s.ok(&bench);
+    // ... but not once the user keeps something inside them.
+    let cluster = std::fs::read_dir(s.path("work/usad/split-0/omnitransfer/base"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(cluster.join("notes.txt"), "why this cluster matters").unwrap();
+    let before = s.snapshot();
+    let out = s.run(&bench);
+    crate::support::refused_with(
+        &out,
+        &["bench --fleet, again"],
+        "is not a fleet folder an earlier",
+    );
+    before.unchanged_in(&s.snapshot());
+}

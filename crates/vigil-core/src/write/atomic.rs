@@ -4,9 +4,13 @@
 //!   synced, and renamed over the target: a reader, a crash or a kill sees the old file or the
 //!   new one, never half of one. The new file keeps the old one's permissions.
 //! - A symbolic link to a regular file replaces the file it points to, not the link.
-//! - A FIFO or a character device (`/dev/stdout`, a pipe to another program) is written in place:
+//! - A FIFO or a character device (a pipe to another program, `/dev/null`) is written in place:
 //!   it cannot be replaced, and replacing it would turn it into an ordinary file.
-//! - A folder, a block device, a socket or a dangling link is refused with a message.
+//! - A name for one of this process's open descriptors (`/dev/stdout`, `/dev/stderr`,
+//!   `/dev/fd/N`, `/proc/self/fd/N`) is written through that descriptor, whatever it is open
+//!   on: `--output /dev/stdout >> log` appends to the log as the shell was asked to.
+//! - A folder, a block device, a socket, a dangling link, a read-only file or a file with
+//!   other hard links (replacing it would split them) is refused with a message.
 
 use super::crash::crash_point;
 use super::durable::{clean_leftovers, parent_of, sync_dir, temp_prefix};
@@ -20,9 +24,33 @@ enum Target {
     Replace(PathBuf),
     /// A FIFO or character device: opened and written in place.
     InPlace,
+    /// One of this process's open descriptors: written through a duplicate of it.
+    Descriptor(i32),
+}
+
+/// The descriptor a path names, for the names the system gives a process's own descriptors.
+fn descriptor_of(path: &Path) -> Option<i32> {
+    let text = path.to_str()?;
+    match text {
+        "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        _ => {}
+    }
+    let own = format!("/proc/{}/fd/", std::process::id());
+    ["/dev/fd/", "/proc/self/fd/", own.as_str()]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix)?.parse().ok())
+}
+
+/// Whether `path` names this process's standard output (`/dev/stdout`, `/dev/fd/1`, ...).
+pub fn is_stdout(path: &Path) -> bool {
+    descriptor_of(path) == Some(1)
 }
 
 fn classify(path: &Path) -> Result<Target, CoreError> {
+    if let Some(fd) = descriptor_of(path) {
+        return Ok(Target::Descriptor(fd));
+    }
     let Ok(link) = std::fs::symlink_metadata(path) else {
         return Ok(Target::Replace(path.to_path_buf()));
     };
@@ -36,9 +64,16 @@ fn classify(path: &Path) -> Result<Target, CoreError> {
     } else {
         path.to_path_buf()
     };
+    if resolved.starts_with("/proc") {
+        return Err(CoreError::file(
+            path,
+            "leads into /proc (another process's descriptor or a kernel file); write to a file, a pipe or /dev/stdout instead",
+        ));
+    }
     let meta = std::fs::metadata(&resolved).map_err(|e| CoreError::write(path, e))?;
     let kind = meta.file_type();
     if kind.is_file() {
+        check_replaceable_file(path, &resolved, &meta)?;
         return Ok(Target::Replace(resolved));
     }
     #[cfg(unix)]
@@ -66,19 +101,58 @@ pub fn write_atomically<E: From<CoreError>>(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    match classify(path)? {
-        Target::InPlace => {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| CoreError::write(path, e))?;
-            let mut w = std::io::BufWriter::new(file);
-            fill(&mut w)?;
-            w.flush().map_err(|e| CoreError::write(path, e))?;
-            Ok(())
+    let file = match classify(path)? {
+        Target::Replace(target) => return replace_file(path, &target, fill),
+        Target::InPlace => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| CoreError::write(path, e))?,
+        Target::Descriptor(fd) => {
+            // A duplicate shares the open file description: its offset and O_APPEND hold.
+            // SAFETY: dup only reads the descriptor number; a bad one returns -1.
+            let copy = unsafe { libc::dup(fd) };
+            if copy < 0 {
+                return Err(CoreError::write(path, std::io::Error::last_os_error()).into());
+            }
+            // SAFETY: `copy` is a fresh descriptor owned by nothing else.
+            unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(copy) }
         }
-        Target::Replace(target) => replace_file(path, &target, fill),
+    };
+    let mut w = std::io::BufWriter::new(file);
+    fill(&mut w)?;
+    w.flush().map_err(|e| CoreError::write(path, e))?;
+    Ok(())
+}
+
+/// A regular file is replaced only when the user could write it (a read-only file stays as
+/// `echo > file` would leave it) and when it has no other hard link (replacing one name would
+/// leave the others with the old content).
+fn check_replaceable_file(
+    shown: &Path,
+    resolved: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), CoreError> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let c_path = std::ffi::CString::new(resolved.as_os_str().as_bytes())
+        .map_err(|e| CoreError::write(shown, e.into()))?;
+    // SAFETY: a valid NUL-terminated path; access only checks permissions.
+    if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
+        return Err(CoreError::file(
+            shown,
+            "is read-only for you; vigil will not replace it — make it writable or choose another output path",
+        ));
     }
+    if meta.nlink() > 1 {
+        return Err(CoreError::file(
+            shown,
+            format!(
+                "has {} hard links; replacing it would leave the other names with the old content — choose another output path",
+                meta.nlink()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn replace_file<E: From<CoreError>>(
@@ -115,6 +189,11 @@ fn replace_file<E: From<CoreError>>(
     let mut tmp = builder
         .tempfile_in(&dir)
         .map_err(|e| CoreError::write(&dir, e))?;
+    // The new file keeps the old one's owner where this process may set it (as root).
+    if let Ok(old) = std::fs::metadata(target) {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(old.uid()), Some(old.gid()));
+    }
     crash_point("output:created");
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());

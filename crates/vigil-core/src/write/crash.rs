@@ -13,6 +13,16 @@ use std::sync::OnceLock;
 /// The environment variable that names the crash point (`output:written`, `model:swapped`, ...).
 pub const CRASH_AT: &str = "VIGIL_CRASH_AT";
 
+/// The environment variable that makes folder swaps take the two-rename fallback, as on a file
+/// system without `RENAME_EXCHANGE`, so that the tests walk that path's crash points too.
+pub const NO_EXCHANGE: &str = "VIGIL_NO_EXCHANGE";
+
+/// Whether `VIGIL_NO_EXCHANGE` is set (see [`NO_EXCHANGE`]).
+pub fn exchange_disabled() -> bool {
+    static DISABLED: OnceLock<bool> = OnceLock::new();
+    *DISABLED.get_or_init(|| std::env::var_os(NO_EXCHANGE).is_some())
+}
+
 /// Dies here, as by `kill -9`, when `VIGIL_CRASH_AT` names `point`; otherwise does nothing.
 pub fn crash_point(point: &str) {
     static WANTED: OnceLock<Option<String>> = OnceLock::new();

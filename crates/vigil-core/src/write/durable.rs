@@ -85,6 +85,21 @@ pub fn leftovers_in(dir: &Path) -> Vec<Leftover> {
         .collect()
 }
 
+/// Puts back a folder that a killed two-rename swap left aside (`.name.vigil-<pid>-aside.old`)
+/// when nothing is at `path`: reading a model repairs what a crashed write left, without
+/// removing anything.
+pub fn restore_moved_aside(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return;
+    }
+    if let Some(old) = leftovers_in(&parent_of(path))
+        .into_iter()
+        .find(|l| l.kind == "old" && l.target.file_name() == path.file_name())
+    {
+        let _ = std::fs::rename(&old.path, path);
+    }
+}
+
 /// Removes the leftovers of killed runs from the folder that holds `path`, once per folder
 /// per process (a command writing a thousand files into one folder lists it once). A model
 /// replaced by the two-rename fallback of [`crate::write::swap_dir`] and killed between its

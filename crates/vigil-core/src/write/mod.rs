@@ -10,7 +10,7 @@ mod distinct;
 pub mod durable;
 mod swap;
 
-pub use atomic::write_atomically;
+pub use atomic::{is_stdout, write_atomically};
 pub use csv_out::{csv_writer, write_csv_header, write_series_csv};
-pub use distinct::refuse_overwriting_inputs;
+pub use distinct::{refuse_overwriting_inputs, refuse_writing_inside};
 pub use swap::{staging_dir, swap_dir};

@@ -1,7 +1,7 @@
 //! Replacing a folder (a model directory) so that a kill at any instant leaves the old folder or
 //! the new one at its path, never neither.
 
-use super::crash::crash_point;
+use super::crash::{self, crash_point};
 use super::durable::{exchange, parent_of, sync_dir, temp_prefix};
 use crate::error::CoreError;
 use std::path::{Path, PathBuf};
@@ -14,11 +14,15 @@ pub fn staging_dir(target: &Path) -> Result<PathBuf, CoreError> {
     let prefix = temp_prefix(target);
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".staging");
-    // A temporary folder is private (0700) by default; a model directory is an ordinary one.
+    // A temporary folder is private (0700) by default; a model directory is an ordinary one,
+    // or keeps the permissions of the one it replaces (a private model stays private).
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o755));
+        let mode = std::fs::metadata(target)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o755);
+        builder.permissions(std::fs::Permissions::from_mode(mode));
     }
     let dir = builder
         .tempdir_in(&parent)
@@ -39,12 +43,15 @@ pub fn swap_dir(staged: &Path, target: &Path) -> Result<(), CoreError> {
         crash_point("model:renamed");
         return sync();
     }
-    if exchange(staged, target).map_err(|e| CoreError::write(target, e))? {
+    if !crash::exchange_disabled()
+        && exchange(staged, target).map_err(|e| CoreError::write(target, e))?
+    {
         crash_point("model:swapped");
         sync()?;
         crash_point("model:swap-synced");
-        // `staged` now holds the old folder.
-        std::fs::remove_dir_all(staged).map_err(|e| CoreError::write(staged, e))?;
+        // `staged` now holds the old folder. The new model is in place: failing to remove the
+        // old one only leaves a leftover that the next write cleans.
+        let _ = std::fs::remove_dir_all(staged);
         return sync();
     }
     let mut aside = temp_prefix(target);
@@ -52,9 +59,13 @@ pub fn swap_dir(staged: &Path, target: &Path) -> Result<(), CoreError> {
     let aside = parent.join(aside);
     std::fs::rename(target, &aside).map_err(|e| CoreError::write(target, e))?;
     crash_point("model:moved-aside");
-    std::fs::rename(staged, target).map_err(|e| CoreError::write(target, e))?;
+    if let Err(e) = std::fs::rename(staged, target) {
+        // Put the old model back before reporting: the user keeps what they had.
+        let _ = std::fs::rename(&aside, target);
+        return Err(CoreError::write(target, e));
+    }
     crash_point("model:renamed");
     sync()?;
-    std::fs::remove_dir_all(&aside).map_err(|e| CoreError::write(&aside, e))?;
+    let _ = std::fs::remove_dir_all(&aside);
     sync()
 }

@@ -35,6 +35,12 @@ pub(super) fn detect(args: FleetDetectArgs, ui: &Ui) -> anyhow::Result<()> {
     }
     let files = entity_files_in(&args.entities, "test")?;
     // Checked for every entity before any is scored, so a clash writes nothing.
+    vigil_core::write::refuse_writing_inside(
+        "--output",
+        &args.output.join("x.csv"),
+        "--fleet",
+        &args.fleet,
+    )?;
     for (name, path) in &files {
         vigil_core::write::refuse_overwriting_inputs(
             "--output",
