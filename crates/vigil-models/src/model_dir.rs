@@ -1,7 +1,8 @@
 //! Model directories: `manifest.json` + weight files, each with a SHA-256 checksum.
 //!
-//! A directory is written to a temporary sibling and renamed into place, so a crash never leaves
-//! a half-written model. Loading checks the format version, the detector name and every checksum,
+//! A directory is written to a staging sibling, synced, and swapped into place, so a crash leaves
+//! the old model or the new one, never half of one or none; only a folder vigil can prove it
+//! wrote is ever replaced ([`check_replaceable`]). Loading checks the format version, the detector name and every checksum,
 //! and refuses corrupt, foreign or newer-format directories with a message that says what to do.
 
 use crate::error::{ModelError, Result};

@@ -3,7 +3,10 @@
 //!
 //! A temporary sibling of `dir/name` is called `.name.vigil-<pid>-<random>.<kind>`, so that a
 //! later run can tell vigil's leftovers from anything else and knows whether the process that
-//! made them is still alive. Only such names are ever removed by [`clean_leftovers`].
+//! made them is still alive. Only such names are ever removed by [`clean_leftovers`]. The pid is
+//! this machine's and this PID namespace's: two vigils writing one path from different
+//! containers or hosts (a shared volume, NFS) could take each other's live files for leftovers
+//! (not guarded against; a lock on the temporary file would be).
 
 use std::ffi::OsString;
 use std::fs::File;
