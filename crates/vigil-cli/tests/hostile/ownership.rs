@@ -103,73 +103,9 @@ fn a_vigil_model_is_replaced_whole_and_an_empty_folder_is_used() {
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
 
-#[test]
-fn a_fleet_work_folder_of_the_users_is_not_removed_by_the_fleet_bench() {
-    let s = Sandbox::new();
-    s.ok(&[
-        "fleet",
-        "generate",
-        "--out",
-        "fleet",
-        "--entities",
-        "4",
-        "--archetypes",
-        "2",
-        "--metrics",
-        "2",
-        "--period",
-        "24",
-        "-q",
-    ]);
-    // A folder of the user's where the bench keeps its scratch fleets.
-    s.write("work/usad/split-0/omnitransfer/thesis.tex", "years of work");
-    let before = s.snapshot();
-    let out = s.run(&[
-        "bench",
-        "--fleet",
-        "--dataset",
-        "fleet",
-        "--detectors",
-        "usad",
-        "--epochs",
-        "1",
-        "--segment-length",
-        "24",
-        "--strategies",
-        "omnitransfer",
-        "--work-dir",
-        "work",
-        "-q",
-    ]);
-    crate::support::refused_with(
-        &out,
-        &["bench --fleet --work-dir work"],
-        "is not a fleet folder an earlier",
-    );
-    before.unchanged_in(&s.snapshot());
-}
-
-#[test]
-fn a_model_folder_with_a_sub_folder_of_the_users_is_not_replaced() {
-    let s = Sandbox::with_model();
-    s.write("model/plots/loss.png", "not a png, but the user's");
-    train_into(&s, "model", "holds `plots`");
-}
-
-#[test]
-fn a_killed_runs_staging_folder_is_removed_and_the_model_written() {
-    let s = Sandbox::with_model();
-    // What a run killed while staging leaves beside the model (pid 0: no such process).
-    s.write(".model.vigil-0-Zz9Yy8.staging/weights.json", "half a model");
-    let mut args = TRAIN.to_vec();
-    args.extend(["--model", "model"]);
-    s.ok(&args);
-    assert!(!s.path(".model.vigil-0-Zz9Yy8.staging").exists());
-    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
-}
-
-#[test]
-fn a_users_file_deep_in_an_earlier_fleet_bench_folder_is_not_removed() {
+/// A sandbox with a small generated fleet in `fleet/`, and the fleet bench command that keeps
+/// its scratch fleets in `work/`.
+fn fleet_bench_sandbox() -> (Sandbox, [&'static str; 15]) {
     let s = Sandbox::new();
     s.ok(&[
         "fleet",
@@ -203,6 +139,50 @@ fn a_users_file_deep_in_an_earlier_fleet_bench_folder_is_not_removed() {
         "work",
         "-q",
     ];
+    (s, bench)
+}
+
+fn bench_refused_and_nothing_changed(s: &Sandbox, bench: &[&str]) {
+    let before = s.snapshot();
+    let out = s.run(bench);
+    crate::support::refused_with(
+        &out,
+        &["bench --fleet --work-dir work"],
+        "is not a fleet folder an earlier",
+    );
+    before.unchanged_in(&s.snapshot());
+}
+
+#[test]
+fn a_fleet_work_folder_of_the_users_is_not_removed_by_the_fleet_bench() {
+    let (s, bench) = fleet_bench_sandbox();
+    // A folder of the user's where the bench keeps its scratch fleets.
+    s.write("work/usad/split-0/omnitransfer/thesis.tex", "years of work");
+    bench_refused_and_nothing_changed(&s, &bench);
+}
+
+#[test]
+fn a_model_folder_with_a_sub_folder_of_the_users_is_not_replaced() {
+    let s = Sandbox::with_model();
+    s.write("model/plots/loss.png", "not a png, but the user's");
+    train_into(&s, "model", "holds `plots`");
+}
+
+#[test]
+fn a_killed_runs_staging_folder_is_removed_and_the_model_written() {
+    let s = Sandbox::with_model();
+    // What a run killed while staging leaves beside the model (pid 0: no such process).
+    s.write(".model.vigil-0-Zz9Yy8.staging/weights.json", "half a model");
+    let mut args = TRAIN.to_vec();
+    args.extend(["--model", "model"]);
+    s.ok(&args);
+    assert!(!s.path(".model.vigil-0-Zz9Yy8.staging").exists());
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
+
+#[test]
+fn a_users_file_deep_in_an_earlier_fleet_bench_folder_is_not_removed() {
+    let (s, bench) = fleet_bench_sandbox();
     s.ok(&bench);
     // The same command again replaces its own folders...
     s.ok(&bench);
@@ -214,12 +194,5 @@ fn a_users_file_deep_in_an_earlier_fleet_bench_folder_is_not_removed() {
         .unwrap()
         .path();
     std::fs::write(cluster.join("notes.txt"), "why this cluster matters").unwrap();
-    let before = s.snapshot();
-    let out = s.run(&bench);
-    crate::support::refused_with(
-        &out,
-        &["bench --fleet, again"],
-        "is not a fleet folder an earlier",
-    );
-    before.unchanged_in(&s.snapshot());
+    bench_refused_and_nothing_changed(&s, &bench);
 }

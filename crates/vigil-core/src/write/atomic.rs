@@ -13,7 +13,7 @@
 //!   other hard links (replacing it would split them) is refused with a message.
 
 use super::crash::crash_point;
-use super::durable::{clean_leftovers, parent_of, sync_dir, temp_prefix};
+use super::durable::{clean_leftovers, parent_of, sync_dir, temp_builder, temp_prefix};
 use crate::error::CoreError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -173,20 +173,8 @@ fn replace_file<E: From<CoreError>>(
     }
     std::fs::create_dir_all(&dir).map_err(|e| CoreError::write(&dir, e))?;
     clean_leftovers(target);
-    let mut builder = tempfile::Builder::new();
     let prefix = temp_prefix(target);
-    builder.prefix(&prefix).suffix(".tmp");
-    // A temporary file is private (0600) by default; the result is an ordinary file, or keeps
-    // the permissions of the file it replaces.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(target)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o644);
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    let mut tmp = builder
+    let mut tmp = temp_builder(target, &prefix, ".tmp", 0o644)
         .tempfile_in(&dir)
         .map_err(|e| CoreError::write(&dir, e))?;
     // The new file keeps the old one's owner where this process may set it (as root).

@@ -44,6 +44,31 @@ pub fn temp_prefix(path: &Path) -> OsString {
     prefix
 }
 
+/// A builder for a temporary sibling of `target` of the given kind (`.name.vigil-<pid>-…`).
+/// It gets the permissions of what it will replace, or `fresh_mode` when nothing is there
+/// (a temporary file or folder is private by default; the result is an ordinary one, and a
+/// private file or model stays private).
+pub fn temp_builder<'a>(
+    target: &Path,
+    prefix: &'a OsString,
+    kind: &'a str,
+    fresh_mode: u32,
+) -> tempfile::Builder<'a, 'a> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(kind);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(target)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(fresh_mode);
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = (target, fresh_mode);
+    builder
+}
+
 /// The kinds of temporary sibling vigil makes (the name's last extension).
 pub const TEMP_KINDS: [&str; 3] = ["tmp", "staging", "old"];
 

@@ -2,7 +2,7 @@
 //! the new one at its path, never neither.
 
 use super::crash::{self, crash_point};
-use super::durable::{exchange, parent_of, sync_dir, temp_prefix};
+use super::durable::{exchange, parent_of, sync_dir, temp_builder, temp_prefix};
 use crate::error::CoreError;
 use std::path::{Path, PathBuf};
 
@@ -12,19 +12,7 @@ pub fn staging_dir(target: &Path) -> Result<PathBuf, CoreError> {
     let parent = parent_of(target);
     std::fs::create_dir_all(&parent).map_err(|e| CoreError::write(&parent, e))?;
     let prefix = temp_prefix(target);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".staging");
-    // A temporary folder is private (0700) by default; a model directory is an ordinary one,
-    // or keeps the permissions of the one it replaces (a private model stays private).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(target)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o755);
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    let dir = builder
+    let dir = temp_builder(target, &prefix, ".staging", 0o755)
         .tempdir_in(&parent)
         .map_err(|e| CoreError::write(&parent, e))?;
     Ok(dir.keep())
