@@ -149,16 +149,7 @@ fn kill_every_model_step(fallback: bool) -> Vec<&'static str> {
         }
         // The model verifies (every checksum; reading puts back a model left aside) and is the
         // old one or the new one.
-        s.ok(&[
-            "detect",
-            "--model",
-            "model",
-            "--input",
-            "train.csv",
-            "--output",
-            "s.csv",
-            "-q",
-        ]);
+        s.detect_ok("s.csv");
         let steps = manifest(&s.path("model"))["training"]["train_steps"].clone();
         assert!(
             steps == 200 || steps == 300,

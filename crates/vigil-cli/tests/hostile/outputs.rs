@@ -64,16 +64,7 @@ fn a_link_to_a_file_writes_the_file_and_keeps_the_link() {
     let s = Sandbox::with_model();
     s.write("real.csv", "old");
     std::os::unix::fs::symlink(s.path("real.csv"), s.path("link.csv")).unwrap();
-    s.ok(&[
-        "detect",
-        "--model",
-        "model",
-        "--input",
-        "train.csv",
-        "--output",
-        "link.csv",
-        "-q",
-    ]);
+    s.detect_ok("link.csv");
     let link = std::fs::symlink_metadata(s.path("link.csv")).unwrap();
     assert!(link.file_type().is_symlink());
     assert!(std::fs::read_to_string(s.path("real.csv"))
@@ -92,16 +83,7 @@ fn a_fifo_is_written_in_place_and_stays_a_fifo() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
-    s.ok(&[
-        "detect",
-        "--model",
-        "model",
-        "--input",
-        "train.csv",
-        "--output",
-        "scores.fifo",
-        "-q",
-    ]);
+    s.detect_ok("scores.fifo");
     let text = reader.join().unwrap();
     assert!(
         text.starts_with("step,score") && text.lines().count() == 201,
@@ -116,16 +98,7 @@ fn a_fifo_is_written_in_place_and_stays_a_fifo() {
 #[test]
 fn a_character_device_is_written_in_place() {
     let s = Sandbox::with_model();
-    s.ok(&[
-        "detect",
-        "--model",
-        "model",
-        "--input",
-        "train.csv",
-        "--output",
-        "/dev/null",
-        "-q",
-    ]);
+    s.detect_ok("/dev/null");
     assert!(std::fs::metadata("/dev/null")
         .unwrap()
         .file_type()
@@ -149,16 +122,7 @@ fn a_replaced_output_keeps_its_permissions() {
     let s = Sandbox::with_model();
     let path = s.write("private.csv", "old");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    s.ok(&[
-        "detect",
-        "--model",
-        "model",
-        "--input",
-        "train.csv",
-        "--output",
-        "private.csv",
-        "-q",
-    ]);
+    s.detect_ok("private.csv");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
@@ -171,16 +135,7 @@ fn a_killed_runs_temporary_file_is_cleaned_and_a_users_dotfile_kept() {
     s.write(".scores.csv.vigil-0-Ab12Cd.tmp", "half a file");
     s.write(".scores.csv.backup", "mine");
     s.write(".scores.csv.vigil-notes", "mine too");
-    s.ok(&[
-        "detect",
-        "--model",
-        "model",
-        "--input",
-        "train.csv",
-        "--output",
-        "scores.csv",
-        "-q",
-    ]);
+    s.detect_ok("scores.csv");
     assert!(!s.path(".scores.csv.vigil-0-Ab12Cd.tmp").exists());
     assert!(s.path(".scores.csv.backup").exists() && s.path(".scores.csv.vigil-notes").exists());
 }
@@ -188,16 +143,7 @@ fn a_killed_runs_temporary_file_is_cleaned_and_a_users_dotfile_kept() {
 #[test]
 fn plot_does_not_draw_over_its_input() {
     let s = Sandbox::with_model();
-    s.ok(&[
-        "detect",
-        "--model",
-        "model",
-        "--input",
-        "train.csv",
-        "--output",
-        "scores.csv",
-        "-q",
-    ]);
+    s.detect_ok("scores.csv");
     let before = s.snapshot();
     let out = s.run(&[
         "plot",
@@ -231,16 +177,7 @@ fn an_output_below_a_file_is_refused_naming_the_file() {
 fn an_output_named_with_spaces_quotes_and_unicode_is_written_as_named() {
     let s = Sandbox::with_model();
     let name = "scores \"v2\" — Δ ü.csv";
-    s.ok(&[
-        "detect",
-        "--model",
-        "model",
-        "--input",
-        "train.csv",
-        "--output",
-        name,
-        "-q",
-    ]);
+    s.detect_ok(name);
     assert!(std::fs::read_to_string(s.path(name))
         .unwrap()
         .starts_with("step,score"));

@@ -59,6 +59,20 @@ impl Sandbox {
         vigil_ok(args, self.dir.path())
     }
 
+    /// Scores `train.csv` with `model/` into `output`, insisting on success.
+    pub fn detect_ok(&self, output: &str) -> Output {
+        self.ok(&[
+            "detect",
+            "--model",
+            "model",
+            "--input",
+            "train.csv",
+            "--output",
+            output,
+            "-q",
+        ])
+    }
+
     /// Runs vigil and insists on exit 2 with `expect` in the message and no panic.
     pub fn refused(&self, args: &[&str], expect: &str) -> Output {
         let out = self.run(args);
