@@ -77,13 +77,10 @@ fn main() -> anyhow::Result<()> {
     let (streaming, _) = model.score(entity.test.clone(), "test series")?;
 
     // The same weights in a detector of our own, to call its batch criterion.
-    let scratch = tempfile::tempdir()?;
-    let dir = scratch.path().join("model");
-    model.save(&dir)?;
     let m = entity.train.n_metrics();
     let mut network =
         AnomalyTransformer::new(serde_json::from_value::<AnomalyTransformerConfig>(config)?)?;
-    network.load_weights(&dir, m)?;
+    network.load_weights(&model.detector.save_weights()?, m)?;
     let prepared = |series: &Series| -> anyhow::Result<Vec<f32>> {
         let mut series = series.clone();
         clean(&mut series, model.manifest.missing_policy)?;

@@ -20,14 +20,13 @@ use crate::detector::{
     share_out, Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
 };
 use crate::error::{ModelError, Result};
-use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::infer::{par_rows, DenseStack, CHUNK_ROWS};
 use crate::nn::{self, Activation, Mlp};
+use crate::weights::{get_json, put_json, WeightFiles};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// Deep SVDD configuration; the paper's values are noted where ours differ.
@@ -257,39 +256,35 @@ impl Detector for DeepSvdd {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
+    fn save_weights(&self) -> Result<WeightFiles> {
         let state = self
             .state
             .as_ref()
             .ok_or_else(|| ModelError::Training("the deep-svdd model is not fitted".into()))?;
-        let mut files = self.net.save(dir)?;
-        files.extend(save_json_weights(dir, STATE, state)?);
+        let mut files = WeightFiles::new();
+        self.net.save(&mut files)?;
+        put_json(&mut files, STATE, state)?;
         Ok(files)
     }
 
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let state: SvddState = load_json_weights(dir, STATE)?;
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let state: SvddState = get_json(files, STATE)?;
         if state.centre.len() != self.config.representation || state.metric_means.len() != n_metrics
         {
-            return Err(ModelError::model_dir(
-                dir,
-                format!(
-                    "{STATE} holds a centre of {} and {} metric means, but the model has a \
+            return Err(ModelError::Weights(format!(
+                "{STATE} holds a centre of {} and {} metric means, but the model has a \
                      representation of {} over {n_metrics} metrics; retrain the model",
-                    state.centre.len(),
-                    state.metric_means.len(),
-                    self.config.representation
-                ),
-            ));
+                state.centre.len(),
+                state.metric_means.len(),
+                self.config.representation
+            )));
         }
-        self.net.load(dir, n_metrics)?;
+        self.net.load(files, n_metrics)?;
         self.state = Some(state);
         Ok(())
     }
 
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        self.net.load_layers(dir, n_metrics, groups)
-    }
+    crate::nn::fitted_tensors!();
 }
 
 /// Scores `rows` windows `x` (`rows x window·m`) into `out` (`rows x m` contributions): the

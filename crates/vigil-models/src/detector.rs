@@ -7,15 +7,16 @@
 //! The contract already carries what later features need:
 //! - transfer learning (OmniTransfer): [`Detector::layer_groups`] declares which layers are generic
 //!   feature extractors and which are task-specific heads; [`FitOptions::frozen_groups`] trains
-//!   with some groups frozen; [`Detector::load_layers`] loads a subset of layers from another model;
+//!   with some groups frozen; [`Detector::export_tensors`] and [`Detector::import_tensors`] move
+//!   a subset of layers from one model into another (and carry weights in federated training);
 //! - conditional models (AnoTuner's CVAE): [`MtsInput::condition`], an extra input per time step;
 //! - graph models (TopoMAD): [`MtsInput::topology`], nodes per time step and their edges;
 //! - gradients with respect to inputs (GON) live inside the detectors that need them, on burn's
 //!   autodiff device (`Tensor::require_grad` on the input), and need nothing from the contract.
 
 use crate::error::{ModelError, Result};
+use crate::weights::{no_tensors, NamedTensors, WeightFiles};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// A multivariate series as a detector sees it: normalised, `T x M` row-major.
 #[derive(Debug, Clone, Copy)]
@@ -280,23 +281,30 @@ pub trait Detector: Send + Sync {
         })
     }
 
-    /// Writes the weights into `dir` (which exists); returns the file names written.
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>>;
+    /// The trained state as named byte strings (a model directory holds each as a file).
+    fn save_weights(&self) -> Result<WeightFiles>;
 
-    /// Loads weights written by [`Detector::save_weights`] for data with `n_metrics` metrics.
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()>;
+    /// Loads the state given by [`Detector::save_weights`] for data with `n_metrics` metrics.
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()>;
 
     /// The layer groups of a neural detector (empty for classical ones).
     fn layer_groups(&self) -> Vec<LayerGroup> {
         Vec::new()
     }
 
-    /// Loads only `groups` from another model's weights in `dir` (transfer learning).
-    fn load_layers(&mut self, _dir: &Path, _n_metrics: usize, _groups: &[String]) -> Result<()> {
-        Err(ModelError::config(
-            self.kind(),
-            "this detector has no layers to transfer",
-        ))
+    /// The fitted parameters whose module path contains one of `groups` (all of them when
+    /// `groups` is empty), as plain named tensors: what federated averaging sends and what
+    /// transfer learning copies. Classical detectors have none and say so.
+    fn export_tensors(&self, _groups: &[String]) -> Result<NamedTensors> {
+        Err(no_tensors(self.kind()))
+    }
+
+    /// Sets the parameters named in `tensors` (from [`Detector::export_tensors`] of a model of
+    /// the same detector and config) and keeps the others — into the fitted network when it
+    /// expects `n_metrics` metrics, otherwise into a fresh one. A name that matches no
+    /// parameter, or a shape that differs, is refused and nothing changes.
+    fn import_tensors(&mut self, _tensors: &NamedTensors, _n_metrics: usize) -> Result<()> {
+        Err(no_tensors(self.kind()))
     }
 }
 

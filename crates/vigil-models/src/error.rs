@@ -39,6 +39,13 @@ pub enum ModelError {
     /// A numerical failure during training (loss became NaN, ...).
     #[error("training failed: {0}")]
     Training(String),
+    /// A detector's stored state (one of its weight files) is missing, corrupt or does not fit
+    /// its config; the message names the file. Reading a model directory adds its path.
+    #[error("{0}")]
+    Weights(String),
+    /// A model store cannot do what was asked (no such name or version, a bad name, I/O).
+    #[error("model store: {0}")]
+    Store(String),
 }
 
 impl ModelError {

@@ -27,15 +27,14 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn;
+use crate::weights::{get_json, put_json, WeightFiles};
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu, softmax};
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// GDN configuration: the authors' `run.sh` values.
@@ -417,36 +416,32 @@ impl Detector for Gdn {
         Ok(deviation_scores(&errors, m, scale, self.config.smoothing))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
+    fn save_weights(&self) -> Result<WeightFiles> {
         let scale = self
             .scale
             .as_ref()
             .ok_or_else(|| ModelError::Training("the gdn model is not fitted".into()))?;
-        let mut files = self.net.save(dir)?;
-        files.extend(save_json_weights(dir, SCALE, scale)?);
+        let mut files = WeightFiles::new();
+        self.net.save(&mut files)?;
+        put_json(&mut files, SCALE, scale)?;
         Ok(files)
     }
 
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let scale: ErrorScale = load_json_weights(dir, SCALE)?;
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let scale: ErrorScale = get_json(files, SCALE)?;
         if scale.median.len() != n_metrics || scale.iqr.len() != n_metrics {
-            return Err(ModelError::model_dir(
-                dir,
-                format!(
-                    "{SCALE} holds the error scale of {} metrics, the model has {n_metrics}; \
+            return Err(ModelError::Weights(format!(
+                "{SCALE} holds the error scale of {} metrics, the model has {n_metrics}; \
                      retrain the model",
-                    scale.median.len()
-                ),
-            ));
+                scale.median.len()
+            )));
         }
-        self.net.load(dir, n_metrics)?;
+        self.net.load(files, n_metrics)?;
         self.scale = Some(scale);
         Ok(())
     }
 
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        self.net.load_layers(dir, n_metrics, groups)
-    }
+    crate::nn::fitted_tensors!();
 }
 
 #[cfg(test)]

@@ -18,12 +18,11 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::infer::par_rows;
+use crate::weights::{get_json, put_json, WeightFiles};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// Isolation Forest configuration (defaults: the paper's).
@@ -312,12 +311,14 @@ impl Detector for Iforest {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        save_json_weights(dir, WEIGHTS, self.fitted()?)
+    fn save_weights(&self) -> Result<WeightFiles> {
+        let mut files = WeightFiles::new();
+        put_json(&mut files, WEIGHTS, self.fitted()?)?;
+        Ok(files)
     }
 
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let forest: Forest = load_json_weights(dir, WEIGHTS)?;
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let forest: Forest = get_json(files, WEIGHTS)?;
         let valid_nodes = forest.trees.iter().all(|tree| {
             tree.iter().all(|node| match node {
                 Node::Split {
@@ -339,12 +340,9 @@ impl Detector for Iforest {
             || forest.trees.is_empty()
             || !valid_nodes
         {
-            return Err(ModelError::model_dir(
-                dir,
-                format!(
-                    "{WEIGHTS} does not hold a forest for {n_metrics} metrics; retrain the model"
-                ),
-            ));
+            return Err(ModelError::Weights(format!(
+                "{WEIGHTS} does not hold a forest for {n_metrics} metrics; retrain the model"
+            )));
         }
         self.forest = Some(forest);
         Ok(())

@@ -1,7 +1,8 @@
 //! # vigil-models
 //!
-//! The [`Detector`] contract, the registry of detectors by name, model directories, the
-//! train/detect pipeline and the detectors themselves (one file each, config beside it).
+//! The [`Detector`] contract, the registry of detectors by name, models as values (weight
+//! files, named tensors, bytes) and where they are kept (model directories, [`ModelStore`]),
+//! the train/detect pipeline and the detectors themselves (one file each, config beside it).
 
 pub mod allocator;
 pub mod anomaly_transformer;
@@ -16,6 +17,7 @@ pub mod iforest;
 pub mod interfusion;
 pub mod lstm_ndt;
 pub mod memory;
+pub mod model_bytes;
 pub mod model_dir;
 pub mod nn;
 pub mod ocsvm;
@@ -24,11 +26,13 @@ pub mod pca;
 pub mod pipeline;
 pub mod registry;
 pub mod rnn_vae;
+pub mod store;
 pub mod stream_state;
 pub mod threads;
 pub mod tranad;
 pub mod usad;
 pub mod vae;
+pub mod weights;
 
 pub use detector::{
     Detector, EpochCallback, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
@@ -36,3 +40,5 @@ pub use detector::{
 };
 pub use error::{ModelError, Result};
 pub use pipeline::{train, transfer, TrainSpec, TrainedModel, Transfer};
+pub use store::{DirStore, MemoryStore, ModelStore};
+pub use weights::{NamedTensor, NamedTensors, WeightFiles};

@@ -6,6 +6,7 @@
 //! and refuses corrupt, foreign or newer-format directories with a message that says what to do.
 
 use crate::error::{ModelError, Result};
+use crate::weights::WeightFiles;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -98,39 +99,40 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// `manifest` with the checksum of every one of `files` listed: the manifest a model's files
+/// are stored under, in a directory or in an archive.
+pub fn seal(mut manifest: Manifest, files: &WeightFiles) -> Manifest {
+    manifest.files = files
+        .iter()
+        .map(|(name, bytes)| FileChecksum {
+            file: name.clone(),
+            sha256: sha256_hex(bytes),
+        })
+        .collect();
+    manifest
+}
+
 /// Writes a model directory so that a kill at any instant leaves the old model or the new one
-/// at `dir`, never neither. `write_files` fills a fresh staging folder beside `dir` with the
-/// weight files and returns their names; the manifest's checksums are computed here, every file
-/// and the folder are synced, and the staging folder then takes `dir`'s place
+/// at `dir`, never neither: `files` (the detector's weights and the calibration scores) and the
+/// manifest listing their checksums go into a fresh staging folder beside `dir`, every file and
+/// the folder are synced, and the staging folder then takes `dir`'s place
 /// ([`vigil_core::write::swap_dir`]). What is at `dir` is replaced only when vigil can prove it
 /// wrote it ([`check_replaceable`]).
-pub fn write_model_dir(
-    dir: &Path,
-    mut manifest: Manifest,
-    write_files: impl FnOnce(&Path) -> Result<Vec<String>>,
-) -> Result<()> {
+pub fn write_model_dir(dir: &Path, manifest: Manifest, files: &WeightFiles) -> Result<()> {
     use vigil_core::write::{crash::crash_point, durable, staging_dir, swap_dir};
     durable::clean_leftovers(dir);
     check_replaceable(dir)?;
+    check_file_names(files.keys()).map_err(|why| ModelError::model_dir(dir, why))?;
     let staging = staging_dir(dir)?;
+    let manifest = seal(manifest, files);
     // Removes the staging folder when anything below fails.
     let written = (|| -> Result<()> {
-        let names = write_files(&staging)?;
-        manifest.files = names
-            .iter()
-            .map(|name| {
-                let path = staging.join(name);
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    ModelError::model_dir(dir, format!("cannot read back {name}: {e}"))
-                })?;
-                durable::sync_file(&path)
-                    .map_err(|e| ModelError::model_dir(dir, format!("cannot sync {name}: {e}")))?;
-                Ok(FileChecksum {
-                    file: name.clone(),
-                    sha256: sha256_hex(&bytes),
-                })
-            })
-            .collect::<Result<_>>()?;
+        for (name, bytes) in files {
+            let path = staging.join(name);
+            std::fs::write(&path, bytes)
+                .and_then(|()| durable::sync_file(&path))
+                .map_err(|e| ModelError::model_dir(dir, format!("cannot write {name}: {e}")))?;
+        }
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| ModelError::model_dir(dir, format!("cannot encode the manifest: {e}")))?;
         let manifest_path = staging.join(MANIFEST);
@@ -145,6 +147,26 @@ pub fn write_model_dir(
         let _ = std::fs::remove_dir_all(&staging);
     }
     written
+}
+
+/// Refuses a file name that is not a plain name inside the model (a path, `.`, `..`, the
+/// manifest's own name, or empty): a model's files never leave its folder.
+pub fn check_file_names<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+) -> std::result::Result<(), String> {
+    for name in names {
+        let plain = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name != MANIFEST
+            && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Err(format!(
+                "`{name}` is not a plain file name a model may hold (a path, `.`, `..` or {MANIFEST})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Succeeds when `dir` may be replaced by a new model: nothing is there, it is an empty folder,
@@ -199,6 +221,12 @@ pub fn check_replaceable(dir: &Path) -> Result<()> {
 
 /// Reads and verifies a model directory's manifest (format, version, checksums).
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    read_model_dir(dir).map(|(manifest, _)| manifest)
+}
+
+/// Reads a model directory: its manifest and every file it lists, verified (format, version,
+/// checksums). Errors name the directory and say what to do.
+pub fn read_model_dir(dir: &Path) -> Result<(Manifest, WeightFiles)> {
     vigil_core::write::durable::restore_moved_aside(dir);
     if !dir.is_dir() {
         return Err(ModelError::model_dir(
@@ -206,25 +234,32 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             "does not exist or is not a directory; train a model first with `vigil train`",
         ));
     }
-    let path = dir.join(MANIFEST);
-    let bytes = std::fs::read(&path).map_err(|_| {
+    let bytes = std::fs::read(dir.join(MANIFEST)).map_err(|_| {
         ModelError::model_dir(
             dir,
             format!("has no {MANIFEST}; it is not a vigil model directory"),
         )
     })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ModelError::model_dir(
-            dir,
-            format!("{MANIFEST} is corrupt ({e}); retrain the model"),
-        )
-    })?;
+    let manifest = parse_manifest(&bytes).map_err(|why| ModelError::model_dir(dir, why))?;
+    let mut files = WeightFiles::new();
+    for f in &manifest.files {
+        check_file_names([&f.file]).map_err(|why| ModelError::model_dir(dir, why))?;
+        if let Ok(bytes) = std::fs::read(dir.join(&f.file)) {
+            files.insert(f.file.clone(), bytes);
+        }
+    }
+    check_files(&manifest, &files).map_err(|why| ModelError::model_dir(dir, why))?;
+    Ok((manifest, files))
+}
+
+/// The manifest in `bytes`, when it is a vigil model manifest of this build's format; otherwise
+/// what is wrong and what to do.
+pub fn parse_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("{MANIFEST} is corrupt ({e}); retrain the model"))?;
     if value.get("format").and_then(|f| f.as_str()) != Some("vigil-model") {
-        return Err(ModelError::model_dir(
-            dir,
-            format!(
-                "{MANIFEST} is not a vigil model manifest (field `format` must be \"vigil-model\")"
-            ),
+        return Err(format!(
+            "{MANIFEST} is not a vigil model manifest (field `format` must be \"vigil-model\")"
         ));
     }
     let version = value
@@ -232,84 +267,32 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         .and_then(|v| v.as_u64())
         .unwrap_or(0);
     if version > FORMAT_VERSION as u64 {
-        return Err(ModelError::model_dir(dir, format!("was written in model format {version} by a newer vigil; this vigil reads format {FORMAT_VERSION}: upgrade vigil")));
+        return Err(format!("was written in model format {version} by a newer vigil; this vigil reads format {FORMAT_VERSION}: upgrade vigil"));
     }
     if version != FORMAT_VERSION as u64 {
-        return Err(ModelError::model_dir(
-            dir,
-            format!("has unsupported model format {version}; retrain the model"),
+        return Err(format!(
+            "has unsupported model format {version}; retrain the model"
         ));
     }
-    let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
-        ModelError::model_dir(
-            dir,
-            format!("{MANIFEST} is corrupt: {e}; retrain the model"),
-        )
-    })?;
+    serde_json::from_value(value)
+        .map_err(|e| format!("{MANIFEST} is corrupt: {e}; retrain the model"))
+}
+
+/// Checks that `files` holds every file `manifest` lists, each matching its checksum.
+pub fn check_files(manifest: &Manifest, files: &WeightFiles) -> std::result::Result<(), String> {
     for f in &manifest.files {
-        let bytes = std::fs::read(dir.join(&f.file)).map_err(|_| {
-            ModelError::model_dir(
-                dir,
-                format!(
-                    "file {} listed in the manifest is missing; retrain the model",
-                    f.file
-                ),
+        let bytes = files.get(&f.file).ok_or_else(|| {
+            format!(
+                "file {} listed in the manifest is missing; retrain the model",
+                f.file
             )
         })?;
-        if sha256_hex(&bytes) != f.sha256 {
-            return Err(ModelError::model_dir(
-                dir,
-                format!(
-                    "file {} does not match its checksum (corrupt or edited); retrain the model",
-                    f.file
-                ),
+        if sha256_hex(bytes) != f.sha256 {
+            return Err(format!(
+                "file {} does not match its checksum (corrupt or edited); retrain the model",
+                f.file
             ));
         }
     }
-    Ok(manifest)
-}
-
-/// Writes f64 values little-endian.
-pub fn write_f64s(path: &Path, values: &[f64]) -> Result<()> {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(path, bytes)
-        .map_err(|e| ModelError::model_dir(path, format!("cannot write: {e}")))
-}
-
-/// Reads f64 values written by [`write_f64s`].
-pub fn read_f64s(path: &Path) -> Result<Vec<f64>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| ModelError::model_dir(path, format!("cannot read: {e}")))?;
-    if bytes.len() % 8 != 0 {
-        return Err(ModelError::model_dir(
-            path,
-            "length is not a multiple of 8 bytes; retrain the model",
-        ));
-    }
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
-        .collect())
-}
-
-/// Writes a classical detector's fitted state as `dir/file` (JSON); returns the file names
-/// written, as [`crate::Detector::save_weights`] does.
-pub fn save_json_weights<T: serde::Serialize>(
-    dir: &Path,
-    file: &str,
-    weights: &T,
-) -> Result<Vec<String>> {
-    let json =
-        serde_json::to_vec(weights).map_err(|e| ModelError::model_dir(dir, e.to_string()))?;
-    std::fs::write(dir.join(file), json)
-        .map_err(|e| ModelError::model_dir(dir, format!("cannot write {file}: {e}")))?;
-    Ok(vec![file.into()])
-}
-
-/// Reads state written by [`save_json_weights`]; an unreadable or malformed file is a clear error.
-pub fn load_json_weights<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<T> {
-    let bytes = std::fs::read(dir.join(file))
-        .map_err(|e| ModelError::model_dir(dir, format!("cannot read {file}: {e}")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ModelError::model_dir(dir, format!("{file} is corrupt: {e}")))
+    Ok(())
 }

@@ -18,14 +18,13 @@
 
 use crate::detector::{share_out, Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::gemm::{matmul_serial, Strided};
 use crate::nn::infer::{par_rows, CHUNK_ROWS};
+use crate::weights::{get_json, put_json, WeightFiles};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, full_window_ends, windows_ending_at};
 
 /// One-class SVM configuration (scikit-learn's defaults).
@@ -371,26 +370,27 @@ impl Detector for Ocsvm {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
+    fn save_weights(&self) -> Result<WeightFiles> {
         let s = self
             .support
             .as_ref()
             .ok_or_else(|| ModelError::Training("the ocsvm model is not fitted".into()))?;
-        save_json_weights(dir, STATE, s)
+        let mut files = WeightFiles::new();
+        put_json(&mut files, STATE, s)?;
+        Ok(files)
     }
 
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let s: Support = load_json_weights(dir, STATE)?;
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let s: Support = get_json(files, STATE)?;
         let d = self.config.window * n_metrics;
         if s.features != d
             || s.vectors.len() != s.alphas.len() * d
             || s.metric_means.len() != n_metrics
             || s.alphas.is_empty()
         {
-            return Err(ModelError::model_dir(
-                dir,
-                format!("{STATE} does not hold support vectors of {d} features; retrain the model"),
-            ));
+            return Err(ModelError::Weights(format!(
+                "{STATE} does not hold support vectors of {d} features; retrain the model"
+            )));
         }
         self.support = Some(s);
         Ok(())

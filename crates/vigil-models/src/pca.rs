@@ -7,10 +7,9 @@
 
 use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::model_dir::{load_json_weights, save_json_weights};
+use crate::weights::{get_json, put_json, WeightFiles};
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// PCA configuration.
@@ -169,17 +168,18 @@ impl Detector for Pca {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
-        save_json_weights(dir, WEIGHTS, self.fitted()?)
+    fn save_weights(&self) -> Result<WeightFiles> {
+        let mut files = WeightFiles::new();
+        put_json(&mut files, WEIGHTS, self.fitted()?)?;
+        Ok(files)
     }
 
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let weights: PcaWeights = load_json_weights(dir, WEIGHTS)?;
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let weights: PcaWeights = get_json(files, WEIGHTS)?;
         if weights.mean.len() != self.config.window * n_metrics {
-            return Err(ModelError::model_dir(
-                dir,
-                format!("{WEIGHTS} does not fit {n_metrics} metrics"),
-            ));
+            return Err(ModelError::Weights(format!(
+                "{WEIGHTS} does not fit {n_metrics} metrics"
+            )));
         }
         self.weights = Some(weights);
         Ok(())

@@ -5,6 +5,7 @@ use crate::detector::{Detector, FitOptions, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::model_dir::{self, Manifest, TrainingInfo, CALIBRATION, FORMAT_VERSION};
 use crate::registry;
+use crate::weights::{f64_bytes, f64s_from, weight_file, WeightFiles};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -227,7 +228,7 @@ pub fn transfer(
                     ..FitOptions::default()
                 },
             )?;
-            fresh.load_layers(base_dir, m, &generic)?;
+            fresh.import_tensors(&base.detector.export_tensors(&generic)?, m)?;
             let first = fresh.fit(&input, &options(generic))?;
             (fresh, first.epochs)
         }
@@ -269,27 +270,60 @@ impl TrainedModel {
         Ok((finite_scores(scores, self.detector.kind(), what)?, report))
     }
 
-    /// Writes the model directory atomically.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        model_dir::write_model_dir(dir, self.manifest.clone(), |staging| {
-            let mut files = self.detector.save_weights(staging)?;
-            model_dir::write_f64s(&staging.join(CALIBRATION), &self.calibration)?;
-            files.push(CALIBRATION.into());
-            Ok(files)
-        })
+    /// Everything the model is, as files in memory: the detector's weights and the calibration
+    /// scores (the manifest lists them when they are stored).
+    pub fn files(&self) -> Result<WeightFiles> {
+        let mut files = self.detector.save_weights()?;
+        if files.contains_key(CALIBRATION) {
+            return Err(ModelError::Weights(format!(
+                "the {} detector writes a file named {CALIBRATION}, which the model keeps for its \
+                 calibration scores",
+                self.detector.kind()
+            )));
+        }
+        files.insert(CALIBRATION.into(), f64_bytes(&self.calibration));
+        Ok(files)
     }
 
-    /// Loads and verifies a model directory.
-    pub fn load(dir: &Path) -> Result<TrainedModel> {
-        let manifest = model_dir::read_manifest(dir)?;
+    /// The model from its manifest and files (verified by whoever read them).
+    pub fn from_files(manifest: Manifest, files: &WeightFiles) -> Result<TrainedModel> {
         let mut detector = registry::build(&manifest.detector, Some(&manifest.config))
-            .map_err(|e| ModelError::model_dir(dir, format!("cannot rebuild its detector: {e}")))?;
-        detector.load_weights(dir, manifest.metric_names.len())?;
-        let calibration = model_dir::read_f64s(&dir.join(CALIBRATION))?;
+            .map_err(|e| ModelError::Weights(format!("cannot rebuild its detector: {e}")))?;
+        detector.load_weights(files, manifest.metric_names.len())?;
+        let calibration = f64s_from(CALIBRATION, weight_file(files, CALIBRATION)?)?;
         Ok(TrainedModel {
             detector,
             manifest,
             calibration,
+        })
+    }
+
+    /// The whole model as one byte string (a tar archive of its model directory's files; see
+    /// [`crate::model_bytes`]). Equal models give equal bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        crate::model_bytes::to_archive(&self.manifest, &self.files()?)
+    }
+
+    /// The model in `bytes` written by [`TrainedModel::to_bytes`], verified (format, version,
+    /// checksums) before anything is built from it.
+    pub fn from_bytes(bytes: &[u8]) -> Result<TrainedModel> {
+        let (manifest, files) = crate::model_bytes::from_archive(bytes)?;
+        TrainedModel::from_files(manifest, &files)
+            .map_err(|e| ModelError::Weights(format!("the model archive: {e}")))
+    }
+
+    /// Writes the model directory atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let files = self.files()?;
+        model_dir::write_model_dir(dir, self.manifest.clone(), &files)
+    }
+
+    /// Loads and verifies a model directory.
+    pub fn load(dir: &Path) -> Result<TrainedModel> {
+        let (manifest, files) = model_dir::read_model_dir(dir)?;
+        TrainedModel::from_files(manifest, &files).map_err(|e| match e {
+            ModelError::ModelDir { .. } => e,
+            other => ModelError::model_dir(dir, other.to_string()),
         })
     }
 }

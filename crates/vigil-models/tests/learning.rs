@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex};
 static SEEDED: Mutex<()> = Mutex::new(());
 use vigil_models::{registry, FitOptions, MtsInput};
 
+#[path = "support/small.rs"]
+mod small;
 #[path = "support/periodic.rs"]
 mod support;
+use small::{quick_config, small_config, NEURAL_DETECTORS};
 use support::{mean_over, periodic, periodic_with_burst, BURST, NORMAL};
 
 fn losses(name: &str, config: serde_json::Value) -> Vec<f64> {
@@ -79,73 +82,14 @@ fn assert_round_trip(
     data: &[f32],
     scores: &vigil_models::Scores,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    det.save_weights(dir.path()).unwrap();
+    let weights = det.save_weights().unwrap();
     let mut loaded = registry::build(name, Some(&det.config_json())).unwrap();
-    loaded.load_weights(dir.path(), 3).unwrap();
+    loaded.load_weights(&weights, 3).unwrap();
     assert_eq!(
         &loaded.score(&MtsInput::new(data, 3)).unwrap(),
         scores,
         "{name}: scores changed after save/load"
     );
-}
-
-/// The detectors with layers to transfer: every neural one.
-const NEURAL_DETECTORS: [&str; 12] = [
-    "usad",
-    "tranad",
-    "rnn-vae",
-    "omni-anomaly",
-    "lstm-ndt",
-    "gdn",
-    "anomaly-transformer",
-    "interfusion",
-    "vae",
-    "deep-svdd",
-    "dagmm",
-    "gon",
-];
-
-/// Configs that fit this small series. USAD learns to reconstruct almost only in epoch 1 (later
-/// epochs weight reconstruction by 1/n), so on 2,000 points it needs small batches to take
-/// enough steps; the authors' PyTorch code behaves the same on this series.
-fn small_config(name: &str) -> serde_json::Value {
-    match name {
-        "usad" => serde_json::json!({"window": 10, "latent": 8, "batch_size": 16}),
-        // The authors' SMD settings take ~1,000 steps at lr 1e-4; this series gives 150 a run.
-        "tranad" => serde_json::json!({"epochs": 10, "learning_rate": 0.003}),
-        "rnn-vae" => {
-            serde_json::json!({"window": 20, "hidden": 16, "dense": 16, "epochs": 6, "batch_size": 32})
-        }
-        "omni-anomaly" => serde_json::json!({
-            "window": 20, "hidden": 16, "dense": 16, "flow_layers": 4, "epochs": 6, "batch_size": 32
-        }),
-        // A VAE on a noiseless sine first predicts the mean (a plateau at ~−5 per window);
-        // pre-training leaves it after ~17 epochs at lr 5e-3 on this series.
-        "interfusion" => serde_json::json!({
-            "window": 20, "hidden": 16, "dense": 16, "flow_levels": 4, "pretrain_epochs": 30,
-            "epochs": 12, "batch_size": 32, "learning_rate": 0.005, "mcmc_iterations": 3
-        }),
-        "vae" => serde_json::json!({"window": 10, "hidden": 32, "epochs": 20, "batch_size": 32}),
-        "lstm-ndt" => {
-            serde_json::json!({"window": 20, "hidden": 16, "epochs": 6, "batch_size": 32})
-        }
-        "gdn" => serde_json::json!({"embedding": 16, "top_k": 3, "epochs": 6, "batch_size": 32}),
-        "anomaly-transformer" => serde_json::json!({
-            "window": 20, "d_model": 16, "heads": 4, "layers": 2, "feedforward": 16,
-            "epochs": 4, "batch_size": 32, "learning_rate": 0.003
-        }),
-        "dagmm" => serde_json::json!({
-            "hidden": [16, 8], "latent": 2, "epochs": 30, "batch_size": 128, "learning_rate": 0.003
-        }),
-        "deep-svdd" => serde_json::json!({
-            "window": 10, "hidden": [32, 16], "representation": 8, "epochs": 20,
-            "batch_size": 32, "learning_rate": 0.001
-        }),
-        "ocsvm" => serde_json::json!({"window": 5, "max_train": 1000}),
-        "gon" => serde_json::json!({"window": 5, "epochs": 3, "batch_size": 32}),
-        _ => serde_json::json!({"window": 5}),
-    }
 }
 
 /// How many times the mean anomalous score must exceed the mean normal one. The authors' USAD
@@ -393,65 +337,6 @@ fn streaming_scores_equal_batch_scores_for_every_detector() {
     }
 }
 
-#[test]
-fn every_declared_layer_group_names_real_layers() {
-    // Loading one group from another model must change the weights: a group name that matches no
-    // parameter path (a typo, a renamed field) would silently transfer nothing. Each check
-    // compares one model's saved bytes before and after `load_layers`: a saved file also holds
-    // parameter ids, and burn gives a batch norm's running statistics fresh ids whenever a
-    // network is built (GDN), so two separately loaded copies never match byte for byte.
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
-    let data = periodic(300);
-    let input = MtsInput::new(&data, 3);
-    let weight_bytes = |det: &dyn vigil_models::Detector| {
-        let dir = tempfile::tempdir().unwrap();
-        let files = det.save_weights(dir.path()).unwrap();
-        files
-            .iter()
-            .map(|f| std::fs::read(dir.path().join(f)).unwrap())
-            .collect::<Vec<_>>()
-    };
-    for name in NEURAL_DETECTORS {
-        let mut config = small_config(name);
-        config["epochs"] = serde_json::json!(1);
-        let fit = |seed| {
-            let mut det = registry::build(name, Some(&config)).unwrap();
-            let options = FitOptions {
-                seed,
-                ..FitOptions::default()
-            };
-            det.fit(&input, &options).unwrap();
-            let dir = tempfile::tempdir().unwrap();
-            det.save_weights(dir.path()).unwrap();
-            (det, dir)
-        };
-        let (_, donor) = fit(1);
-        let (own, own_dir) = fit(2);
-        // The check itself: a name that matches nothing leaves the saved weights byte-identical.
-        let mut untouched = registry::build(name, Some(&config)).unwrap();
-        untouched.load_weights(own_dir.path(), 3).unwrap();
-        let own_weights = weight_bytes(untouched.as_ref());
-        untouched
-            .load_layers(donor.path(), 3, &["no-such-layer".to_string()])
-            .unwrap();
-        assert!(weight_bytes(untouched.as_ref()) == own_weights, "{name}");
-        let groups = own.layer_groups();
-        assert!(!groups.is_empty(), "{name} declares no layer groups");
-        for group in groups {
-            let mut det = registry::build(name, Some(&config)).unwrap();
-            det.load_weights(own_dir.path(), 3).unwrap();
-            let own_weights = weight_bytes(det.as_ref());
-            det.load_layers(donor.path(), 3, std::slice::from_ref(&group.name))
-                .unwrap();
-            assert!(
-                weight_bytes(det.as_ref()) != own_weights,
-                "{name}: group `{}` matched no layer",
-                group.name
-            );
-        }
-    }
-}
-
 /// OmniTransfer's two strategies on every neural detector: a full transfer with no epochs is
 /// the base model itself (the warm start really starts from it); with epochs, both strategies
 /// train and give finite scores.
@@ -512,13 +397,7 @@ fn eight_threads_scoring_one_model_at_once_equal_serial_scoring() {
     let train = periodic(600);
     let test = periodic_with_burst(400);
     for info in registry::detectors() {
-        let mut config = small_config(info.name);
-        if config.get("epochs").is_some() {
-            config["epochs"] = serde_json::json!(1);
-        }
-        if info.name == "interfusion" {
-            config["pretrain_epochs"] = serde_json::json!(1);
-        }
+        let config = quick_config(info.name);
         let mut det = registry::build(info.name, Some(&config)).unwrap();
         det.fit(&MtsInput::new(&train, 3), &FitOptions::default())
             .unwrap();

@@ -111,10 +111,9 @@ mod tests {
         };
         let mut hot = AnomalyTransformer::new(config(50.0)).unwrap();
         hot.fit(&input, &FitOptions::default()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        hot.save_weights(dir.path()).unwrap();
+        let weights = hot.save_weights().unwrap();
         let mut flat = AnomalyTransformer::new(config(1e-9)).unwrap();
-        flat.load_weights(dir.path(), m).unwrap();
+        flat.load_weights(&weights, m).unwrap();
 
         let (hot, flat) = (
             hot.in_window_criterion(&input).unwrap(),

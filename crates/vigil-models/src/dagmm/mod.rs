@@ -28,15 +28,14 @@ mod infer;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::infer::{par_rows, CHUNK_ROWS};
 use crate::nn::{self, Activation, Dropout};
+use crate::weights::{get_json, put_json, WeightFiles};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// DAGMM configuration; the paper's values (KDDCUP99) unless noted.
@@ -376,39 +375,35 @@ impl Detector for Dagmm {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
+    fn save_weights(&self) -> Result<WeightFiles> {
         let mixture = self
             .mixture
             .as_ref()
             .ok_or_else(|| ModelError::Training("the dagmm model is not fitted".into()))?;
-        let mut files = self.net.save(dir)?;
-        files.extend(save_json_weights(dir, MIXTURE, mixture)?);
+        let mut files = WeightFiles::new();
+        self.net.save(&mut files)?;
+        put_json(&mut files, MIXTURE, mixture)?;
         Ok(files)
     }
 
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let state: MixtureState = load_json_weights(dir, MIXTURE)?;
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let state: MixtureState = get_json(files, MIXTURE)?;
         let (g, k) = (self.config.components, self.k());
         if state.weights.len() != g
             || state.means.len() != g * k
             || state.covariances.len() != g * k * k
         {
-            return Err(ModelError::model_dir(
-                dir,
-                format!(
-                    "{MIXTURE} does not hold {g} components over a {k}-dimensional code; \
+            return Err(ModelError::Weights(format!(
+                "{MIXTURE} does not hold {g} components over a {k}-dimensional code; \
                      retrain the model"
-                ),
-            ));
+            )));
         }
-        self.net.load(dir, n_metrics)?;
+        self.net.load(files, n_metrics)?;
         self.mixture = Some(state);
         Ok(())
     }
 
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        self.net.load_layers(dir, n_metrics, groups)
-    }
+    crate::nn::fitted_tensors!();
 }
 
 impl Dagmm {

@@ -24,9 +24,9 @@ pub mod generate;
 
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
-use crate::model_dir::{load_json_weights, save_json_weights};
 use crate::nn::infer::{par_rows, Dense};
 use crate::nn::{self};
+use crate::weights::{get_json, put_json, WeightFiles};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
@@ -35,7 +35,6 @@ use burn::tensor::activation::{leaky_relu, softplus};
 use generate::{optimise, Discriminator, Search};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use vigil_core::window::{check_window, windows_ending_at};
 
 /// Where the input-space search starts when training generates fake windows.
@@ -380,33 +379,31 @@ impl Detector for Gon {
         Ok(Scores::from_contributions(contributions, m))
     }
 
-    fn save_weights(&self, dir: &Path) -> Result<Vec<String>> {
+    fn save_weights(&self) -> Result<WeightFiles> {
         let range = self
             .range
             .as_ref()
             .ok_or_else(|| ModelError::Training("the gon model is not fitted".into()))?;
-        let mut files = self.net.save(dir)?;
-        files.extend(save_json_weights(dir, RANGE, range)?);
+        let mut files = WeightFiles::new();
+        self.net.save(&mut files)?;
+        put_json(&mut files, RANGE, range)?;
         Ok(files)
     }
 
-    fn load_weights(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let range: Range = load_json_weights(dir, RANGE)?;
+    fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let range: Range = get_json(files, RANGE)?;
         let d = self.config.window * n_metrics;
         if range.low.len() != d || range.high.len() != d {
-            return Err(ModelError::model_dir(
-                dir,
-                format!("{RANGE} does not hold {d} bounds; retrain the model"),
-            ));
+            return Err(ModelError::Weights(format!(
+                "{RANGE} does not hold {d} bounds; retrain the model"
+            )));
         }
-        self.net.load(dir, n_metrics)?;
+        self.net.load(files, n_metrics)?;
         self.range = Some(range);
         Ok(())
     }
 
-    fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
-        self.net.load_layers(dir, n_metrics, groups)
-    }
+    crate::nn::fitted_tensors!();
 }
 
 /// The untrained discriminator for `n_metrics` metrics: window · metrics → hidden → 1.

@@ -1,10 +1,12 @@
 //! The trained network a neural detector holds, with the checks and checkpoint plumbing every
-//! such detector shares: the metric count it was trained on, save/load, partial loads, warm starts.
+//! such detector shares: the metric count it was trained on, save/load, named tensors, warm starts.
 
 use crate::error::{ModelError, Result};
+use crate::weights::{weight_file, NamedTensors, WeightFiles};
 use burn::module::Module;
 use burn::prelude::*;
-use std::path::Path;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use std::sync::Arc;
 
 /// Builds a detector's untrained network for a metric count on a device.
@@ -98,33 +100,62 @@ impl<N: Module + Clone> Fitted<N> {
         }
     }
 
-    /// Writes the weights into `dir`; returns the file names written.
-    pub fn save(&self, dir: &Path) -> Result<Vec<String>> {
+    /// Adds the network's weights to `files` (burnpack bytes under the detector's file name).
+    pub fn save(&self, files: &mut WeightFiles) -> Result<()> {
         let (net, _) = self.slot.as_ref().ok_or_else(|| self.not_fitted())?;
-        super::save_module(net, dir, self.file)?;
-        Ok(vec![self.file.into()])
+        files.insert(self.file.into(), super::named::to_burnpack(net)?);
+        Ok(())
     }
 
     fn fresh(&self, n_metrics: usize) -> N {
         (self.build)(n_metrics, &super::device())
     }
 
-    /// Loads all weights from `dir` into a fresh network for `n_metrics` metrics.
-    pub fn load(&mut self, dir: &Path, n_metrics: usize) -> Result<()> {
-        let net = super::load_module(self.fresh(n_metrics), dir, self.file)?;
+    /// Loads all weights from `files` into a fresh network for `n_metrics` metrics.
+    pub fn load(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()> {
+        let bytes = weight_file(files, self.file)?;
+        let record =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
+                ModelError::Weights(format!(
+                    "{} is unreadable ({e:?}); retrain the model",
+                    self.file
+                ))
+            })?;
+        let net = self.fresh(n_metrics).try_load_record(record).map_err(|e| {
+            ModelError::Weights(format!(
+                "{} does not fit this model's shape ({e:?}); was it trained on other metrics?",
+                self.file
+            ))
+        })?;
         self.slot = Some((net, n_metrics));
         Ok(())
     }
 
-    /// Loads only the layer `groups` from `dir`, into the fitted network when it expects
-    /// `n_metrics` metrics, otherwise into a fresh one. The donor's weights are read into a
-    /// network of their own (`nn::load_module_groups` says why).
-    pub fn load_layers(&mut self, dir: &Path, n_metrics: usize, groups: &[String]) -> Result<()> {
+    /// The fitted network's parameters whose path contains one of `groups` (all when empty).
+    pub fn export(&self, groups: &[String]) -> Result<NamedTensors> {
+        let (net, _) = self.slot.as_ref().ok_or_else(|| self.not_fitted())?;
+        Ok(super::named::export_module(net, groups))
+    }
+
+    /// Sets the parameters named in `tensors`, in the fitted network when it expects
+    /// `n_metrics` metrics, otherwise in a fresh one (whose other parameters are untrained).
+    /// The network is taken, not cloned: burn's clones share batch-norm running statistics,
+    /// so importing into a clone would change the original's too.
+    pub fn import(&mut self, tensors: &NamedTensors, n_metrics: usize) -> Result<()> {
         let target = match self.slot.take() {
             Some((net, m)) if m == n_metrics => net,
-            _ => self.fresh(n_metrics),
+            other => {
+                self.slot = other;
+                self.fresh(n_metrics)
+            }
         };
-        let net = super::load_module_groups(target, self.fresh(n_metrics), dir, self.file, groups)?;
+        if let Err(e) = super::named::check_import(&target, tensors) {
+            if self.slot.is_none() {
+                self.slot = Some((target, n_metrics));
+            }
+            return Err(e);
+        }
+        let net = super::named::import_module(target, tensors)?;
         self.slot = Some((net, n_metrics));
         Ok(())
     }
@@ -135,29 +166,46 @@ impl<N: Module + Clone> Fitted<N> {
 /// (GDN's error scale, DAGMM's mixture, ...) write the three methods themselves.
 macro_rules! fitted_checkpoints {
     () => {
-        fn save_weights(&self, dir: &std::path::Path) -> $crate::error::Result<Vec<String>> {
-            self.net.save(dir)
+        fn save_weights(&self) -> $crate::error::Result<$crate::weights::WeightFiles> {
+            let mut files = $crate::weights::WeightFiles::new();
+            self.net.save(&mut files)?;
+            Ok(files)
         }
 
         fn load_weights(
             &mut self,
-            dir: &std::path::Path,
+            files: &$crate::weights::WeightFiles,
             n_metrics: usize,
         ) -> $crate::error::Result<()> {
-            self.net.load(dir, n_metrics)
+            self.net.load(files, n_metrics)
         }
 
-        fn load_layers(
-            &mut self,
-            dir: &std::path::Path,
-            n_metrics: usize,
-            groups: &[String],
-        ) -> $crate::error::Result<()> {
-            self.net.load_layers(dir, n_metrics, groups)
-        }
+        $crate::nn::fitted_tensors!();
     };
 }
 pub(crate) use fitted_checkpoints;
+
+/// The named-tensor methods of a `Detector` whose network is its `net: Fitted<_>` field
+/// (every neural detector, including those that write their checkpoints themselves).
+macro_rules! fitted_tensors {
+    () => {
+        fn export_tensors(
+            &self,
+            groups: &[String],
+        ) -> $crate::error::Result<$crate::weights::NamedTensors> {
+            self.net.export(groups)
+        }
+
+        fn import_tensors(
+            &mut self,
+            tensors: &$crate::weights::NamedTensors,
+            n_metrics: usize,
+        ) -> $crate::error::Result<()> {
+            self.net.import(tensors, n_metrics)
+        }
+    };
+}
+pub(crate) use fitted_tensors;
 
 #[cfg(test)]
 mod tests {

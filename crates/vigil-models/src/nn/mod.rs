@@ -1,5 +1,5 @@
 //! Shared neural building blocks on burn: the compute device, tensor conversion, seeded
-//! mini-batching, a dense MLP and the checkpoint helpers every neural detector uses.
+//! mini-batching, a dense MLP, and parameters as named tensors (checkpoints, transfer, federation).
 
 pub(crate) mod activations;
 mod attention;
@@ -15,6 +15,7 @@ pub(crate) mod holdout;
 pub mod infer;
 pub(crate) mod lanes;
 pub mod likelihood;
+mod named;
 pub mod rnn;
 pub(crate) mod simd;
 pub mod softmax;
@@ -24,8 +25,9 @@ pub use attention::Attention;
 pub use dense::dense;
 pub use dropout::{seed_dropout, Dropout};
 pub use epochs::{descend, epoch_batches, step_decay, Epochs};
-pub(crate) use fitted::fitted_checkpoints;
 pub use fitted::Fitted;
+pub(crate) use fitted::{fitted_checkpoints, fitted_tensors};
+pub use named::{export_module, import_module};
 pub use windows::TrainingWindows;
 
 use crate::error::{ModelError, Result};
@@ -33,8 +35,6 @@ use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::store::ModuleRecord;
-use std::path::Path;
 use std::sync::OnceLock;
 
 static DEVICE: OnceLock<Device> = OnceLock::new();
@@ -147,57 +147,6 @@ impl Mlp {
         }
         x
     }
-}
-
-/// Writes a module's weights to `dir/file` (burnpack).
-pub fn save_module<M: Module + Clone>(module: &M, dir: &Path, file: &str) -> Result<()> {
-    module
-        .clone()
-        .into_record()
-        .save(dir.join(file))
-        .map_err(|e| ModelError::model_dir(dir, format!("cannot write {file}: {e:?}")))
-}
-
-/// Loads weights written by [`save_module`] into a freshly built module of the same shape.
-pub fn load_module<M: Module>(module: M, dir: &Path, file: &str) -> Result<M> {
-    let record = ModuleRecord::load(dir.join(file)).map_err(|e| {
-        ModelError::model_dir(
-            dir,
-            format!("{file} is unreadable ({e:?}); retrain the model"),
-        )
-    })?;
-    module.try_load_record(record).map_err(|e| {
-        ModelError::model_dir(
-            dir,
-            format!(
-                "{file} does not fit this model's shape ({e:?}); was it trained on other metrics?"
-            ),
-        )
-    })
-}
-
-/// Loads into `target` only the parameters whose module path contains one of `groups`, taken
-/// from the weights in `dir/file` of a model with the same shape (transfer learning). The file
-/// is read into `shell`, a separately built network of that shape — not a clone of `target`:
-/// burn's clones share batch-norm running statistics, so reading the donor into a clone would
-/// overwrite the target's own statistics whatever the groups.
-pub fn load_module_groups<M: Module>(
-    target: M,
-    shell: M,
-    dir: &Path,
-    file: &str,
-    groups: &[String],
-) -> Result<M> {
-    let donor = load_module(shell, dir, file)?;
-    let partial = donor.into_record_group(ParamGroup::from_any_predicates(groups.to_vec()));
-    target
-        .try_load_record(partial.allow_partial(true))
-        .map_err(|e| {
-            ModelError::model_dir(
-                dir,
-                format!("cannot load layers {groups:?} from {file}: {e:?}"),
-            )
-        })
 }
 
 /// Freezes the parameters whose module path contains one of `groups`.
