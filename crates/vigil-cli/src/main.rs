@@ -42,6 +42,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Score a series with a trained model and write scores, thresholds and alarms.
     Detect(commands::detect::DetectArgs),
+    /// Fine-tune a trained model on new data, learning from its `label` column (feedback).
+    Tune(commands::tune::TuneArgs),
     /// Score a labelled series with a trained model and print the evaluation.
     Eval(commands::eval::EvalArgs),
     /// Run detectors over a benchmark data set and write a markdown table.
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::demo::run(args, &ui),
             Command::Train(args) => commands::train::run(args, &ui),
             Command::Detect(args) => commands::detect::run(args, &ui),
+            Command::Tune(args) => commands::tune::run(args, &ui),
             Command::Eval(args) => commands::eval::run(args, &ui),
             Command::Bench(args) => commands::bench::run(args, &ui),
             Command::Fleet { command } => commands::fleet::run(command, &ui),

@@ -199,7 +199,6 @@ impl Detector for DeepSvdd {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
-        let n = input.n_full_windows(w);
         // The centre comes from the starting network and stays fixed (the paper's rule); a
         // fine-tuning run keeps the centre it was trained towards.
         let centre = match (&self.state, options.warm_start) {
@@ -219,15 +218,16 @@ impl Detector for DeepSvdd {
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut windows = nn::TrainingWindows::all(input, w);
-        let (net, last_loss) = nn::Epochs::new("deep-svdd", n, c.batch_size, epochs, options).run(
-            net,
-            |net, idx, _| {
-                let x = windows.tensor2(idx, &device);
-                let phi = net.encoder.forward(x, Activation::Linear);
-                let loss = (phi - centre_tensor.clone()).square().sum_dim(1).mean();
-                nn::descend(&mut optimiser, c.learning_rate, net, loss)
-            },
-        )?;
+        let (net, last_loss) =
+            nn::Epochs::new("deep-svdd", windows.len(), c.batch_size, epochs, options).run(
+                net,
+                |net, idx, _| {
+                    let x = windows.tensor2(idx, &device);
+                    let phi = net.encoder.forward(x, Activation::Linear);
+                    let loss = (phi - centre_tensor.clone()).square().sum_dim(1).mean();
+                    nn::descend(&mut optimiser, c.learning_rate, net, loss)
+                },
+            )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         self.state = Some(SvddState {
             centre,
@@ -236,7 +236,7 @@ impl Detector for DeepSvdd {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: n,
+            windows: windows.len(),
         })
     }
 
@@ -284,7 +284,7 @@ impl Detector for DeepSvdd {
         Ok(())
     }
 
-    crate::nn::fitted_tensors!();
+    crate::nn::fitted_network!();
 }
 
 /// Scores `rows` windows `x` (`rows x window·m`) into `out` (`rows x m` contributions): the

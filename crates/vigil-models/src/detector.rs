@@ -29,6 +29,11 @@ pub struct MtsInput<'a> {
     pub condition: Option<(&'a [f32], usize)>,
     /// Optional topology: the metrics belong to nodes connected by edges.
     pub topology: Option<&'a Topology>,
+    /// Optional per-step labels of training data (0 normal, anything else anomalous), `T` of
+    /// them: operators' feedback for a fine-tune. Detectors that learn from them
+    /// ([`Detector::learns_from_labels`]) leave out of training every window that holds a
+    /// step labelled anomalous, so that what an operator flagged is not learnt as normal.
+    pub labels: Option<&'a [u8]>,
 }
 
 impl<'a> MtsInput<'a> {
@@ -39,7 +44,26 @@ impl<'a> MtsInput<'a> {
             n_metrics,
             condition: None,
             topology: None,
+            labels: None,
         }
+    }
+
+    /// The same input with per-step `labels` (see [`MtsInput::labels`]).
+    pub fn with_labels(self, labels: &'a [u8]) -> Self {
+        MtsInput {
+            labels: Some(labels),
+            ..self
+        }
+    }
+
+    /// Whether the window of `window` steps starting at `start` holds a step labelled
+    /// anomalous (never, without labels).
+    pub fn window_labelled_anomalous(&self, start: usize, window: usize) -> bool {
+        self.labels.is_some_and(|labels| {
+            labels[start.min(labels.len())..(start + window).min(labels.len())]
+                .iter()
+                .any(|&l| l != 0)
+        })
     }
 
     /// Number of time steps.
@@ -286,6 +310,19 @@ pub trait Detector: Send + Sync {
 
     /// Loads the state given by [`Detector::save_weights`] for data with `n_metrics` metrics.
     fn load_weights(&mut self, files: &WeightFiles, n_metrics: usize) -> Result<()>;
+
+    /// Whether a fit with [`FitOptions::warm_start`] continues from the fitted state (neural
+    /// detectors: fine-tuning); classical detectors refit from scratch and say so here.
+    fn continues_training(&self) -> bool {
+        false
+    }
+
+    /// Whether fitting uses [`MtsInput::labels`]. Neural detectors do (windows holding a step
+    /// labelled anomalous are left out of training); classical ones fit on every window and
+    /// say so here, so that a fine-tune with labels is refused rather than silently unlabelled.
+    fn learns_from_labels(&self) -> bool {
+        false
+    }
 
     /// The layer groups of a neural detector (empty for classical ones).
     fn layer_groups(&self) -> Vec<LayerGroup> {

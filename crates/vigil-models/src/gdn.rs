@@ -441,7 +441,7 @@ impl Detector for Gdn {
         Ok(())
     }
 
-    crate::nn::fitted_tensors!();
+    crate::nn::fitted_network!();
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod store;
 pub mod stream_state;
 pub mod threads;
 pub mod tranad;
+pub mod tune;
 pub mod usad;
 pub mod vae;
 pub mod weights;
@@ -41,4 +42,5 @@ pub use detector::{
 pub use error::{ModelError, Result};
 pub use pipeline::{train, transfer, TrainSpec, TrainedModel, Transfer};
 pub use store::{DirStore, MemoryStore, ModelStore};
+pub use tune::{fine_tune, TuneSpec};
 pub use weights::{NamedTensor, NamedTensors, WeightFiles};

@@ -15,7 +15,7 @@ use crate::error::{ModelError, Result};
 use crate::nn::infer::{par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigil_core::window::{check_window, windows_ending_at};
@@ -63,7 +63,9 @@ impl Default for LstmNdtConfig {
 #[derive(Module, Debug)]
 struct LstmNdtNet {
     lstm: Recurrent,
-    dropout: Dropout,
+    // vigil's dropout, whose masks come from the fit's seed; burn's draws from the process-wide
+    // generator, which another fit running at once would share.
+    dropout: nn::Dropout,
     head: Linear,
 }
 
@@ -71,7 +73,7 @@ impl LstmNdtNet {
     fn new(c: &LstmNdtConfig, metrics: usize, device: &Device) -> Self {
         LstmNdtNet {
             lstm: Recurrent::new(Cell::Lstm, metrics, c.hidden, c.layers, device),
-            dropout: DropoutConfig::new(c.dropout).init(),
+            dropout: nn::Dropout::new(c.dropout),
             head: LinearConfig::new(c.hidden, metrics).init(device),
         }
     }
@@ -158,6 +160,7 @@ impl Detector for LstmNdt {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
+        nn::seed_dropout(options.seed);
         let mut windows = nn::TrainingWindows::every(input, w, input.len(), c.train_stride);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);

@@ -44,6 +44,14 @@ pub struct TrainingInfo {
     pub final_loss: Option<f64>,
     /// Wall-clock training seconds.
     pub train_seconds: f64,
+    /// Steps labelled anomalous in the data of a fine-tune (left out of what it learnt as
+    /// normal and of the calibration scores); absent when there were none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub labelled_anomalous: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Everything needed to rebuild a detector and apply it exactly as it was trained.

@@ -67,7 +67,7 @@ pub struct TrainedModel {
 
 /// The scores, or an error naming the first step whose score is NaN or infinite: a threshold
 /// or a metric computed over such a score would be meaningless without saying so.
-fn finite_scores(scores: Scores, kind: &str, what: &str) -> Result<Scores> {
+pub(crate) fn finite_scores(scores: Scores, kind: &str, what: &str) -> Result<Scores> {
     match scores.total.iter().position(|s| !s.is_finite()) {
         None => Ok(scores),
         Some(step) => Err(ModelError::Training(format!(
@@ -79,7 +79,7 @@ fn finite_scores(scores: Scores, kind: &str, what: &str) -> Result<Scores> {
 }
 
 /// A cleaned series as a model sees it: normalised, in f32.
-struct Prepared {
+pub(crate) struct Prepared {
     values: Vec<f32>,
     metric_names: Vec<String>,
 }
@@ -87,18 +87,18 @@ struct Prepared {
 impl Prepared {
     /// Takes the series, so that its f64 values (twice the size of the f32 copy) are freed
     /// before the model trains or scores.
-    fn new(series: Series, normaliser: &Normaliser) -> Result<Prepared> {
+    pub(crate) fn new(series: Series, normaliser: &Normaliser) -> Result<Prepared> {
         Ok(Prepared {
             values: normaliser.apply(&series)?,
             metric_names: series.metric_names,
         })
     }
 
-    fn input(&self) -> MtsInput<'_> {
+    pub(crate) fn input(&self) -> MtsInput<'_> {
         MtsInput::new(&self.values, self.metric_names.len())
     }
 
-    fn steps(&self) -> usize {
+    pub(crate) fn steps(&self) -> usize {
         self.values.len() / self.metric_names.len().max(1)
     }
 }
@@ -157,6 +157,7 @@ pub fn train(
         epochs: summary.epochs,
         final_loss: summary.final_loss,
         train_seconds,
+        labelled_anomalous: 0,
     };
     let manifest = new_manifest(detector.as_ref(), spec, normaliser, &series, training);
     Ok(TrainedModel {
@@ -249,6 +250,7 @@ pub fn transfer(
         epochs,
         final_loss: summary.final_loss,
         train_seconds,
+        labelled_anomalous: 0,
     };
     let manifest = new_manifest(detector.as_ref(), spec, normaliser, &series, training);
     Ok(TrainedModel {

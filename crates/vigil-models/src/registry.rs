@@ -29,6 +29,11 @@ pub struct DetectorInfo {
     pub summary: &'static str,
     /// Default configuration (every key it accepts).
     pub defaults: serde_json::Value,
+    /// Its layer groups (what transfer and fine-tuning can move or freeze); none for classical
+    /// detectors.
+    pub layer_groups: Vec<crate::detector::LayerGroup>,
+    /// Whether `vigil tune` can fine-tune it (with labels).
+    pub fine_tunes: bool,
 }
 
 /// The detector `vigil train` uses when none is named.
@@ -38,86 +43,74 @@ fn defaults<C: Default + Serialize>() -> serde_json::Value {
     serde_json::to_value(C::default()).expect("configs serialise")
 }
 
+/// One registered detector: its name and summary, its default config, and how to build it.
+struct Entry {
+    name: &'static str,
+    summary: &'static str,
+    defaults: fn() -> serde_json::Value,
+    build: fn(Option<&serde_json::Value>) -> Result<Box<dyn Detector>>,
+}
+
+/// The registry: each detector once, as `name => type, config type, summary;`.
+macro_rules! registry {
+    ($($name:literal => $detector:ty, $config:ty, $summary:expr;)*) => {
+        const ENTRIES: &[Entry] = &[$(Entry {
+            name: $name,
+            summary: $summary,
+            defaults: defaults::<$config>,
+            build: |config| Ok(Box::new(<$detector>::new(parse::<$config>($name, config)?)?)),
+        }),*];
+    };
+}
+
+registry! {
+    "pca" => Pca, PcaConfig,
+        "PCA reconstruction error (classical baseline)";
+    "iforest" => Iforest, IforestConfig,
+        "Isolation Forest (Liu, Ting & Zhou, ICDM 2008; classical baseline)";
+    "ocsvm" => Ocsvm, OcsvmConfig,
+        "one-class SVM, RBF kernel (Schölkopf et al., Neural Computation 2001; classical baseline)";
+    "vae" => Vae, VaeConfig,
+        "dense VAE on windows, after Donut (Xu et al., WWW 2018; MTAD-FL's VAE baseline)";
+    "deep-svdd" => DeepSvdd, DeepSvddConfig,
+        "Deep SVDD one-class hypersphere on windows (Ruff et al., ICML 2018; MTAD-FL's baseline)";
+    "dagmm" => Dagmm, DagmmConfig,
+        "DAGMM autoencoder + Gaussian mixture energy (Zong et al., ICLR 2018)";
+    "gon" => Gon, GonConfig,
+        "GON: one discriminator, generation by gradient steps on its input (Tuli et al., NeurIPS 2021 workshop)";
+    "usad" => Usad, UsadConfig,
+        "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)";
+    "tranad" => Tranad, TranadConfig,
+        "TranAD two-phase transformer reconstruction (Tuli et al., VLDB 2022)";
+    "rnn-vae" => RnnVae, RnnVaeConfig,
+        "recurrent VAE in the spirit of OmniAnomaly's core (Su et al., KDD 2019)";
+    "omni-anomaly" => OmniAnomaly, OmniAnomalyConfig,
+        "OmniAnomaly: GRU + VAE with connected latents, state-space prior and planar flow (Su et al., KDD 2019)";
+    "lstm-ndt" => LstmNdt, LstmNdtConfig,
+        "LSTM-NDT's LSTM forecaster, absolute prediction error per metric (Hundman et al., KDD 2018; pair with `--threshold ndt`)";
+    "gdn" => Gdn, GdnConfig,
+        "GDN graph deviation network: learned sensor graph, attention forecasting, normalised deviation (Deng & Hooi, AAAI 2021)";
+    "anomaly-transformer" => AnomalyTransformer, AnomalyTransformerConfig,
+        "Anomaly Transformer: anomaly-attention, association discrepancy, minimax training (Xu et al., ICLR 2022)";
+    "interfusion" => InterFusion, InterFusionConfig,
+        "InterFusion: hierarchical VAE with temporal and inter-metric embeddings, MCMC imputation at scoring (Li et al., KDD 2021)";
+}
+
 /// Every registered detector.
 pub fn detectors() -> Vec<DetectorInfo> {
-    vec![
-        DetectorInfo {
-            name: "pca",
-            summary: "PCA reconstruction error (classical baseline)",
-            defaults: defaults::<PcaConfig>(),
-        },
-        DetectorInfo {
-            name: "iforest",
-            summary: "Isolation Forest (Liu, Ting & Zhou, ICDM 2008; classical baseline)",
-            defaults: defaults::<IforestConfig>(),
-        },
-        DetectorInfo {
-            name: "ocsvm",
-            summary: "one-class SVM, RBF kernel (Schölkopf et al., Neural Computation 2001; classical baseline)",
-            defaults: defaults::<OcsvmConfig>(),
-        },
-        DetectorInfo {
-            name: "vae",
-            summary:
-                "dense VAE on windows, after Donut (Xu et al., WWW 2018; MTAD-FL's VAE baseline)",
-            defaults: defaults::<VaeConfig>(),
-        },
-        DetectorInfo {
-            name: "deep-svdd",
-            summary: "Deep SVDD one-class hypersphere on windows (Ruff et al., ICML 2018; MTAD-FL's baseline)",
-            defaults: defaults::<DeepSvddConfig>(),
-        },
-        DetectorInfo {
-            name: "dagmm",
-            summary: "DAGMM autoencoder + Gaussian mixture energy (Zong et al., ICLR 2018)",
-            defaults: defaults::<DagmmConfig>(),
-        },
-        DetectorInfo {
-            name: "gon",
-            summary: "GON: one discriminator, generation by gradient steps on its input (Tuli et al., NeurIPS 2021 workshop)",
-            defaults: defaults::<GonConfig>(),
-        },
-        DetectorInfo {
-            name: "usad",
-            summary: "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)",
-            defaults: defaults::<UsadConfig>(),
-        },
-        DetectorInfo {
-            name: "tranad",
-            summary: "TranAD two-phase transformer reconstruction (Tuli et al., VLDB 2022)",
-            defaults: defaults::<TranadConfig>(),
-        },
-        DetectorInfo {
-            name: "rnn-vae",
-            summary: "recurrent VAE in the spirit of OmniAnomaly's core (Su et al., KDD 2019)",
-            defaults: defaults::<RnnVaeConfig>(),
-        },
-        DetectorInfo {
-            name: "omni-anomaly",
-            summary: "OmniAnomaly: GRU + VAE with connected latents, state-space prior and planar flow (Su et al., KDD 2019)",
-            defaults: defaults::<OmniAnomalyConfig>(),
-        },
-        DetectorInfo {
-            name: "lstm-ndt",
-            summary: "LSTM-NDT's LSTM forecaster, absolute prediction error per metric (Hundman et al., KDD 2018; pair with `--threshold ndt`)",
-            defaults: defaults::<LstmNdtConfig>(),
-        },
-        DetectorInfo {
-            name: "gdn",
-            summary: "GDN graph deviation network: learned sensor graph, attention forecasting, normalised deviation (Deng & Hooi, AAAI 2021)",
-            defaults: defaults::<GdnConfig>(),
-        },
-        DetectorInfo {
-            name: "anomaly-transformer",
-            summary: "Anomaly Transformer: anomaly-attention, association discrepancy, minimax training (Xu et al., ICLR 2022)",
-            defaults: defaults::<AnomalyTransformerConfig>(),
-        },
-        DetectorInfo {
-            name: "interfusion",
-            summary: "InterFusion: hierarchical VAE with temporal and inter-metric embeddings, MCMC imputation at scoring (Li et al., KDD 2021)",
-            defaults: defaults::<InterFusionConfig>(),
-        },
-    ]
+    ENTRIES
+        .iter()
+        .map(|e| {
+            let detector = (e.build)(None).expect("every detector builds with its defaults");
+            DetectorInfo {
+                name: e.name,
+                summary: e.summary,
+                defaults: (e.defaults)(),
+                layer_groups: detector.layer_groups(),
+                fine_tunes: detector.continues_training(),
+            }
+        })
+        .collect()
 }
 
 fn parse<C: DeserializeOwned + Default>(
@@ -134,33 +127,17 @@ fn parse<C: DeserializeOwned + Default>(
 
 /// Builds an unfitted detector by name; `config` overrides defaults key by key.
 pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn Detector>> {
-    Ok(match name {
-        "pca" => Box::new(Pca::new(parse(name, config)?)?),
-        "iforest" => Box::new(Iforest::new(parse(name, config)?)?),
-        "ocsvm" => Box::new(Ocsvm::new(parse(name, config)?)?),
-        "vae" => Box::new(Vae::new(parse(name, config)?)?),
-        "deep-svdd" => Box::new(DeepSvdd::new(parse(name, config)?)?),
-        "dagmm" => Box::new(Dagmm::new(parse(name, config)?)?),
-        "gon" => Box::new(Gon::new(parse(name, config)?)?),
-        "usad" => Box::new(Usad::new(parse(name, config)?)?),
-        "tranad" => Box::new(Tranad::new(parse(name, config)?)?),
-        "rnn-vae" => Box::new(RnnVae::new(parse(name, config)?)?),
-        "omni-anomaly" => Box::new(OmniAnomaly::new(parse(name, config)?)?),
-        "lstm-ndt" => Box::new(LstmNdt::new(parse(name, config)?)?),
-        "gdn" => Box::new(Gdn::new(parse(name, config)?)?),
-        "anomaly-transformer" => Box::new(AnomalyTransformer::new(parse(name, config)?)?),
-        "interfusion" => Box::new(InterFusion::new(parse(name, config)?)?),
-        other => {
-            return Err(ModelError::UnknownDetector {
-                name: other.to_string(),
-                known: detectors()
-                    .iter()
-                    .map(|d| d.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
-    })
+    match ENTRIES.iter().find(|e| e.name == name) {
+        Some(entry) => (entry.build)(config),
+        None => Err(ModelError::UnknownDetector {
+            name: name.to_string(),
+            known: ENTRIES
+                .iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
 }
 
 /// The variants `vigil train --memory-budget` may train, largest first: the configured

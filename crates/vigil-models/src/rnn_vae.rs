@@ -17,7 +17,6 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
-use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 use vigil_core::window::{check_window, windows_ending_at};
 
@@ -208,6 +207,7 @@ impl Detector for RnnVae {
             ))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
+        let mut noise = nn::Noise::for_fit(options.seed);
         let (net, last_loss) =
             nn::Epochs::new("rnn-vae", windows.len(), c.batch_size, epochs, options).run(
                 net,
@@ -216,8 +216,7 @@ impl Detector for RnnVae {
                     let (mean_z, std_z) = net
                         .posterior
                         .forward(net.encoder.forward(x.clone()), c.std_epsilon);
-                    let noise =
-                        Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
+                    let noise = noise.standard_normal(mean_z.dims(), &device);
                     let z = mean_z.clone() + std_z.clone() * noise;
                     let nll = net.nll(x, z, c.std_epsilon).sum_dim(2).mean();
                     // KL(N(μ, σ²) ‖ N(0, 1)) per latent, summed over latents, averaged over steps.

@@ -145,7 +145,6 @@ impl Detector for Usad {
         let (m, w) = (input.n_metrics, self.config.window);
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
-        let n = input.n_full_windows(w);
         let ids_ae1 = nn::param_ids(&[&net.encoder, &net.decoder1]);
         let ids_ae2 = nn::param_ids(&[&net.encoder, &net.decoder2]);
         let (ids_d1, ids_d2) = (
@@ -164,7 +163,13 @@ impl Detector for Usad {
         // adversarial phase drives both decoders away from reconstructing (measured: demo ROC-AUC
         // 0.62 without, see docs/models.md).
         let mut carried_d1 = GradientsParams::new();
-        let schedule = nn::Epochs::new("USAD", n, self.config.batch_size, epochs, options);
+        let schedule = nn::Epochs::new(
+            "USAD",
+            windows.len(),
+            self.config.batch_size,
+            epochs,
+            options,
+        );
         let (net, last_loss) = schedule.run(net, |net, idx, epoch| {
             let adv = 1.0 - 1.0 / epoch as f64;
             let x = windows.tensor2(idx, &device);
@@ -190,7 +195,7 @@ impl Detector for Usad {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: n,
+            windows: windows.len(),
         })
     }
 

@@ -19,7 +19,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
-use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 use vigil_core::window::{check_window, windows_ending_at};
 
@@ -195,19 +194,18 @@ impl Detector for Vae {
         let (m, w) = (input.n_metrics, c.window);
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
-        let n = input.n_full_windows(w);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut windows = nn::TrainingWindows::all(input, w);
-        let (net, last_loss) = nn::Epochs::new("vae", n, c.batch_size, epochs, options).run(
-            net,
-            |net, idx, epoch| {
+        let mut noise = nn::Noise::for_fit(options.seed);
+        let (net, last_loss) = nn::Epochs::new("vae", windows.len(), c.batch_size, epochs, options)
+            .run(net, |net, idx, epoch| {
                 let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
                 let x = windows.tensor2(idx, &device);
                 let (mean_z, std_z) = net.encoder.forward(x.clone(), c.std_epsilon);
-                let noise = Tensor::random(mean_z.dims(), Distribution::Normal(0.0, 1.0), &device);
+                let noise = noise.standard_normal(mean_z.dims(), &device);
                 let z = mean_z.clone() + std_z.clone() * noise;
                 let (mean_x, raw_std_x) = net.decoder.forward_raw(z);
                 let nll =
@@ -221,13 +219,12 @@ impl Detector for Vae {
                     .sum_dim(1)
                     .mean();
                 nn::descend(&mut optimiser, lr, net, nll + kl)
-            },
-        )?;
+            })?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: n,
+            windows: windows.len(),
         })
     }
 

@@ -2,9 +2,6 @@
 //! higher than normal points, and a save -> load -> score round trip gives identical scores.
 
 use std::sync::{Arc, Mutex};
-
-/// burn's device RNG is process-global: tests that seed it must not interleave.
-static SEEDED: Mutex<()> = Mutex::new(());
 use vigil_models::{registry, FitOptions, MtsInput};
 
 #[path = "support/small.rs"]
@@ -15,7 +12,6 @@ use small::{quick_config, small_config, NEURAL_DETECTORS};
 use support::{mean_over, periodic, periodic_with_burst, BURST, NORMAL};
 
 fn losses(name: &str, config: serde_json::Value) -> Vec<f64> {
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let mut det = registry::build(name, Some(&config)).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
@@ -60,7 +56,6 @@ fn usad_ranks_anomalies_higher() {
 
 #[test]
 fn usad_save_load_round_trip_is_exact() {
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let mut det = registry::build("usad", Some(&serde_json::json!({"epochs": 3}))).unwrap();
     let train = periodic(500);
     det.fit(
@@ -106,7 +101,6 @@ fn min_ratio(name: &str) -> f64 {
 }
 
 fn check_ranking_and_round_trip(names: &[&str]) {
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     for &name in names {
         let mut det = registry::build(name, Some(&small_config(name))).unwrap();
         let train = periodic(2000);
@@ -266,7 +260,6 @@ fn anomaly_transformer_loss_falls_ranks_anomalies_higher_and_round_trips() {
 #[test]
 fn recurrent_vaes_same_seed_same_scores() {
     // The posterior sample's noise comes from the seeded device generator.
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let train = periodic(300);
     for name in ["rnn-vae", "omni-anomaly"] {
         let fit_and_score = || {
@@ -286,7 +279,6 @@ fn recurrent_vaes_same_seed_same_scores() {
 #[test]
 fn tranad_same_seed_same_scores() {
     // TranAD draws dropout masks from its own generator: a fit must still be a function of the seed.
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let train = periodic(600);
     let fit_and_score = || {
         let mut det = registry::build("tranad", Some(&serde_json::json!({"epochs": 2}))).unwrap();
@@ -305,7 +297,6 @@ fn streaming_scores_equal_batch_scores_for_every_detector() {
     // `score_newest` on a point's last `window()` steps is what the online service computes;
     // it must equal that point's score in a batch pass over the whole series, or a detector's
     // `window()` understates the context its scores depend on.
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let train = periodic(600);
     let mut test = periodic(300);
     for v in &mut test[250 * 3..255 * 3] {
@@ -344,7 +335,6 @@ fn streaming_scores_equal_batch_scores_for_every_detector() {
 fn transfer_starts_from_the_base_model() {
     use vigil_core::Series;
     use vigil_models::{transfer, TrainSpec, Transfer};
-    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let values: Vec<f64> = periodic(600).into_iter().map(f64::from).collect();
     let series = || Series::new(vec!["a".into(), "b".into(), "c".into()], values.clone()).unwrap();
     for name in NEURAL_DETECTORS {
@@ -393,7 +383,6 @@ fn transfer_starts_from_the_base_model() {
 #[test]
 fn eight_threads_scoring_one_model_at_once_equal_serial_scoring() {
     fn shareable<T: Send + Sync + ?Sized>(_: &T) {}
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let train = periodic(600);
     let test = periodic_with_burst(400);
     for info in registry::detectors() {

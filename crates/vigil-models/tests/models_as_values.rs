@@ -3,7 +3,6 @@
 //! named tensors and a layer group imported from another model changes exactly that group;
 //! model stores keep versions and refuse what is not a model.
 
-use std::sync::Mutex;
 use vigil_core::Series;
 use vigil_models::{registry, DirStore, MemoryStore, ModelStore, TrainSpec, TrainedModel};
 
@@ -16,16 +15,12 @@ mod support;
 use small::{quick_config, NEURAL_DETECTORS};
 use support::{periodic, periodic_with_burst};
 
-/// burn's device RNG is process-global: fits that seed it must not interleave.
-static SEEDED: Mutex<()> = Mutex::new(());
-
 fn series(values: Vec<f32>) -> Series {
     let values = values.into_iter().map(f64::from).collect();
     Series::new(vec!["a".into(), "b".into(), "c".into()], values).unwrap()
 }
 
 fn trained(name: &str, seed: u64) -> TrainedModel {
-    let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let spec = TrainSpec {
         detector: name.into(),
         config: Some(quick_config(name)),

@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod models;
 pub mod plot;
 pub mod train;
+pub mod tune;
 
 use anyhow::Context;
 use clap::Args;

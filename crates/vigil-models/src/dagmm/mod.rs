@@ -331,26 +331,26 @@ impl Detector for Dagmm {
         check_window(w, input.len(), "training series")?;
         let (device, net) = self.net.start_fit(m, options);
         nn::seed_dropout(options.seed);
-        let n = input.n_full_windows(w);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut windows = nn::TrainingWindows::all(input, w);
         // A mixture needs more than one point; a last batch of one is skipped.
-        let (net, last_loss) = nn::Epochs::new("dagmm", n, c.batch_size, epochs, options)
-            .skip_batches_below(2)
-            .run(net, |net, idx, _| {
-                let x = windows.tensor2(idx, &device);
-                let compressed = net.compress(x);
-                let gamma = net.memberships(compressed.z.clone());
-                let mixture = gmm::fit(compressed.z.clone(), gamma, c.covariance_ridge);
-                let energy = gmm::energy(compressed.z, &gmm::prepare(&mixture)).mean();
-                let reconstruction = compressed.squared_error.sum_dim(1).mean().reshape([1]);
-                let loss = reconstruction
-                    + energy.mul_scalar(c.energy_weight)
-                    + gmm::inverse_diagonal_penalty(mixture.covariances)
-                        .mul_scalar(c.covariance_weight);
-                nn::descend(&mut optimiser, c.learning_rate, net, loss)
-            })?;
+        let (net, last_loss) =
+            nn::Epochs::new("dagmm", windows.len(), c.batch_size, epochs, options)
+                .skip_batches_below(2)
+                .run(net, |net, idx, _| {
+                    let x = windows.tensor2(idx, &device);
+                    let compressed = net.compress(x);
+                    let gamma = net.memberships(compressed.z.clone());
+                    let mixture = gmm::fit(compressed.z.clone(), gamma, c.covariance_ridge);
+                    let energy = gmm::energy(compressed.z, &gmm::prepare(&mixture)).mean();
+                    let reconstruction = compressed.squared_error.sum_dim(1).mean().reshape([1]);
+                    let loss = reconstruction
+                        + energy.mul_scalar(c.energy_weight)
+                        + gmm::inverse_diagonal_penalty(mixture.covariances)
+                            .mul_scalar(c.covariance_weight);
+                    nn::descend(&mut optimiser, c.learning_rate, net, loss)
+                })?;
         let net = net.valid().to_device(&nn::device());
         let mixture = self.training_mixture(&net, input, w);
         self.net.set(net, m);
@@ -358,7 +358,7 @@ impl Detector for Dagmm {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: n,
+            windows: windows.len(),
         })
     }
 
@@ -403,7 +403,7 @@ impl Detector for Dagmm {
         Ok(())
     }
 
-    crate::nn::fitted_tensors!();
+    crate::nn::fitted_network!();
 }
 
 impl Dagmm {

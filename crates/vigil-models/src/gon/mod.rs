@@ -296,7 +296,6 @@ impl Detector for Gon {
         let d = w * m;
         let (device, net) = self.net.start_fit(m, options);
         let range = data_range(input, w);
-        let n = input.n_full_windows(w);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed ^ 0x60E);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
@@ -304,8 +303,8 @@ impl Detector for Gon {
         let search = self.search(c.train_tolerance);
         let epochs = options.epochs.unwrap_or(c.epochs);
         let (mut windows, mut fake) = (nn::TrainingWindows::all(input, w), Vec::new());
-        let (net, last_loss) =
-            nn::Epochs::new("gon", n, c.batch_size, epochs, options).run(net, |net, idx, _| {
+        let (net, last_loss) = nn::Epochs::new("gon", windows.len(), c.batch_size, epochs, options)
+            .run(net, |net, idx, _| {
                 let b = idx.len();
                 let real = windows.gather(idx);
                 fake.clear();
@@ -343,7 +342,7 @@ impl Detector for Gon {
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: n,
+            windows: windows.len(),
         })
     }
 
@@ -403,7 +402,7 @@ impl Detector for Gon {
         Ok(())
     }
 
-    crate::nn::fitted_tensors!();
+    crate::nn::fitted_network!();
 }
 
 /// The untrained discriminator for `n_metrics` metrics: window · metrics → hidden → 1.

@@ -154,15 +154,26 @@ impl InterFusion {
     }
 }
 
-/// A stage's training objective: the loss of each window of a batch, `batch × 1`.
-type Objective = fn(&InterFusionNet, Tensor<3>, &InterFusionConfig) -> Tensor<2>;
+/// A stage's training objective: the loss of each window of a batch, `batch × 1`, under
+/// posterior samples drawn from the fit's noise.
+type Objective = fn(&InterFusionNet, Tensor<3>, &InterFusionConfig, &mut nn::Noise) -> Tensor<2>;
 
-fn pretraining(net: &InterFusionNet, x: Tensor<3>, _: &InterFusionConfig) -> Tensor<2> {
-    net.pretrain_negative_elbo(x)
+fn pretraining(
+    net: &InterFusionNet,
+    x: Tensor<3>,
+    _: &InterFusionConfig,
+    noise: &mut nn::Noise,
+) -> Tensor<2> {
+    net.pretrain_negative_elbo(x, noise)
 }
 
-fn whole_model(net: &InterFusionNet, x: Tensor<3>, c: &InterFusionConfig) -> Tensor<2> {
-    net.negative_elbo(x, c.latent)
+fn whole_model(
+    net: &InterFusionNet,
+    x: Tensor<3>,
+    c: &InterFusionConfig,
+    noise: &mut nn::Noise,
+) -> Tensor<2> {
+    net.negative_elbo(x, c.latent, noise)
 }
 
 /// What a stage trains on: the series, its training window starts and the held-out part.
@@ -179,6 +190,7 @@ fn held_out_loss(
     data: &StageData,
     split: &ValidationSplit,
     c: &InterFusionConfig,
+    noise: &mut nn::Noise,
 ) -> f64 {
     let (m, w) = (data.input.n_metrics, c.window);
     let device = nn::device();
@@ -186,7 +198,7 @@ fn held_out_loss(
     for chosen in split.starts.chunks(c.batch_size) {
         data.input.gather_windows(w, chosen, &mut batch);
         let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
-        sum += nn::scalar(objective(net, x, c).sum());
+        sum += nn::scalar(objective(net, x, c, noise).sum());
     }
     sum / split.starts.len().max(1) as f64
 }
@@ -206,7 +218,11 @@ fn train_stage(
     c: &InterFusionConfig,
     options: &FitOptions,
     device: &Device,
+    noise: &mut nn::Noise,
 ) -> Result<(InterFusionNet, f64)> {
+    // The batch step and the held-out check after each epoch both draw from it.
+    let noise = std::sync::Mutex::new(noise);
+    let draw = || noise.lock().unwrap_or_else(|e| e.into_inner());
     let mut optimiser = nn::adam()
         .with_grad_clipping(Some(GradientClippingConfig::Norm(c.gradient_clip as f32)))
         .with_weight_decay((c.l2 > 0.0).then(|| WeightDecayConfig::new(c.l2 as f32)))
@@ -224,13 +240,13 @@ fn train_stage(
             |net, idx, epoch| {
                 let lr = nn::step_decay(c.learning_rate, 0.5, c.anneal_every, epoch);
                 let x = windows.tensor3(idx, device);
-                let loss = objective(&net, x, c).mean();
+                let loss = objective(&net, x, c, &mut draw()).mean();
                 nn::descend(&mut optimiser, lr, net, loss)
             },
             |net, _| {
                 if let Some(split) = data.split {
                     let candidate = net.valid();
-                    let loss = held_out_loss(&candidate, objective, data, split, c);
+                    let loss = held_out_loss(&candidate, objective, data, split, c, &mut draw());
                     if best.as_ref().is_none_or(|(b, _)| loss < *b) {
                         best = Some((loss, candidate));
                     }
@@ -299,15 +315,36 @@ impl Detector for InterFusion {
             starts: &starts,
             split: split.as_ref(),
         };
+        let mut noise = nn::Noise::for_fit(options.seed);
         let net = if pretrain && c.pretrain_epochs > 0 {
             let epochs = c.pretrain_epochs;
-            train_stage(net, pretraining, &data, epochs, false, &c, options, &device)?.0
+            train_stage(
+                net,
+                pretraining,
+                &data,
+                epochs,
+                false,
+                &c,
+                options,
+                &device,
+                &mut noise,
+            )?
+            .0
         } else {
             net
         };
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let (net, last_loss) =
-            train_stage(net, whole_model, &data, epochs, true, &c, options, &device)?;
+        let (net, last_loss) = train_stage(
+            net,
+            whole_model,
+            &data,
+            epochs,
+            true,
+            &c,
+            options,
+            &device,
+            &mut noise,
+        )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,

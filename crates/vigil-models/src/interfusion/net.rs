@@ -167,14 +167,10 @@ impl InterFusionNet {
     }
 
     /// The negative ELBO of pre-training's model (z2 only) for each window, `batch × 1`.
-    pub fn pretrain_negative_elbo(&self, x: Tensor<3>) -> Tensor<2> {
+    pub fn pretrain_negative_elbo(&self, x: Tensor<3>, noise: &mut crate::nn::Noise) -> Tensor<2> {
         let [batch, steps, metrics] = x.dims();
         let compressed = super::temporal::compressed_length(steps);
-        let noise = Tensor::random(
-            [batch, metrics, compressed],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &x.device(),
-        );
+        let noise = noise.standard_normal([batch, metrics, compressed], &x.device());
         let (z2, log_ratio) = self.draw_z2(x.clone(), noise);
         let (mean, log_std) = halves_channels(self.pretrain_x.forward(self.deconv.forward(z2)));
         per_window(gaussian_nll(x.swap_dims(1, 2), mean, log_std)) + log_ratio
@@ -265,13 +261,17 @@ impl InterFusionNet {
 
     /// The negative ELBO of each window under one posterior draw, `batch × 1`: the authors'
     /// loss −ln p(x | z1, z2) − ln p(z1 | z2) − ln p(z2) + ln q(z1 | x, z2) + ln q(z2 | x).
-    pub fn negative_elbo(&self, x: Tensor<3>, latent: usize) -> Tensor<2> {
+    pub fn negative_elbo(
+        &self,
+        x: Tensor<3>,
+        latent: usize,
+        noise: &mut crate::nn::Noise,
+    ) -> Tensor<2> {
         let [batch, steps, metrics] = x.dims();
         let device = x.device();
         let compressed = super::temporal::compressed_length(steps);
-        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
-        let z2_noise = Tensor::random([batch, metrics, compressed], normal, &device);
-        let z1_noise = Tensor::random([batch, steps, latent], normal, &device);
+        let z2_noise = noise.standard_normal([batch, metrics, compressed], &device);
+        let z1_noise = noise.standard_normal([batch, steps, latent], &device);
         let q = self.posterior(x.clone(), z2_noise, z1_noise);
         let log_ratio = self.log_ratio(&q);
         let (mean, log_std) = self.decode(q.z1, q.expanded);

@@ -105,12 +105,17 @@ impl<'a> Epochs<'a> {
         after_epoch: impl FnMut(&N, usize) + Send,
     ) -> Result<(N, f64)> {
         // The masks continue from the caller's dropout generator (seeded by the detector's fit),
-        // which lives in a thread-local: carry it there and back.
+        // which lives in a thread-local: carry it there and back. The worker's own generator is
+        // put back afterwards: a worker waiting inside one fit's loop may run another fit's loop
+        // (rayon steals the whole scope), which must leave the first fit's masks as it found them.
         let masks = dropout::mask_generator();
         let (result, masks) = rayon::scope(|_| {
+            let workers_own = dropout::mask_generator();
             dropout::set_mask_generator(masks);
             let result = self.run_here(net, step, after_epoch);
-            (result, dropout::mask_generator())
+            let masks = dropout::mask_generator();
+            dropout::set_mask_generator(workers_own);
+            (result, masks)
         });
         dropout::set_mask_generator(masks);
         result

@@ -69,7 +69,7 @@ impl<N: Module + Clone> Fitted<N> {
         self.slot = Some((net, n_metrics));
     }
 
-    /// The seeded autodiff device and the network a fit starts from: the fitted one when
+    /// The autodiff device and the network a fit starts from: the fitted one when
     /// `options.warm_start` asks for it and it expects `n_metrics` metrics (fine-tuning), else
     /// a fresh one; with `options.frozen_groups` frozen (transfer learning).
     pub fn start_fit(
@@ -78,12 +78,17 @@ impl<N: Module + Clone> Fitted<N> {
         options: &crate::detector::FitOptions,
     ) -> (Device, N) {
         let device = super::device().autodiff();
-        device.seed(options.seed);
         let warm = options
             .warm_start
             .then(|| self.warm_start(n_metrics, &device))
             .flatten();
-        let net = warm.unwrap_or_else(|| (self.build)(n_metrics, &device));
+        let net = warm.unwrap_or_else(|| {
+            super::with_burn_generator(Some(options.seed), &device, || {
+                let net = (self.build)(n_metrics, &device);
+                super::named::materialise(&net);
+                net
+            })
+        });
         (device, super::freeze_groups(net, &options.frozen_groups))
     }
 
@@ -107,8 +112,14 @@ impl<N: Module + Clone> Fitted<N> {
         Ok(())
     }
 
+    /// An untrained network, about to be overwritten by loaded or imported values.
     fn fresh(&self, n_metrics: usize) -> N {
-        (self.build)(n_metrics, &super::device())
+        let device = super::device();
+        super::with_burn_generator(None, &device, || {
+            let net = (self.build)(n_metrics, &device);
+            super::named::materialise(&net);
+            net
+        })
     }
 
     /// Loads all weights from `files` into a fresh network for `n_metrics` metrics.
@@ -180,15 +191,25 @@ macro_rules! fitted_checkpoints {
             self.net.load(files, n_metrics)
         }
 
-        $crate::nn::fitted_tensors!();
+        $crate::nn::fitted_network!();
     };
 }
 pub(crate) use fitted_checkpoints;
 
-/// The named-tensor methods of a `Detector` whose network is its `net: Fitted<_>` field
-/// (every neural detector, including those that write their checkpoints themselves).
-macro_rules! fitted_tensors {
+/// What every `Detector` whose network is its `net: Fitted<_>` field shares (every neural
+/// detector, including those that write their checkpoints themselves): warm starts that continue
+/// from the fitted network ([`Fitted::start_fit`]), training windows chosen by labels
+/// ([`crate::nn::TrainingWindows`]), and its parameters as named tensors.
+macro_rules! fitted_network {
     () => {
+        fn continues_training(&self) -> bool {
+            true
+        }
+
+        fn learns_from_labels(&self) -> bool {
+            true
+        }
+
         fn export_tensors(
             &self,
             groups: &[String],
@@ -205,7 +226,7 @@ macro_rules! fitted_tensors {
         }
     };
 }
-pub(crate) use fitted_tensors;
+pub(crate) use fitted_network;
 
 #[cfg(test)]
 mod tests {

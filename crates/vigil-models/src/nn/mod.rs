@@ -16,6 +16,7 @@ pub mod infer;
 pub(crate) mod lanes;
 pub mod likelihood;
 mod named;
+mod noise;
 pub mod rnn;
 pub(crate) mod simd;
 pub mod softmax;
@@ -26,8 +27,9 @@ pub use dense::dense;
 pub use dropout::{seed_dropout, Dropout};
 pub use epochs::{descend, epoch_batches, step_decay, Epochs};
 pub use fitted::Fitted;
-pub(crate) use fitted::{fitted_checkpoints, fitted_tensors};
+pub(crate) use fitted::{fitted_checkpoints, fitted_network};
 pub use named::{export_module, import_module};
+pub use noise::Noise;
 pub use windows::TrainingWindows;
 
 use crate::error::{ModelError, Result};
@@ -54,6 +56,23 @@ pub fn select_device(name: &str) -> Result<()> {
     };
     let _ = DEVICE.set(device);
     Ok(())
+}
+
+/// burn draws initial weights from one generator per process (`Device::seed`). A fit seeds it
+/// and builds its network while holding this lock, and so does every other build, so that two
+/// fits at once start from the weights each would start from alone. (Only building draws from
+/// it: the noise a fit draws while training comes from its own [`Noise`].)
+static BURN_GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `build` holding burn's process-wide generator alone, after seeding it with `seed`
+/// (when given) on `device`. Not to be called from a rayon worker thread: a worker waiting
+/// inside `build` could pick up another build and wait on itself.
+pub fn with_burn_generator<T>(seed: Option<u64>, device: &Device, build: impl FnOnce() -> T) -> T {
+    let _alone = BURN_GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(seed) = seed {
+        device.seed(seed);
+    }
+    build()
 }
 
 /// The device chosen by [`select_device`], or the flex CPU device.

@@ -133,6 +133,19 @@ fn apply_import<M: Module>(module: M, tensors: &NamedTensors) -> M {
     })
 }
 
+/// Draws every parameter's initial values now. burn initialises a parameter lazily, when it is
+/// first read; a fit builds its network holding burn's generator alone
+/// ([`super::with_burn_generator`]) and must draw them all before letting go of it.
+pub fn materialise<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}
+
 /// The path and save-form shape of every float parameter, without reading values.
 fn export_shapes<M: Module>(module: &M) -> std::collections::BTreeMap<String, Vec<usize>> {
     struct Shapes {

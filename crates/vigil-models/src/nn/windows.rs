@@ -31,8 +31,10 @@ impl<'i, 'a> TrainingWindows<'i, 'a> {
         )
     }
 
-    /// The windows starting at `starts`.
-    pub fn starting_at(input: &'i MtsInput<'a>, window: usize, starts: Vec<usize>) -> Self {
+    /// The windows starting at `starts`, less those that hold a step labelled anomalous when
+    /// the input carries labels (an operator's feedback is not learnt as normal).
+    pub fn starting_at(input: &'i MtsInput<'a>, window: usize, mut starts: Vec<usize>) -> Self {
+        starts.retain(|&s| !input.window_labelled_anomalous(s, window));
         Self {
             input,
             window,
@@ -100,5 +102,19 @@ mod tests {
         assert_eq!(strided.gather(&[1]), &[20., 21., 30., 31., 40., 41.]);
         let longer_than_the_series = TrainingWindows::all(&input, 7);
         assert!(longer_than_the_series.is_empty());
+    }
+
+    #[test]
+    fn windows_holding_a_step_labelled_anomalous_are_left_out() {
+        let values: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let labels = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, 0];
+        let input = MtsInput::new(&values, 1).with_labels(&labels);
+        // Windows of 3 start at 0..=9; those covering step 3 (1..=3) or step 10 (8, 9) go.
+        let mut kept = TrainingWindows::all(&input, 3);
+        assert_eq!(kept.len(), 5);
+        assert_eq!(
+            kept.gather(&[0, 1, 4]),
+            &[0., 1., 2., 4., 5., 6., 7., 8., 9.]
+        );
     }
 }

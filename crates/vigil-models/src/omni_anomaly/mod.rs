@@ -140,6 +140,7 @@ fn validation_loss(
     split: &ValidationSplit,
     prior: &StateSpacePrior,
     c: &OmniAnomalyConfig,
+    noise: &mut nn::Noise,
 ) -> f64 {
     let (m, w) = (input.n_metrics, c.window);
     let device = nn::device();
@@ -148,7 +149,7 @@ fn validation_loss(
     for chosen in split.starts.chunks(c.batch_size) {
         input.gather_windows(w, chosen, &mut batch);
         let x = nn::tensor3(batch.clone(), chosen.len(), w, m, &device);
-        sum += nn::scalar(net.negative_elbo(x, prior, c.std_epsilon).sum());
+        sum += nn::scalar(net.negative_elbo(x, prior, c.std_epsilon, noise).sum());
         count += chosen.len();
     }
     sum / count.max(1) as f64
@@ -202,18 +203,22 @@ impl Detector for OmniAnomaly {
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut best: Option<(f64, OmniAnomalyNet)> = None;
         let mut steps = 0usize;
+        let mut noise = nn::Noise::for_fit(options.seed);
         let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, options)
             .run(net, |net, idx, _| {
                 let x = windows.tensor3(idx, &device);
                 // The authors' loss: the negative ELBO of a window summed over its steps and
                 // metrics, averaged over the batch.
-                let loss = net.negative_elbo(x, &prior, c.std_epsilon).mean();
+                let loss = net
+                    .negative_elbo(x, &prior, c.std_epsilon, &mut noise)
+                    .mean();
                 let (net, reported) = nn::descend(&mut optimiser, c.learning_rate, net, loss);
                 steps += 1;
                 if let Some(split) = &split {
                     if steps.is_multiple_of(c.validate_every) {
                         let candidate = net.valid();
-                        let loss = validation_loss(&candidate, input, split, &prior, &c);
+                        let loss =
+                            validation_loss(&candidate, input, split, &prior, &c, &mut noise);
                         if best.as_ref().is_none_or(|(b, _)| loss < *b) {
                             best = Some((loss, candidate));
                         }
@@ -225,7 +230,7 @@ impl Detector for OmniAnomaly {
         let last = net.valid();
         let chosen = match (&split, best) {
             (Some(split), Some((best_loss, best_net))) => {
-                if validation_loss(&last, input, split, &prior, &c) <= best_loss {
+                if validation_loss(&last, input, split, &prior, &c, &mut noise) <= best_loss {
                     last
                 } else {
                     best_net

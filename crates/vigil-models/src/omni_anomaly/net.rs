@@ -15,7 +15,6 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
-use burn::tensor::Distribution;
 
 /// The posterior step: [features_t, z_{t−1}] ↦ (mean, raw deviation) of z_t, as two products so
 /// that the features' share is computed for all steps at once, outside the sequential loop.
@@ -85,19 +84,21 @@ impl OmniAnomalyNet {
     }
 
     /// The negative ELBO of each window of `x` (`batch × steps × metrics`), one posterior
-    /// sample per window: −ln p(x | z) − ln p(z) + ln q(z | x), `batch × 1`.
+    /// sample per window (drawn from the fit's `noise`): −ln p(x | z) − ln p(z) + ln q(z | x),
+    /// `batch × 1`.
     pub fn negative_elbo(
         &self,
         x: Tensor<3>,
         prior: &StateSpacePrior,
         std_epsilon: f64,
+        noise: &mut crate::nn::Noise,
     ) -> Tensor<2> {
         let [batch, steps, metrics] = x.dims();
         let device = x.device();
         let features = through(&self.q_dense, self.q_rnn.forward(x.clone()));
         let l = self.posterior.previous.weight.val().dims()[0];
         let from_features = self.posterior.features.forward(features);
-        let noise = Tensor::<3>::random([batch, steps, l], Distribution::Normal(0.0, 1.0), &device);
+        let noise = noise.standard_normal([batch, steps, l], &device);
         let mut previous = Tensor::<2>::zeros([batch, l], &device);
         let (mut latents, mut deviations) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         for t in 0..steps {

@@ -292,7 +292,6 @@ impl Detector for Tranad {
         check_window(w, input.len(), "training series")?;
         nn::seed_dropout(options.seed);
         let (device, net) = self.net.start_fit(m, options);
-        let n = input.n_full_windows(w);
         let mut optimizer = AdamWConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(self.config.weight_decay as f32)
@@ -300,25 +299,26 @@ impl Detector for Tranad {
         let epochs = options.epochs.unwrap_or(self.config.epochs);
         let c = &self.config;
         let mut windows = nn::TrainingWindows::all(input, w);
-        let (net, last_loss) = nn::Epochs::new("TranAD", n, c.batch_size, epochs, options).run(
-            net,
-            |net, idx, epoch| {
-                let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
-                let phase1 = 1.0 / epoch as f64;
-                let x = windows.tensor3(idx, &device);
-                let newest = x.clone().narrow(1, w - 1, 1);
-                let (x1, x2) = net.forward(x);
-                let loss = ((x1 - newest.clone()).square().mul_scalar(phase1)
-                    + (x2 - newest).square().mul_scalar(1.0 - phase1))
-                .mean();
-                nn::descend(&mut optimizer, lr, net, loss)
-            },
-        )?;
+        let (net, last_loss) =
+            nn::Epochs::new("TranAD", windows.len(), c.batch_size, epochs, options).run(
+                net,
+                |net, idx, epoch| {
+                    let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
+                    let phase1 = 1.0 / epoch as f64;
+                    let x = windows.tensor3(idx, &device);
+                    let newest = x.clone().narrow(1, w - 1, 1);
+                    let (x1, x2) = net.forward(x);
+                    let loss = ((x1 - newest.clone()).square().mul_scalar(phase1)
+                        + (x2 - newest).square().mul_scalar(1.0 - phase1))
+                    .mean();
+                    nn::descend(&mut optimizer, lr, net, loss)
+                },
+            )?;
         self.net.set(net.valid().to_device(&nn::device()), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
-            windows: n,
+            windows: windows.len(),
         })
     }
 

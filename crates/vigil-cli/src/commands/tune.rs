@@ -1,0 +1,63 @@
+//! `vigil tune`: fine-tune a trained model on new data of its entity, learning from the
+//! operators' labels in the data's `label` column (1 anomalous, 0 normal), and write the result
+//! as a model directory — beside the old model, or over it.
+
+use crate::output::Ui;
+use clap::Args;
+use std::path::PathBuf;
+use vigil_models::{fine_tune, TrainedModel, TuneSpec};
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Model directory to start from (written by `vigil train` or `vigil tune`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// New data of the entity, with the model's metrics; a `label` column (CSV, Parquet) marks
+    /// steps operators judged anomalous (1) or normal (0).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Model directory to write; the same path as --model replaces that model (in one step: a
+    /// kill leaves the old model or the new one).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Epochs of fine-tuning (default: the detector's configured epochs).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// A layer group to keep frozen (repeatable); `vigil models` lists each detector's groups.
+    #[arg(long = "freeze", value_name = "GROUP")]
+    pub frozen_groups: Vec<String>,
+    /// Seed of the fine-tune's random choices.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(args: TuneArgs, ui: &Ui) -> anyhow::Result<()> {
+    let spec = TuneSpec {
+        epochs: args.epochs,
+        frozen_groups: args.frozen_groups,
+        seed: args.seed,
+    };
+    spec.validate()?;
+    let model = TrainedModel::load(&args.model)?;
+    let series = vigil_core::read::read_series(&args.input)?;
+    let tuned = fine_tune(&model, series, &spec)?;
+    tuned.save(&args.output)?;
+    let t = &tuned.manifest.training;
+    if ui.json {
+        crate::say!("{}", serde_json::to_string_pretty(&tuned.manifest)?)?;
+    } else {
+        let loss = t
+            .final_loss
+            .map_or(String::new(), |l| format!(", final loss {l:.5}"));
+        crate::say!(
+            "fine-tuned {} on {} steps ({} labelled anomalous, left out) in {:.1}s ({} epochs{loss}); model written to {}",
+            tuned.manifest.detector,
+            t.train_steps,
+            t.labelled_anomalous,
+            t.train_seconds,
+            t.epochs,
+            args.output.display()
+        )?;
+    }
+    Ok(())
+}

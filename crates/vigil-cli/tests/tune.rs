@@ -1,0 +1,151 @@
+//! `vigil tune`: a trained model fine-tuned on feedback data, whose `label` column says which
+//! steps operators judged anomalous; the tuned model is a model directory `detect` reads.
+
+mod common;
+
+use common::{vigil, vigil_ok};
+use std::path::Path;
+
+/// `rows` steps of two periodic metrics, with a burst at steps 100..110 of every 200 when
+/// `bursts`; with `labels`, a `label` column marking the bursts.
+fn csv(rows: usize, bursts: bool, labels: bool) -> String {
+    let mut s = String::from(if labels { "a,b,label\n" } else { "a,b\n" });
+    for t in 0..rows {
+        let x = t as f64 / 9.0;
+        let burst = bursts && (100..110).contains(&(t % 200));
+        let a = if burst { 3.0 } else { x.sin() };
+        s.push_str(&format!("{a:.5},{:.5}", x.cos()));
+        s.push_str(match (labels, burst) {
+            (false, _) => "\n",
+            (true, true) => ",1\n",
+            (true, false) => ",0\n",
+        });
+    }
+    s
+}
+
+fn train(dir: &Path, detector: &str) {
+    std::fs::write(dir.join("train.csv"), csv(400, false, false)).unwrap();
+    std::fs::write(dir.join("fast.toml"), "[detector_config]\nepochs = 2\n").unwrap();
+    let mut args = vec![
+        "train",
+        "--train",
+        "train.csv",
+        "--model",
+        "m",
+        "--detector",
+        detector,
+        "-q",
+    ];
+    if detector != "pca" {
+        args.extend(["--config", "fast.toml"]);
+    }
+    vigil_ok(&args, dir);
+}
+
+#[test]
+fn tune_learns_from_labels_and_writes_a_model_detect_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    train(d, "usad");
+    std::fs::write(d.join("feedback.csv"), csv(600, true, true)).unwrap();
+    let out = vigil_ok(
+        &[
+            "tune",
+            "--model",
+            "m",
+            "--input",
+            "feedback.csv",
+            "--output",
+            "tuned",
+            "--epochs",
+            "2",
+            "--freeze",
+            "encoder",
+            "--seed",
+            "4",
+        ],
+        d,
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("30 labelled anomalous"), "{said}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("tuned/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["training"]["labelled_anomalous"], 30);
+    assert!(manifest["lineage"]["fine_tuned_from"].is_string());
+    vigil_ok(
+        &[
+            "detect",
+            "--model",
+            "tuned",
+            "--input",
+            "feedback.csv",
+            "--output",
+            "s.csv",
+            "-q",
+        ],
+        d,
+    );
+    // In place: the same path as --model replaces the model.
+    vigil_ok(
+        &[
+            "tune",
+            "--model",
+            "m",
+            "--input",
+            "feedback.csv",
+            "--output",
+            "m",
+            "-q",
+        ],
+        d,
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("m/manifest.json")).unwrap()).unwrap();
+    assert!(manifest["lineage"]["fine_tuned_from"].is_string());
+}
+
+#[test]
+fn tune_refuses_what_it_cannot_do_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("feedback.csv"), csv(600, true, true)).unwrap();
+    let refused = |args: &[&str], why: &str| {
+        let out = vigil(args, d);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+        assert!(!d.join("tuned").exists(), "{args:?} wrote a model");
+    };
+    train(d, "pca");
+    let tune = [
+        "tune",
+        "--model",
+        "m",
+        "--input",
+        "feedback.csv",
+        "--output",
+        "tuned",
+    ];
+    refused(&tune, "cannot continue training");
+    train(d, "usad");
+    let mut unknown = tune.to_vec();
+    unknown.extend(["--freeze", "decoder9"]);
+    refused(&unknown, "no layer group `decoder9`");
+    let mut zero = tune.to_vec();
+    zero.extend(["--epochs", "0"]);
+    refused(&zero, "epochs");
+    std::fs::write(d.join("other.csv"), "x\n1\n2\n").unwrap();
+    refused(
+        &[
+            "tune",
+            "--model",
+            "m",
+            "--input",
+            "other.csv",
+            "--output",
+            "tuned",
+        ],
+        "metric",
+    );
+}
