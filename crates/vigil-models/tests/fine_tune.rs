@@ -37,7 +37,7 @@ fn feedback(n: usize) -> (Vec<f32>, Vec<u8>) {
     let mut values = periodic(n);
     let mut labels = vec![0u8; n];
     for t in 0..n {
-        if t % 100 >= BURST.start % 100 && t % 100 < BURST.end % 100 {
+        if (BURST.start % 100..BURST.end % 100).contains(&(t % 100)) {
             labels[t] = 1;
             for v in &mut values[t * 3..t * 3 + 3] {
                 *v = 1.0 - *v;
