@@ -252,3 +252,96 @@ fn a_state_file_of_another_model_rule_or_owner_is_refused_and_kept() {
         assert!(!d.join("x.csv").exists());
     }
 }
+
+/// The score column and everything after it, row by row, of a `vigil detect` output (the step
+/// column restarts in each run).
+fn rows_after_step(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().skip(1).map(str::to_string).collect())
+        .collect()
+}
+
+/// A windowed detector carries its context window in the state: scored in three parts — one
+/// of them shorter than the window — a stream gets, digit for digit, the scores, thresholds
+/// and alarms of one run, the parts' first steps included.
+#[test]
+fn a_windowed_model_scores_a_stream_in_parts_as_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("train.csv"), csv(0, 400)).unwrap();
+    std::fs::write(d.join("all.csv"), csv(400, 600)).unwrap();
+    let parts = [(400, 250), (650, 3), (653, 347)];
+    for (i, &(from, rows)) in parts.iter().enumerate() {
+        std::fs::write(d.join(format!("part{i}.csv")), csv(from, rows)).unwrap();
+    }
+    std::fs::write(
+        d.join("fast.toml"),
+        "[detector_config]\nepochs = 2\nwindow = 10\n",
+    )
+    .unwrap();
+    vigil_ok(
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--model",
+            "m",
+            "--detector",
+            "usad",
+            "--config",
+            "fast.toml",
+            "-q",
+        ],
+        d,
+    );
+    vigil_ok(
+        &[
+            "detect", "--model", "m", "--input", "all.csv", "--output", "all.out", "-q",
+        ],
+        d,
+    );
+    let mut in_parts = Vec::new();
+    for i in 0..parts.len() {
+        let (input, output) = (format!("part{i}.csv"), format!("part{i}.out"));
+        vigil_ok(
+            &[
+                "detect",
+                "--model",
+                "m",
+                "--input",
+                &input,
+                "--output",
+                &output,
+                "--state",
+                "stream.json",
+                "-q",
+            ],
+            d,
+        );
+        in_parts.extend(rows_after_step(&d.join(output)));
+    }
+    let one_run = rows_after_step(&d.join("all.out"));
+    assert_eq!(in_parts.len(), one_run.len());
+    for (t, (a, b)) in in_parts.iter().zip(&one_run).enumerate() {
+        assert_eq!(a, b, "step {t}");
+    }
+    // A part shorter than the window cannot start a stream: there is nothing before it.
+    let out = vigil(
+        &[
+            "detect",
+            "--model",
+            "m",
+            "--input",
+            "part1.csv",
+            "--output",
+            "x.out",
+            "--state",
+            "new.json",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("window"));
+}

@@ -262,14 +262,51 @@ pub fn transfer(
 
 impl TrainedModel {
     /// Cleans, normalises and scores a series with the stored preparation.
-    pub fn score(&self, mut series: Series, what: &str) -> Result<(Scores, CleanReport)> {
-        let reference = Series::new(self.manifest.metric_names.clone(), vec![])?;
-        reference.check_same_metrics(&series, what)?;
+    pub fn score(&self, series: Series, what: &str) -> Result<(Scores, CleanReport)> {
+        let (scores, report, _) = self.score_continuing(series, &[], what)?;
+        Ok((scores, report))
+    }
+
+    /// Scores `series` as the next part of a stream whose last cleaned steps were `context`
+    /// (row-major, fewer than [`Detector::window`] rows; empty at the stream's start), so that
+    /// its first steps are scored with the steps before them, as one run over the whole stream
+    /// scores them. A part may then be shorter than the window. Returns the scores of `series`'s
+    /// own steps and the context for the part after it. (Missing values are repaired within the
+    /// part, so that errors name its own rows.)
+    pub fn score_continuing(
+        &self,
+        mut series: Series,
+        context: &[f64],
+        what: &str,
+    ) -> Result<(Scores, CleanReport, Vec<f64>)> {
+        let names = &self.manifest.metric_names;
+        let (m, window) = (names.len(), self.detector.window());
+        Series::new(names.clone(), vec![])?.check_same_metrics(&series, what)?;
+        if !context.len().is_multiple_of(m) || context.len() / m >= window.max(1) {
+            return Err(ModelError::Shape(format!(
+                "the stream's context holds {} values, not fewer than {window} rows of {m} \
+                 metrics; start a new stream state",
+                context.len()
+            )));
+        }
         let report = clean(&mut series, self.manifest.missing_policy)?;
-        check_window(self.detector.window(), series.len(), what)?;
-        let series = Prepared::new(series, &self.manifest.normaliser)?;
-        let scores = self.detector.score(&series.input())?;
-        Ok((finite_scores(scores, self.detector.kind(), what)?, report))
+        let carried = context.len() / m;
+        let mut values = Vec::with_capacity(context.len() + series.values.len());
+        values.extend_from_slice(context);
+        values.append(&mut series.values);
+        let joined = Series::new(names.clone(), values)?;
+        check_window(window, joined.len(), what)?;
+        let keep = window.saturating_sub(1).min(joined.len());
+        let next_context = joined.values[(joined.len() - keep) * m..].to_vec();
+        let prepared = Prepared::new(joined, &self.manifest.normaliser)?;
+        let scores = self.detector.score(&prepared.input())?;
+        let scores = finite_scores(scores, self.detector.kind(), what)?;
+        let own = Scores {
+            total: scores.total[carried..].to_vec(),
+            per_metric: scores.per_metric[carried * m..].to_vec(),
+            n_metrics: m,
+        };
+        Ok((own, report, next_context))
     }
 
     /// Everything the model is, as files in memory: the detector's weights and the calibration

@@ -1,5 +1,6 @@
 //! What a stream scored in several runs carries from one run to the next: the state of its
-//! threshold rule (SPOT's tail), tied to the model it was learnt with. Saved as a small JSON
+//! threshold rule (SPOT's tail) and its last steps (the detector's context window), tied to
+//! the model it was learnt with. Saved as a small JSON
 //! file (`vigil detect --state FILE`), so that a stream judged in two runs gets the alarms of
 //! one run.
 
@@ -26,6 +27,11 @@ pub struct StreamState {
     pub threshold: ThresholdMethod,
     /// SPOT's state; `None` for rules that keep none.
     pub spot: Option<Pot>,
+    /// The stream's last cleaned steps (row-major, fewer than the model's window), so that the
+    /// next part's first steps are scored with the steps before them. Empty in state files
+    /// written before it was kept.
+    #[serde(default)]
+    pub context: Vec<f64>,
 }
 
 impl StreamState {
@@ -37,6 +43,7 @@ impl StreamState {
             model: fingerprint(model_dir)?,
             threshold,
             spot: None,
+            context: Vec::new(),
         })
     }
 

@@ -24,9 +24,10 @@ pub struct DetectArgs {
     /// Label-free threshold: `spot`, `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile` (default: the rule the model was trained with, else `spot`).
     #[arg(long)]
     pub threshold: Option<String>,
-    /// Stream state file: the threshold's state (SPOT's tail) is read from it when it exists
-    /// and saved to it after scoring, so that a stream scored in several runs gets the alarms
-    /// of one run. For `spot`, `pot` and `quantile`.
+    /// Stream state file: the threshold's state (SPOT's tail) and the stream's last steps (the
+    /// model's context window) are read from it when it exists and saved to it after scoring,
+    /// so that a stream scored in several runs gets the scores and alarms of one run, and a part
+    /// may be shorter than the window. For `spot`, `pot` and `quantile`.
     #[arg(long)]
     pub state: Option<PathBuf>,
     #[command(flatten)]
@@ -96,7 +97,16 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
     };
     let series = vigil_core::read::read_series(&args.input)?;
     let names = model.manifest.metric_names.clone();
-    let (scores, report) = model.score(series, &args.input.display().to_string())?;
+    let what = args.input.display().to_string();
+    let (scores, report) = match &mut state {
+        Some(state) => {
+            let (scores, report, context) =
+                model.score_continuing(series, &state.context, &what)?;
+            state.context = context;
+            (scores, report)
+        }
+        None => model.score(series, &what)?,
+    };
     let Decision {
         thresholds: th,
         alarms: flagged,
