@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{vigil, vigil_ok};
+use common::{train_ok, vigil, vigil_ok};
 use std::path::Path;
 
 /// `rows` steps of two periodic metrics from step `from`, a level shift from step 500 and a
@@ -44,19 +44,7 @@ fn a_stream_scored_in_two_runs_with_its_state_gets_the_alarms_of_one_run() {
     std::fs::write(d.join("first.csv"), csv(400, 250)).unwrap();
     std::fs::write(d.join("rest.csv"), csv(650, 350)).unwrap();
     // PCA scores each step on its own (window 1), so the split changes no score.
-    vigil_ok(
-        &[
-            "train",
-            "--train",
-            "train.csv",
-            "--model",
-            "m",
-            "--detector",
-            "pca",
-            "-q",
-        ],
-        d,
-    );
+    train_ok(d, "train.csv", "m", "pca", &[]);
     vigil_ok(
         &[
             "detect", "--model", "m", "--input", "all.csv", "--output", "all.out", "-q",
@@ -110,21 +98,7 @@ fn the_rule_a_model_was_trained_with_is_the_one_detect_applies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("train.csv"), csv(0, 400)).unwrap();
-    vigil_ok(
-        &[
-            "train",
-            "--train",
-            "train.csv",
-            "--model",
-            "m",
-            "--detector",
-            "pca",
-            "--threshold",
-            "quantile",
-            "-q",
-        ],
-        d,
-    );
+    train_ok(d, "train.csv", "m", "pca", &["--threshold", "quantile"]);
     let out = vigil_ok(
         &[
             "--json",
@@ -165,32 +139,8 @@ fn a_state_file_of_another_model_rule_or_owner_is_refused_and_kept() {
     let d = dir.path();
     std::fs::write(d.join("train.csv"), csv(0, 400)).unwrap();
     std::fs::write(d.join("longer.csv"), csv(0, 500)).unwrap();
-    vigil_ok(
-        &[
-            "train",
-            "--train",
-            "train.csv",
-            "--model",
-            "m",
-            "--detector",
-            "pca",
-            "-q",
-        ],
-        d,
-    );
-    vigil_ok(
-        &[
-            "train",
-            "--train",
-            "longer.csv",
-            "--model",
-            "other",
-            "--detector",
-            "pca",
-            "-q",
-        ],
-        d,
-    );
+    train_ok(d, "train.csv", "m", "pca", &[]);
+    train_ok(d, "longer.csv", "other", "pca", &[]);
     vigil_ok(
         &[
             "detect",
@@ -281,21 +231,7 @@ fn a_windowed_model_scores_a_stream_in_parts_as_in_one_run() {
         "[detector_config]\nepochs = 2\nwindow = 10\n",
     )
     .unwrap();
-    vigil_ok(
-        &[
-            "train",
-            "--train",
-            "train.csv",
-            "--model",
-            "m",
-            "--detector",
-            "usad",
-            "--config",
-            "fast.toml",
-            "-q",
-        ],
-        d,
-    );
+    train_ok(d, "train.csv", "m", "usad", &["--config", "fast.toml"]);
     vigil_ok(
         &[
             "detect", "--model", "m", "--input", "all.csv", "--output", "all.out", "-q",

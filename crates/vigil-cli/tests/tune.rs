@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{vigil, vigil_ok};
+use common::{train_ok, vigil, vigil_ok};
 use std::path::Path;
 
 /// `rows` steps of two periodic metrics, with a burst at steps 100..110 of every 200 when
@@ -27,20 +27,12 @@ fn csv(rows: usize, bursts: bool, labels: bool) -> String {
 fn train(dir: &Path, detector: &str) {
     std::fs::write(dir.join("train.csv"), csv(400, false, false)).unwrap();
     std::fs::write(dir.join("fast.toml"), "[detector_config]\nepochs = 2\n").unwrap();
-    let mut args = vec![
-        "train",
-        "--train",
-        "train.csv",
-        "--model",
-        "m",
-        "--detector",
-        detector,
-        "-q",
-    ];
-    if detector != "pca" {
-        args.extend(["--config", "fast.toml"]);
-    }
-    vigil_ok(&args, dir);
+    let config: &[&str] = if detector == "pca" {
+        &[]
+    } else {
+        &["--config", "fast.toml"]
+    };
+    train_ok(dir, "train.csv", "m", detector, config);
 }
 
 #[test]

@@ -27,6 +27,23 @@ pub fn vigil_ok(args: &[&str], cwd: &Path) -> Output {
     out
 }
 
+/// Runs `vigil train --train TRAIN --model MODEL --detector DETECTOR -q`, then `extra`, in
+/// `cwd`, and insists that it succeeds.
+pub fn train_ok(cwd: &Path, train: &str, model: &str, detector: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--train",
+        train,
+        "--model",
+        model,
+        "--detector",
+        detector,
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    vigil_ok(&args, cwd)
+}
+
 /// Writes a two-machine SMD layout under `root/SMD` (train/, test/, test_label/, headerless
 /// numbers): three periodic metrics, 600 steps each, the test series with a 20-step spike at
 /// steps 400..420 labelled anomalous.

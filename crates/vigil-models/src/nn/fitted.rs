@@ -232,13 +232,7 @@ pub(crate) use fitted_network;
 mod tests {
     use super::*;
     use crate::detector::FitOptions;
-    use burn::nn::{Linear, LinearConfig};
-
-    #[derive(Module, Debug)]
-    struct TwoLayers {
-        first: Linear,
-        second: Linear,
-    }
+    use crate::nn::test_nets::TwoLayers;
 
     fn requires_grad(net: &TwoLayers) -> (bool, bool) {
         (
@@ -250,10 +244,7 @@ mod tests {
     #[test]
     fn each_warm_fit_freezes_exactly_the_groups_it_is_given() {
         let mut fitted: Fitted<TwoLayers> =
-            Fitted::new("test", "test.bpk", |_, device| TwoLayers {
-                first: LinearConfig::new(3, 3).init(device),
-                second: LinearConfig::new(3, 1).init(device),
-            });
+            Fitted::new("test", "test.bpk", |_, device| TwoLayers::new(device));
         let (_, net) = fitted.start_fit(3, &FitOptions::default());
         assert_eq!(requires_grad(&net), (true, true));
         fitted.set(net.valid(), 3);

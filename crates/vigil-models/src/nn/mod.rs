@@ -225,3 +225,27 @@ pub fn accumulate_gradients<M: Module>(
 pub fn adam() -> burn::optim::AdamConfig {
     burn::optim::AdamConfig::new().with_epsilon(1e-8)
 }
+
+/// Networks for the `nn` modules' own tests.
+#[cfg(test)]
+pub(crate) mod test_nets {
+    use burn::module::Module;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::*;
+
+    /// Two dense layers, 3 → 2 → 1: the smallest network with two layer groups.
+    #[derive(Module, Debug)]
+    pub struct TwoLayers {
+        pub first: Linear,
+        pub second: Linear,
+    }
+
+    impl TwoLayers {
+        pub fn new(device: &Device) -> TwoLayers {
+            TwoLayers {
+                first: LinearConfig::new(3, 2).init(device),
+                second: LinearConfig::new(2, 1).init(device),
+            }
+        }
+    }
+}

@@ -11,12 +11,20 @@ use burn::prelude::*;
 /// The float parameters of `module` whose path contains one of `groups` (all of them when
 /// `groups` is empty), as named tensors.
 pub fn export_module<M: Module>(module: &M, groups: &[String]) -> NamedTensors {
-    struct Export {
+    let group = (!groups.is_empty()).then(|| ParamGroup::from_any_predicates(groups.to_vec()));
+    collect(module, group, true)
+}
+
+/// Every float parameter of `module` in `group` (all without one), by path, in checkpoint
+/// form; with `values` false only their shapes are read (the values are left empty).
+fn collect<M: Module>(module: &M, group: Option<ParamGroup>, values: bool) -> NamedTensors {
+    struct Collect {
         path: Vec<String>,
         group: Option<ParamGroup>,
+        values: bool,
         out: NamedTensors,
     }
-    impl ModuleVisitor for Export {
+    impl ModuleVisitor for Collect {
         fn enter_module(&mut self, name: &str, _container_type: &str) {
             self.path.push(name.to_string());
         }
@@ -30,22 +38,25 @@ pub fn export_module<M: Module>(module: &M, groups: &[String]) -> NamedTensors {
                     return;
                 }
             }
-            let data = param.transform_for_save().val().into_data();
-            let shape = data.shape().to_vec();
-            let values = data
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("converted to f32");
+            let tensor = param.transform_for_save().val();
+            let shape = tensor.shape().to_vec();
+            let values = if self.values {
+                let data = tensor.into_data().convert::<f32>();
+                data.try_into_vec::<f32>().expect("converted to f32")
+            } else {
+                Vec::new()
+            };
             self.out.insert(path, NamedTensor { shape, values });
         }
     }
-    let mut export = Export {
+    let mut collect = Collect {
         path: Vec::new(),
-        group: (!groups.is_empty()).then(|| ParamGroup::from_any_predicates(groups.to_vec())),
+        group,
+        values,
         out: NamedTensors::new(),
     };
-    module.visit(&mut export);
-    export.out
+    module.visit(&mut collect);
+    collect.out
 }
 
 /// The checkpoint (burnpack bytes) of a whole module: every float parameter under its path,
@@ -81,7 +92,7 @@ pub fn import_module<M: Module>(module: M, tensors: &NamedTensors) -> Result<M> 
 /// Succeeds when every one of `tensors` names a parameter of `module` and has its shape.
 pub fn check_import<M: Module>(module: &M, tensors: &NamedTensors) -> Result<()> {
     crate::weights::check_shapes(tensors)?;
-    let known = export_shapes(module);
+    let known = collect(module, None, false);
     for (name, t) in tensors {
         match known.get(name) {
             None => {
@@ -90,11 +101,11 @@ pub fn check_import<M: Module>(module: &M, tensors: &NamedTensors) -> Result<()>
                     known.keys().cloned().collect::<Vec<_>>().join(", ")
                 )))
             }
-            Some(shape) if *shape != t.shape => {
+            Some(own) if own.shape != t.shape => {
                 return Err(ModelError::Shape(format!(
-                    "tensor `{name}` has shape {:?}, the model's parameter has {shape:?} (was \
-                     it trained on other metrics or another config?)",
-                    t.shape
+                    "tensor `{name}` has shape {:?}, the model's parameter has {:?} (was it \
+                     trained on other metrics or another config?)",
+                    t.shape, own.shape
                 )))
             }
             Some(_) => {}
@@ -146,50 +157,18 @@ pub fn materialise<M: Module>(module: &M) {
     module.visit(&mut Touch);
 }
 
-/// The path and save-form shape of every float parameter, without reading values.
-fn export_shapes<M: Module>(module: &M) -> std::collections::BTreeMap<String, Vec<usize>> {
-    struct Shapes {
-        path: Vec<String>,
-        out: std::collections::BTreeMap<String, Vec<usize>>,
-    }
-    impl ModuleVisitor for Shapes {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let shape = param.transform_for_save().val().shape().to_vec();
-            self.out.insert(self.path.join("."), shape);
-        }
-    }
-    let mut shapes = Shapes {
-        path: Vec::new(),
-        out: Default::default(),
-    };
-    module.visit(&mut shapes);
-    shapes.out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::nn::{Linear, LinearConfig};
-
-    #[derive(Module, Debug)]
-    struct TwoLayers {
-        first: Linear,
-        second: Linear,
-    }
+    use crate::nn::test_nets::TwoLayers;
 
     fn two_layers(seed: u64) -> TwoLayers {
         let device = crate::nn::device();
-        device.seed(seed);
-        TwoLayers {
-            first: LinearConfig::new(3, 2).init(&device),
-            second: LinearConfig::new(2, 1).init(&device),
-        }
+        crate::nn::with_burn_generator(Some(seed), &device, || {
+            let net = TwoLayers::new(&device);
+            materialise(&net);
+            net
+        })
     }
 
     #[test]
