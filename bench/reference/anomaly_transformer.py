@@ -1,4 +1,4 @@
-"""The Anomaly Transformer of crates/vigil-models/src/anomaly_transformer/ in PyTorch, for vigil's
+"""The Anomaly Transformer of crates/vigil-models/src/detectors/anomaly_transformer/ in PyTorch, for vigil's
 speed comparison: token embedding = Conv1d(metrics -> 64, kernel 3, circular padding, no bias) +
 sinusoidal positions; 3 encoder layers of anomaly-attention (8 heads; series = softmax(QK^T/sqrt(e)),
 prior = Gaussian over |i - j| with sigma = 3^(sigmoid(5s) + 1e-5) - 1, normalised per row), residual

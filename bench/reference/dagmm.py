@@ -1,4 +1,4 @@
-"""DAGMM of crates/vigil-models/src/dagmm/ in PyTorch, for vigil's speed comparison:
+"""DAGMM of crates/vigil-models/src/detectors/dagmm/ in PyTorch, for vigil's speed comparison:
 flattened windows (5 steps x metrics) -> 60 -> 30 -> 10 -> 1 code (tanh), mirrored decoder;
 z = [code, relative Euclidean distance, cosine similarity]; estimation z -> 10 (tanh, dropout
 0.5) -> 4 (softmax); loss = squared reconstruction error + 0.1 x mean sample energy under the

@@ -1,4 +1,4 @@
-"""Deep SVDD of crates/vigil-models/src/deep_svdd.rs in PyTorch, for vigil's speed comparison:
+"""Deep SVDD of crates/vigil-models/src/detectors/deep_svdd.rs in PyTorch, for vigil's speed comparison:
 flattened windows (10 steps x metrics) -> 128 -> 64 -> 32, ReLU between, no biases; centre =
 mean representation of the training windows (components within 0.1 of zero moved to +-0.1);
 loss = mean squared distance to the centre; Adam lr 1e-4, weight decay 1e-6, batch 200.

@@ -1,4 +1,4 @@
-"""GDN of crates/vigil-models/src/gdn.rs in PyTorch, for vigil's speed comparison, written with
+"""GDN of crates/vigil-models/src/detectors/gdn.rs in PyTorch, for vigil's speed comparison, written with
 dense tensors (as vigil is) instead of torch_geometric's message passing: embeddings of 64 per
 metric, each node's neighbours = itself + its 4 most cosine-similar nodes (recomputed every
 step, not differentiated), graph attention over a 5-step window (W: 5 -> 64, no bias; logits

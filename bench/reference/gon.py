@@ -1,4 +1,4 @@
-"""GON of crates/vigil-models/src/gon/ in PyTorch, for vigil's speed comparison: D = flattened
+"""GON of crates/vigil-models/src/detectors/gon/ in PyTorch, for vigil's speed comparison: D = flattened
 window (15 steps x metrics) -> 16 -> 16 -> 1, LeakyReLU(0.01), sigmoid; a generated window comes
 from Adam on D's input (lr 0.01, cosine annealing T_max 10, clamped to the data range, stop after
 more than 10 quiet iterations at tolerance 1e-3, at most 100), started from the real window; D is

@@ -1,4 +1,4 @@
-"""InterFusion as crates/vigil-models/src/interfusion/ builds it, in PyTorch, for vigil's speed
+"""InterFusion as crates/vigil-models/src/detectors/interfusion/ builds it, in PyTorch, for vigil's speed
 comparison of the whole-model stage (pre-training is cheaper and not timed on either side):
 z2 from five strided Conv1d layers (channels = metrics, kernel 5, strides 2,1,2,1,2, ReLU) and a
 1x1 head; five ConvTranspose1d layers expand it back to the window; a GRU (metrics -> 64) runs

@@ -1,4 +1,4 @@
-"""LSTM-NDT's forecaster of crates/vigil-models/src/lstm_ndt.rs in PyTorch, for vigil's speed
+"""LSTM-NDT's forecaster of crates/vigil-models/src/detectors/lstm_ndt.rs in PyTorch, for vigil's speed
 comparison: a 2-layer LSTM of 80 units reads the first 99 steps of a 100-step window, dropout 0.3
 on its last state, a dense layer predicts every metric at the newest step; MSE, Adam lr 1e-3,
 batch 70, every window once per epoch in a random order. Windows are cut per batch from a

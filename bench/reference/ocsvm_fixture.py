@@ -1,4 +1,4 @@
-"""Scores of scikit-learn's OneClassSVM on the small fixture of crates/vigil-models/src/ocsvm.rs
+"""Scores of scikit-learn's OneClassSVM on the small fixture of crates/vigil-models/src/detectors/ocsvm.rs
 (test `scores_match_scikit_learn`): 40 points on two blobs, nu 0.5, gamma 0.5, tol 1e-6.
 Prints -decision_function (vigil's score) of the five test points.
 

@@ -1,4 +1,4 @@
-"""OmniAnomaly as crates/vigil-models/src/omni_anomaly/ builds it, in PyTorch, for vigil's speed
+"""OmniAnomaly as crates/vigil-models/src/detectors/omni_anomaly/ builds it, in PyTorch, for vigil's speed
 comparison: q = GRU (metrics -> 64) + two linear layers (64); each step's latent (3) drawn from a
 Gaussian on [features_t, z_{t-1}] (the connected posterior, a Python loop over the 100 steps, as
 the authors' tf.scan); 20 planar flow layers; the linear Gaussian state-space prior evaluated in

@@ -1,4 +1,4 @@
-"""The recurrent VAE of crates/vigil-models/src/rnn_vae.rs in PyTorch, for vigil's speed
+"""The recurrent VAE of crates/vigil-models/src/detectors/rnn_vae.rs in PyTorch, for vigil's speed
 comparison: GRU encoder (metrics -> 64), posterior head (dense 64, ReLU; mean and softplus std of
 3 latents per step), GRU decoder (3 -> 64), likelihood head (dense 64, ReLU; mean and softplus std
 per metric); window 100, batch 50, Adam lr 1e-3 with gradient-norm clip 10, loss = Gaussian

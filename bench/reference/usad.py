@@ -1,6 +1,6 @@
 """USAD in PyTorch, as the authors' script trains it, for vigil's speed comparison.
 
-Same architecture as crates/vigil-models/src/usad.rs: encoder d -> d/2 -> d/4 -> latent (ReLU),
+Same architecture as crates/vigil-models/src/detectors/usad.rs: encoder d -> d/2 -> d/4 -> latent (ReLU),
 two decoders latent -> d/4 -> d/2 -> d (ReLU, sigmoid out), window 5, latent 40, batch 64, Adam
 lr 1e-3. Each optimiser zeroes only its own parameters, as in the authors' code, so each decoder
 carries the other phase's gradient into its next step.

@@ -1,4 +1,4 @@
-"""The dense VAE of crates/vigil-models/src/vae.rs in PyTorch, for vigil's speed comparison:
+"""The dense VAE of crates/vigil-models/src/detectors/vae.rs in PyTorch, for vigil's speed comparison:
 flattened windows (10 steps x metrics); encoder two dense ReLU layers of 100, then mean and
 softplus std (+1e-4) of 8 latents; decoder two dense ReLU layers of 100, then mean and softplus
 std per value; loss = Gaussian negative log-likelihood + KL to N(0, I); Adam lr 1e-3 with L2

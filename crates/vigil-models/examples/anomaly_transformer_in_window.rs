@@ -21,7 +21,7 @@ use vigil_core::normalise::NormKind;
 use vigil_core::read::{load_benchmark, BenchmarkKind};
 use vigil_core::threshold::{decide, ThresholdMethod};
 use vigil_core::{Entity, Series};
-use vigil_models::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
+use vigil_models::detectors::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
 use vigil_models::experiment::run_entity;
 use vigil_models::{Detector, MtsInput, Scores, TrainSpec};
 

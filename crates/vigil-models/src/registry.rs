@@ -1,22 +1,22 @@
 //! Detectors by name: build one from its config, list them with their defaults.
 
-use crate::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
-use crate::dagmm::{Dagmm, DagmmConfig};
-use crate::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detector::Detector;
+use crate::detectors::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
+use crate::detectors::dagmm::{Dagmm, DagmmConfig};
+use crate::detectors::deep_svdd::{DeepSvdd, DeepSvddConfig};
+use crate::detectors::gdn::{Gdn, GdnConfig};
+use crate::detectors::gon::{Gon, GonConfig};
+use crate::detectors::iforest::{Iforest, IforestConfig};
+use crate::detectors::interfusion::{InterFusion, InterFusionConfig};
+use crate::detectors::lstm_ndt::{LstmNdt, LstmNdtConfig};
+use crate::detectors::ocsvm::{Ocsvm, OcsvmConfig};
+use crate::detectors::omni_anomaly::{OmniAnomaly, OmniAnomalyConfig};
+use crate::detectors::pca::{Pca, PcaConfig};
+use crate::detectors::rnn_vae::{RnnVae, RnnVaeConfig};
+use crate::detectors::tranad::{Tranad, TranadConfig};
+use crate::detectors::usad::{Usad, UsadConfig};
+use crate::detectors::vae::{Vae, VaeConfig};
 use crate::error::{ModelError, Result};
-use crate::gdn::{Gdn, GdnConfig};
-use crate::gon::{Gon, GonConfig};
-use crate::iforest::{Iforest, IforestConfig};
-use crate::interfusion::{InterFusion, InterFusionConfig};
-use crate::lstm_ndt::{LstmNdt, LstmNdtConfig};
-use crate::ocsvm::{Ocsvm, OcsvmConfig};
-use crate::omni_anomaly::{OmniAnomaly, OmniAnomalyConfig};
-use crate::pca::{Pca, PcaConfig};
-use crate::rnn_vae::{RnnVae, RnnVaeConfig};
-use crate::tranad::{Tranad, TranadConfig};
-use crate::usad::{Usad, UsadConfig};
-use crate::vae::{Vae, VaeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -128,7 +128,7 @@ fn fused_coupling(layer: &Coupling, z: Tensor<2>) -> Tensor<2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interfusion::coupling::SCALE_BIAS;
+    use crate::detectors::interfusion::coupling::SCALE_BIAS;
     use burn::tensor::activation::{relu, sigmoid, softplus};
     use burn::tensor::Distribution;
 

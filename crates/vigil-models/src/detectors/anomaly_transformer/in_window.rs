@@ -80,8 +80,8 @@ impl AnomalyTransformer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::anomaly_transformer::AnomalyTransformerConfig;
     use crate::detector::{Detector, FitOptions};
+    use crate::detectors::anomaly_transformer::AnomalyTransformerConfig;
 
     #[test]
     fn windows_tile_the_series_and_the_last_one_ends_at_its_end() {
