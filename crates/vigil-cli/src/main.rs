@@ -8,6 +8,7 @@ mod fleet_table;
 mod output;
 mod plot;
 mod progress;
+mod relaunch;
 mod table;
 
 use clap::{Parser, Subcommand};

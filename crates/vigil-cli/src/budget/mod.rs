@@ -27,7 +27,7 @@ use guard::EXIT_OVER_BUDGET;
 use size::MemorySize;
 use std::fmt;
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use vigil_models::memory::{peak_rss_bytes, rss_bytes};
 
 /// The memory-budget flags of `train` and `detect`.
@@ -139,11 +139,10 @@ pub fn supervise(budget: MemorySize, labels: &[String], ui: &Ui) -> anyhow::Resu
             MemorySize(own)
         );
     }
-    let exe = std::env::current_exe().context("cannot find the vigil executable to run")?;
     let mut refused = Vec::new();
     for (i, label) in labels.iter().enumerate() {
         ui.note(format!("memory budget {budget}: trying {label}"));
-        let worker = run_worker(&exe, i, share)?;
+        let worker = run_worker(i, share)?;
         match worker.status {
             0 => return report(budget, label, &worker, ui),
             EXIT_OVER_BUDGET => refused.push(format!("{label} (stopped above its share)")),
@@ -171,11 +170,10 @@ struct WorkerRun {
 
 /// Runs this command line again as worker `candidate` with `share` bytes. Its stderr is the
 /// user's (progress, errors); its stdout is kept for [`report`].
-fn run_worker(exe: &std::path::Path, candidate: usize, share: u64) -> anyhow::Result<WorkerRun> {
+fn run_worker(candidate: usize, share: u64) -> anyhow::Result<WorkerRun> {
     // Reaped by `wait_with_peak` (wait4), not by std's wait, which drops the resource usage.
     #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(exe)
-        .args(std::env::args_os().skip(1))
+    let mut child = crate::relaunch::again(&[], &[])?
         .args(["--budget-candidate", &candidate.to_string()])
         .args(["--budget-share", &share.to_string()])
         .stdin(Stdio::null())

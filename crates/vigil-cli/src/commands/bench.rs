@@ -222,8 +222,6 @@ fn run_in_children(
     mut journal: Option<&mut Journal>,
     ui: &Ui,
 ) -> anyhow::Result<Vec<EntityOutcome>> {
-    let exe = std::env::current_exe()?;
-    let shared = child_arguments(std::env::args().skip(1));
     let mut outcomes = Vec::new();
     for detector in &args.detectors() {
         for entity in entities {
@@ -235,17 +233,20 @@ fn run_in_children(
                 continue;
             }
             ui.note(format!("{detector} on {} (own process) ...", entity.name));
-            let out = std::process::Command::new(&exe)
-                .args(&shared)
-                .args([
-                    "--detectors",
-                    detector,
-                    "--entities",
-                    &entity.name,
-                    "--json",
-                    "-q",
-                ])
-                .output()?;
+            // The child replaces what it runs and how it reports; every other option carries.
+            let out = crate::relaunch::again(
+                &["--output", "--detectors", "--entities"],
+                &["--memory", "--json", "-q", "--quiet"],
+            )?
+            .args([
+                "--detectors",
+                detector,
+                "--entities",
+                &entity.name,
+                "--json",
+                "-q",
+            ])
+            .output()?;
             if !out.status.success() {
                 anyhow::bail!(
                     "the child run of {detector} on {} failed: {}",
@@ -263,45 +264,4 @@ fn run_in_children(
         }
     }
     Ok(outcomes)
-}
-
-/// The parent's arguments for a child run: without what the child replaces (`--memory`,
-/// `--output`, `--detectors`, `--entities`, `--json`, `-q`).
-fn child_arguments(parent: impl Iterator<Item = String>) -> Vec<String> {
-    const WITH_VALUE: [&str; 3] = ["--output", "--detectors", "--entities"];
-    const FLAGS: [&str; 4] = ["--memory", "--json", "-q", "--quiet"];
-    let mut kept = Vec::new();
-    let mut skip_value = false;
-    for arg in parent {
-        if skip_value {
-            skip_value = false;
-            continue;
-        }
-        let name = arg.split('=').next().unwrap_or(&arg);
-        if FLAGS.contains(&arg.as_str()) {
-            continue;
-        }
-        if WITH_VALUE.contains(&name) {
-            skip_value = !arg.contains('=');
-            continue;
-        }
-        kept.push(arg);
-    }
-    kept
-}
-
-#[cfg(test)]
-mod tests {
-    use super::child_arguments;
-
-    #[test]
-    fn a_child_run_keeps_the_options_and_drops_what_it_replaces() {
-        let parent = "bench --dataset smd --memory --detectors gon,usad --seed 3 --output=t.md --json -q --entities a,b --epochs 2"
-            .split(' ')
-            .map(String::from);
-        assert_eq!(
-            child_arguments(parent).join(" "),
-            "bench --dataset smd --seed 3 --epochs 2"
-        );
-    }
 }

@@ -60,25 +60,6 @@ pub struct SpecArgs {
 }
 
 impl SpecArgs {
-    /// These flags again, as command-line arguments (for a worker process running the same
-    /// command).
-    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
-        let mut args: Vec<std::ffi::OsString> = Vec::new();
-        let mut flag = |name: &str, value: Option<std::ffi::OsString>| {
-            if let Some(value) = value {
-                args.extend([name.into(), value]);
-            }
-        };
-        flag("--detector", self.detector.clone().map(Into::into));
-        flag("--config", self.config.clone().map(Into::into));
-        flag("--seed", self.seed.map(|s| s.to_string().into()));
-        flag("--epochs", self.epochs.map(|e| e.to_string().into()));
-        flag("--missing", self.missing.clone().map(Into::into));
-        flag("--normaliser", self.normaliser.clone().map(Into::into));
-        flag("--threshold", self.threshold.clone().map(Into::into));
-        args
-    }
-
     /// Resolves file + flags into a training spec and a threshold method.
     pub fn resolve(&self) -> anyhow::Result<(TrainSpec, ThresholdMethod)> {
         let (spec, method, _) = self.resolve_with("spot")?;

@@ -4,7 +4,6 @@ use super::workers::{spread, workers};
 use crate::commands::SpecArgs;
 use crate::output::Ui;
 use clap::Args;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use vigil_core::read::entities::{entity_files, read_entity};
 use vigil_fleet::fleet::FleetClusters;
@@ -45,23 +44,8 @@ pub(super) fn train_base(args: TrainBaseArgs, ui: &Ui) -> anyhow::Result<()> {
         .jobs
         .unwrap_or_else(rayon::current_num_threads)
         .clamp(1, clusters.clusters.len().max(1));
-    let command = || {
-        let mut command: Vec<OsString> = vec!["fleet".into(), "train-base".into()];
-        command.extend(["--entities".into(), args.entities.clone().into()]);
-        command.extend(["--fleet".into(), args.fleet.clone().into()]);
-        command.extend(args.spec.to_args());
-        command
-    };
     let share = |index, count| train_base_share(&args, &clusters, &spec, index, count, ui);
-    let Some(shares) = spread(
-        args.worker.as_deref(),
-        jobs,
-        "train-base",
-        ui,
-        command,
-        share,
-    )?
-    else {
+    let Some(shares) = spread(args.worker.as_deref(), jobs, "train-base", ui, share)? else {
         return Ok(());
     };
     let mut records: Vec<BaseRecord> = shares.into_iter().flatten().collect();

@@ -4,7 +4,6 @@
 use super::workers::{spread, workers};
 use crate::output::Ui;
 use clap::Args;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use vigil_core::read::entities::{entity_files, read_entity};
 use vigil_fleet::fleet::FleetClusters;
@@ -82,8 +81,7 @@ pub(super) fn transfer(args: TransferArgs, ui: &Ui) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let jobs = args.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
     let share = |index, count| transfer_share(&args, &clusters, &files, index, count, ui);
-    let command = || worker_command(&args);
-    let Some(shares) = spread(args.worker.as_deref(), jobs, "transfer", ui, command, share)? else {
+    let Some(shares) = spread(args.worker.as_deref(), jobs, "transfer", ui, share)? else {
         return Ok(());
     };
     let tally = shares
@@ -149,20 +147,4 @@ fn transfer_share(
         ));
     }
     Ok(tally)
-}
-
-/// `vigil fleet transfer` with these arguments, for a worker.
-fn worker_command(args: &TransferArgs) -> Vec<OsString> {
-    let mut command: Vec<OsString> = vec!["fleet".into(), "transfer".into()];
-    command.extend(["--entities".into(), args.entities.clone().into()]);
-    command.extend(["--fleet".into(), args.fleet.clone().into()]);
-    command.extend(["--seed".into(), args.seed.to_string().into()]);
-    if let Some(steps) = args.steps {
-        command.extend(["--steps".into(), steps.to_string().into()]);
-    }
-    if let Some(tau) = args.tau {
-        command.extend(["--tau".into(), tau.to_string().into()]);
-    }
-    command.extend(["--epochs".into(), args.epochs.to_string().into()]);
-    command
 }

@@ -10,19 +10,17 @@ use crate::output::Ui;
 use anyhow::Context;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
 /// Does a command's items as `worker` and `jobs` say and returns the reports of what was done,
 /// one per share — or `None` in a worker, which has printed its share's report for its parent.
-/// `share(I, N)` does the items whose index is I mod N; `command` gives the command's own
-/// arguments for the workers (`--threads 1`, `--worker I/N` and quietness are added here).
+/// `share(I, N)` does the items whose index is I mod N. Workers run this same command line
+/// ([`crate::relaunch`]) with `--threads 1`, `--worker I/N` and, unless the run is verbose, `-q`.
 pub fn spread<R: Serialize + DeserializeOwned>(
     worker: Option<&str>,
     jobs: usize,
     what: &str,
     ui: &Ui,
-    command: impl Fn() -> Vec<OsString>,
     share: impl Fn(usize, usize) -> anyhow::Result<R>,
 ) -> anyhow::Result<Option<Vec<R>>> {
     if let Some(worker) = worker {
@@ -34,16 +32,10 @@ pub fn spread<R: Serialize + DeserializeOwned>(
     if jobs <= 1 {
         return Ok(Some(vec![share(0, 1)?]));
     }
-    let args = || {
-        let mut args = command();
-        // Workers print only their report on stdout; their notes go to stderr unless the run
-        // is quiet.
-        if ui.quiet || ui.json {
-            args.push("-q".into());
-        }
-        args
-    };
-    run_workers(jobs, what, args)?
+    // Workers print only their report on stdout; their notes go to stderr unless the run is
+    // quiet.
+    let quiet = ui.quiet || ui.json;
+    run_workers(jobs, what, quiet)?
         .iter()
         .map(|report| {
             serde_json::from_slice(report)
@@ -64,23 +56,24 @@ fn parse_worker(text: &str) -> anyhow::Result<(usize, usize)> {
     }
 }
 
-/// Runs `jobs` workers of `vigil --threads 1 <args()> --worker I/N` and returns each one's
+/// Runs `jobs` workers of this command line with `--threads 1 --worker I/N` (and `-q` when
+/// `quiet`) in place of its own `--jobs`, `--threads` and output flags, and returns each one's
 /// stdout. A worker that fails has said why on stderr; what the others finished stays for the
 /// next run, and the error carries the failed worker's status.
-fn run_workers(
-    jobs: usize,
-    what: &str,
-    args: impl Fn() -> Vec<OsString>,
-) -> anyhow::Result<Vec<Vec<u8>>> {
-    let exe = std::env::current_exe().context("cannot find the vigil executable to run")?;
+fn run_workers(jobs: usize, what: &str, quiet: bool) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut children = Vec::new();
     for worker in 0..jobs {
-        let mut command = Command::new(&exe);
+        let mut command = crate::relaunch::again(
+            &["--jobs", "--threads", "--worker"],
+            &["--json", "-q", "--quiet"],
+        )?;
         command
             .args(["--threads", "1"])
-            .args(args())
             .args(["--worker", &format!("{worker}/{jobs}")])
             .stdout(Stdio::piped());
+        if quiet {
+            command.arg("-q");
+        }
         die_with_parent(&mut command);
         children.push(
             command
