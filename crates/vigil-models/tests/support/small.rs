@@ -27,8 +27,11 @@ pub fn small_config(name: &str) -> serde_json::Value {
         "rnn-vae" => {
             serde_json::json!({"window": 20, "hidden": 16, "dense": 16, "epochs": 6, "batch_size": 32})
         }
+        // Six epochs leave OmniAnomaly at the edge of learning this series (the burst ranked
+        // first for 41 of 72 seeds with burn's generator, 26 of 72 with the fit's own); after
+        // twenty it ranks it first by two orders of magnitude for every seed tried.
         "omni-anomaly" => serde_json::json!({
-            "window": 20, "hidden": 16, "dense": 16, "flow_layers": 4, "epochs": 6, "batch_size": 32
+            "window": 20, "hidden": 16, "dense": 16, "flow_layers": 4, "epochs": 20, "batch_size": 32
         }),
         // A VAE on a noiseless sine first predicts the mean (a plateau at ~−5 per window);
         // pre-training leaves it after ~17 epochs at lr 5e-3 on this series.
