@@ -338,8 +338,10 @@ pub trait Detector: Send + Sync {
 
     /// Sets the parameters named in `tensors` (from [`Detector::export_tensors`] of a model of
     /// the same detector and config) and keeps the others — into the fitted network when it
-    /// expects `n_metrics` metrics, otherwise into a fresh one. A name that matches no
-    /// parameter, or a shape that differs, is refused and nothing changes.
+    /// expects `n_metrics` metrics, otherwise into a fresh one, whose other parameters are
+    /// drawn unseeded (fit with `epochs: Some(0)` first for a seeded start, as partial transfer
+    /// does). A name that matches no parameter, or a shape that differs, is refused and nothing
+    /// changes.
     fn import_tensors(&mut self, _tensors: &NamedTensors, _n_metrics: usize) -> Result<()> {
         Err(no_tensors(self.kind()))
     }
