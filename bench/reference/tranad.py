@@ -1,6 +1,6 @@
 """TranAD in PyTorch, as the authors' code builds and trains it, for vigil's speed comparison.
 
-Same architecture as crates/vigil-models/src/detectors/tranad.rs: d_model = 2F, F heads, one encoder and two
+Same architecture as crates/vigil-models/src/detectors/tranad/: d_model = 2F, F heads, one encoder and two
 decoder layers without layer norm, feed-forward 16 with LeakyReLU(True) (slope 1), dropout 0.1,
 window 10, batch 128, AdamW lr 1e-4 weight decay 1e-5.
 

@@ -124,6 +124,19 @@ fn tune_refuses_what_it_cannot_do_with_the_reason() {
     let mut unknown = tune.to_vec();
     unknown.extend(["--freeze", "decoder9"]);
     refused(&unknown, "no layer group `decoder9`");
+    refused(
+        &[
+            "tune",
+            "--model",
+            "m",
+            "--input",
+            "feedback.csv",
+            "--output",
+            "m/v2",
+        ],
+        "inside --model",
+    );
+    assert!(!d.join("m/v2").exists());
     let mut zero = tune.to_vec();
     zero.extend(["--epochs", "0"]);
     refused(&zero, "epochs");

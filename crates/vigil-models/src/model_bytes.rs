@@ -1,8 +1,8 @@
 //! A whole model as one byte string: a tar archive of exactly the files its model directory
 //! holds (`manifest.json` first, then the files it lists, in its order). `tar -xf` of the
 //! bytes gives a model directory `vigil detect --model` reads, and the bytes of one model are
-//! always the same (no times, owners or modes from the machine). The service keeps models in
-//! its store this way, and the Python bindings pass them.
+//! always the same (no times, owners or modes from the machine). `MemoryStore` keeps models this
+//! way; it is the form in which a service's store or language bindings can pass them.
 
 use crate::error::{ModelError, Result};
 use crate::model_dir::{check_file_names, check_files, parse_manifest, seal, Manifest, MANIFEST};
@@ -58,7 +58,9 @@ pub fn from_archive(bytes: &[u8]) -> Result<(Manifest, WeightFiles)> {
                 "holds `{name}`, which is not a plain file"
             )));
         }
-        let mut content = Vec::with_capacity(entry.size() as usize);
+        // The header's size is the archive's word, not a fact: never allocate more than the
+        // archive holds (a forged size of 2^60 would abort the process).
+        let mut content = Vec::with_capacity((entry.size() as usize).min(bytes.len()));
         entry
             .read_to_end(&mut content)
             .map_err(|e| refused(format!("cannot read `{name}`: {e}")))?;

@@ -103,6 +103,13 @@ pub fn model_fingerprint(dir: &Path) -> Option<String> {
         .map(|b| sha256_hex(&b))
 }
 
+/// The fingerprint a model gets once written: the hex SHA-256 of its manifest as
+/// [`write_model_dir`] writes it (with `files`' checksums), equal to [`model_fingerprint`] of
+/// the directory — for lineage recorded before or without a directory.
+pub fn manifest_fingerprint(manifest: &Manifest, files: &WeightFiles) -> String {
+    sha256_hex(&serde_json::to_vec_pretty(&seal(manifest.clone(), files)).unwrap_or_default())
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -155,6 +162,29 @@ pub fn write_model_dir(dir: &Path, manifest: Manifest, files: &WeightFiles) -> R
         let _ = std::fs::remove_dir_all(&staging);
     }
     written
+}
+
+/// Writes a model into `dir`, an empty folder the caller created and no one else writes (a
+/// model store's new version): its files first, each synced, then the manifest in one rename,
+/// then the folder synced. Until the manifest is there the folder is not a model, so a kill
+/// leaves an empty or partial folder that no reader takes for one. (No swap: there is nothing
+/// to replace, and a swap's fallback would briefly free the folder's name.)
+pub fn write_into_new_dir(dir: &Path, manifest: Manifest, files: &WeightFiles) -> Result<()> {
+    use vigil_core::write::{durable, write_atomically};
+    check_file_names(files.keys()).map_err(|why| ModelError::model_dir(dir, why))?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)
+            .and_then(|()| durable::sync_file(&path))
+            .map_err(|e| ModelError::model_dir(dir, format!("cannot write {name}: {e}")))?;
+    }
+    let json = serde_json::to_vec_pretty(&seal(manifest, files))
+        .map_err(|e| ModelError::model_dir(dir, format!("cannot encode the manifest: {e}")))?;
+    write_atomically(&dir.join(MANIFEST), |w| {
+        w.write_all(&json)
+            .map_err(|e| ModelError::model_dir(dir, format!("cannot write the manifest: {e}")))
+    })?;
+    durable::sync_dir(dir).map_err(|e| ModelError::model_dir(dir, format!("cannot sync: {e}")))
 }
 
 /// Refuses a file name that is not a plain name inside the model (a path, `.`, `..`, the

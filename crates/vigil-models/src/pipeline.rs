@@ -291,9 +291,13 @@ impl TrainedModel {
         }
         let report = clean(&mut series, self.manifest.missing_policy)?;
         let carried = context.len() / m;
-        let mut values = Vec::with_capacity(context.len() + series.values.len());
-        values.extend_from_slice(context);
-        values.append(&mut series.values);
+        let values = if context.is_empty() {
+            std::mem::take(&mut series.values)
+        } else {
+            [context, &series.values].concat()
+        };
+        // The series' f64 values go before the model scores (`Prepared::new` says why).
+        drop(series);
         let joined = Series::new(names.clone(), values)?;
         check_window(window, joined.len(), what)?;
         let keep = window.saturating_sub(1).min(joined.len());

@@ -53,7 +53,10 @@ fn pick(name: &str, versions: &[u64], version: Option<u64>) -> Result<u64> {
     }
 }
 
-/// Models as directories: version `V` of `NAME` is the model directory `ROOT/NAME/V/`.
+/// Models as directories: version `V` of `NAME` is the model directory `ROOT/NAME/V/`. A put
+/// claims `V` by creating its folder (of two writers, one gets `AlreadyExists` and takes the
+/// next number) and writes the model into it, manifest last; a version is listed once its
+/// manifest is there. A version is never replaced.
 #[derive(Debug, Clone)]
 pub struct DirStore {
     root: PathBuf,
@@ -109,8 +112,11 @@ impl ModelStore for DirStore {
             }
         }
         let path = self.path(name, version);
-        if let Err(e) = model.save(&path) {
-            let _ = std::fs::remove_dir(&path);
+        let written = model.files().and_then(|files| {
+            crate::model_dir::write_into_new_dir(&path, model.manifest.clone(), &files)
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&path);
             return Err(e);
         }
         Ok(version)

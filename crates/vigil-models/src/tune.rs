@@ -7,7 +7,7 @@
 
 use crate::detector::FitOptions;
 use crate::error::{ModelError, Result};
-use crate::model_dir::fingerprint;
+use crate::model_dir::manifest_fingerprint;
 use crate::pipeline::{finite_scores, Prepared, TrainedModel};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -35,7 +35,8 @@ impl TuneSpec {
     }
 }
 
-/// The manifest key under which a fine-tuned model records the model it started from.
+/// The manifest key under which a fine-tuned model records the model it started from: the
+/// SHA-256 of that model's `manifest.json` ([`crate::model_dir::model_fingerprint`]).
 pub const FINE_TUNED_FROM: &str = "fine_tuned_from";
 
 /// `model` fine-tuned on `series` by `spec`, as a new model (`model` itself is unchanged, so a
@@ -101,7 +102,8 @@ pub fn fine_tune(
         }
     }
     // A copy to train: the caller's model stays as it was.
-    let mut tuned = TrainedModel::from_files(model.manifest.clone(), &model.files()?)?;
+    let files = model.files()?;
+    let mut tuned = TrainedModel::from_files(model.manifest.clone(), &files)?;
     let options = FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,
@@ -112,6 +114,14 @@ pub fn fine_tune(
     let started = Instant::now();
     let summary = tuned.detector.fit(&input, &options)?;
     let train_seconds = started.elapsed().as_secs_f64();
+    // The check above counts every window; a detector trains on fewer (a stride, a held-out
+    // tail, batches of at least two), which the labels may have emptied.
+    if summary.windows == 0 {
+        return Err(ModelError::Shape(format!(
+            "no window the {kind} model trains on is left once the windows holding a step \
+             labelled anomalous are left out, so it learnt nothing; add normal data"
+        )));
+    }
     let scores = finite_scores(tuned.detector.score(&input)?, kind, "fine-tuning series")?;
     tuned.calibration = match &labels {
         None => scores.total,
@@ -124,6 +134,7 @@ pub fn fine_tune(
             .collect(),
     };
     let manifest = &mut tuned.manifest;
+    manifest.vigil_version = env!("CARGO_PKG_VERSION").into();
     manifest.training.seed = spec.seed;
     manifest.training.train_steps = prepared.steps();
     manifest.training.missing_values = report.missing_values;
@@ -133,8 +144,10 @@ pub fn fine_tune(
     manifest.training.labelled_anomalous = labels
         .as_ref()
         .map_or(0, |l| l.iter().filter(|&&l| l != 0).count());
-    manifest
-        .lineage
-        .insert(FINE_TUNED_FROM.into(), fingerprint(&model.manifest));
+    // As `model_dir::model_fingerprint` of the directory the model came from (or would go to).
+    manifest.lineage.insert(
+        FINE_TUNED_FROM.into(),
+        manifest_fingerprint(&model.manifest, &files),
+    );
     Ok(tuned)
 }

@@ -63,7 +63,13 @@ fn every_detector_fine_tunes_with_labels_or_says_why_not() {
             let flagged = labels.iter().filter(|&&l| l != 0).count();
             assert_eq!(tuned.manifest.training.labelled_anomalous, flagged);
             assert_eq!(tuned.calibration.len(), 500 - flagged, "{}", info.name);
-            assert!(tuned.manifest.lineage.contains_key("fine_tuned_from"));
+            // The model it came from, as the fingerprint of its directory once written.
+            let dir = tempfile::tempdir().unwrap();
+            model.save(&dir.path().join("m")).unwrap();
+            assert_eq!(
+                tuned.manifest.lineage["fine_tuned_from"],
+                vigil_models::model_dir::model_fingerprint(&dir.path().join("m")).unwrap()
+            );
             assert!(
                 tuned.to_bytes().unwrap() != before,
                 "{}: fine-tuning changed nothing",

@@ -129,6 +129,16 @@ fn broken_or_foreign_bytes_are_refused_with_the_reason() {
     };
     assert!(refused(&with("notes.txt")).contains("does not list"));
     assert!(refused(&with("sub/notes.txt")).contains("plain file name"));
+    // A header that claims 2^60 bytes in a 2 KB archive: refused, not an allocation that
+    // aborts the process.
+    let mut header = tar::Header::new_ustar();
+    header.set_path("manifest.json").unwrap();
+    header.set_size(1 << 60);
+    header.set_cksum();
+    let mut forged = header.as_bytes().to_vec();
+    forged.extend_from_slice(&[b'{'; 512]);
+    forged.extend_from_slice(&[0; 1024]);
+    assert!(refused(&forged).contains("model archive"));
 }
 
 /// For every neural detector and each of its layer groups: importing group G from model A into
@@ -223,6 +233,15 @@ fn a_misnamed_or_misshapen_tensor_is_refused_and_nothing_changes() {
         .to_string();
     assert!(why.contains("no_such.layer"), "{why}");
     assert_eq!(model.detector.export_tensors(&[]).unwrap(), before);
+    // Refused on a detector never fitted, it stays unfitted (no untrained network is kept).
+    let mut fresh = registry::build("usad", Some(&quick_config("usad"))).unwrap();
+    assert!(fresh.import_tensors(&unknown, 3).is_err());
+    let x = periodic(50);
+    let why = fresh
+        .score(&vigil_models::MtsInput::new(&x, 3))
+        .unwrap_err()
+        .to_string();
+    assert!(why.contains("not fitted"), "{why}");
 }
 
 fn stores_keep_versions(store: &dyn ModelStore) {

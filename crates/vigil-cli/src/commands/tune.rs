@@ -38,6 +38,13 @@ pub fn run(args: TuneArgs, ui: &Ui) -> anyhow::Result<()> {
         seed: args.seed,
     };
     spec.validate()?;
+    // A new model inside the old one would make the old one a folder vigil no longer owns
+    // (it would hold files its manifest does not list); the same path replaces it.
+    let same = std::fs::canonicalize(&args.output).ok() == std::fs::canonicalize(&args.model).ok()
+        && args.output.exists();
+    if !same {
+        vigil_core::write::refuse_writing_inside("--output", &args.output, "--model", &args.model)?;
+    }
     let model = TrainedModel::load(&args.model)?;
     let series = vigil_core::read::read_series(&args.input)?;
     let tuned = fine_tune(&model, series, &spec)?;

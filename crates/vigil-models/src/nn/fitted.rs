@@ -82,13 +82,7 @@ impl<N: Module + Clone> Fitted<N> {
             .warm_start
             .then(|| self.warm_start(n_metrics, &device))
             .flatten();
-        let net = warm.unwrap_or_else(|| {
-            super::with_burn_generator(Some(options.seed), &device, || {
-                let net = (self.build)(n_metrics, &device);
-                super::named::materialise(&net);
-                net
-            })
-        });
+        let net = warm.unwrap_or_else(|| self.build_drawn(n_metrics, &device, Some(options.seed)));
         (device, super::freeze_groups(net, &options.frozen_groups))
     }
 
@@ -114,9 +108,15 @@ impl<N: Module + Clone> Fitted<N> {
 
     /// An untrained network, about to be overwritten by loaded or imported values.
     fn fresh(&self, n_metrics: usize) -> N {
-        let device = super::device();
-        super::with_burn_generator(None, &device, || {
-            let net = (self.build)(n_metrics, &device);
+        self.build_drawn(n_metrics, &super::device(), None)
+    }
+
+    /// A new network with every initial weight drawn, holding burn's generator alone (seeded
+    /// with `seed` when given): burn draws a parameter lazily, on first read, which must not
+    /// happen after the generator is let go ([`super::with_burn_generator`]).
+    fn build_drawn(&self, n_metrics: usize, device: &Device, seed: Option<u64>) -> N {
+        super::with_burn_generator(seed, device, || {
+            let net = (self.build)(n_metrics, device);
             super::named::materialise(&net);
             net
         })
@@ -153,15 +153,17 @@ impl<N: Module + Clone> Fitted<N> {
     /// The network is taken, not cloned: burn's clones share batch-norm running statistics,
     /// so importing into a clone would change the original's too.
     pub fn import(&mut self, tensors: &NamedTensors, n_metrics: usize) -> Result<()> {
+        let fitted = matches!(&self.slot, Some((_, m)) if *m == n_metrics);
         let target = match self.slot.take() {
-            Some((net, m)) if m == n_metrics => net,
+            Some((net, _)) if fitted => net,
             other => {
                 self.slot = other;
                 self.fresh(n_metrics)
             }
         };
         if let Err(e) = super::named::check_import(&target, tensors) {
-            if self.slot.is_none() {
+            // Only the network taken out of the slot goes back: a fresh one was never fitted.
+            if fitted {
                 self.slot = Some((target, n_metrics));
             }
             return Err(e);

@@ -309,7 +309,12 @@ impl Detector for InterFusion {
         let (device, net) = self.net.start_fit(m, options);
         let split = validation_split(input.len(), w, c.validation);
         let train_end = split.as_ref().map_or(input.len(), |s| s.train_end);
-        let starts: Vec<usize> = (0..=train_end - w).step_by(c.train_stride).collect();
+        // Less the windows holding a step labelled anomalous (`TrainingWindows` leaves them out
+        // too), so that the summary counts what was trained on.
+        let starts: Vec<usize> = (0..=train_end - w)
+            .step_by(c.train_stride)
+            .filter(|&s| !input.window_labelled_anomalous(s, w))
+            .collect();
         let data = StageData {
             input,
             starts: &starts,
