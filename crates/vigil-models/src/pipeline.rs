@@ -188,8 +188,7 @@ pub fn transfer(
     transfer: Transfer,
 ) -> Result<TrainedModel> {
     let base = TrainedModel::load(base_dir)?;
-    let reference = Series::new(base.manifest.metric_names.clone(), vec![])?;
-    reference.check_same_metrics(&series, "the entity's series")?;
+    base.check_metrics(&series, "the entity's series")?;
     let report = clean(&mut series, spec.missing)?;
     check_window(base.detector.window(), series.len(), "the entity's series")?;
     let normaliser = Normaliser::fit(spec.normaliser, &series);
@@ -261,6 +260,19 @@ pub fn transfer(
 }
 
 impl TrainedModel {
+    /// Refuses a series without exactly this model's metrics, naming the difference.
+    pub(crate) fn check_metrics(&self, series: &Series, what: &str) -> Result<()> {
+        let reference = Series::new(self.manifest.metric_names.clone(), vec![])?;
+        Ok(reference.check_same_metrics(series, what)?)
+    }
+
+    /// What every use of the model on new data starts with: its metrics checked, its missing
+    /// values repaired by the model's policy.
+    pub(crate) fn admit(&self, series: &mut Series, what: &str) -> Result<CleanReport> {
+        self.check_metrics(series, what)?;
+        Ok(clean(series, self.manifest.missing_policy)?)
+    }
+
     /// Cleans, normalises and scores a series with the stored preparation.
     pub fn score(&self, series: Series, what: &str) -> Result<(Scores, CleanReport)> {
         let (scores, report, _) = self.score_continuing(series, &[], what)?;
@@ -281,7 +293,6 @@ impl TrainedModel {
     ) -> Result<(Scores, CleanReport, Vec<f64>)> {
         let names = &self.manifest.metric_names;
         let (m, window) = (names.len(), self.detector.window());
-        Series::new(names.clone(), vec![])?.check_same_metrics(&series, what)?;
         if !context.len().is_multiple_of(m) || context.len() / m >= window.max(1) {
             return Err(ModelError::Shape(format!(
                 "the stream's context holds {} values, not fewer than {window} rows of {m} \
@@ -289,7 +300,7 @@ impl TrainedModel {
                 context.len()
             )));
         }
-        let report = clean(&mut series, self.manifest.missing_policy)?;
+        let report = self.admit(&mut series, what)?;
         let carried = context.len() / m;
         let values = if context.is_empty() {
             std::mem::take(&mut series.values)

@@ -11,7 +11,6 @@ use crate::model_dir::manifest_fingerprint;
 use crate::pipeline::{finite_scores, Prepared, TrainedModel};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use vigil_core::clean::clean;
 use vigil_core::window::check_window;
 use vigil_core::Series;
 
@@ -73,9 +72,7 @@ pub fn fine_tune(
             ),
         ));
     }
-    let reference = Series::new(model.manifest.metric_names.clone(), vec![])?;
-    reference.check_same_metrics(&series, "the fine-tuning series")?;
-    let report = clean(&mut series, model.manifest.missing_policy)?;
+    let report = model.admit(&mut series, "the fine-tuning series")?;
     let window = model.detector.window();
     check_window(window, series.len(), "the fine-tuning series")?;
     let labels = series.labels.take();
