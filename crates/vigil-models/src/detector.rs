@@ -128,17 +128,6 @@ impl<'a> MtsInput<'a> {
     }
 }
 
-/// `config` with its `batch_size` halved (not below `floor`), or `None` when it has no
-/// `batch_size` or is already at the floor.
-pub fn halve_batch_size(mut config: serde_json::Value, floor: u64) -> Option<serde_json::Value> {
-    let batch = config.get("batch_size")?.as_u64()?;
-    if batch <= floor {
-        return None;
-    }
-    config["batch_size"] = (batch / 2).max(floor).into();
-    Some(config)
-}
-
 /// Components (nodes) of a system and their links, for topology-aware detectors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Topology {
@@ -269,15 +258,6 @@ pub trait Detector: Send + Sync {
 
     /// Time steps of context the detector looks at to score one point.
     fn window(&self) -> usize;
-
-    /// The configuration of the next smaller variant of this detector — one that trains in less
-    /// memory — or `None` at the bottom. `vigil train --memory-budget` walks down this ladder
-    /// (see [`crate::registry::memory_ladder`]) until a measured peak fits. The default halves
-    /// `batch_size` down to 8 for detectors that have one; a detector whose size lies elsewhere
-    /// (GON: the discriminator's width and depth) overrides it.
-    fn smaller_config(&self) -> Option<serde_json::Value> {
-        halve_batch_size(self.config_json(), 8)
-    }
 
     /// Fits on normalised training data.
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary>;

@@ -25,6 +25,15 @@ pub enum ModelError {
         /// What is wrong.
         message: String,
     },
+    /// Fields of a detector's config are out of their allowed ranges (each named, with its
+    /// value and range).
+    #[error("invalid {detector} config: {}", join_problems(problems))]
+    InvalidFields {
+        /// The detector whose config is wrong.
+        detector: String,
+        /// Each field out of range.
+        problems: Vec<crate::config::FieldProblem>,
+    },
     /// A model directory is missing, corrupt, foreign or from a newer vigil.
     #[error("model directory {path}: {message}")]
     ModelDir {
@@ -65,32 +74,12 @@ impl ModelError {
     }
 }
 
-/// Refuses a config in which any of the named counts is zero, naming each such key.
-pub fn require_counts(detector: &str, counts: &[(&str, usize)]) -> Result<()> {
-    let zero: Vec<&str> = counts
+fn join_problems(problems: &[crate::config::FieldProblem]) -> String {
+    problems
         .iter()
-        .filter(|(_, v)| *v == 0)
-        .map(|(name, _)| *name)
-        .collect();
-    if zero.is_empty() {
-        return Ok(());
-    }
-    let verb = if zero.len() == 1 { "is" } else { "are" };
-    Err(ModelError::config(
-        detector,
-        format!("{} {verb} 0; each must be at least 1", zero.join(", ")),
-    ))
-}
-
-/// Refuses a config in which any of the named values is not a positive number (NaN included).
-pub fn require_positive(detector: &str, values: &[(&str, f64)]) -> Result<()> {
-    match values.iter().find(|(_, v)| v.is_nan() || *v <= 0.0) {
-        Some((name, v)) => Err(ModelError::config(
-            detector,
-            format!("{name} must be positive (got {v})"),
-        )),
-        None => Ok(()),
-    }
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Result alias of the model layer.

@@ -6,6 +6,7 @@
 //! each, config beside it).
 
 pub mod allocator;
+pub mod config;
 pub mod detector;
 pub mod detectors;
 pub mod error;

@@ -1,5 +1,6 @@
 //! Detectors by name: build one from its config, list them with their defaults.
 
+use crate::config::DetectorConfig;
 use crate::detector::Detector;
 use crate::detectors::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
 use crate::detectors::dagmm::{Dagmm, DagmmConfig};
@@ -17,7 +18,6 @@ use crate::detectors::tranad::{Tranad, TranadConfig};
 use crate::detectors::usad::{Usad, UsadConfig};
 use crate::detectors::vae::{Vae, VaeConfig};
 use crate::error::{ModelError, Result};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// A registered detector: its name, a one-line description and its default config.
@@ -39,60 +39,60 @@ pub struct DetectorInfo {
 /// The detector `vigil train` uses when none is named.
 pub const DEFAULT_DETECTOR: &str = "pca";
 
-fn defaults<C: Default + Serialize>() -> serde_json::Value {
-    serde_json::to_value(C::default()).expect("configs serialise")
-}
-
-/// One registered detector: its name and summary, its default config, and how to build it.
+/// One registered detector: its name and summary, its default config, how to build it and
+/// its memory ladder.
 struct Entry {
     name: &'static str,
     summary: &'static str,
     defaults: fn() -> serde_json::Value,
     build: fn(Option<&serde_json::Value>) -> Result<Box<dyn Detector>>,
+    ladder: fn(Option<&serde_json::Value>) -> Result<Vec<serde_json::Value>>,
 }
 
-/// The registry: each detector once, as `name => type, config type, summary;`.
+/// The registry: each detector once, as `type, config type, summary;` (its name is the
+/// config's [`DetectorConfig::KIND`]).
 macro_rules! registry {
-    ($($name:literal => $detector:ty, $config:ty, $summary:expr;)*) => {
+    ($($detector:ty, $config:ty, $summary:expr;)*) => {
         const ENTRIES: &[Entry] = &[$(Entry {
-            name: $name,
+            name: <$config>::KIND,
             summary: $summary,
-            defaults: defaults::<$config>,
-            build: |config| Ok(Box::new(<$detector>::new(parse::<$config>($name, config)?)?)),
+            defaults: || <$config>::default().to_json(),
+            build: |config| Ok(Box::new(<$detector>::new(<$config>::from_json(config)?)?)),
+            ladder: ladder::<$config>,
         }),*];
     };
 }
 
 registry! {
-    "pca" => Pca, PcaConfig,
+    Pca, PcaConfig,
         "PCA reconstruction error (classical baseline)";
-    "iforest" => Iforest, IforestConfig,
+    Iforest, IforestConfig,
         "Isolation Forest (Liu, Ting & Zhou, ICDM 2008; classical baseline)";
-    "ocsvm" => Ocsvm, OcsvmConfig,
+    Ocsvm, OcsvmConfig,
         "one-class SVM, RBF kernel (Schölkopf et al., Neural Computation 2001; classical baseline)";
-    "vae" => Vae, VaeConfig,
+    Vae, VaeConfig,
         "dense VAE on windows, after Donut (Xu et al., WWW 2018; MTAD-FL's VAE baseline)";
-    "deep-svdd" => DeepSvdd, DeepSvddConfig,
+    DeepSvdd, DeepSvddConfig,
         "Deep SVDD one-class hypersphere on windows (Ruff et al., ICML 2018; MTAD-FL's baseline)";
-    "dagmm" => Dagmm, DagmmConfig,
+    Dagmm, DagmmConfig,
         "DAGMM autoencoder + Gaussian mixture energy (Zong et al., ICLR 2018)";
-    "gon" => Gon, GonConfig,
+    Gon, GonConfig,
         "GON: one discriminator, generation by gradient steps on its input (Tuli et al., NeurIPS 2021 workshop)";
-    "usad" => Usad, UsadConfig,
+    Usad, UsadConfig,
         "USAD adversarial twin autoencoder (Audibert et al., KDD 2020)";
-    "tranad" => Tranad, TranadConfig,
+    Tranad, TranadConfig,
         "TranAD two-phase transformer reconstruction (Tuli et al., VLDB 2022)";
-    "rnn-vae" => RnnVae, RnnVaeConfig,
+    RnnVae, RnnVaeConfig,
         "recurrent VAE in the spirit of OmniAnomaly's core (Su et al., KDD 2019)";
-    "omni-anomaly" => OmniAnomaly, OmniAnomalyConfig,
+    OmniAnomaly, OmniAnomalyConfig,
         "OmniAnomaly: GRU + VAE with connected latents, state-space prior and planar flow (Su et al., KDD 2019)";
-    "lstm-ndt" => LstmNdt, LstmNdtConfig,
+    LstmNdt, LstmNdtConfig,
         "LSTM-NDT's LSTM forecaster, absolute prediction error per metric (Hundman et al., KDD 2018; pair with `--threshold ndt`)";
-    "gdn" => Gdn, GdnConfig,
+    Gdn, GdnConfig,
         "GDN graph deviation network: learned sensor graph, attention forecasting, normalised deviation (Deng & Hooi, AAAI 2021)";
-    "anomaly-transformer" => AnomalyTransformer, AnomalyTransformerConfig,
+    AnomalyTransformer, AnomalyTransformerConfig,
         "Anomaly Transformer: anomaly-attention, association discrepancy, minimax training (Xu et al., ICLR 2022)";
-    "interfusion" => InterFusion, InterFusionConfig,
+    InterFusion, InterFusionConfig,
         "InterFusion: hierarchical VAE with temporal and inter-metric embeddings, MCMC imputation at scoring (Li et al., KDD 2021)";
 }
 
@@ -113,22 +113,14 @@ pub fn detectors() -> Vec<DetectorInfo> {
         .collect()
 }
 
-fn parse<C: DeserializeOwned + Default>(
-    name: &str,
-    config: Option<&serde_json::Value>,
-) -> Result<C> {
-    match config {
-        None => Ok(C::default()),
-        Some(v) => {
-            serde_json::from_value(v.clone()).map_err(|e| ModelError::config(name, e.to_string()))
-        }
-    }
-}
-
 /// Builds an unfitted detector by name; `config` overrides defaults key by key.
 pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn Detector>> {
+    (entry(name)?.build)(config)
+}
+
+fn entry(name: &str) -> Result<&'static Entry> {
     match ENTRIES.iter().find(|e| e.name == name) {
-        Some(entry) => (entry.build)(config),
+        Some(entry) => Ok(entry),
         None => Err(ModelError::UnknownDetector {
             name: name.to_string(),
             known: ENTRIES
@@ -141,23 +133,29 @@ pub fn build(name: &str, config: Option<&serde_json::Value>) -> Result<Box<dyn D
 }
 
 /// The variants `vigil train --memory-budget` may train, largest first: the configured
-/// detector, then each [`Detector::smaller_config`] down to the smallest. Every variant is
-/// built (so validated) here.
+/// detector, then each [`DetectorConfig::smaller`] down to the smallest. Every variant is
+/// validated here.
 pub fn memory_ladder(
     name: &str,
     config: Option<&serde_json::Value>,
 ) -> Result<Vec<serde_json::Value>> {
+    (entry(name)?.ladder)(config)
+}
+
+fn ladder<C: DetectorConfig>(config: Option<&serde_json::Value>) -> Result<Vec<serde_json::Value>> {
     // A ladder halves something at each step, so it is short; the cap guards against a
-    // detector whose smaller_config never reaches the bottom.
+    // config whose `smaller` never reaches the bottom.
     const MOST_RUNGS: usize = 32;
-    let mut detector = build(name, config)?;
-    let mut ladder = vec![detector.config_json()];
-    while let Some(smaller) = detector.smaller_config() {
+    let mut rung = C::from_json(config)?;
+    rung.validate()?;
+    let mut ladder = vec![rung.to_json()];
+    while let Some(smaller) = rung.smaller() {
         if ladder.len() == MOST_RUNGS {
             break;
         }
-        detector = build(name, Some(&smaller))?;
-        ladder.push(smaller);
+        smaller.validate()?;
+        ladder.push(smaller.to_json());
+        rung = smaller;
     }
     Ok(ladder)
 }
@@ -193,5 +191,37 @@ mod tests {
         let usad = memory_ladder("usad", None).unwrap();
         assert_eq!(usad.last().unwrap()["batch_size"], 8);
         assert_eq!(memory_ladder("pca", None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn every_detector_names_each_field_out_of_range_with_its_range() {
+        for info in detectors() {
+            // Defaults are valid, and a detector's name is its config's KIND.
+            let built = build(info.name, Some(&info.defaults)).unwrap();
+            assert_eq!(built.kind(), info.name);
+            let mut zero = info.defaults.clone();
+            zero["window"] = 0.into();
+            let trains_in_epochs = info.defaults.get("epochs").is_some();
+            if trains_in_epochs {
+                zero["epochs"] = 0.into();
+            }
+            let message = build(info.name, Some(&zero)).err().unwrap().to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "invalid {} config: window must be at least",
+                    info.name
+                )),
+                "{message}"
+            );
+            if trains_in_epochs {
+                assert!(
+                    message.contains("epochs must be at least 1, got 0"),
+                    "{message}"
+                );
+            }
+            let typo = serde_json::json!({"windwo": 3});
+            let message = build(info.name, Some(&typo)).err().unwrap().to_string();
+            assert!(message.contains("unknown field `windwo`"), "{message}");
+        }
     }
 }

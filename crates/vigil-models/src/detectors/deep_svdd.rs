@@ -16,6 +16,7 @@
 //! |∂score/∂x · (x − training mean of that metric)|, normalised; a metric sitting at its usual
 //! level, or one the network ignores, takes little of the blame.
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{
     share_out, Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
 };
@@ -66,6 +67,30 @@ impl Default for DeepSvddConfig {
     }
 }
 
+impl DetectorConfig for DeepSvddConfig {
+    const KIND: &'static str = "deep-svdd";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("representation", self.representation),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+            ])
+            .widths("hidden", &self.hidden)
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("centre_epsilon", self.centre_epsilon),
+            ])
+            .non_negative(&[("weight_decay", self.weight_decay)]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
+    }
+}
+
 #[derive(Module, Debug)]
 struct SvddNet {
     encoder: Mlp,
@@ -93,30 +118,9 @@ const STATE: &str = "deep-svdd-centre.json";
 impl DeepSvdd {
     /// Builds an unfitted detector.
     pub fn new(config: DeepSvddConfig) -> Result<DeepSvdd> {
-        let c = &config;
-        if [c.window, c.representation, c.epochs, c.batch_size].contains(&0)
-            || c.hidden.contains(&0)
-        {
-            return Err(ModelError::config(
-                "deep-svdd",
-                "window, hidden sizes, representation, epochs and batch_size must be at least 1",
-            ));
-        }
-        let positive = |v: f64| v > 0.0 && v.is_finite();
-        if !positive(c.learning_rate) || !positive(c.centre_epsilon) {
-            return Err(ModelError::config(
-                "deep-svdd",
-                "learning_rate and centre_epsilon must be positive",
-            ));
-        }
-        if !(c.weight_decay >= 0.0 && c.weight_decay.is_finite()) {
-            return Err(ModelError::config(
-                "deep-svdd",
-                "weight_decay must be non-negative",
-            ));
-        }
+        config.validate()?;
         Ok(DeepSvdd {
-            net: nn::Fitted::new("deep-svdd", WEIGHTS, {
+            net: nn::Fitted::new(DeepSvddConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| build_net(&c, m, device)
             }),
@@ -167,11 +171,11 @@ fn centre_of(encoder: &DenseStack, input: &MtsInput, w: usize, eps: f32) -> Vec<
 
 impl Detector for DeepSvdd {
     fn kind(&self) -> &'static str {
-        "deep-svdd"
+        DeepSvddConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

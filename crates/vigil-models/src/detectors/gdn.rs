@@ -25,6 +25,7 @@
 //! depend on every other point). Training runs a fixed number of epochs without the authors'
 //! 20% validation split and early stopping, like vigil's other detectors.
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn;
@@ -72,6 +73,27 @@ impl Default for GdnConfig {
             learning_rate: 1e-3,
             smoothing: 3,
         }
+    }
+}
+
+impl DetectorConfig for GdnConfig {
+    const KIND: &'static str = "gdn";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("embedding", self.embedding),
+                ("top_k", self.top_k),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+            ])
+            .share_below_one("dropout", self.dropout)
+            .positive(&[("learning_rate", self.learning_rate)]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
     }
 }
 
@@ -232,18 +254,9 @@ const SCORE_CHUNK: usize = 1024;
 impl Gdn {
     /// Builds an unfitted detector.
     pub fn new(config: GdnConfig) -> Result<Gdn> {
-        let c = &config;
-        if [c.window, c.embedding, c.top_k, c.epochs, c.batch_size].contains(&0) {
-            return Err(ModelError::config(
-                "gdn",
-                "window, embedding, top_k, epochs and batch_size must be at least 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&c.dropout) {
-            return Err(ModelError::config("gdn", "dropout must be in [0, 1)"));
-        }
+        config.validate()?;
         Ok(Gdn {
-            net: nn::Fitted::new("gdn", WEIGHTS, {
+            net: nn::Fitted::new(GdnConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| GdnNet::new(&c, m, device)
             }),
@@ -352,11 +365,11 @@ fn deviation_scores(errors: &[f32], m: usize, scale: &ErrorScale, smoothing: usi
 
 impl Detector for Gdn {
     fn kind(&self) -> &'static str {
-        "gdn"
+        GdnConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     /// The forecast reads `window` steps, and the score averages `smoothing` earlier forecasts.

@@ -16,6 +16,7 @@
 //! path/feature access for contributions), store trees in formats we cannot check into a model
 //! directory, or are unmaintained; the algorithm is ~150 lines.
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::infer::par_rows;
@@ -44,6 +45,16 @@ impl Default for IforestConfig {
             trees: 100,
             subsample: 256,
         }
+    }
+}
+
+impl DetectorConfig for IforestConfig {
+    const KIND: &'static str = "iforest";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[("window", self.window), ("trees", self.trees)])
+            .at_least("subsample", self.subsample, 2);
     }
 }
 
@@ -217,12 +228,7 @@ const WEIGHTS: &str = "iforest.json";
 impl Iforest {
     /// Builds an unfitted Isolation Forest.
     pub fn new(config: IforestConfig) -> Result<Iforest> {
-        if config.window == 0 || config.trees == 0 || config.subsample < 2 {
-            return Err(ModelError::config(
-                "iforest",
-                "window and trees must be at least 1 and subsample at least 2",
-            ));
-        }
+        config.validate()?;
         Ok(Iforest {
             config,
             forest: None,
@@ -238,11 +244,11 @@ impl Iforest {
 
 impl Detector for Iforest {
     fn kind(&self) -> &'static str {
-        "iforest"
+        IforestConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

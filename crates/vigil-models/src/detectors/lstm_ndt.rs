@@ -10,8 +10,9 @@
 //! gives the paper's pairing. The recurrent layers are vigil's fused ones (nn::rnn), as in the
 //! recurrent VAE.
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::nn::infer::{par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
@@ -60,6 +61,29 @@ impl Default for LstmNdtConfig {
     }
 }
 
+impl DetectorConfig for LstmNdtConfig {
+    const KIND: &'static str = "lstm-ndt";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            // The steps read, then the step predicted.
+            .at_least("window", self.window, 2)
+            .counts(&[
+                ("hidden", self.hidden),
+                ("layers", self.layers),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("train_stride", self.train_stride),
+            ])
+            .share_below_one("dropout", self.dropout)
+            .positive(&[("learning_rate", self.learning_rate)]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
+    }
+}
+
 #[derive(Module, Debug)]
 struct LstmNdtNet {
     lstm: Recurrent,
@@ -100,30 +124,9 @@ const WEIGHTS: &str = "lstm_ndt.bpk";
 impl LstmNdt {
     /// Builds an unfitted detector.
     pub fn new(config: LstmNdtConfig) -> Result<LstmNdt> {
-        let c = &config;
-        if [c.hidden, c.layers, c.epochs, c.batch_size, c.train_stride].contains(&0) {
-            return Err(ModelError::config(
-                "lstm-ndt",
-                "hidden, layers, epochs, batch_size and train_stride must be at least 1",
-            ));
-        }
-        if c.window < 2 {
-            return Err(ModelError::config(
-                "lstm-ndt",
-                "window must be at least 2 (the steps read, then the step predicted)",
-            ));
-        }
-        if !(0.0..1.0).contains(&c.dropout) {
-            return Err(ModelError::config("lstm-ndt", "dropout must be in [0, 1)"));
-        }
-        if c.learning_rate.is_nan() || c.learning_rate <= 0.0 {
-            return Err(ModelError::config(
-                "lstm-ndt",
-                "learning_rate must be positive",
-            ));
-        }
+        config.validate()?;
         Ok(LstmNdt {
-            net: nn::Fitted::new("lstm-ndt", WEIGHTS, {
+            net: nn::Fitted::new(LstmNdtConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| LstmNdtNet::new(&c, m, device)
             }),
@@ -137,11 +140,11 @@ const SCORE_CHUNK_WINDOWS: usize = 64;
 
 impl Detector for LstmNdt {
     fn kind(&self) -> &'static str {
-        "lstm-ndt"
+        LstmNdtConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

@@ -16,6 +16,7 @@
 //! Per-metric contributions: the score is shared out by gradient x deviation, as Deep SVDD's
 //! (|∂score/∂x · (x − training mean)| per metric, summed over the window, normalised).
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{share_out, Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::gemm::{matmul_serial, Strided};
@@ -56,6 +57,21 @@ impl Default for OcsvmConfig {
     }
 }
 
+impl DetectorConfig for OcsvmConfig {
+    const KIND: &'static str = "ocsvm";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[("window", self.window)])
+            .at_least("max_train", self.max_train, 2)
+            .share_above_zero("nu", self.nu)
+            .positive(&[("tolerance", self.tolerance)]);
+        if let Some(gamma) = self.gamma {
+            checks.positive(&[("gamma", gamma)]);
+        }
+    }
+}
+
 /// What a fit keeps: the support vectors with their coefficients, ρ, γ and the metric means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Support {
@@ -80,21 +96,7 @@ const STATE: &str = "ocsvm.json";
 impl Ocsvm {
     /// Builds an unfitted detector.
     pub fn new(config: OcsvmConfig) -> Result<Ocsvm> {
-        if config.window == 0 || config.max_train < 2 {
-            return Err(ModelError::config(
-                "ocsvm",
-                "window must be at least 1 and max_train at least 2",
-            ));
-        }
-        if !(config.nu > 0.0 && config.nu <= 1.0) {
-            return Err(ModelError::config("ocsvm", "nu must be in (0, 1]"));
-        }
-        if config.gamma.is_some_and(|g| !(g > 0.0 && g.is_finite())) {
-            return Err(ModelError::config("ocsvm", "gamma must be positive"));
-        }
-        if !(config.tolerance > 0.0 && config.tolerance.is_finite()) {
-            return Err(ModelError::config("ocsvm", "tolerance must be positive"));
-        }
+        config.validate()?;
         Ok(Ocsvm {
             config,
             support: None,
@@ -249,11 +251,11 @@ fn solve(kernel: &[f32], n: usize, nu: f64, tolerance: f64) -> (Vec<f64>, f64) {
 
 impl Detector for Ocsvm {
     fn kind(&self) -> &'static str {
-        "ocsvm"
+        OcsvmConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

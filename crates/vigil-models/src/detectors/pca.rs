@@ -5,6 +5,7 @@
 //! Closed form via nalgebra's symmetric eigendecomposition of the covariance — no crate offers a
 //! PCA that keeps the per-feature reconstruction error we need for contributions.
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::weights::{get_json, put_json, WeightFiles};
@@ -31,6 +32,16 @@ impl Default for PcaConfig {
     }
 }
 
+impl DetectorConfig for PcaConfig {
+    const KIND: &'static str = "pca";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[("window", self.window)])
+            .share_above_zero("explained_variance", self.explained_variance);
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct PcaWeights {
     mean: Vec<f64>,
@@ -50,15 +61,7 @@ const WEIGHTS: &str = "pca.json";
 impl Pca {
     /// Builds an unfitted PCA detector.
     pub fn new(config: PcaConfig) -> Result<Pca> {
-        if config.window == 0 {
-            return Err(ModelError::config("pca", "window must be at least 1"));
-        }
-        if !(config.explained_variance > 0.0 && config.explained_variance <= 1.0) {
-            return Err(ModelError::config(
-                "pca",
-                "explained_variance must be in (0, 1]",
-            ));
-        }
+        config.validate()?;
         Ok(Pca {
             config,
             weights: None,
@@ -74,11 +77,11 @@ impl Pca {
 
 impl Detector for Pca {
     fn kind(&self) -> &'static str {
-        "pca"
+        PcaConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

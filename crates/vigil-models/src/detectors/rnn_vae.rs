@@ -9,8 +9,9 @@
 //! (z_t conditioned on z_{t-1} and a linear Gaussian state-space prior) and the planar flow;
 //! here the prior is N(0, I) per step. The recurrent layers are vigil's fused ones (nn::rnn).
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{require_counts, require_positive, Result};
+use crate::error::Result;
 use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, rnn::Recurrent, Activation};
 use burn::module::Module;
@@ -64,6 +65,32 @@ impl Default for RnnVaeConfig {
             gradient_clip: 10.0,
             train_stride: 1,
         }
+    }
+}
+
+impl DetectorConfig for RnnVaeConfig {
+    const KIND: &'static str = "rnn-vae";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("hidden", self.hidden),
+                ("dense", self.dense),
+                ("latent", self.latent),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("train_stride", self.train_stride),
+            ])
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("std_epsilon", self.std_epsilon),
+                ("gradient_clip", self.gradient_clip),
+            ]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
     }
 }
 
@@ -138,29 +165,9 @@ const WEIGHTS: &str = "rnn_vae.bpk";
 impl RnnVae {
     /// Builds an unfitted detector.
     pub fn new(config: RnnVaeConfig) -> Result<RnnVae> {
-        let c = &config;
-        require_counts(
-            "rnn-vae",
-            &[
-                ("window", c.window),
-                ("hidden", c.hidden),
-                ("dense", c.dense),
-                ("latent", c.latent),
-                ("epochs", c.epochs),
-                ("batch_size", c.batch_size),
-                ("train_stride", c.train_stride),
-            ],
-        )?;
-        require_positive(
-            "rnn-vae",
-            &[
-                ("learning_rate", c.learning_rate),
-                ("std_epsilon", c.std_epsilon),
-                ("gradient_clip", c.gradient_clip),
-            ],
-        )?;
+        config.validate()?;
         Ok(RnnVae {
-            net: nn::Fitted::new("rnn-vae", WEIGHTS, {
+            net: nn::Fitted::new(RnnVaeConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| RnnVaeNet::new(&c, m, device)
             }),
@@ -175,11 +182,11 @@ const SCORE_CHUNK_WINDOWS: usize = 64;
 
 impl Detector for RnnVae {
     fn kind(&self) -> &'static str {
-        "rnn-vae"
+        RnnVaeConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

@@ -7,8 +7,9 @@
 //! each minimised by its own Adam optimiser over its own parameters (E+D1, resp. E+D2).
 //! Score = α‖W − AE1(W)‖² + β‖W − AE2(AE1(W))‖², here on the newest step of each window, per metric.
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::nn::infer::{par_rows, DenseStack, CHUNK_ROWS};
 use crate::nn::{self, Activation, Mlp};
 use burn::module::Module;
@@ -48,6 +49,26 @@ impl Default for UsadConfig {
             alpha: 0.5,
             beta: 0.5,
         }
+    }
+}
+
+impl DetectorConfig for UsadConfig {
+    const KIND: &'static str = "usad";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("latent", self.latent),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+            ])
+            .positive(&[("learning_rate", self.learning_rate)])
+            .non_negative(&[("alpha", self.alpha), ("beta", self.beta)]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
     }
 }
 
@@ -100,18 +121,9 @@ const WEIGHTS: &str = "usad.bpk";
 impl Usad {
     /// Builds an unfitted USAD detector.
     pub fn new(config: UsadConfig) -> Result<Usad> {
-        if config.window == 0 || config.latent == 0 || config.batch_size == 0 || config.epochs == 0
-        {
-            return Err(ModelError::config(
-                "usad",
-                "window, latent, batch_size and epochs must be at least 1",
-            ));
-        }
-        if config.learning_rate.is_nan() || config.learning_rate <= 0.0 {
-            return Err(ModelError::config("usad", "learning_rate must be positive"));
-        }
+        config.validate()?;
         Ok(Usad {
-            net: nn::Fitted::new("usad", WEIGHTS, {
+            net: nn::Fitted::new(UsadConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| UsadNet::new(c.window * m, c.latent, device)
             }),
@@ -122,11 +134,11 @@ impl Usad {
 
 impl Detector for Usad {
     fn kind(&self) -> &'static str {
-        "usad"
+        UsadConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

@@ -10,8 +10,9 @@
 //! (it needs labels of the training anomalies), missing-data injection and MCMC imputation at
 //! scoring time (vigil's cleaning repairs missing values before a detector sees them).
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::nn::infer::{gaussian_nll_softplus, par_rows, Dense, DenseStack, CHUNK_ROWS};
 use crate::nn::{self, Activation, Mlp};
 use burn::module::Module;
@@ -65,6 +66,32 @@ impl Default for VaeConfig {
     }
 }
 
+impl DetectorConfig for VaeConfig {
+    const KIND: &'static str = "vae";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("hidden", self.hidden),
+                ("latent", self.latent),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("lr_decay_epochs", self.lr_decay_epochs),
+            ])
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("lr_decay", self.lr_decay),
+                ("std_epsilon", self.std_epsilon),
+            ])
+            .non_negative(&[("weight_decay", self.weight_decay)]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
+    }
+}
+
 /// Dense ReLU layers, then a diagonal Gaussian (mean, softplus standard deviation + ε).
 #[derive(Module, Debug)]
 struct GaussianBlock {
@@ -115,37 +142,9 @@ const WEIGHTS: &str = "vae.bpk";
 impl Vae {
     /// Builds an unfitted detector.
     pub fn new(config: VaeConfig) -> Result<Vae> {
-        let c = &config;
-        if [
-            c.window,
-            c.hidden,
-            c.latent,
-            c.epochs,
-            c.batch_size,
-            c.lr_decay_epochs,
-        ]
-        .contains(&0)
-        {
-            return Err(ModelError::config(
-                "vae",
-                "window, hidden, latent, epochs, batch_size and lr_decay_epochs must be at least 1",
-            ));
-        }
-        let positive = |v: f64| v > 0.0 && v.is_finite();
-        if !positive(c.learning_rate) || !positive(c.lr_decay) || !positive(c.std_epsilon) {
-            return Err(ModelError::config(
-                "vae",
-                "learning_rate, lr_decay and std_epsilon must be positive",
-            ));
-        }
-        if !(c.weight_decay >= 0.0 && c.weight_decay.is_finite()) {
-            return Err(ModelError::config(
-                "vae",
-                "weight_decay must be non-negative",
-            ));
-        }
+        config.validate()?;
         Ok(Vae {
-            net: nn::Fitted::new("vae", WEIGHTS, {
+            net: nn::Fitted::new(VaeConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| build_net(&c, m, device)
             }),
@@ -165,11 +164,11 @@ fn build_net(c: &VaeConfig, n_metrics: usize, device: &Device) -> VaeNet {
 
 impl Detector for Vae {
     fn kind(&self) -> &'static str {
-        "vae"
+        VaeConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

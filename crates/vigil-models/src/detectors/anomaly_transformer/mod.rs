@@ -18,8 +18,9 @@ mod in_window;
 mod net;
 mod prior;
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{require_counts, require_positive, ModelError, Result};
+use crate::error::Result;
 use crate::nn;
 use crate::nn::discrepancy::association_discrepancy;
 use burn::optim::GradientsParams;
@@ -77,7 +78,40 @@ impl Default for AnomalyTransformerConfig {
     }
 }
 
-const KIND: &str = "anomaly-transformer";
+impl DetectorConfig for AnomalyTransformerConfig {
+    const KIND: &'static str = "anomaly-transformer";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .at_least("window", self.window, 2)
+            .counts(&[
+                ("d_model", self.d_model),
+                ("heads", self.heads),
+                ("layers", self.layers),
+                ("feedforward", self.feedforward),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("train_stride", self.train_stride),
+            ])
+            .require(
+                "heads",
+                self.heads > 0 && self.d_model.is_multiple_of(self.heads),
+                self.heads,
+                format!("a divisor of d_model ({})", self.d_model),
+            )
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("temperature", self.temperature),
+            ])
+            .non_negative(&[("k", self.k)]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
+    }
+}
+
+const KIND: &str = AnomalyTransformerConfig::KIND;
 const WEIGHTS: &str = "anomaly_transformer.bpk";
 
 /// The Anomaly Transformer detector.
@@ -90,42 +124,7 @@ pub struct AnomalyTransformer {
 impl AnomalyTransformer {
     /// Builds an unfitted detector.
     pub fn new(config: AnomalyTransformerConfig) -> Result<AnomalyTransformer> {
-        let c = &config;
-        require_counts(
-            KIND,
-            &[
-                ("window", c.window),
-                ("d_model", c.d_model),
-                ("heads", c.heads),
-                ("layers", c.layers),
-                ("feedforward", c.feedforward),
-                ("epochs", c.epochs),
-                ("batch_size", c.batch_size),
-                ("train_stride", c.train_stride),
-            ],
-        )?;
-        if c.window < 2 {
-            return Err(ModelError::config(KIND, "window must be at least 2"));
-        }
-        if !c.d_model.is_multiple_of(c.heads) {
-            return Err(ModelError::config(
-                KIND,
-                format!("heads ({}) must divide d_model ({})", c.heads, c.d_model),
-            ));
-        }
-        require_positive(
-            KIND,
-            &[
-                ("learning_rate", c.learning_rate),
-                ("temperature", c.temperature),
-            ],
-        )?;
-        if !c.k.is_finite() || c.k < 0.0 {
-            return Err(ModelError::config(
-                KIND,
-                "k must be finite and not negative",
-            ));
-        }
+        config.validate()?;
         Ok(AnomalyTransformer {
             net: nn::Fitted::new(KIND, WEIGHTS, {
                 let c = config.clone();
@@ -194,11 +193,11 @@ const SCORE_CHUNK_WINDOWS: usize = 32;
 
 impl Detector for AnomalyTransformer {
     fn kind(&self) -> &'static str {
-        KIND
+        AnomalyTransformerConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     /// A point's weight compares it with the `window − 1` points before it, each scored from
@@ -319,7 +318,7 @@ mod tests {
     #[test]
     fn bad_configs_are_refused_with_the_reason() {
         for (json, needle) in [
-            (serde_json::json!({"heads": 3}), "divide d_model"),
+            (serde_json::json!({"heads": 3}), "a divisor of d_model"),
             (serde_json::json!({"window": 1}), "window"),
             (serde_json::json!({"temperature": 0.0}), "temperature"),
             (serde_json::json!({"k": -1.0}), "k must"),

@@ -26,6 +26,7 @@
 mod gmm;
 mod infer;
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::infer::{par_rows, CHUNK_ROWS};
@@ -99,6 +100,35 @@ impl Default for DagmmConfig {
             learning_rate: 1e-4,
             score: DagmmScore::Energy,
         }
+    }
+}
+
+impl DetectorConfig for DagmmConfig {
+    const KIND: &'static str = "dagmm";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        // Each batch fits a mixture, which needs two points at least.
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("latent", self.latent),
+                ("estimation_hidden", self.estimation_hidden),
+                ("components", self.components),
+                ("epochs", self.epochs),
+            ])
+            .at_least("batch_size", self.batch_size, 2)
+            .widths("hidden", &self.hidden)
+            .share_below_one("dropout", self.dropout)
+            .positive(&[("learning_rate", self.learning_rate)])
+            .non_negative(&[
+                ("energy_weight", self.energy_weight),
+                ("covariance_weight", self.covariance_weight),
+                ("covariance_ridge", self.covariance_ridge),
+            ]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
     }
 }
 
@@ -222,48 +252,9 @@ const CHUNK: usize = 8192;
 impl Dagmm {
     /// Builds an unfitted detector.
     pub fn new(config: DagmmConfig) -> Result<Dagmm> {
-        let c = &config;
-        if [
-            c.window,
-            c.latent,
-            c.estimation_hidden,
-            c.components,
-            c.epochs,
-            c.batch_size,
-        ]
-        .contains(&0)
-            || c.hidden.contains(&0)
-        {
-            return Err(ModelError::config(
-                "dagmm",
-                "window, hidden sizes, latent, estimation_hidden, components, epochs and \
-                 batch_size must be at least 1",
-            ));
-        }
-        if c.batch_size < 2 {
-            return Err(ModelError::config(
-                "dagmm",
-                "batch_size must be at least 2: each batch fits a mixture",
-            ));
-        }
-        if !(0.0..1.0).contains(&c.dropout) {
-            return Err(ModelError::config("dagmm", "dropout must be in [0, 1)"));
-        }
-        let positive = |v: f64| v > 0.0 && v.is_finite();
-        let non_negative = |v: f64| v >= 0.0 && v.is_finite();
-        if !positive(c.learning_rate)
-            || !non_negative(c.energy_weight)
-            || !non_negative(c.covariance_weight)
-            || !non_negative(c.covariance_ridge)
-        {
-            return Err(ModelError::config(
-                "dagmm",
-                "learning_rate must be positive; energy_weight, covariance_weight and \
-                 covariance_ridge non-negative",
-            ));
-        }
+        config.validate()?;
         Ok(Dagmm {
-            net: nn::Fitted::new("dagmm", WEIGHTS, {
+            net: nn::Fitted::new(DagmmConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| Self::build_net(&c, m, device)
             }),
@@ -293,11 +284,11 @@ impl Dagmm {
 
 impl Detector for Dagmm {
     fn kind(&self) -> &'static str {
-        "dagmm"
+        DagmmConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

@@ -22,6 +22,7 @@
 
 pub mod generate;
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::infer::{par_rows, Dense};
@@ -108,6 +109,60 @@ impl Default for GonConfig {
     }
 }
 
+impl DetectorConfig for GonConfig {
+    const KIND: &'static str = "gon";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("search_cycle", self.search_cycle),
+                ("search_max_iterations", self.search_max_iterations),
+            ])
+            .widths("hidden", &self.hidden)
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("search_learning_rate", self.search_learning_rate),
+                ("train_tolerance", self.train_tolerance),
+                ("score_tolerance", self.score_tolerance),
+            ])
+            .within("real_label", self.real_label, 0.0, 1.0)
+            .within("fake_label", self.fake_label, 0.0, 1.0)
+            .require(
+                "real_label",
+                self.real_label > self.fake_label,
+                self.real_label,
+                format!("above fake_label ({})", self.fake_label),
+            )
+            .non_negative(&[
+                ("weight_decay", self.weight_decay),
+                ("leaky_slope", self.leaky_slope),
+            ]);
+    }
+
+    fn smaller(&self) -> Option<GonConfig> {
+        // Largest model first: give up batch size (little memory, no accuracy) before width,
+        // and width before depth.
+        const SMALLEST_BATCH: usize = 16;
+        const NARROWEST: usize = 4;
+        let mut c = self.clone();
+        if c.batch_size > SMALLEST_BATCH {
+            c.batch_size = (c.batch_size / 2).max(SMALLEST_BATCH);
+        } else if c.hidden.iter().any(|&h| h > NARROWEST) {
+            c.hidden
+                .iter_mut()
+                .for_each(|h| *h = (*h / 2).max(NARROWEST));
+        } else if c.hidden.len() > 1 {
+            c.hidden.pop();
+        } else {
+            return None;
+        }
+        Some(c)
+    }
+}
+
 #[derive(Module, Debug)]
 struct DiscriminatorNet {
     layers: Vec<Linear>,
@@ -158,53 +213,9 @@ const SCORE_CHUNK: usize = 256;
 impl Gon {
     /// Builds an unfitted detector.
     pub fn new(config: GonConfig) -> Result<Gon> {
-        let c = &config;
-        if [
-            c.window,
-            c.epochs,
-            c.batch_size,
-            c.search_cycle,
-            c.search_max_iterations,
-        ]
-        .contains(&0)
-            || c.hidden.contains(&0)
-        {
-            return Err(ModelError::config(
-                "gon",
-                "window, hidden sizes, epochs, batch_size, search_cycle and \
-                 search_max_iterations must be at least 1",
-            ));
-        }
-        let positive = |v: f64| v > 0.0 && v.is_finite();
-        if ![
-            c.learning_rate,
-            c.search_learning_rate,
-            c.train_tolerance,
-            c.score_tolerance,
-        ]
-        .iter()
-        .all(|&v| positive(v))
-        {
-            return Err(ModelError::config(
-                "gon",
-                "learning_rate, search_learning_rate and the tolerances must be positive",
-            ));
-        }
-        let label = |v: f64| (0.0..=1.0).contains(&v);
-        if !label(c.real_label) || !label(c.fake_label) || c.real_label <= c.fake_label {
-            return Err(ModelError::config(
-                "gon",
-                "labels must lie in [0, 1] with real_label above fake_label",
-            ));
-        }
-        if !(c.weight_decay >= 0.0 && c.leaky_slope >= 0.0) {
-            return Err(ModelError::config(
-                "gon",
-                "weight_decay and leaky_slope must be non-negative",
-            ));
-        }
+        config.validate()?;
         Ok(Gon {
-            net: nn::Fitted::new("gon", WEIGHTS, {
+            net: nn::Fitted::new(GonConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| build_net(&c, m, device)
             }),
@@ -244,35 +255,15 @@ fn data_range(input: &MtsInput, window: usize) -> Range {
 
 impl Detector for Gon {
     fn kind(&self) -> &'static str {
-        "gon"
+        GonConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {
         self.config.window
-    }
-
-    fn smaller_config(&self) -> Option<serde_json::Value> {
-        // Largest model first: give up batch size (little memory, no accuracy) before width,
-        // and width before depth.
-        const SMALLEST_BATCH: usize = 16;
-        const NARROWEST: usize = 4;
-        let mut c = self.config.clone();
-        if c.batch_size > SMALLEST_BATCH {
-            c.batch_size = (c.batch_size / 2).max(SMALLEST_BATCH);
-        } else if c.hidden.iter().any(|&h| h > NARROWEST) {
-            c.hidden
-                .iter_mut()
-                .for_each(|h| *h = (*h / 2).max(NARROWEST));
-        } else if c.hidden.len() > 1 {
-            c.hidden.pop();
-        } else {
-            return None;
-        }
-        Some(serde_json::to_value(c).expect("config serialises"))
     }
 
     fn layer_groups(&self) -> Vec<LayerGroup> {

@@ -17,8 +17,9 @@ mod net;
 mod real_nvp;
 mod temporal;
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{require_counts, require_positive, ModelError, Result};
+use crate::error::Result;
 use crate::nn::holdout::{validation_split, ValidationSplit};
 use crate::nn::{self, rnn::Cell};
 use burn::grad_clipping::GradientClippingConfig;
@@ -95,7 +96,42 @@ impl Default for InterFusionConfig {
     }
 }
 
-const KIND: &str = "interfusion";
+impl DetectorConfig for InterFusionConfig {
+    const KIND: &'static str = "interfusion";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("hidden", self.hidden),
+                ("dense", self.dense),
+                ("latent", self.latent),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("anneal_every", self.anneal_every),
+                ("train_stride", self.train_stride),
+            ])
+            // A coupling layer splits z1 in two.
+            .at_least(
+                "latent",
+                self.latent,
+                if self.flow_levels > 0 { 2 } else { 1 },
+            )
+            // The share of the training series held out.
+            .share_below_one("validation", self.validation)
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("gradient_clip", self.gradient_clip),
+            ])
+            .non_negative(&[("l2", self.l2)]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
+    }
+}
+
+const KIND: &str = InterFusionConfig::KIND;
 const WEIGHTS: &str = "interfusion.bpk";
 
 /// The InterFusion detector.
@@ -108,42 +144,7 @@ pub struct InterFusion {
 impl InterFusion {
     /// Builds an unfitted detector.
     pub fn new(config: InterFusionConfig) -> Result<InterFusion> {
-        let c = &config;
-        require_counts(
-            KIND,
-            &[
-                ("window", c.window),
-                ("hidden", c.hidden),
-                ("dense", c.dense),
-                ("latent", c.latent),
-                ("epochs", c.epochs),
-                ("batch_size", c.batch_size),
-                ("anneal_every", c.anneal_every),
-                ("train_stride", c.train_stride),
-            ],
-        )?;
-        if c.flow_levels > 0 && c.latent < 2 {
-            return Err(ModelError::config(
-                KIND,
-                "latent must be at least 2 with a flow (a coupling layer splits z1 in two); set flow_levels to 0 for latent 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&c.validation) {
-            return Err(ModelError::config(
-                KIND,
-                "validation must be in [0, 1): the share of the training series held out",
-            ));
-        }
-        require_positive(
-            KIND,
-            &[
-                ("learning_rate", c.learning_rate),
-                ("gradient_clip", c.gradient_clip),
-            ],
-        )?;
-        if c.l2.is_nan() || c.l2 < 0.0 {
-            return Err(ModelError::config(KIND, "l2 must be zero or positive"));
-        }
+        config.validate()?;
         Ok(InterFusion {
             net: nn::Fitted::new(KIND, WEIGHTS, {
                 let c = config.clone();
@@ -263,11 +264,11 @@ fn train_stage(
 
 impl Detector for InterFusion {
     fn kind(&self) -> &'static str {
-        KIND
+        InterFusionConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

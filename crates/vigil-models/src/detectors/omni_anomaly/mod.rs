@@ -12,8 +12,9 @@ mod flow;
 mod net;
 mod prior;
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{require_counts, require_positive, ModelError, Result};
+use crate::error::Result;
 use crate::nn::holdout::{validation_split, ValidationSplit};
 use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
 use crate::nn::{self, rnn::Cell, Activation};
@@ -81,7 +82,36 @@ impl Default for OmniAnomalyConfig {
     }
 }
 
-const KIND: &str = "omni-anomaly";
+impl DetectorConfig for OmniAnomalyConfig {
+    const KIND: &'static str = "omni-anomaly";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("hidden", self.hidden),
+                ("dense", self.dense),
+                ("latent", self.latent),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("train_stride", self.train_stride),
+                ("validate_every", self.validate_every),
+            ])
+            // The share of the training series held out.
+            .share_below_one("validation", self.validation)
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("std_epsilon", self.std_epsilon),
+                ("gradient_clip", self.gradient_clip),
+            ]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
+    }
+}
+
+const KIND: &str = OmniAnomalyConfig::KIND;
 const WEIGHTS: &str = "omni_anomaly.bpk";
 
 /// The OmniAnomaly detector.
@@ -94,34 +124,7 @@ pub struct OmniAnomaly {
 impl OmniAnomaly {
     /// Builds an unfitted detector.
     pub fn new(config: OmniAnomalyConfig) -> Result<OmniAnomaly> {
-        let c = &config;
-        require_counts(
-            KIND,
-            &[
-                ("window", c.window),
-                ("hidden", c.hidden),
-                ("dense", c.dense),
-                ("latent", c.latent),
-                ("epochs", c.epochs),
-                ("batch_size", c.batch_size),
-                ("train_stride", c.train_stride),
-                ("validate_every", c.validate_every),
-            ],
-        )?;
-        if !(0.0..1.0).contains(&c.validation) {
-            return Err(ModelError::config(
-                KIND,
-                "validation must be in [0, 1): the share of the training series held out",
-            ));
-        }
-        require_positive(
-            KIND,
-            &[
-                ("learning_rate", c.learning_rate),
-                ("std_epsilon", c.std_epsilon),
-                ("gradient_clip", c.gradient_clip),
-            ],
-        )?;
+        config.validate()?;
         Ok(OmniAnomaly {
             net: nn::Fitted::new(KIND, WEIGHTS, {
                 let c = config.clone();
@@ -160,11 +163,11 @@ const SCORE_CHUNK_WINDOWS: usize = 64;
 
 impl Detector for OmniAnomaly {
     fn kind(&self) -> &'static str {
-        KIND
+        OmniAnomalyConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {

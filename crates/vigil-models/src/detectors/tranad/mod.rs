@@ -16,8 +16,9 @@
 
 mod kernels;
 
+use crate::config::{DetectorConfig, FieldChecks};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::nn::infer::par_rows;
 use crate::nn::{self, Attention, Dropout};
 use burn::module::Module;
@@ -68,6 +69,37 @@ impl Default for TranadConfig {
             dropout: 0.1,
             feedforward_negative_slope: 1.0,
         }
+    }
+}
+
+impl DetectorConfig for TranadConfig {
+    const KIND: &'static str = "tranad";
+
+    fn check(&self, checks: &mut FieldChecks) {
+        checks
+            .counts(&[
+                ("window", self.window),
+                ("epochs", self.epochs),
+                ("batch_size", self.batch_size),
+                ("feedforward", self.feedforward),
+                ("lr_decay_epochs", self.lr_decay_epochs),
+            ])
+            .positive(&[
+                ("learning_rate", self.learning_rate),
+                ("lr_decay", self.lr_decay),
+            ])
+            .share_below_one("dropout", self.dropout)
+            .non_negative(&[
+                ("weight_decay", self.weight_decay),
+                (
+                    "feedforward_negative_slope",
+                    self.feedforward_negative_slope,
+                ),
+            ]);
+    }
+
+    fn batch_size_mut(&mut self) -> Option<&mut usize> {
+        Some(&mut self.batch_size)
     }
 }
 
@@ -231,32 +263,9 @@ const WEIGHTS: &str = "tranad.bpk";
 impl Tranad {
     /// Builds an unfitted TranAD detector.
     pub fn new(config: TranadConfig) -> Result<Tranad> {
-        if config.window == 0
-            || config.batch_size == 0
-            || config.epochs == 0
-            || config.feedforward == 0
-            || config.lr_decay_epochs == 0
-        {
-            return Err(ModelError::config(
-                "tranad",
-                "window, epochs, batch_size, feedforward and lr_decay_epochs must be at least 1",
-            ));
-        }
-        let positive = |v: f64| v > 0.0 && v.is_finite();
-        if !positive(config.learning_rate) || !positive(config.lr_decay) {
-            return Err(ModelError::config(
-                "tranad",
-                "learning_rate and lr_decay must be positive",
-            ));
-        }
-        if !(0.0..1.0).contains(&config.dropout) || config.weight_decay < 0.0 {
-            return Err(ModelError::config(
-                "tranad",
-                "dropout must be in [0, 1) and weight_decay non-negative",
-            ));
-        }
+        config.validate()?;
         Ok(Tranad {
-            net: nn::Fitted::new("tranad", WEIGHTS, {
+            net: nn::Fitted::new(TranadConfig::KIND, WEIGHTS, {
                 let c = config.clone();
                 move |m, device| TranadNet::new(m, &c, device)
             }),
@@ -267,11 +276,11 @@ impl Tranad {
 
 impl Detector for Tranad {
     fn kind(&self) -> &'static str {
-        "tranad"
+        TranadConfig::KIND
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("config serialises")
+        self.config.to_json()
     }
 
     fn window(&self) -> usize {
