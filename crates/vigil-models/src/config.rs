@@ -73,6 +73,45 @@ pub trait DetectorConfig:
     }
 }
 
+/// Implements [`DetectorConfig`] for a config struct from a table of its fields' ranges:
+///
+/// ```ignore
+/// detector_config! {
+///     UsadConfig = "usad", batch batch_size;   // KIND; the field the memory ladder halves
+///     counts: window, latent, epochs;          // each a FieldChecks rule over those fields
+///     positive: learning_rate;
+///     |c, checks| { ... }                      // rules over one field or several
+/// }
+/// ```
+///
+/// `smaller PATH` instead of `batch FIELD` gives a memory ladder of the detector's own.
+macro_rules! detector_config {
+    (
+        $config:ty = $kind:literal
+            $(, batch $batch:ident)? $(, smaller $smaller:path)?;
+        $($rule:ident: $($field:ident),+;)*
+        $(|$c:ident, $checks:ident| $extra:block)?
+    ) => {
+        impl $crate::config::DetectorConfig for $config {
+            const KIND: &'static str = $kind;
+
+            fn check(&self, checks: &mut $crate::config::FieldChecks) {
+                $(checks.$rule(&[$((stringify!($field), self.$field)),+]);)*
+                $(let ($c, $checks) = (self, checks); $extra)?
+            }
+
+            $(fn batch_size_mut(&mut self) -> Option<&mut usize> {
+                Some(&mut self.$batch)
+            })?
+
+            $(fn smaller(&self) -> Option<Self> {
+                $smaller(self)
+            })?
+        }
+    };
+}
+pub(crate) use detector_config;
+
 /// One field out of its allowed range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldProblem {
@@ -157,14 +196,20 @@ impl FieldChecks {
         self
     }
 
-    /// A share that may be zero but not whole (dropout, a held-out share): in [0, 1).
-    pub fn share_below_one(&mut self, field: &str, value: f64) -> &mut Self {
-        self.require(field, (0.0..1.0).contains(&value), value, "in [0, 1)")
+    /// Shares that may be zero but not whole (dropout, a held-out share): in [0, 1).
+    pub fn shares_below_one(&mut self, fields: &[(&str, f64)]) -> &mut Self {
+        for &(field, value) in fields {
+            self.require(field, (0.0..1.0).contains(&value), value, "in [0, 1)");
+        }
+        self
     }
 
-    /// A share that may be whole but not zero (explained variance, ν): in (0, 1].
-    pub fn share_above_zero(&mut self, field: &str, value: f64) -> &mut Self {
-        self.require(field, value > 0.0 && value <= 1.0, value, "in (0, 1]")
+    /// Shares that may be whole but not zero (explained variance, ν): in (0, 1].
+    pub fn shares_above_zero(&mut self, fields: &[(&str, f64)]) -> &mut Self {
+        for &(field, value) in fields {
+            self.require(field, value > 0.0 && value <= 1.0, value, "in (0, 1]");
+        }
+        self
     }
 
     /// A number in the closed range [lo, hi].
@@ -196,16 +241,10 @@ mod tests {
         }
     }
 
-    impl DetectorConfig for Toy {
-        const KIND: &'static str = "toy";
-        fn check(&self, checks: &mut FieldChecks) {
-            checks
-                .counts(&[("window", self.window), ("batch_size", self.batch_size)])
-                .share_below_one("dropout", self.dropout);
-        }
-        fn batch_size_mut(&mut self) -> Option<&mut usize> {
-            Some(&mut self.batch_size)
-        }
+    detector_config! {
+        Toy = "toy", batch batch_size;
+        counts: window, batch_size;
+        shares_below_one: dropout;
     }
 
     #[test]

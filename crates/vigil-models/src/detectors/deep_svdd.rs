@@ -16,7 +16,7 @@
 //! |∂score/∂x · (x − training mean of that metric)|, normalised; a metric sitting at its usual
 //! level, or one the network ignores, takes little of the blame.
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{
     share_out, Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores,
 };
@@ -67,27 +67,13 @@ impl Default for DeepSvddConfig {
     }
 }
 
-impl DetectorConfig for DeepSvddConfig {
-    const KIND: &'static str = "deep-svdd";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("representation", self.representation),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-            ])
-            .widths("hidden", &self.hidden)
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("centre_epsilon", self.centre_epsilon),
-            ])
-            .non_negative(&[("weight_decay", self.weight_decay)]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
+detector_config! {
+    DeepSvddConfig = "deep-svdd", batch batch_size;
+    counts: window, representation, epochs, batch_size;
+    positive: learning_rate, centre_epsilon;
+    non_negative: weight_decay;
+    |c, checks| {
+        checks.widths("hidden", &c.hidden);
     }
 }
 

@@ -25,7 +25,7 @@
 //! depend on every other point). Training runs a fixed number of epochs without the authors'
 //! 20% validation split and early stopping, like vigil's other detectors.
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn;
@@ -76,25 +76,11 @@ impl Default for GdnConfig {
     }
 }
 
-impl DetectorConfig for GdnConfig {
-    const KIND: &'static str = "gdn";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("embedding", self.embedding),
-                ("top_k", self.top_k),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-            ])
-            .share_below_one("dropout", self.dropout)
-            .positive(&[("learning_rate", self.learning_rate)]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
-    }
+detector_config! {
+    GdnConfig = "gdn", batch batch_size;
+    counts: window, embedding, top_k, epochs, batch_size;
+    shares_below_one: dropout;
+    positive: learning_rate;
 }
 
 /// The attention over a node's neighbours (the authors' `GraphLayer`, one head).

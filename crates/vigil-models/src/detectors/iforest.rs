@@ -16,7 +16,7 @@
 //! path/feature access for contributions), store trees in formats we cannot check into a model
 //! directory, or are unmaintained; the algorithm is ~150 lines.
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::infer::par_rows;
@@ -48,13 +48,11 @@ impl Default for IforestConfig {
     }
 }
 
-impl DetectorConfig for IforestConfig {
-    const KIND: &'static str = "iforest";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[("window", self.window), ("trees", self.trees)])
-            .at_least("subsample", self.subsample, 2);
+detector_config! {
+    IforestConfig = "iforest";
+    counts: window, trees;
+    |c, checks| {
+        checks.at_least("subsample", c.subsample, 2);
     }
 }
 

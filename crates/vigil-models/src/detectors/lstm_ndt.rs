@@ -10,7 +10,7 @@
 //! gives the paper's pairing. The recurrent layers are vigil's fused ones (nn::rnn), as in the
 //! recurrent VAE.
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn::infer::{par_rows, Dense};
@@ -61,26 +61,14 @@ impl Default for LstmNdtConfig {
     }
 }
 
-impl DetectorConfig for LstmNdtConfig {
-    const KIND: &'static str = "lstm-ndt";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            // The steps read, then the step predicted.
-            .at_least("window", self.window, 2)
-            .counts(&[
-                ("hidden", self.hidden),
-                ("layers", self.layers),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("train_stride", self.train_stride),
-            ])
-            .share_below_one("dropout", self.dropout)
-            .positive(&[("learning_rate", self.learning_rate)]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
+detector_config! {
+    LstmNdtConfig = "lstm-ndt", batch batch_size;
+    counts: hidden, layers, epochs, batch_size, train_stride;
+    shares_below_one: dropout;
+    positive: learning_rate;
+    |c, checks| {
+        // The steps read, then the step predicted.
+        checks.at_least("window", c.window, 2);
     }
 }
 

@@ -16,7 +16,7 @@
 //! Per-metric contributions: the score is shared out by gradient x deviation, as Deep SVDD's
 //! (|∂score/∂x · (x − training mean)| per metric, summed over the window, normalised).
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{share_out, Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::gemm::{matmul_serial, Strided};
@@ -57,16 +57,14 @@ impl Default for OcsvmConfig {
     }
 }
 
-impl DetectorConfig for OcsvmConfig {
-    const KIND: &'static str = "ocsvm";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[("window", self.window)])
-            .at_least("max_train", self.max_train, 2)
-            .share_above_zero("nu", self.nu)
-            .positive(&[("tolerance", self.tolerance)]);
-        if let Some(gamma) = self.gamma {
+detector_config! {
+    OcsvmConfig = "ocsvm";
+    counts: window;
+    shares_above_zero: nu;
+    positive: tolerance;
+    |c, checks| {
+        checks.at_least("max_train", c.max_train, 2);
+        if let Some(gamma) = c.gamma {
             checks.positive(&[("gamma", gamma)]);
         }
     }

@@ -5,7 +5,7 @@
 //! Closed form via nalgebra's symmetric eigendecomposition of the covariance — no crate offers a
 //! PCA that keeps the per-feature reconstruction error we need for contributions.
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::weights::{get_json, put_json, WeightFiles};
@@ -32,14 +32,10 @@ impl Default for PcaConfig {
     }
 }
 
-impl DetectorConfig for PcaConfig {
-    const KIND: &'static str = "pca";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[("window", self.window)])
-            .share_above_zero("explained_variance", self.explained_variance);
-    }
+detector_config! {
+    PcaConfig = "pca";
+    counts: window;
+    shares_above_zero: explained_variance;
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 //! (z_t conditioned on z_{t-1} and a linear Gaussian state-space prior) and the planar flow;
 //! here the prior is N(0, I) per step. The recurrent layers are vigil's fused ones (nn::rnn).
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn::infer::{newest_step_nll, newest_steps, par_rows, Dense};
@@ -68,30 +68,10 @@ impl Default for RnnVaeConfig {
     }
 }
 
-impl DetectorConfig for RnnVaeConfig {
-    const KIND: &'static str = "rnn-vae";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("hidden", self.hidden),
-                ("dense", self.dense),
-                ("latent", self.latent),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("train_stride", self.train_stride),
-            ])
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("std_epsilon", self.std_epsilon),
-                ("gradient_clip", self.gradient_clip),
-            ]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
-    }
+detector_config! {
+    RnnVaeConfig = "rnn-vae", batch batch_size;
+    counts: window, hidden, dense, latent, epochs, batch_size, train_stride;
+    positive: learning_rate, std_epsilon, gradient_clip;
 }
 
 /// A dense layer and a diagonal Gaussian (mean, standard deviation) on top of it.

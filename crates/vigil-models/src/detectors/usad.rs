@@ -7,7 +7,7 @@
 //! each minimised by its own Adam optimiser over its own parameters (E+D1, resp. E+D2).
 //! Score = α‖W − AE1(W)‖² + β‖W − AE2(AE1(W))‖², here on the newest step of each window, per metric.
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn::infer::{par_rows, DenseStack, CHUNK_ROWS};
@@ -52,24 +52,11 @@ impl Default for UsadConfig {
     }
 }
 
-impl DetectorConfig for UsadConfig {
-    const KIND: &'static str = "usad";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("latent", self.latent),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-            ])
-            .positive(&[("learning_rate", self.learning_rate)])
-            .non_negative(&[("alpha", self.alpha), ("beta", self.beta)]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
-    }
+detector_config! {
+    UsadConfig = "usad", batch batch_size;
+    counts: window, latent, epochs, batch_size;
+    positive: learning_rate;
+    non_negative: alpha, beta;
 }
 
 #[derive(Module, Debug)]

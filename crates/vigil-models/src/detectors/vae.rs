@@ -10,7 +10,7 @@
 //! (it needs labels of the training anomalies), missing-data injection and MCMC imputation at
 //! scoring time (vigil's cleaning repairs missing values before a detector sees them).
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn::infer::{gaussian_nll_softplus, par_rows, Dense, DenseStack, CHUNK_ROWS};
@@ -66,30 +66,11 @@ impl Default for VaeConfig {
     }
 }
 
-impl DetectorConfig for VaeConfig {
-    const KIND: &'static str = "vae";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("hidden", self.hidden),
-                ("latent", self.latent),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("lr_decay_epochs", self.lr_decay_epochs),
-            ])
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("lr_decay", self.lr_decay),
-                ("std_epsilon", self.std_epsilon),
-            ])
-            .non_negative(&[("weight_decay", self.weight_decay)]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
-    }
+detector_config! {
+    VaeConfig = "vae", batch batch_size;
+    counts: window, hidden, latent, epochs, batch_size, lr_decay_epochs;
+    positive: learning_rate, lr_decay, std_epsilon;
+    non_negative: weight_decay;
 }
 
 /// Dense ReLU layers, then a diagonal Gaussian (mean, softplus standard deviation + ε).

@@ -18,7 +18,7 @@ mod in_window;
 mod net;
 mod prior;
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn;
@@ -78,36 +78,18 @@ impl Default for AnomalyTransformerConfig {
     }
 }
 
-impl DetectorConfig for AnomalyTransformerConfig {
-    const KIND: &'static str = "anomaly-transformer";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .at_least("window", self.window, 2)
-            .counts(&[
-                ("d_model", self.d_model),
-                ("heads", self.heads),
-                ("layers", self.layers),
-                ("feedforward", self.feedforward),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("train_stride", self.train_stride),
-            ])
-            .require(
-                "heads",
-                self.heads > 0 && self.d_model.is_multiple_of(self.heads),
-                self.heads,
-                format!("a divisor of d_model ({})", self.d_model),
-            )
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("temperature", self.temperature),
-            ])
-            .non_negative(&[("k", self.k)]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
+detector_config! {
+    AnomalyTransformerConfig = "anomaly-transformer", batch batch_size;
+    counts: d_model, heads, layers, feedforward, epochs, batch_size, train_stride;
+    positive: learning_rate, temperature;
+    non_negative: k;
+    |c, checks| {
+        checks.at_least("window", c.window, 2).require(
+            "heads",
+            c.heads > 0 && c.d_model.is_multiple_of(c.heads),
+            c.heads,
+            format!("a divisor of d_model ({})", c.d_model),
+        );
     }
 }
 

@@ -26,7 +26,7 @@
 mod gmm;
 mod infer;
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::infer::{par_rows, CHUNK_ROWS};
@@ -103,32 +103,15 @@ impl Default for DagmmConfig {
     }
 }
 
-impl DetectorConfig for DagmmConfig {
-    const KIND: &'static str = "dagmm";
-
-    fn check(&self, checks: &mut FieldChecks) {
+detector_config! {
+    DagmmConfig = "dagmm", batch batch_size;
+    counts: window, latent, estimation_hidden, components, epochs;
+    shares_below_one: dropout;
+    positive: learning_rate;
+    non_negative: energy_weight, covariance_weight, covariance_ridge;
+    |c, checks| {
         // Each batch fits a mixture, which needs two points at least.
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("latent", self.latent),
-                ("estimation_hidden", self.estimation_hidden),
-                ("components", self.components),
-                ("epochs", self.epochs),
-            ])
-            .at_least("batch_size", self.batch_size, 2)
-            .widths("hidden", &self.hidden)
-            .share_below_one("dropout", self.dropout)
-            .positive(&[("learning_rate", self.learning_rate)])
-            .non_negative(&[
-                ("energy_weight", self.energy_weight),
-                ("covariance_weight", self.covariance_weight),
-                ("covariance_ridge", self.covariance_ridge),
-            ]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
+        checks.at_least("batch_size", c.batch_size, 2).widths("hidden", &c.hidden);
     }
 }
 

@@ -22,7 +22,7 @@
 
 pub mod generate;
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::{ModelError, Result};
 use crate::nn::infer::{par_rows, Dense};
@@ -109,42 +109,29 @@ impl Default for GonConfig {
     }
 }
 
-impl DetectorConfig for GonConfig {
-    const KIND: &'static str = "gon";
-
-    fn check(&self, checks: &mut FieldChecks) {
+detector_config! {
+    GonConfig = "gon", smaller GonConfig::shrunk;
+    counts: window, epochs, batch_size, search_cycle, search_max_iterations;
+    positive: learning_rate, search_learning_rate, train_tolerance, score_tolerance;
+    non_negative: weight_decay, leaky_slope;
+    |c, checks| {
         checks
-            .counts(&[
-                ("window", self.window),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("search_cycle", self.search_cycle),
-                ("search_max_iterations", self.search_max_iterations),
-            ])
-            .widths("hidden", &self.hidden)
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("search_learning_rate", self.search_learning_rate),
-                ("train_tolerance", self.train_tolerance),
-                ("score_tolerance", self.score_tolerance),
-            ])
-            .within("real_label", self.real_label, 0.0, 1.0)
-            .within("fake_label", self.fake_label, 0.0, 1.0)
+            .widths("hidden", &c.hidden)
+            .within("real_label", c.real_label, 0.0, 1.0)
+            .within("fake_label", c.fake_label, 0.0, 1.0)
             .require(
                 "real_label",
-                self.real_label > self.fake_label,
-                self.real_label,
-                format!("above fake_label ({})", self.fake_label),
-            )
-            .non_negative(&[
-                ("weight_decay", self.weight_decay),
-                ("leaky_slope", self.leaky_slope),
-            ]);
+                c.real_label > c.fake_label,
+                c.real_label,
+                format!("above fake_label ({})", c.fake_label),
+            );
     }
+}
 
-    fn smaller(&self) -> Option<GonConfig> {
-        // Largest model first: give up batch size (little memory, no accuracy) before width,
-        // and width before depth.
+impl GonConfig {
+    /// The next rung of GON's memory ladder: its size lies in the discriminator, so after the
+    /// batch (little memory, no accuracy) it gives up width, and width before depth.
+    fn shrunk(&self) -> Option<GonConfig> {
         const SMALLEST_BATCH: usize = 16;
         const NARROWEST: usize = 4;
         let mut c = self.clone();

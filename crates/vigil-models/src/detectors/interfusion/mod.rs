@@ -17,7 +17,7 @@ mod net;
 mod real_nvp;
 mod temporal;
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn::holdout::{validation_split, ValidationSplit};
@@ -96,38 +96,17 @@ impl Default for InterFusionConfig {
     }
 }
 
-impl DetectorConfig for InterFusionConfig {
-    const KIND: &'static str = "interfusion";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("hidden", self.hidden),
-                ("dense", self.dense),
-                ("latent", self.latent),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("anneal_every", self.anneal_every),
-                ("train_stride", self.train_stride),
-            ])
-            // A coupling layer splits z1 in two.
-            .at_least(
-                "latent",
-                self.latent,
-                if self.flow_levels > 0 { 2 } else { 1 },
-            )
-            // The share of the training series held out.
-            .share_below_one("validation", self.validation)
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("gradient_clip", self.gradient_clip),
-            ])
-            .non_negative(&[("l2", self.l2)]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
+detector_config! {
+    InterFusionConfig = "interfusion", batch batch_size;
+    counts: window, hidden, dense, latent, epochs, batch_size, anneal_every, train_stride;
+    // The share of the training series held out.
+    shares_below_one: validation;
+    positive: learning_rate, gradient_clip;
+    non_negative: l2;
+    |c, checks| {
+        // A coupling layer splits z1 in two.
+        let least = if c.flow_levels > 0 { 2 } else { 1 };
+        checks.at_least("latent", c.latent, least);
     }
 }
 

@@ -12,7 +12,7 @@ mod flow;
 mod net;
 mod prior;
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn::holdout::{validation_split, ValidationSplit};
@@ -82,33 +82,12 @@ impl Default for OmniAnomalyConfig {
     }
 }
 
-impl DetectorConfig for OmniAnomalyConfig {
-    const KIND: &'static str = "omni-anomaly";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("hidden", self.hidden),
-                ("dense", self.dense),
-                ("latent", self.latent),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("train_stride", self.train_stride),
-                ("validate_every", self.validate_every),
-            ])
-            // The share of the training series held out.
-            .share_below_one("validation", self.validation)
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("std_epsilon", self.std_epsilon),
-                ("gradient_clip", self.gradient_clip),
-            ]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
-    }
+detector_config! {
+    OmniAnomalyConfig = "omni-anomaly", batch batch_size;
+    counts: window, hidden, dense, latent, epochs, batch_size, train_stride, validate_every;
+    // The share of the training series held out.
+    shares_below_one: validation;
+    positive: learning_rate, std_epsilon, gradient_clip;
 }
 
 const KIND: &str = OmniAnomalyConfig::KIND;

@@ -16,7 +16,7 @@
 
 mod kernels;
 
-use crate::config::{DetectorConfig, FieldChecks};
+use crate::config::{detector_config, DetectorConfig};
 use crate::detector::{Detector, FitOptions, FitSummary, LayerGroup, LayerRole, MtsInput, Scores};
 use crate::error::Result;
 use crate::nn::infer::par_rows;
@@ -72,35 +72,12 @@ impl Default for TranadConfig {
     }
 }
 
-impl DetectorConfig for TranadConfig {
-    const KIND: &'static str = "tranad";
-
-    fn check(&self, checks: &mut FieldChecks) {
-        checks
-            .counts(&[
-                ("window", self.window),
-                ("epochs", self.epochs),
-                ("batch_size", self.batch_size),
-                ("feedforward", self.feedforward),
-                ("lr_decay_epochs", self.lr_decay_epochs),
-            ])
-            .positive(&[
-                ("learning_rate", self.learning_rate),
-                ("lr_decay", self.lr_decay),
-            ])
-            .share_below_one("dropout", self.dropout)
-            .non_negative(&[
-                ("weight_decay", self.weight_decay),
-                (
-                    "feedforward_negative_slope",
-                    self.feedforward_negative_slope,
-                ),
-            ]);
-    }
-
-    fn batch_size_mut(&mut self) -> Option<&mut usize> {
-        Some(&mut self.batch_size)
-    }
+detector_config! {
+    TranadConfig = "tranad", batch batch_size;
+    counts: window, epochs, batch_size, feedforward, lr_decay_epochs;
+    positive: learning_rate, lr_decay;
+    shares_below_one: dropout;
+    non_negative: weight_decay, feedforward_negative_slope;
 }
 
 #[derive(Module, Debug)]
