@@ -288,7 +288,7 @@ fn score_chunk(
     m: usize,
     out: &mut [f32],
 ) {
-    let layers = &encoder.layers;
+    let layers = encoder.layers();
     let d = x.len() / rows;
     // Forward: activations[i] is the input of layer i; the last entry is φ.
     let mut activations: Vec<Vec<f32>> = Vec::with_capacity(layers.len() + 1);

@@ -273,7 +273,7 @@ mod tests {
         device.seed(11);
         let mlp = Mlp::new(&[6, 8, 8, 1], &device);
         let d = Discriminator {
-            layers: crate::nn::infer::DenseStack::from_mlp(&mlp).layers,
+            layers: crate::nn::infer::DenseStack::from_mlp(&mlp).into_layers(),
             slope: 0.01,
         };
         let rows = 20;
@@ -312,11 +312,15 @@ mod tests {
         device.seed(7);
         let mlp = Mlp::new(&[6, 8, 8, 1], &device);
         let mut d = Discriminator {
-            layers: crate::nn::infer::DenseStack::from_mlp(&mlp).layers,
+            layers: crate::nn::infer::DenseStack::from_mlp(&mlp).into_layers(),
             slope: 0.01,
         };
         // Steep enough that windows near D's boundary keep moving while saturated ones stop.
-        d.layers.iter_mut().for_each(|layer| layer.scale(2.0));
+        d.layers = d
+            .layers
+            .into_iter()
+            .map(|layer| layer.scaled(2.0))
+            .collect();
         let rows = 16;
         let start: Vec<f32> = (0..rows * 6)
             .map(|i| ((i as f32) * 0.61).sin() * 0.5 + 0.5)
@@ -355,7 +359,7 @@ mod tests {
         device.seed(5);
         let mlp = Mlp::new(&[4, 5, 3, 1], &device);
         let d = Discriminator {
-            layers: crate::nn::infer::DenseStack::from_mlp(&mlp).layers,
+            layers: crate::nn::infer::DenseStack::from_mlp(&mlp).into_layers(),
             slope: 0.2,
         };
         let x = vec![0.3f32, -0.7, 0.9, 0.1];

@@ -7,7 +7,7 @@ use burn::nn::gru::{Gru, GruConfig};
 use burn::nn::{GateController, Lstm, LstmConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use vigil_models::nn::rnn::{Cell, Recurrent, RecurrentLayer};
+use vigil_nn::rnn::{Cell, Recurrent, RecurrentLayer};
 
 const BATCH: usize = 4;
 const STEPS: usize = 6;
@@ -107,7 +107,7 @@ fn hidden_grad(gates: &[&GateController], grads: &burn::tensor::Gradients) -> Te
 
 #[test]
 fn fused_lstm_matches_burn_lstm() {
-    let device = vigil_models::nn::device().autodiff();
+    let device = vigil_nn::device().autodiff();
     device.seed(11);
     let lstm: Lstm = LstmConfig::new(INPUT, HIDDEN, true)
         .with_initializer(burn::nn::Initializer::Uniform {
@@ -129,7 +129,7 @@ fn fused_lstm_matches_burn_lstm() {
 
 #[test]
 fn fused_gru_matches_burn_gru() {
-    let device = vigil_models::nn::device().autodiff();
+    let device = vigil_nn::device().autodiff();
     device.seed(12);
     let gru: Gru = GruConfig::new(INPUT, HIDDEN, true)
         .with_initializer(burn::nn::Initializer::Uniform {
@@ -154,7 +154,7 @@ fn fused_gru_matches_burn_gru() {
 
 #[test]
 fn stacked_layers_run_without_tracking_gradients() {
-    let device = vigil_models::nn::device();
+    let device = vigil_nn::device();
     device.seed(13);
     let stack = Recurrent::new(Cell::Gru, INPUT, HIDDEN, 2, &device);
     let x = Tensor::<3>::random(

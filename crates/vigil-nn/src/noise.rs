@@ -41,8 +41,8 @@ mod tests {
 
     #[test]
     fn the_same_seed_draws_the_same_noise_and_another_seed_other_noise() {
-        let device = crate::nn::device();
-        let draw = |seed| crate::nn::to_vec(Noise::for_fit(seed).standard_normal([4, 50], &device));
+        let device = crate::device();
+        let draw = |seed| crate::to_vec(Noise::for_fit(seed).standard_normal([4, 50], &device));
         assert_eq!(draw(3), draw(3));
         assert_ne!(draw(3), draw(4));
         let x = draw(5);

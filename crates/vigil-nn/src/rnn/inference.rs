@@ -1,9 +1,9 @@
 //! A trained [`Recurrent`] stack's weights for scoring on slices, one batch per core (see
-//! [`crate::nn::infer`] for why scoring leaves burn tensors).
+//! [`crate::infer`] for why scoring leaves burn tensors).
 
 use super::kernels::{self, Cell, Dims, Weights};
 use super::layer::Recurrent;
-use crate::nn::to_vec;
+use crate::to_vec;
 
 /// One layer's weights in PyTorch's layout.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ impl Recurrent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn;
+    use crate as nn;
 
     #[test]
     fn matches_the_burn_operation_for_both_cells_and_two_layers() {

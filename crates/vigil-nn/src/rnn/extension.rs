@@ -7,7 +7,7 @@
 //! Other backends (CUDA, wgpu) are not listed: the fused layer is a CPU kernel.
 
 use super::kernels::{self, CacheView, Cell, Dims, Weights};
-use crate::nn::flex_values::{tensor, values};
+use crate::flex_values::{tensor, values};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;

@@ -11,9 +11,9 @@
 //! Layouts: `x` is batch-major `[batch, steps, input]`, `h` is `[batch, steps, hidden]`, weights are
 //! PyTorch's `w_ih [gates*hidden, input]`, `w_hh [gates*hidden, hidden]`, biases `[gates*hidden]`.
 
-use crate::nn::fast_math::exp_f32;
-use crate::nn::gemm::{matmul, matmul_serial, Strided};
-use crate::nn::simd::wide_simd;
+use crate::fast_math::exp_f32;
+use crate::gemm::{matmul, matmul_serial, Strided};
+use crate::simd::wide_simd;
 use rayon::prelude::*;
 
 /// Which recurrent cell.

@@ -154,7 +154,7 @@ mod tests {
     /// and without a SIMD tail), large and small logits, and more values than one task holds.
     #[test]
     fn fused_softmax_and_its_gradient_equal_burns() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         for (rows, n) in [(3usize, 1usize), (5, 7), (4, 8), (700, 100)] {
             let x: Vec<f32> = (0..rows * n)
                 .map(|k| ((k * 7919) % 211) as f32 / 10.0 - 10.0)
@@ -172,10 +172,7 @@ mod tests {
                     burn::tensor::activation::softmax(x.clone(), 1)
                 };
                 let grads = (y.clone() * w.clone()).sum().backward();
-                (
-                    crate::nn::to_vec(y),
-                    crate::nn::to_vec(x.grad(&grads).unwrap()),
-                )
+                (crate::to_vec(y), crate::to_vec(x.grad(&grads).unwrap()))
             };
             let (fused, reference) = (run(true), run(false));
             for (k, (a, r)) in fused.0.iter().zip(&reference.0).enumerate() {

@@ -9,6 +9,7 @@
 /// Loops that reduce (sums) add in a different order at each width, so their last bits differ
 /// between CPUs, never between runs on one machine. The wide variant is
 /// a separate function, so the compiler still sees non-aliasing slice arguments.
+#[macro_export]
 macro_rules! wide_simd {
     ($(#[$meta:meta])* $vis:vis fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
         $(#[$meta])*
@@ -40,4 +41,4 @@ macro_rules! wide_simd {
     };
 }
 
-pub(crate) use wide_simd;
+pub use crate::wide_simd;

@@ -4,8 +4,8 @@
 //! Other backends (CUDA, wgpu) are not listed: the fused layer is a CPU kernel.
 
 use super::kernels::{self, Dims, Wanted};
-use crate::nn::flex_values::{tensor, values};
-use crate::nn::Activation;
+use crate::flex_values::{tensor, values};
+use crate::Activation;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;

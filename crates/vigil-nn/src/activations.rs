@@ -34,11 +34,11 @@ fn tanh_loop(values: &mut [f32]) {
 
 wide_simd!(
     /// 1 / (1 + e^−x) over a slice, in place.
-    pub(crate) fn sigmoid_in_place = sigmoid_loop(values: &mut [f32])
+    pub fn sigmoid_in_place = sigmoid_loop(values: &mut [f32])
 );
 wide_simd!(
     /// tanh over a slice, in place.
-    pub(crate) fn tanh_in_place = tanh_loop(values: &mut [f32])
+    pub fn tanh_in_place = tanh_loop(values: &mut [f32])
 );
 
 /// The activations as single backend operations.
@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn sigmoid_matches_the_formula_and_its_gradient() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         let values: Vec<f32> = (-40..=40).map(|v| v as f32 * 0.37).collect();
         let x = Tensor::<1>::from_data(TensorData::new(values.clone(), [values.len()]), &device)
             .require_grad();
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn tanh_matches_the_formula_and_its_gradient() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         let values: Vec<f32> = (-60..=60)
             .map(|v| v as f32 * 0.11)
             .chain([1e-5, -3e-3])

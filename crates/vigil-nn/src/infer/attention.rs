@@ -1,10 +1,10 @@
 //! Multi-head attention for scoring, on slices (see the parent module for why), with the
-//! semantics of [`crate::nn::Attention`]: q/k/v projections, softmax(q·kᵀ/√d_k)·v per head,
+//! semantics of [`crate::Attention`]: q/k/v projections, softmax(q·kᵀ/√d_k)·v per head,
 //! output projection.
 
 use super::{Dense, Linear};
-use crate::nn::attention::kernels::{score_sequence, SequenceScratch};
-use crate::nn::Activation;
+use crate::attention::kernels::{score_sequence, SequenceScratch};
+use crate::Activation;
 
 /// The weights of one trained attention block, ready for [`AttentionWeights::forward_residual`].
 #[derive(Debug, Clone)]
@@ -101,7 +101,7 @@ impl AttentionWeights {
     }
 
     /// The context of sequence `seq` from its projected queries, keys and values, with the
-    /// training op's per-sequence kernel (`nn/attention/kernels.rs`: heads across SIMD lanes).
+    /// training op's per-sequence kernel (`attention/kernels.rs`: heads across SIMD lanes).
     fn attend(&self, seq: usize, lq: usize, lk: usize, s: &mut Scratch) {
         let d = self.d_model;
         let kv = &s.key_value[seq * lk * 2 * d..(seq + 1) * lk * 2 * d];
@@ -118,7 +118,7 @@ impl AttentionWeights {
 
 #[cfg(test)]
 mod tests {
-    use crate::nn::{self, Attention};
+    use crate::{self as nn, Attention};
     use burn::prelude::*;
 
     #[test]

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 /// A tensor's values: borrowed when it is a contiguous f32 tensor (the usual case), otherwise
 /// materialised. Copying every input was a tenth of a recurrent training step (page faults,
 /// memmove).
-pub(crate) fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
+pub fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(
@@ -24,7 +24,7 @@ pub(crate) fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
 }
 
 /// A flex tensor of `shape` holding `values` (row-major).
-pub(crate) fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
+pub fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
     Flex::float_from_data(
         TensorData::new(values, Shape::from(shape)),
         &Default::default(),

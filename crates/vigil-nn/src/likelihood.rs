@@ -10,7 +10,6 @@
 use super::fast_math::{ln_f32, softplus_and_sigmoid_f32};
 use super::flex_values::{tensor, values};
 use super::simd::wide_simd;
-use super::HALF_LOG_TWO_PI;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -18,6 +17,15 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
+
+/// ½ ln 2π, the constant of a Gaussian's negative log-density.
+pub const HALF_LOG_TWO_PI: f64 = 0.918_938_533_204_672_7;
+
+/// Negative log-density of `x` under N(mean, std²), element-wise (the likelihood of the VAEs).
+pub fn gaussian_nll<const D: usize>(x: Tensor<D>, mean: Tensor<D>, std: Tensor<D>) -> Tensor<D> {
+    let z = (x - mean) / std.clone();
+    std.log() + z.square().mul_scalar(0.5) + HALF_LOG_TWO_PI
+}
 
 /// Element-wise −ln N(x; mean, σ²) with σ = softplus(raw_std) + ε.
 #[backend_extension(Flex, Autodiff)]
@@ -205,7 +213,7 @@ mod tests {
 
     #[test]
     fn fused_loss_and_gradients_equal_the_composed_ones() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         let n = 240;
         let x: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin()).collect();
         let mean: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.11).cos() * 0.8).collect();
@@ -218,13 +226,13 @@ mod tests {
                 gaussian_nll_softplus(x.clone(), mean.clone(), raw.clone(), eps)
             } else {
                 let std = softplus(raw.clone(), 1.0).add_scalar(eps);
-                crate::nn::gaussian_nll(x.clone(), mean.clone(), std)
+                crate::gaussian_nll(x.clone(), mean.clone(), std)
             };
             // A weighted sum, so that every element's gradient is scaled differently.
             let weights: Vec<f32> = (0..n).map(|i| 1.0 + (i % 7) as f32 * 0.1).collect();
             let grads = (nll.clone() * column(&weights, &device)).sum().backward();
-            let grad = |t: &Tensor<2>| crate::nn::to_vec(t.grad(&grads).unwrap());
-            (crate::nn::to_vec(nll), grad(&x), grad(&mean), grad(&raw))
+            let grad = |t: &Tensor<2>| crate::to_vec(t.grad(&grads).unwrap());
+            (crate::to_vec(nll), grad(&x), grad(&mean), grad(&raw))
         };
         let (fused, composed) = (run(true), run(false));
         let close = |a: &[f32], b: &[f32], what: &str| {

@@ -30,15 +30,6 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// Multiplies weights and biases by `factor` (tests that need a steeper network).
-    #[cfg(test)]
-    pub(crate) fn scale(&mut self, factor: f32) {
-        self.weight
-            .iter_mut()
-            .chain(&mut self.bias)
-            .for_each(|v| *v *= factor);
-    }
-
     /// Copies the weights of a burn linear layer (a missing bias reads as zeros).
     pub fn from_linear(linear: &Linear) -> Dense {
         let [inputs, outputs] = linear.weight.val().dims();
@@ -251,6 +242,16 @@ impl DenseStack {
         }
     }
 
+    /// The layers, input first.
+    pub fn layers(&self) -> &[Dense] {
+        &self.layers
+    }
+
+    /// The layers, input first, to own.
+    pub fn into_layers(self) -> Vec<Dense> {
+        self.layers
+    }
+
     /// Number of outputs per row.
     pub fn outputs(&self) -> usize {
         self.layers.last().map_or(0, Dense::outputs)
@@ -326,7 +327,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn;
+    use crate as nn;
 
     #[test]
     fn a_dense_stack_matches_the_burn_mlp() {

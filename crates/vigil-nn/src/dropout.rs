@@ -22,18 +22,18 @@ pub fn seed_dropout(seed: u64) {
 
 /// This thread's dropout generator, for carrying it to the thread that continues the work
 /// ([`super::Epochs`] runs a training loop on a pool worker).
-pub(crate) fn mask_generator() -> SmallRng {
+pub fn mask_generator() -> SmallRng {
     MASK_RNG.with(|r| r.borrow().clone())
 }
 
 /// Makes `rng` this thread's dropout generator (see [`mask_generator`]).
-pub(crate) fn set_mask_generator(rng: SmallRng) {
+pub fn set_mask_generator(rng: SmallRng) {
     MASK_RNG.with(|r| *r.borrow_mut() = rng);
 }
 
 /// An inverted-dropout mask of `n` values from this thread's generator: 0 with probability
 /// `prob`, else 1/(1 − prob). Shared with the fused attention op, which drops attention weights.
-pub(crate) fn keep_mask(n: usize, prob: f64) -> Vec<f32> {
+pub fn keep_mask(n: usize, prob: f64) -> Vec<f32> {
     let keep_scale = (1.0 / (1.0 - prob)) as f32;
     let cut = (prob * 65536.0).round() as u32;
     let mut mask = Vec::with_capacity(n);
@@ -88,19 +88,19 @@ mod tests {
 
     #[test]
     fn drops_the_right_share_keeps_the_mean_and_repeats_from_a_seed() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         let ones = || Tensor::<2>::ones([100, 1000], &device);
         let drop = Dropout::new(0.1);
         seed_dropout(7);
-        let a = crate::nn::to_vec(drop.forward(ones()));
+        let a = crate::to_vec(drop.forward(ones()));
         let zeros = a.iter().filter(|&&v| v == 0.0).count() as f64 / a.len() as f64;
         let mean = a.iter().map(|&v| v as f64).sum::<f64>() / a.len() as f64;
         assert!((zeros - 0.1).abs() < 0.005, "dropped {zeros}");
         assert!((mean - 1.0).abs() < 0.01, "mean {mean}");
         seed_dropout(7);
-        assert_eq!(a, crate::nn::to_vec(drop.forward(ones())));
+        assert_eq!(a, crate::to_vec(drop.forward(ones())));
         // Scoring (no autodiff) leaves values alone.
-        let plain = Tensor::<2>::ones([2, 2], &crate::nn::device());
-        assert_eq!(crate::nn::to_vec(drop.forward(plain)), vec![1.0; 4]);
+        let plain = Tensor::<2>::ones([2, 2], &crate::device());
+        assert_eq!(crate::to_vec(drop.forward(plain)), vec![1.0; 4]);
     }
 }

@@ -8,9 +8,9 @@
 //! gradients that some parent needs: the data fed to a network's first layer needs none, which
 //! skips the largest product of a step.
 
-use crate::nn::gemm::{product, Strided};
-use crate::nn::infer::activate;
-use crate::nn::Activation;
+use crate::gemm::{product, Strided};
+use crate::infer::activate;
+use crate::Activation;
 use std::borrow::Cow;
 
 /// Products below this many multiply-adds run on the calling thread (a layer's three products

@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn fused_gradients_match_the_composed_attention() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         device.seed(8);
         let (lq, lk, d, heads) = (3, 5, 8, 4);
         let att = Attention::new(d, heads, 0.0, &device);
@@ -157,9 +157,9 @@ mod tests {
             let gq = q.grad(&g).unwrap();
             let gm = m.grad(&g).unwrap();
             [wq, wk, wv]
-                .map(crate::nn::to_vec)
+                .map(crate::to_vec)
                 .into_iter()
-                .chain([gq, gm].map(crate::nn::to_vec))
+                .chain([gq, gm].map(crate::to_vec))
                 .collect::<Vec<_>>()
         };
         let fused = grads_of(att.forward(q.clone(), m.clone()));
@@ -174,18 +174,18 @@ mod tests {
 
     #[test]
     fn dropout_on_the_weights_is_seeded_and_inverted() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         device.seed(9);
         let att = Attention::new(4, 2, 0.5, &device);
         let q = Tensor::<3>::random([64, 2, 4], burn::tensor::Distribution::Default, &device);
         let m = Tensor::<3>::random([64, 3, 4], burn::tensor::Distribution::Default, &device);
         let run = || {
-            crate::nn::seed_dropout(1);
-            crate::nn::to_vec(att.forward(q.clone(), m.clone()))
+            crate::seed_dropout(1);
+            crate::to_vec(att.forward(q.clone(), m.clone()))
         };
         let (a, b) = (run(), run());
         assert_eq!(a, b, "same seed, same mask");
-        let clean = crate::nn::to_vec(composed_forward(&att, q.clone(), m.clone()));
+        let clean = crate::to_vec(composed_forward(&att, q.clone(), m.clone()));
         assert_ne!(a, clean, "training applies dropout");
         // Inverted dropout keeps the expectation: over many rows the means agree.
         let mean = |v: &[f32]| v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64;
@@ -199,20 +199,20 @@ mod tests {
 
     #[test]
     fn matches_a_loop_implementation() {
-        let device = crate::nn::device();
+        let device = crate::device();
         device.seed(5);
         let (lq, lk, d) = (2, 5, 8);
         for heads in [1, 4] {
             let att = Attention::new(d, heads, 0.0, &device);
             let q = Tensor::<3>::random([1, lq, d], burn::tensor::Distribution::Default, &device);
             let m = Tensor::<3>::random([1, lk, d], burn::tensor::Distribution::Default, &device);
-            let pq = crate::nn::to_vec(att.query.forward(q.clone()));
-            let pk = crate::nn::to_vec(att.key.forward(m.clone()));
-            let pv = crate::nn::to_vec(att.value.forward(m.clone()));
+            let pq = crate::to_vec(att.query.forward(q.clone()));
+            let pk = crate::to_vec(att.key.forward(m.clone()));
+            let pv = crate::to_vec(att.value.forward(m.clone()));
             let context = naive(&pq, &pk, &pv, lq, lk, d, heads);
             let context = Tensor::<3>::from_data(TensorData::new(context, [1, lq, d]), &device);
-            let expected = crate::nn::to_vec(att.output.forward(context));
-            let got = crate::nn::to_vec(att.forward(q, m));
+            let expected = crate::to_vec(att.output.forward(context));
+            let got = crate::to_vec(att.forward(q, m));
             let worst = got
                 .iter()
                 .zip(&expected)
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn one_key_returns_its_projected_value() {
         // With a single key the softmax weight is 1: the output is output(value(memory)).
-        let device = crate::nn::device();
+        let device = crate::device();
         let att = Attention::new(4, 2, 0.0, &device);
         let q = Tensor::<3>::random([2, 3, 4], burn::tensor::Distribution::Default, &device);
         let m = Tensor::<3>::random([2, 1, 4], burn::tensor::Distribution::Default, &device);
@@ -233,10 +233,10 @@ mod tests {
             .output
             .forward(att.value.forward(m.clone()))
             .repeat_dim(1, 3);
-        let got = crate::nn::to_vec(att.forward(q, m));
+        let got = crate::to_vec(att.forward(q, m));
         let worst = got
             .iter()
-            .zip(crate::nn::to_vec(expected))
+            .zip(crate::to_vec(expected))
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max);
         assert!(worst < 1e-5, "{worst}");

@@ -16,8 +16,8 @@
 
 use rayon::prelude::*;
 
-use crate::nn::fast_math::exp_f32;
-use crate::nn::simd::wide_simd;
+use crate::fast_math::exp_f32;
+use crate::simd::wide_simd;
 
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -204,7 +204,7 @@ mod tests {
     /// with their detaches: −D(S, P̸) − D(P̸, S) for the series, D(P, S̸) + D(S̸, P) for the prior.
     #[test]
     fn fused_values_and_minimax_gradients_equal_the_composed_ones() {
-        let device = crate::nn::device().autodiff();
+        let device = crate::device().autodiff();
         // Rows of two distributions, some entries near zero where ε matters.
         let s = [
             0.7f32, 0.2, 0.1, 0.0, 0.25, 0.25, 0.25, 0.25, 0.97, 0.01, 0.01, 0.01,
@@ -236,8 +236,8 @@ mod tests {
                 (value, ((prior_term - series_term) * weights.clone()).sum())
             };
             let grads = loss.backward();
-            let grad = |t: &Tensor<2>| crate::nn::to_vec(t.grad(&grads).unwrap());
-            (crate::nn::to_vec(value), grad(&s), grad(&p))
+            let grad = |t: &Tensor<2>| crate::to_vec(t.grad(&grads).unwrap());
+            (crate::to_vec(value), grad(&s), grad(&p))
         };
         let (fused, composed) = (run(true), run(false));
         let close = |a: &[f32], b: &[f32], what: &str| {

@@ -1,12 +1,12 @@
 //! The attention core ([`kernels`]) as one burn operation with its own backward pass, through
 //! burn's `#[backend_extension]` for flex and `Autodiff<flex>` (as the fused recurrent layers do;
-//! see `nn/rnn/extension.rs`). On flex (scoring, no gradients) the op runs without dropout, like
-//! [`crate::nn::Dropout`]; on the autodiff backend it draws the dropout mask on the attention
+//! see `rnn/extension.rs`). On flex (scoring, no gradients) the op runs without dropout, like
+//! [`crate::Dropout`]; on the autodiff backend it draws the dropout mask on the attention
 //! weights from the same seeded generator and keeps it, with the weights, for the backward pass.
 
 use super::kernels::{self, Dims};
-use crate::nn::dropout::keep_mask;
-use crate::nn::flex_values::{tensor, values};
+use crate::dropout::keep_mask;
+use crate::flex_values::{tensor, values};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
