@@ -211,8 +211,12 @@ impl LayerGroup {
 pub type EpochCallback = std::sync::Arc<dyn Fn(usize, usize, f64) + Send + Sync>;
 
 /// What `fit` needs besides the data.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FitOptions {
+    /// The device to train on (the fitted network stays there for scoring). The default is the
+    /// process's device (`nn::select_device`, `--device`); a fit never reads that setting
+    /// itself, so two fits in one process may train on two devices.
+    pub device: burn::prelude::Device,
     /// Seed for initialisation, shuffling and sampling.
     pub seed: u64,
     /// Overrides the detector's default number of epochs.
@@ -225,9 +229,23 @@ pub struct FitOptions {
     pub on_epoch: Option<EpochCallback>,
 }
 
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            device: crate::nn::device(),
+            seed: 0,
+            epochs: None,
+            frozen_groups: Vec::new(),
+            warm_start: false,
+            on_epoch: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for FitOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FitOptions")
+            .field("device", &self.device)
             .field("seed", &self.seed)
             .field("epochs", &self.epochs)
             .field("frozen_groups", &self.frozen_groups)

@@ -11,6 +11,13 @@ pub fn set_device(device: Device) {
     let _ = DEVICE.set(device);
 }
 
+/// The device a module's parameters live on (the process's device for a module without any):
+/// tensors fed to a network go where the network is, so that a model trained or loaded on one
+/// device is scored there whatever the process default.
+pub fn device_of<M: burn::module::Module>(module: &M) -> Device {
+    module.devices().into_iter().next().unwrap_or_else(device)
+}
+
 /// burn draws initial weights from one generator per process (`Device::seed`). A fit seeds it
 /// and builds its network while holding this lock, and so does every other build, so that two
 /// fits at once start from the weights each would start from alone. (Only building draws from

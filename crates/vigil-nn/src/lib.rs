@@ -28,7 +28,7 @@ mod tensors;
 pub use activations::{sigmoid, tanh};
 pub use attention::Attention;
 pub use dense::dense;
-pub use device::{device, set_device, with_burn_generator};
+pub use device::{device, device_of, set_device, with_burn_generator};
 pub use dropout::{seed_dropout, Dropout};
 pub use likelihood::{gaussian_nll, HALF_LOG_TWO_PI};
 pub use mlp::{Activation, Mlp};

@@ -218,7 +218,7 @@ impl Detector for DeepSvdd {
                     nn::descend(&mut optimiser, c.learning_rate, net, loss)
                 },
             )?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         self.state = Some(SvddState {
             centre,
             metric_means: input.metric_means(),

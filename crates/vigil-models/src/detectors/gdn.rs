@@ -260,7 +260,7 @@ impl Gdn {
     fn forecast_errors(&self, net: &GdnNet, input: &MtsInput) -> Vec<f32> {
         let (m, w) = (input.n_metrics, self.config.window);
         let k = self.k(m);
-        let device = nn::device();
+        let device = nn::device_of(net);
         let mask = net.graph_mask(k, &device);
         let mut errors = Vec::with_capacity(input.len() * m);
         let mut windows = Vec::new();
@@ -393,7 +393,7 @@ impl Detector for Gdn {
                 let loss = (net.forward(history, mask) - actual).square().mean();
                 nn::descend(&mut optimiser, c.learning_rate, net, loss)
             })?;
-        let fitted = net.valid().to_device(&nn::device());
+        let fitted = net.valid().to_device(&options.device);
         let errors = self.forecast_errors(&fitted, input);
         self.scale = Some(error_scale(&errors, m));
         self.net.set(fitted, m);

@@ -167,7 +167,7 @@ impl Detector for LstmNdt {
                     nn::descend(&mut optimiser, c.learning_rate, net, loss)
                 },
             )?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),

@@ -215,7 +215,7 @@ impl Detector for RnnVae {
                     nn::descend(&mut optimiser, c.learning_rate, net, nll + kl)
                 },
             )?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),

@@ -190,7 +190,7 @@ impl Detector for Usad {
             // Report AE1's reconstruction error: the adversarial terms grow by design and hide learning.
             (net, nn::scalar(recon1.detach()))
         })?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),

@@ -200,7 +200,7 @@ impl Detector for Vae {
                     .mean();
                 nn::descend(&mut optimiser, lr, net, nll + kl)
             })?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),

@@ -77,7 +77,7 @@ impl<N: Module + Clone> Fitted<N> {
         n_metrics: usize,
         options: &crate::detector::FitOptions,
     ) -> (Device, N) {
-        let device = super::device().autodiff();
+        let device = options.device.clone().autodiff();
         let warm = options
             .warm_start
             .then(|| self.warm_start(n_metrics, &device))
@@ -106,9 +106,14 @@ impl<N: Module + Clone> Fitted<N> {
         Ok(())
     }
 
-    /// An untrained network, about to be overwritten by loaded or imported values.
+    /// An untrained network, about to be overwritten by loaded or imported values: on the
+    /// device of the network it replaces, or the process's device when there is none yet.
     fn fresh(&self, n_metrics: usize) -> N {
-        self.build_drawn(n_metrics, &super::device(), None)
+        let device = match &self.slot {
+            Some((net, _)) => super::device_of(net),
+            None => super::device(),
+        };
+        self.build_drawn(n_metrics, &device, None)
     }
 
     /// A new network with every initial weight drawn, holding burn's generator alone (seeded

@@ -12,7 +12,7 @@ mod windows;
 pub use epochs::{descend, epoch_batches, step_decay, Epochs};
 pub use fitted::Fitted;
 pub(crate) use fitted::{fitted_checkpoints, fitted_network};
-pub use named::{export_module, import_module};
+pub use named::{export_module, import_module, materialise};
 pub use vigil_nn::*;
 pub use windows::TrainingWindows;
 

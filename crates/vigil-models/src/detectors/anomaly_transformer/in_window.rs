@@ -35,7 +35,7 @@ impl AnomalyTransformer {
         let (m, w, n) = (input.n_metrics, self.config.window, input.len());
         check_window(w, n, "series")?;
         let net = self.net.get(m)?;
-        let device = nn::device();
+        let device = nn::device_of(net);
         let fixed = net.fixed_encodings(w, &device);
         let starts = window_starts(n, w);
         let tiled_end = (n / w) * w;

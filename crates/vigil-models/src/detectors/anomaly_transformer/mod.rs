@@ -217,7 +217,7 @@ impl Detector for AnomalyTransformer {
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 (optimiser.step(lr, net, grads), reported)
             })?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
@@ -241,7 +241,7 @@ impl Detector for AnomalyTransformer {
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let device = nn::device();
+        let device = nn::device_of(net);
         let n = input.len();
         let fixed = net.fixed_encodings(w, &device);
         let (mut discrepancy, mut errors) = (Vec::with_capacity(n), Vec::with_capacity(n * m));

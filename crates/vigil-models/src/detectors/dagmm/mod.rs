@@ -325,7 +325,7 @@ impl Detector for Dagmm {
                             .mul_scalar(c.covariance_weight);
                     nn::descend(&mut optimiser, c.learning_rate, net, loss)
                 })?;
-        let net = net.valid().to_device(&nn::device());
+        let net = net.valid().to_device(&options.device);
         let mixture = self.training_mixture(&net, input, w);
         self.net.set(net, m);
         self.mixture = Some(mixture);
@@ -339,8 +339,13 @@ impl Detector for Dagmm {
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let scorer =
-            infer::SliceScorer::new(net, &self.prepared_mixture()?, self.config.score, w, m);
+        let scorer = infer::SliceScorer::new(
+            net,
+            &self.prepared_mixture(&nn::device_of(net))?,
+            self.config.score,
+            w,
+            m,
+        );
         let contributions = par_rows(input.len(), m, CHUNK_ROWS, |rows, out| {
             let mut x = Vec::new();
             windows_ending_at(input.values, m, w, rows.clone(), &mut x);
@@ -381,13 +386,13 @@ impl Detector for Dagmm {
 }
 
 impl Dagmm {
-    /// The training mixture, factorised for energies.
-    fn prepared_mixture(&self) -> Result<gmm::Prepared> {
+    /// The training mixture, factorised for energies, on `device`.
+    fn prepared_mixture(&self, device: &Device) -> Result<gmm::Prepared> {
         let state = self
             .mixture
             .as_ref()
             .ok_or_else(|| ModelError::Training("the dagmm model is not fitted".into()))?;
-        let mixture = state.to_mixture(self.config.components, self.k(), &nn::device());
+        let mixture = state.to_mixture(self.config.components, self.k(), device);
         Ok(gmm::prepare(&mixture))
     }
 
@@ -398,8 +403,8 @@ impl Dagmm {
         use crate::detector::share_out;
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let prepared = self.prepared_mixture()?;
-        let device = nn::device();
+        let device = nn::device_of(net);
+        let prepared = self.prepared_mixture(&device)?;
         let (n, d) = (input.len(), w * m);
         let mut x = Vec::new();
         windows_ending_at(input.values, m, w, 0..n, &mut x);
@@ -420,7 +425,7 @@ impl Dagmm {
     /// The mixture of all training windows under the trained networks (no dropout): the
     /// paper's φ, μ, Σ "from the training samples", which the energies at scoring time use.
     fn training_mixture(&self, net: &DagmmNet, input: &MtsInput, w: usize) -> MixtureState {
-        let device = nn::device();
+        let device = nn::device_of(net);
         let (n, d) = (input.n_full_windows(w), w * input.n_metrics);
         let mut x = Vec::new();
         let (mut zs, mut gammas) = (Vec::new(), Vec::new());

@@ -315,7 +315,7 @@ impl Detector for Gon {
                 let loss = (softplus(a.clone(), 1.0) - a * y).mean();
                 nn::descend(&mut optimiser, c.learning_rate, net, loss)
             })?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         self.range = Some(range);
         Ok(FitSummary {
             epochs,

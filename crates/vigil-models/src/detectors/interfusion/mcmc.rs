@@ -53,7 +53,7 @@ fn newest(t: Tensor<3>) -> Tensor<2> {
 pub fn newest_step_nll(net: &InterFusionNet, input: &MtsInput, c: &InterFusionConfig) -> Vec<f32> {
     let (m, w, l) = (input.n_metrics, c.window, c.latent);
     let compressed = compressed_length(w);
-    let device = nn::device();
+    let device = nn::device_of(net);
     par_rows(input.len(), m, SCORE_CHUNK_WINDOWS, |rows, out| {
         let n = rows.len();
         let mut observed = Vec::new();

@@ -173,7 +173,7 @@ fn held_out_loss(
     noise: &mut nn::Noise,
 ) -> f64 {
     let (m, w) = (data.input.n_metrics, c.window);
-    let device = nn::device();
+    let device = nn::device_of(net);
     let (mut sum, mut batch) = (0.0, Vec::new());
     for chosen in split.starts.chunks(c.batch_size) {
         data.input.gather_windows(w, chosen, &mut batch);
@@ -330,7 +330,7 @@ impl Detector for InterFusion {
             &device,
             &mut noise,
         )?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),

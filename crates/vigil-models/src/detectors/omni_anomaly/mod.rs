@@ -125,7 +125,7 @@ fn validation_loss(
     noise: &mut nn::Noise,
 ) -> f64 {
     let (m, w) = (input.n_metrics, c.window);
-    let device = nn::device();
+    let device = nn::device_of(net);
     let (mut sum, mut count) = (0.0, 0usize);
     let mut batch = Vec::new();
     for chosen in split.starts.chunks(c.batch_size) {
@@ -220,7 +220,7 @@ impl Detector for OmniAnomaly {
             }
             _ => last,
         };
-        self.net.set(chosen.to_device(&nn::device()), m);
+        self.net.set(chosen.to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),

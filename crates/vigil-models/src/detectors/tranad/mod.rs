@@ -300,7 +300,7 @@ impl Detector for Tranad {
                     nn::descend(&mut optimizer, lr, net, loss)
                 },
             )?;
-        self.net.set(net.valid().to_device(&nn::device()), m);
+        self.net.set(net.valid().to_device(&options.device), m);
         Ok(FitSummary {
             epochs,
             final_loss: Some(last_loss),
