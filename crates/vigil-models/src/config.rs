@@ -112,6 +112,34 @@ macro_rules! detector_config {
 }
 pub(crate) use detector_config;
 
+/// The [`crate::detector::Detector`] methods a detector answers from its config alone
+/// (`self.config`, a [`DetectorConfig`]): `kind` and `config_json`, and with `window` also
+/// `window` as the config's `window` field.
+macro_rules! config_methods {
+    () => {
+        fn kind(&self) -> &'static str {
+            $crate::config::kind_of(&self.config)
+        }
+
+        fn config_json(&self) -> serde_json::Value {
+            $crate::config::DetectorConfig::to_json(&self.config)
+        }
+    };
+    (window) => {
+        $crate::config::config_methods!();
+
+        fn window(&self) -> usize {
+            self.config.window
+        }
+    };
+}
+pub(crate) use config_methods;
+
+/// The registry name of the detector `config` configures.
+pub fn kind_of<C: DetectorConfig>(_config: &C) -> &'static str {
+    C::KIND
+}
+
 /// One field out of its allowed range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldProblem {

@@ -266,6 +266,17 @@ pub struct FitSummary {
     pub windows: usize,
 }
 
+impl FitSummary {
+    /// The summary of a fit that ran `epochs` over `windows` windows and ended at `final_loss`.
+    pub fn trained(epochs: usize, final_loss: f64, windows: usize) -> FitSummary {
+        FitSummary {
+            epochs,
+            final_loss: Some(final_loss),
+            windows,
+        }
+    }
+}
+
 /// An anomaly detector.
 pub trait Detector: Send + Sync {
     /// Registry name, e.g. `usad`.

@@ -65,6 +65,10 @@ impl ModelError {
             message: message.into(),
         }
     }
+    /// The error of asking an unfitted `detector` for what only fitting gives.
+    pub fn not_fitted(detector: &str) -> Self {
+        ModelError::Training(format!("the {detector} model is not fitted"))
+    }
     /// Shorthand for [`ModelError::Config`].
     pub fn config(detector: &str, message: impl Into<String>) -> Self {
         ModelError::Config {
@@ -72,6 +76,12 @@ impl ModelError {
             message: message.into(),
         }
     }
+}
+
+/// What a fit left in `slot` (a detector's state beside its network), or the not-fitted error.
+pub fn fitted<'a, T>(slot: &'a Option<T>, detector: &str) -> Result<&'a T> {
+    slot.as_ref()
+        .ok_or_else(|| ModelError::not_fitted(detector))
 }
 
 fn join_problems(problems: &[crate::config::FieldProblem]) -> String {

@@ -105,12 +105,10 @@ impl DeepSvdd {
     /// Builds an unfitted detector.
     pub fn new(config: DeepSvddConfig) -> Result<DeepSvdd> {
         config.validate()?;
+        let net = nn::Fitted::for_config(&config, WEIGHTS, build_net);
         Ok(DeepSvdd {
-            net: nn::Fitted::new(DeepSvddConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| build_net(&c, m, device)
-            }),
             config,
+            net,
             state: None,
         })
     }
@@ -156,17 +154,7 @@ fn centre_of(encoder: &DenseStack, input: &MtsInput, w: usize, eps: f32) -> Vec<
 }
 
 impl Detector for DeepSvdd {
-    fn kind(&self) -> &'static str {
-        DeepSvddConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         // A dense model transfers its input-side layers; the last layer places the
@@ -218,25 +206,18 @@ impl Detector for DeepSvdd {
                     nn::descend(&mut optimiser, c.learning_rate, net, loss)
                 },
             )?;
-        self.net.set(net.valid().to_device(&options.device), m);
+        self.net.keep_trained(&net, m, options);
         self.state = Some(SvddState {
             centre,
             metric_means: input.metric_means(),
         });
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let state = self
-            .state
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the deep-svdd model is not fitted".into()))?;
+        let state = crate::error::fitted(&self.state, self.kind())?;
         let encoder = DenseStack::from_mlp(&net.encoder);
         let contributions = par_rows(input.len(), m, CHUNK_ROWS, |rows, out| {
             let mut x = Vec::new();
@@ -247,10 +228,7 @@ impl Detector for DeepSvdd {
     }
 
     fn save_weights(&self) -> Result<WeightFiles> {
-        let state = self
-            .state
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the deep-svdd model is not fitted".into()))?;
+        let state = crate::error::fitted(&self.state, self.kind())?;
         let mut files = WeightFiles::new();
         self.net.save(&mut files)?;
         put_json(&mut files, STATE, state)?;

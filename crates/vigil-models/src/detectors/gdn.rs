@@ -241,12 +241,10 @@ impl Gdn {
     /// Builds an unfitted detector.
     pub fn new(config: GdnConfig) -> Result<Gdn> {
         config.validate()?;
+        let net = nn::Fitted::for_config(&config, WEIGHTS, GdnNet::new);
         Ok(Gdn {
-            net: nn::Fitted::new(GdnConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| GdnNet::new(&c, m, device)
-            }),
             config,
+            net,
             scale: None,
         })
     }
@@ -350,13 +348,7 @@ fn deviation_scores(errors: &[f32], m: usize, scale: &ErrorScale, smoothing: usi
 }
 
 impl Detector for Gdn {
-    fn kind(&self) -> &'static str {
-        GdnConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
+    crate::config::config_methods!();
 
     /// The forecast reads `window` steps, and the score averages `smoothing` earlier forecasts.
     fn window(&self) -> usize {
@@ -397,29 +389,19 @@ impl Detector for Gdn {
         let errors = self.forecast_errors(&fitted, input);
         self.scale = Some(error_scale(&errors, m));
         self.net.set(fitted, m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let m = input.n_metrics;
         let net = self.net.get(m)?;
-        let scale = self
-            .scale
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the gdn model is not fitted".into()))?;
+        let scale = crate::error::fitted(&self.scale, self.kind())?;
         let errors = self.forecast_errors(net, input);
         Ok(deviation_scores(&errors, m, scale, self.config.smoothing))
     }
 
     fn save_weights(&self) -> Result<WeightFiles> {
-        let scale = self
-            .scale
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the gdn model is not fitted".into()))?;
+        let scale = crate::error::fitted(&self.scale, self.kind())?;
         let mut files = WeightFiles::new();
         self.net.save(&mut files)?;
         put_json(&mut files, SCALE, scale)?;

@@ -234,24 +234,12 @@ impl Iforest {
     }
 
     fn fitted(&self) -> Result<&Forest> {
-        self.forest
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the Isolation Forest is not fitted".into()))
+        crate::error::fitted(&self.forest, self.kind())
     }
 }
 
 impl Detector for Iforest {
-    fn kind(&self) -> &'static str {
-        IforestConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {
         let (m, w) = (input.n_metrics, self.config.window);

@@ -113,13 +113,10 @@ impl LstmNdt {
     /// Builds an unfitted detector.
     pub fn new(config: LstmNdtConfig) -> Result<LstmNdt> {
         config.validate()?;
-        Ok(LstmNdt {
-            net: nn::Fitted::new(LstmNdtConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| LstmNdtNet::new(&c, m, device)
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            LstmNdtNet::new(c, m, device)
+        });
+        Ok(LstmNdt { config, net })
     }
 }
 
@@ -127,17 +124,7 @@ impl LstmNdt {
 const SCORE_CHUNK_WINDOWS: usize = 64;
 
 impl Detector for LstmNdt {
-    fn kind(&self) -> &'static str {
-        LstmNdtConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         vec![
@@ -167,12 +154,8 @@ impl Detector for LstmNdt {
                     nn::descend(&mut optimiser, c.learning_rate, net, loss)
                 },
             )?;
-        self.net.set(net.valid().to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        self.net.keep_trained(&net, m, options);
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {

@@ -248,17 +248,7 @@ fn solve(kernel: &[f32], n: usize, nu: f64, tolerance: f64) -> (Vec<f64>, f64) {
 }
 
 impl Detector for Ocsvm {
-    fn kind(&self) -> &'static str {
-        OcsvmConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {
         let c = &self.config;
@@ -315,10 +305,7 @@ impl Detector for Ocsvm {
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
-        let s = self
-            .support
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the ocsvm model is not fitted".into()))?;
+        let s = crate::error::fitted(&self.support, self.kind())?;
         let (m, w) = (input.n_metrics, self.config.window);
         if s.features != w * m || s.metric_means.len() != m {
             return Err(ModelError::Shape(format!(
@@ -371,10 +358,7 @@ impl Detector for Ocsvm {
     }
 
     fn save_weights(&self) -> Result<WeightFiles> {
-        let s = self
-            .support
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the ocsvm model is not fitted".into()))?;
+        let s = crate::error::fitted(&self.support, self.kind())?;
         let mut files = WeightFiles::new();
         put_json(&mut files, STATE, s)?;
         Ok(files)

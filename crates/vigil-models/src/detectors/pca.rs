@@ -65,24 +65,12 @@ impl Pca {
     }
 
     fn fitted(&self) -> Result<&PcaWeights> {
-        self.weights
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the PCA model is not fitted".into()))
+        crate::error::fitted(&self.weights, self.kind())
     }
 }
 
 impl Detector for Pca {
-    fn kind(&self) -> &'static str {
-        PcaConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn fit(&mut self, input: &MtsInput, _options: &FitOptions) -> Result<FitSummary> {
         let (m, w) = (input.n_metrics, self.config.window);

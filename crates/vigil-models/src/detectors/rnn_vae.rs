@@ -146,13 +146,10 @@ impl RnnVae {
     /// Builds an unfitted detector.
     pub fn new(config: RnnVaeConfig) -> Result<RnnVae> {
         config.validate()?;
-        Ok(RnnVae {
-            net: nn::Fitted::new(RnnVaeConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| RnnVaeNet::new(&c, m, device)
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            RnnVaeNet::new(c, m, device)
+        });
+        Ok(RnnVae { config, net })
     }
 }
 
@@ -161,17 +158,7 @@ impl RnnVae {
 const SCORE_CHUNK_WINDOWS: usize = 64;
 
 impl Detector for RnnVae {
-    fn kind(&self) -> &'static str {
-        RnnVaeConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         vec![
@@ -215,12 +202,8 @@ impl Detector for RnnVae {
                     nn::descend(&mut optimiser, c.learning_rate, net, nll + kl)
                 },
             )?;
-        self.net.set(net.valid().to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        self.net.keep_trained(&net, m, options);
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {

@@ -109,28 +109,15 @@ impl Usad {
     /// Builds an unfitted USAD detector.
     pub fn new(config: UsadConfig) -> Result<Usad> {
         config.validate()?;
-        Ok(Usad {
-            net: nn::Fitted::new(UsadConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| UsadNet::new(c.window * m, c.latent, device)
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            UsadNet::new(c.window * m, c.latent, device)
+        });
+        Ok(Usad { config, net })
     }
 }
 
 impl Detector for Usad {
-    fn kind(&self) -> &'static str {
-        UsadConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         vec![
@@ -190,12 +177,8 @@ impl Detector for Usad {
             // Report AE1's reconstruction error: the adversarial terms grow by design and hide learning.
             (net, nn::scalar(recon1.detach()))
         })?;
-        self.net.set(net.valid().to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        self.net.keep_trained(&net, m, options);
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {

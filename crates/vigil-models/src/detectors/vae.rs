@@ -124,13 +124,8 @@ impl Vae {
     /// Builds an unfitted detector.
     pub fn new(config: VaeConfig) -> Result<Vae> {
         config.validate()?;
-        Ok(Vae {
-            net: nn::Fitted::new(VaeConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| build_net(&c, m, device)
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, build_net);
+        Ok(Vae { config, net })
     }
 }
 
@@ -144,17 +139,7 @@ fn build_net(c: &VaeConfig, n_metrics: usize, device: &Device) -> VaeNet {
 }
 
 impl Detector for Vae {
-    fn kind(&self) -> &'static str {
-        VaeConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         // Dense models transfer their outer layers (OmniTransfer): the input-side encoder layers
@@ -200,12 +185,8 @@ impl Detector for Vae {
                     .mean();
                 nn::descend(&mut optimiser, lr, net, nll + kl)
             })?;
-        self.net.set(net.valid().to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        self.net.keep_trained(&net, m, options);
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {

@@ -48,6 +48,17 @@ impl<N: Module + Clone> Fitted<N> {
         }
     }
 
+    /// Nothing fitted yet, for a detector configured by `config`: `build` makes an untrained
+    /// network from the config for a metric count on a device.
+    pub fn for_config<C: crate::config::DetectorConfig>(
+        config: &C,
+        file: &'static str,
+        build: impl Fn(&C, usize, &Device) -> N + Send + Sync + 'static,
+    ) -> Fitted<N> {
+        let config = config.clone();
+        Fitted::new(C::KIND, file, move |m, device| build(&config, m, device))
+    }
+
     /// The network, if it was fitted on `n_metrics` metrics.
     pub fn get(&self, n_metrics: usize) -> Result<&N> {
         match &self.slot {
@@ -61,12 +72,22 @@ impl<N: Module + Clone> Fitted<N> {
     }
 
     fn not_fitted(&self) -> ModelError {
-        ModelError::Training(format!("the {} model is not fitted", self.kind))
+        ModelError::not_fitted(self.kind)
     }
 
     /// Stores a trained network.
     pub fn set(&mut self, net: N, n_metrics: usize) {
         self.slot = Some((net, n_metrics));
+    }
+
+    /// Stores the network a fit trained: without gradient tracking, on the fit's device.
+    pub fn keep_trained(
+        &mut self,
+        net: &N,
+        n_metrics: usize,
+        options: &crate::detector::FitOptions,
+    ) {
+        self.set(net.valid().to_device(&options.device), n_metrics);
     }
 
     /// The autodiff device and the network a fit starts from: the fitted one when

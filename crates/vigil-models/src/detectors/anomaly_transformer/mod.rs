@@ -107,22 +107,10 @@ impl AnomalyTransformer {
     /// Builds an unfitted detector.
     pub fn new(config: AnomalyTransformerConfig) -> Result<AnomalyTransformer> {
         config.validate()?;
-        Ok(AnomalyTransformer {
-            net: nn::Fitted::new(KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| {
-                    AnomalyTransformerNet::new(
-                        m,
-                        c.d_model,
-                        c.heads,
-                        c.layers,
-                        c.feedforward,
-                        device,
-                    )
-                }
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            AnomalyTransformerNet::new(m, c.d_model, c.heads, c.layers, c.feedforward, device)
+        });
+        Ok(AnomalyTransformer { config, net })
     }
 }
 
@@ -174,13 +162,7 @@ fn trailing_softmax(discrepancy: &[f32], window: usize, temperature: f64) -> Vec
 const SCORE_CHUNK_WINDOWS: usize = 32;
 
 impl Detector for AnomalyTransformer {
-    fn kind(&self) -> &'static str {
-        AnomalyTransformerConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
+    crate::config::config_methods!();
 
     /// A point's weight compares it with the `window − 1` points before it, each scored from
     /// its own window (`score`).
@@ -217,12 +199,8 @@ impl Detector for AnomalyTransformer {
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 (optimiser.step(lr, net, grads), reported)
             })?;
-        self.net.set(net.valid().to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        self.net.keep_trained(&net, m, options);
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     /// Each point is the newest step of its window. Its discrepancy is measured there, and its

@@ -236,12 +236,12 @@ impl Dagmm {
     /// Builds an unfitted detector.
     pub fn new(config: DagmmConfig) -> Result<Dagmm> {
         config.validate()?;
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            Self::build_net(c, m, device)
+        });
         Ok(Dagmm {
-            net: nn::Fitted::new(DagmmConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| Self::build_net(&c, m, device)
-            }),
             config,
+            net,
             mixture: None,
         })
     }
@@ -266,17 +266,7 @@ impl Dagmm {
 }
 
 impl Detector for Dagmm {
-    fn kind(&self) -> &'static str {
-        DagmmConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         // Dense models transfer their outer layers: the encoder's input layer and the
@@ -329,11 +319,7 @@ impl Detector for Dagmm {
         let mixture = self.training_mixture(&net, input, w);
         self.net.set(net, m);
         self.mixture = Some(mixture);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
@@ -355,10 +341,7 @@ impl Detector for Dagmm {
     }
 
     fn save_weights(&self) -> Result<WeightFiles> {
-        let mixture = self
-            .mixture
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the dagmm model is not fitted".into()))?;
+        let mixture = crate::error::fitted(&self.mixture, self.kind())?;
         let mut files = WeightFiles::new();
         self.net.save(&mut files)?;
         put_json(&mut files, MIXTURE, mixture)?;
@@ -388,10 +371,7 @@ impl Detector for Dagmm {
 impl Dagmm {
     /// The training mixture, factorised for energies, on `device`.
     fn prepared_mixture(&self, device: &Device) -> Result<gmm::Prepared> {
-        let state = self
-            .mixture
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the dagmm model is not fitted".into()))?;
+        let state = crate::error::fitted(&self.mixture, self.kind())?;
         let mixture = state.to_mixture(self.config.components, self.k(), device);
         Ok(gmm::prepare(&mixture))
     }

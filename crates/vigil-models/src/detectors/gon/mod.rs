@@ -201,12 +201,10 @@ impl Gon {
     /// Builds an unfitted detector.
     pub fn new(config: GonConfig) -> Result<Gon> {
         config.validate()?;
+        let net = nn::Fitted::for_config(&config, WEIGHTS, build_net);
         Ok(Gon {
-            net: nn::Fitted::new(GonConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| build_net(&c, m, device)
-            }),
             config,
+            net,
             range: None,
         })
     }
@@ -241,17 +239,7 @@ fn data_range(input: &MtsInput, window: usize) -> Range {
 }
 
 impl Detector for Gon {
-    fn kind(&self) -> &'static str {
-        GonConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         // The input layer reads the window's features; the rest decides real or fake.
@@ -315,22 +303,15 @@ impl Detector for Gon {
                 let loss = (softplus(a.clone(), 1.0) - a * y).mean();
                 nn::descend(&mut optimiser, c.learning_rate, net, loss)
             })?;
-        self.net.set(net.valid().to_device(&options.device), m);
+        self.net.keep_trained(&net, m, options);
         self.range = Some(range);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
         let (m, w) = (input.n_metrics, self.config.window);
         let net = self.net.get(m)?;
-        let range = self
-            .range
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the gon model is not fitted".into()))?;
+        let range = crate::error::fitted(&self.range, self.kind())?;
         let d = w * m;
         let discriminator = net.weights(self.config.leaky_slope);
         let search = self.search(self.config.score_tolerance);
@@ -357,10 +338,7 @@ impl Detector for Gon {
     }
 
     fn save_weights(&self) -> Result<WeightFiles> {
-        let range = self
-            .range
-            .as_ref()
-            .ok_or_else(|| ModelError::Training("the gon model is not fitted".into()))?;
+        let range = crate::error::fitted(&self.range, self.kind())?;
         let mut files = WeightFiles::new();
         self.net.save(&mut files)?;
         put_json(&mut files, RANGE, range)?;

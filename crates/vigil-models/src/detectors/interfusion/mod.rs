@@ -124,13 +124,10 @@ impl InterFusion {
     /// Builds an unfitted detector.
     pub fn new(config: InterFusionConfig) -> Result<InterFusion> {
         config.validate()?;
-        Ok(InterFusion {
-            net: nn::Fitted::new(KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| InterFusionNet::new(&c, m, device)
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            InterFusionNet::new(c, m, device)
+        });
+        Ok(InterFusion { config, net })
     }
 }
 
@@ -242,17 +239,7 @@ fn train_stage(
 }
 
 impl Detector for InterFusion {
-    fn kind(&self) -> &'static str {
-        InterFusionConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     /// The convolutions and the recurrent layer are the generic feature extractors; the
     /// Gaussian heads, the flow and the dense layers are specific to the entity.
@@ -330,12 +317,8 @@ impl Detector for InterFusion {
             &device,
             &mut noise,
         )?;
-        self.net.set(net.valid().to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: starts.len(),
-        })
+        self.net.keep_trained(&net, m, options);
+        Ok(FitSummary::trained(epochs, last_loss, starts.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {

@@ -104,13 +104,10 @@ impl OmniAnomaly {
     /// Builds an unfitted detector.
     pub fn new(config: OmniAnomalyConfig) -> Result<OmniAnomaly> {
         config.validate()?;
-        Ok(OmniAnomaly {
-            net: nn::Fitted::new(KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| OmniAnomalyNet::new(&c, m, device)
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            OmniAnomalyNet::new(c, m, device)
+        });
+        Ok(OmniAnomaly { config, net })
     }
 }
 
@@ -141,17 +138,7 @@ fn validation_loss(
 const SCORE_CHUNK_WINDOWS: usize = 64;
 
 impl Detector for OmniAnomaly {
-    fn kind(&self) -> &'static str {
-        OmniAnomalyConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     /// The two GRUs are the generic feature extractors; everything between and after them is
     /// specific to the entity it was trained on.
@@ -221,11 +208,7 @@ impl Detector for OmniAnomaly {
             _ => last,
         };
         self.net.set(chosen.to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     /// Deterministic: every step's latent is its posterior mean given the previous step's

@@ -241,28 +241,15 @@ impl Tranad {
     /// Builds an unfitted TranAD detector.
     pub fn new(config: TranadConfig) -> Result<Tranad> {
         config.validate()?;
-        Ok(Tranad {
-            net: nn::Fitted::new(TranadConfig::KIND, WEIGHTS, {
-                let c = config.clone();
-                move |m, device| TranadNet::new(m, &c, device)
-            }),
-            config,
-        })
+        let net = nn::Fitted::for_config(&config, WEIGHTS, |c, m, device| {
+            TranadNet::new(m, c, device)
+        });
+        Ok(Tranad { config, net })
     }
 }
 
 impl Detector for Tranad {
-    fn kind(&self) -> &'static str {
-        TranadConfig::KIND
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config.to_json()
-    }
-
-    fn window(&self) -> usize {
-        self.config.window
-    }
+    crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
         vec![
@@ -300,12 +287,8 @@ impl Detector for Tranad {
                     nn::descend(&mut optimizer, lr, net, loss)
                 },
             )?;
-        self.net.set(net.valid().to_device(&options.device), m);
-        Ok(FitSummary {
-            epochs,
-            final_loss: Some(last_loss),
-            windows: windows.len(),
-        })
+        self.net.keep_trained(&net, m, options);
+        Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
     fn score(&self, input: &MtsInput) -> Result<Scores> {
