@@ -97,6 +97,70 @@ fn tune_learns_from_labels_and_writes_a_model_detect_reads() {
     assert!(manifest["lineage"]["fine_tuned_from"].is_string());
 }
 
+/// [`csv`] without labels, with a `weight` column: `weight(t)` for step `t`.
+fn weighted_csv(rows: usize, weight: impl Fn(usize) -> f64) -> String {
+    let plain = csv(rows, true, false);
+    let mut lines = plain.lines();
+    let mut s = format!("{},weight\n", lines.next().unwrap());
+    for (t, line) in lines.enumerate() {
+        s.push_str(&format!("{line},{}\n", weight(t)));
+    }
+    s
+}
+
+#[test]
+fn tune_reads_step_weights_from_a_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    train(d, "usad");
+    // The bursts (steps 100..110 of every 200) count ten times the rest.
+    let burst = |t: usize| (100..110).contains(&(t % 200));
+    let weighted = weighted_csv(600, |t| if burst(t) { 10.0 } else { 1.0 });
+    std::fs::write(d.join("weighted.csv"), weighted).unwrap();
+    let tune = |output: &str, extra: &[&str]| {
+        let mut args = vec![
+            "tune",
+            "--model",
+            "m",
+            "--input",
+            "weighted.csv",
+            "--output",
+            output,
+            "-q",
+        ];
+        args.extend(extra);
+        vigil(&args, d)
+    };
+    let out = tune("tuned", &["--weight-column", "weight"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The weight column is not a metric: the model keeps its two.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("tuned/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["metric_names"], serde_json::json!(["a", "b"]));
+    // Without the flag the column is a third metric, which the model does not have.
+    let out = tune("plain", &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metric"));
+    let out = tune("other", &["--weight-column", "wieght"]);
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        why.contains("no column `wieght`") && why.contains("a, b, weight"),
+        "{why}"
+    );
+    std::fs::write(
+        d.join("weighted.csv"),
+        weighted_csv(600, |t| if t == 5 { -1.0 } else { 1.0 }),
+    )
+    .unwrap();
+    let out = tune("negative", &["--weight-column", "weight"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("step_weights[5] is -1"));
+    assert!(!d.join("plain").exists() && !d.join("other").exists() && !d.join("negative").exists());
+}
+
 #[test]
 fn tune_refuses_what_it_cannot_do_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();

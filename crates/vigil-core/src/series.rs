@@ -130,6 +130,33 @@ impl Series {
         }
     }
 
+    /// Removes the metric column `name` and returns its values, one per step (a column that is
+    /// not a metric, such as per-step weights read with the data). Refused when there is no
+    /// such column, naming the columns there are, or when it is the only one.
+    pub fn take_column(&mut self, name: &str) -> Result<Vec<f64>> {
+        let Some(index) = self.metric_names.iter().position(|n| n == name) else {
+            return Err(CoreError::Invalid(format!(
+                "no column `{name}`; the data's columns are: {}",
+                self.metric_names.join(", ")
+            )));
+        };
+        if self.metric_names.len() == 1 {
+            return Err(CoreError::Invalid(format!(
+                "`{name}` is the data's only column; the metrics must remain"
+            )));
+        }
+        let m = self.n_metrics();
+        let column = self.values.iter().skip(index).step_by(m).copied().collect();
+        let mut position = 0;
+        self.values.retain(|_| {
+            let keep = position % m != index;
+            position += 1;
+            keep
+        });
+        self.metric_names.remove(index);
+        Ok(column)
+    }
+
     /// Checks that `other` has the same metrics, in the same order, as `self`
     /// (the test series of a model must match its training series).
     pub fn check_same_metrics(&self, other: &Series, what: &str) -> Result<()> {
@@ -184,6 +211,26 @@ pub struct Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn take_column_removes_one_metric_and_returns_its_values() {
+        let names = ["a", "weight", "b"].map(String::from).to_vec();
+        let mut s = Series::new(names, (0..6).map(f64::from).collect()).unwrap();
+        assert_eq!(s.take_column("weight").unwrap(), [1.0, 4.0]);
+        assert_eq!(s.metric_names, ["a", "b"]);
+        assert_eq!(s.values, [0.0, 2.0, 3.0, 5.0]);
+        let why = s.take_column("wieght").unwrap_err().to_string();
+        assert!(
+            why.contains("no column `wieght`") && why.contains("a, b"),
+            "{why}"
+        );
+        s.take_column("a").unwrap();
+        assert!(s
+            .take_column("b")
+            .unwrap_err()
+            .to_string()
+            .contains("only column"));
+    }
 
     #[test]
     fn slice_keeps_labels_and_interpretations_aligned() {

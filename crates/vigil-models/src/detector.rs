@@ -34,6 +34,15 @@ pub struct MtsInput<'a> {
     /// ([`Detector::learns_from_labels`]) leave out of training every window that holds a
     /// step labelled anomalous, so that what an operator flagged is not learnt as normal.
     pub labels: Option<&'a [u8]>,
+    /// Optional per-step weights of training data (finite, zero or more), `T` of them: how much
+    /// each step counts in a fit (an operator's recent feedback counting more than old data,
+    /// TSAL's bias correction). A window weighs the least of its steps' weights (it is only as
+    /// trustworthy as its least trusted step: a step of weight 0 keeps every window holding it
+    /// out, as an anomalous label does), and each epoch
+    /// draws its windows with probability in proportion to their weight (with replacement, as
+    /// many as there are windows), so every detector's loss is weighted in expectation without
+    /// a weighted form of each loss; a window of weight 0 is never drawn.
+    pub weights: Option<&'a [f32]>,
 }
 
 impl<'a> MtsInput<'a> {
@@ -45,6 +54,7 @@ impl<'a> MtsInput<'a> {
             condition: None,
             topology: None,
             labels: None,
+            weights: None,
         }
     }
 
@@ -54,6 +64,24 @@ impl<'a> MtsInput<'a> {
             labels: Some(labels),
             ..self
         }
+    }
+
+    /// The same input with per-step `weights` (see [`MtsInput::weights`]).
+    pub fn with_weights(self, weights: &'a [f32]) -> Self {
+        MtsInput {
+            weights: Some(weights),
+            ..self
+        }
+    }
+
+    /// The weight of the window of `window` steps starting at `start`: the least of its steps'
+    /// weights, or `None` without weights.
+    pub fn window_weight(&self, start: usize, window: usize) -> Option<f64> {
+        self.weights.map(|weights| {
+            weights[start.min(weights.len())..(start + window).min(weights.len())]
+                .iter()
+                .fold(f64::INFINITY, |least, &w| least.min(w as f64))
+        })
     }
 
     /// Whether the window of `window` steps starting at `start` holds a step labelled

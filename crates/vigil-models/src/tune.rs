@@ -24,12 +24,26 @@ pub struct TuneSpec {
     pub frozen_groups: Vec<String>,
     /// Seed of the fine-tune's random choices (batch order, dropout, posterior samples).
     pub seed: u64,
+    /// Optional weight of each step of the fine-tuning series (finite, zero or more): how much
+    /// it counts, e.g. recent feedback above old data ([`crate::detector::MtsInput::weights`]).
+    pub step_weights: Option<Vec<f32>>,
 }
 
 impl TuneSpec {
-    /// Checks what the user chose: at least one epoch.
+    /// Checks what the user chose: at least one epoch; weights finite and zero or more.
     pub fn validate(&self) -> Result<()> {
         vigil_core::validate::positive_count("epochs", self.epochs.unwrap_or(1))?;
+        let weights = self.step_weights.as_deref().unwrap_or_default();
+        if let Some((step, w)) = weights
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(ModelError::config(
+                "fine-tune",
+                format!("step_weights[{step}] is {w}; a weight must be finite and zero or more"),
+            ));
+        }
         Ok(())
     }
 }
@@ -84,8 +98,18 @@ pub fn fine_tune(
         ));
     }
     // The model's own normaliser: a new one would move every input the network has learnt.
+    let steps = series.len();
     let prepared = Prepared::new(series, &model.manifest.normaliser)?;
     let mut input = prepared.input();
+    if let Some(weights) = &spec.step_weights {
+        if weights.len() != steps {
+            return Err(ModelError::Shape(format!(
+                "{} step weights for a fine-tuning series of {steps} steps; give one per step",
+                weights.len()
+            )));
+        }
+        input = input.with_weights(weights);
+    }
     if let Some(labels) = &labels {
         input = input.with_labels(labels);
         let learnable = (0..input.n_full_windows(window))

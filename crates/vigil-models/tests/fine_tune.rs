@@ -120,6 +120,40 @@ fn a_burst_labelled_anomalous_is_not_learnt_as_normal() {
     );
 }
 
+/// Per-step weights: fine-tuned on data where the same burst recurs, a model that gives the
+/// burst's steps weight 0 does not learn it and still ranks it far above normal steps; one that
+/// weighs them ten times the rest learns it and ranks it lower.
+#[test]
+fn step_weights_decide_how_much_a_step_is_learnt() {
+    let model = trained("vae", small_config("vae"));
+    let (values, labels) = feedback(2000);
+    let burst_vs_normal = |burst_weight: f32| {
+        let weights = labels
+            .iter()
+            .map(|&l| if l != 0 { burst_weight } else { 1.0 })
+            .collect();
+        let spec = TuneSpec {
+            epochs: Some(20),
+            seed: 2,
+            step_weights: Some(weights),
+            ..TuneSpec::default()
+        };
+        let tuned = fine_tune(&model, series(values.clone(), None), &spec).unwrap();
+        let (scores, _) = tuned
+            .score(series(periodic_with_burst(400), None), "test")
+            .unwrap();
+        let mean = |r: std::ops::Range<usize>| {
+            scores.total[r.clone()].iter().sum::<f64>() / r.len() as f64
+        };
+        mean(BURST) - mean(50..150)
+    };
+    let (left_out, emphasised) = (burst_vs_normal(0.0), burst_vs_normal(10.0));
+    assert!(
+        left_out > emphasised + 100.0,
+        "burst weight 0: burst − normal = {left_out}; weight 10: {emphasised}"
+    );
+}
+
 #[test]
 fn frozen_groups_stay_as_they_were() {
     let model = trained("usad", quick_config("usad"));
@@ -164,6 +198,24 @@ fn impossible_fine_tunes_are_refused_with_the_reason() {
         ..TuneSpec::default()
     };
     assert!(refused(series(values.clone(), None), &no_epochs).contains("epochs"));
+    let weighted = |weights: Vec<f32>| TuneSpec {
+        step_weights: Some(weights),
+        ..TuneSpec::default()
+    };
+    let why = refused(series(values.clone(), None), &weighted(vec![1.0; 299]));
+    assert!(
+        why.contains("299 step weights") && why.contains("300 steps"),
+        "{why}"
+    );
+    let mut negative = vec![1.0; 300];
+    negative[7] = -1.0;
+    let why = refused(series(values.clone(), None), &weighted(negative));
+    assert!(why.contains("step_weights[7] is -1"), "{why}");
+    let why = refused(series(values.clone(), None), &weighted(vec![0.0; 300]));
+    assert!(
+        why.contains("no training window has a positive weight"),
+        "{why}"
+    );
     let other = Series::new(vec!["x".into()], vec![0.0; 300]).unwrap();
     assert!(refused(other, &TuneSpec::default()).contains("metric"));
 }

@@ -29,13 +29,18 @@ pub struct TuneArgs {
     /// Seed of the fine-tune's random choices.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A column of the input holding each step's weight (finite, 0 or more) rather than a
+    /// metric: how much the step counts (0 leaves its windows out, 10 counts it ten times).
+    #[arg(long, value_name = "COLUMN")]
+    pub weight_column: Option<String>,
 }
 
 pub fn run(args: TuneArgs, ui: &Ui) -> anyhow::Result<()> {
-    let spec = TuneSpec {
+    let mut spec = TuneSpec {
         epochs: args.epochs,
         frozen_groups: args.frozen_groups,
         seed: args.seed,
+        step_weights: None,
     };
     spec.validate()?;
     // A new model inside the old one would make the old one a folder vigil no longer owns
@@ -46,7 +51,13 @@ pub fn run(args: TuneArgs, ui: &Ui) -> anyhow::Result<()> {
         vigil_core::write::refuse_writing_inside("--output", &args.output, "--model", &args.model)?;
     }
     let model = TrainedModel::load(&args.model)?;
-    let series = vigil_core::read::read_series(&args.input)?;
+    let mut series = vigil_core::read::read_series(&args.input)?;
+    if let Some(column) = &args.weight_column {
+        let weights = series
+            .take_column(column)
+            .map_err(|e| anyhow::anyhow!("--weight-column: {}: {e}", args.input.display()))?;
+        spec.step_weights = Some(weights.into_iter().map(|w| w as f32).collect());
+    }
     let tuned = fine_tune(&model, series, &spec)?;
     tuned.save(&args.output)?;
     let t = &tuned.manifest.training;

@@ -197,7 +197,7 @@ impl Detector for DeepSvdd {
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut windows = nn::TrainingWindows::all(input, w);
         let (net, last_loss) =
-            nn::Epochs::new("deep-svdd", windows.len(), c.batch_size, epochs, options).run(
+            nn::Epochs::new("deep-svdd", &windows, c.batch_size, epochs, options).run(
                 net,
                 |net, idx, _| {
                     let x = windows.tensor2(idx, &device);

@@ -376,7 +376,7 @@ impl Detector for Gdn {
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         // Batch norm needs two rows to estimate a spread; a lone window is skipped.
-        let (net, last_loss) = nn::Epochs::new("gdn", windows.len(), c.batch_size, epochs, options)
+        let (net, last_loss) = nn::Epochs::new("gdn", &windows, c.batch_size, epochs, options)
             .skip_batches_below(2)
             .run(net, |net, idx, _| {
                 let batch = windows.gather(idx).to_vec();

@@ -142,18 +142,15 @@ impl Detector for LstmNdt {
         let mut windows = nn::TrainingWindows::every(input, w, input.len(), c.train_stride);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let (net, last_loss) =
-            nn::Epochs::new("lstm-ndt", windows.len(), c.batch_size, epochs, options).run(
-                net,
-                |net, idx, _| {
-                    let b = idx.len();
-                    let x = windows.tensor3(idx, &device);
-                    let history = x.clone().narrow(1, 0, w - 1);
-                    let target = x.narrow(1, w - 1, 1).reshape([b, m]);
-                    let loss = (net.forward(history) - target).square().mean();
-                    nn::descend(&mut optimiser, c.learning_rate, net, loss)
-                },
-            )?;
+        let (net, last_loss) = nn::Epochs::new("lstm-ndt", &windows, c.batch_size, epochs, options)
+            .run(net, |net, idx, _| {
+                let b = idx.len();
+                let x = windows.tensor3(idx, &device);
+                let history = x.clone().narrow(1, 0, w - 1);
+                let target = x.narrow(1, w - 1, 1).reshape([b, m]);
+                let loss = (net.forward(history) - target).square().mean();
+                nn::descend(&mut optimiser, c.learning_rate, net, loss)
+            })?;
         self.net.keep_trained(&net, m, options);
         Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }

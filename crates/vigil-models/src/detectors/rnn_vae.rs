@@ -182,26 +182,23 @@ impl Detector for RnnVae {
             .init();
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut noise = nn::Noise::for_fit(options.seed);
-        let (net, last_loss) =
-            nn::Epochs::new("rnn-vae", windows.len(), c.batch_size, epochs, options).run(
-                net,
-                |net, idx, _| {
-                    let x = windows.tensor3(idx, &device);
-                    let (mean_z, std_z) = net
-                        .posterior
-                        .forward(net.encoder.forward(x.clone()), c.std_epsilon);
-                    let noise = noise.standard_normal(mean_z.dims(), &device);
-                    let z = mean_z.clone() + std_z.clone() * noise;
-                    let nll = net.nll(x, z, c.std_epsilon).sum_dim(2).mean();
-                    // KL(N(μ, σ²) ‖ N(0, 1)) per latent, summed over latents, averaged over steps.
-                    let kl = (mean_z.square() + std_z.clone().square() - 1.0)
-                        .mul_scalar(0.5)
-                        .sub(std_z.log())
-                        .sum_dim(2)
-                        .mean();
-                    nn::descend(&mut optimiser, c.learning_rate, net, nll + kl)
-                },
-            )?;
+        let (net, last_loss) = nn::Epochs::new("rnn-vae", &windows, c.batch_size, epochs, options)
+            .run(net, |net, idx, _| {
+                let x = windows.tensor3(idx, &device);
+                let (mean_z, std_z) = net
+                    .posterior
+                    .forward(net.encoder.forward(x.clone()), c.std_epsilon);
+                let noise = noise.standard_normal(mean_z.dims(), &device);
+                let z = mean_z.clone() + std_z.clone() * noise;
+                let nll = net.nll(x, z, c.std_epsilon).sum_dim(2).mean();
+                // KL(N(μ, σ²) ‖ N(0, 1)) per latent, summed over latents, averaged over steps.
+                let kl = (mean_z.square() + std_z.clone().square() - 1.0)
+                    .mul_scalar(0.5)
+                    .sub(std_z.log())
+                    .sum_dim(2)
+                    .mean();
+                nn::descend(&mut optimiser, c.learning_rate, net, nll + kl)
+            })?;
         self.net.keep_trained(&net, m, options);
         Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }

@@ -149,13 +149,7 @@ impl Detector for Usad {
         // adversarial phase drives both decoders away from reconstructing (measured: demo ROC-AUC
         // 0.62 without, see docs/models.md).
         let mut carried_d1 = GradientsParams::new();
-        let schedule = nn::Epochs::new(
-            "USAD",
-            windows.len(),
-            self.config.batch_size,
-            epochs,
-            options,
-        );
+        let schedule = nn::Epochs::new("USAD", &windows, self.config.batch_size, epochs, options);
         let (net, last_loss) = schedule.run(net, |net, idx, epoch| {
             let adv = 1.0 - 1.0 / epoch as f64;
             let x = windows.tensor2(idx, &device);

@@ -165,7 +165,7 @@ impl Detector for Vae {
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut windows = nn::TrainingWindows::all(input, w);
         let mut noise = nn::Noise::for_fit(options.seed);
-        let (net, last_loss) = nn::Epochs::new("vae", windows.len(), c.batch_size, epochs, options)
+        let (net, last_loss) = nn::Epochs::new("vae", &windows, c.batch_size, epochs, options)
             .run(net, |net, idx, epoch| {
                 let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
                 let x = windows.tensor2(idx, &device);

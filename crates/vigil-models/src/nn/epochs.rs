@@ -2,23 +2,41 @@
 //! training windows, each epoch's mean loss checked for divergence and reported to the caller.
 //! A detector supplies only what differs — how one batch becomes a loss and an update.
 
-use super::{dropout, scalar};
+use super::{dropout, scalar, TrainingWindows};
 use crate::detector::FitOptions;
 use crate::error::{ModelError, Result};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::Tensor;
+use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+fn epoch_generator(seed: u64, epoch: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
 
 /// Shuffled mini-batches of `0..n` for one epoch, reproducible from `(seed, epoch)`.
 pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
-    order.shuffle(&mut rng);
+    order.shuffle(&mut epoch_generator(seed, epoch));
     order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
+}
+
+/// Mini-batches of one epoch drawn by weight: `weights.len()` indices drawn with replacement,
+/// index `i` with probability `weights[i] / Σ weights`, reproducible from `(seed, epoch)`.
+/// `None` when no weight is positive (or one is negative or not finite).
+pub fn weighted_epoch_batches(
+    weights: &[f64],
+    batch: usize,
+    seed: u64,
+    epoch: usize,
+) -> Option<Vec<Vec<usize>>> {
+    let draw = WeightedIndex::new(weights).ok()?;
+    let mut rng = epoch_generator(seed, epoch);
+    let order: Vec<usize> = (0..weights.len()).map(|_| draw.sample(&mut rng)).collect();
+    Some(order.chunks(batch.max(1)).map(|c| c.to_vec()).collect())
 }
 
 /// Learning rate of `epoch` (counted from 1) under a step decay: `base` times `factor` once for
@@ -41,11 +59,13 @@ pub fn descend<N: Module>(
     (optimiser.step(learning_rate, net, grads), value)
 }
 
-/// The epochs of one training run: `epochs` passes over `windows` training windows in shuffled
-/// batches of `batch_size` ([`epoch_batches`], seeded by `options.seed` and the epoch number).
+/// The epochs of one training run: `epochs` passes over the training windows in shuffled
+/// batches of `batch_size` ([`epoch_batches`], seeded by `options.seed` and the epoch number),
+/// or drawn by weight when the input carries weights ([`weighted_epoch_batches`]).
 pub struct Epochs<'a> {
     model: &'a str,
     windows: usize,
+    weights: Option<Vec<f64>>,
     batch_size: usize,
     epochs: usize,
     options: &'a FitOptions,
@@ -56,14 +76,15 @@ impl<'a> Epochs<'a> {
     /// `model` names the detector in the error a diverging loss raises.
     pub fn new(
         model: &'a str,
-        windows: usize,
+        windows: &TrainingWindows,
         batch_size: usize,
         epochs: usize,
         options: &'a FitOptions,
     ) -> Self {
         Self {
             model,
-            windows,
+            windows: windows.len(),
+            weights: windows.weights(),
             batch_size,
             epochs,
             options,
@@ -130,8 +151,7 @@ impl<'a> Epochs<'a> {
         let mut last_loss = f64::NAN;
         for epoch in 1..=self.epochs {
             let (mut loss_sum, mut batches) = (0.0, 0usize);
-            let seed = self.options.seed;
-            for batch in epoch_batches(self.windows, self.batch_size, seed, epoch) {
+            for batch in self.batches(epoch)? {
                 if batch.len() < self.smallest_batch {
                     continue;
                 }
@@ -144,6 +164,23 @@ impl<'a> Epochs<'a> {
             after_epoch(&net, epoch);
         }
         Ok((net, last_loss))
+    }
+
+    /// The batches of `epoch`: shuffled, or drawn by weight.
+    fn batches(&self, epoch: usize) -> Result<Vec<Vec<usize>>> {
+        let seed = self.options.seed;
+        match &self.weights {
+            None => Ok(epoch_batches(self.windows, self.batch_size, seed, epoch)),
+            Some(weights) if weights.is_empty() => Ok(Vec::new()),
+            Some(weights) => weighted_epoch_batches(weights, self.batch_size, seed, epoch)
+                .ok_or_else(|| {
+                    ModelError::Training(format!(
+                        "{}: no training window has a positive weight (weights must be finite \
+                         and zero or more, and some window's steps above zero)",
+                        self.model
+                    ))
+                }),
+        }
     }
 
     /// Closes an epoch: the mean batch loss, an error if it is no longer finite, and the
@@ -165,7 +202,28 @@ impl<'a> Epochs<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::step_decay;
+    use super::{step_decay, weighted_epoch_batches};
+
+    #[test]
+    fn weighted_batches_draw_in_proportion_and_never_a_weightless_window() {
+        let weights = [0.0, 1.0, 3.0, 0.0];
+        let mut drawn = [0usize; 4];
+        for epoch in 1..=1000 {
+            let batches = weighted_epoch_batches(&weights, 3, 7, epoch).unwrap();
+            assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 4);
+            batches.iter().flatten().for_each(|&i| drawn[i] += 1);
+        }
+        assert_eq!((drawn[0], drawn[3]), (0, 0));
+        let share = drawn[2] as f64 / 4000.0;
+        assert!((share - 0.75).abs() < 0.03, "{share}");
+        // Reproducible from the seed and the epoch.
+        assert_eq!(
+            weighted_epoch_batches(&weights, 3, 7, 5),
+            weighted_epoch_batches(&weights, 3, 7, 5)
+        );
+        assert!(weighted_epoch_batches(&[0.0, 0.0], 3, 7, 1).is_none());
+        assert!(weighted_epoch_batches(&[1.0, -1.0], 3, 7, 1).is_none());
+    }
 
     #[test]
     fn step_decay_multiplies_once_per_completed_period() {

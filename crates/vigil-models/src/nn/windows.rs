@@ -48,6 +48,18 @@ impl<'i, 'a> TrainingWindows<'i, 'a> {
         self.starts.len()
     }
 
+    /// Each window's weight ([`MtsInput::window_weight`]), or `None` when the input has no
+    /// weights.
+    pub fn weights(&self) -> Option<Vec<f64>> {
+        self.input.weights?;
+        Some(
+            self.starts
+                .iter()
+                .map(|&s| self.input.window_weight(s, self.window).unwrap_or(1.0))
+                .collect(),
+        )
+    }
+
     /// Whether there are none (a series shorter than the window).
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
@@ -115,6 +127,19 @@ mod tests {
         assert_eq!(
             kept.gather(&[0, 1, 4]),
             &[0., 1., 2., 4., 5., 6., 7., 8., 9.]
+        );
+    }
+
+    #[test]
+    fn a_window_weighs_its_least_weighted_step() {
+        let values: Vec<f32> = (0..7).map(|v| v as f32).collect();
+        let weights = [1.0, 1.0, 0.0, 1.0, 1.0, 2.0, 2.0];
+        let input = MtsInput::new(&values, 1);
+        assert_eq!(TrainingWindows::all(&input, 2).weights(), None);
+        let weighted = input.with_weights(&weights);
+        assert_eq!(
+            TrainingWindows::all(&weighted, 2).weights().unwrap(),
+            [1.0, 0.0, 0.0, 1.0, 1.0, 2.0]
         );
     }
 }

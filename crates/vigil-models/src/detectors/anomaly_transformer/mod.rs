@@ -190,15 +190,17 @@ impl Detector for AnomalyTransformer {
         let mut windows = nn::TrainingWindows::every(input, w, input.len(), c.train_stride);
         let mut optimiser = nn::adam().init();
         let epochs = options.epochs.unwrap_or(c.epochs);
-        let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, options)
-            .run(net, |net, idx, epoch| {
+        let (net, last_loss) = nn::Epochs::new(KIND, &windows, c.batch_size, epochs, options).run(
+            net,
+            |net, idx, epoch| {
                 // The authors halve the learning rate after every epoch.
                 let lr = nn::step_decay(c.learning_rate, 0.5, 1, epoch);
                 let x = windows.tensor3(idx, &device);
                 let (loss, reported) = minimax_loss(net.forward(x.clone(), &fixed), x, c.k);
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 (optimiser.step(lr, net, grads), reported)
-            })?;
+            },
+        )?;
         self.net.keep_trained(&net, m, options);
         Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }

@@ -299,22 +299,21 @@ impl Detector for Dagmm {
         let epochs = options.epochs.unwrap_or(c.epochs);
         let mut windows = nn::TrainingWindows::all(input, w);
         // A mixture needs more than one point; a last batch of one is skipped.
-        let (net, last_loss) =
-            nn::Epochs::new("dagmm", windows.len(), c.batch_size, epochs, options)
-                .skip_batches_below(2)
-                .run(net, |net, idx, _| {
-                    let x = windows.tensor2(idx, &device);
-                    let compressed = net.compress(x);
-                    let gamma = net.memberships(compressed.z.clone());
-                    let mixture = gmm::fit(compressed.z.clone(), gamma, c.covariance_ridge);
-                    let energy = gmm::energy(compressed.z, &gmm::prepare(&mixture)).mean();
-                    let reconstruction = compressed.squared_error.sum_dim(1).mean().reshape([1]);
-                    let loss = reconstruction
-                        + energy.mul_scalar(c.energy_weight)
-                        + gmm::inverse_diagonal_penalty(mixture.covariances)
-                            .mul_scalar(c.covariance_weight);
-                    nn::descend(&mut optimiser, c.learning_rate, net, loss)
-                })?;
+        let (net, last_loss) = nn::Epochs::new("dagmm", &windows, c.batch_size, epochs, options)
+            .skip_batches_below(2)
+            .run(net, |net, idx, _| {
+                let x = windows.tensor2(idx, &device);
+                let compressed = net.compress(x);
+                let gamma = net.memberships(compressed.z.clone());
+                let mixture = gmm::fit(compressed.z.clone(), gamma, c.covariance_ridge);
+                let energy = gmm::energy(compressed.z, &gmm::prepare(&mixture)).mean();
+                let reconstruction = compressed.squared_error.sum_dim(1).mean().reshape([1]);
+                let loss = reconstruction
+                    + energy.mul_scalar(c.energy_weight)
+                    + gmm::inverse_diagonal_penalty(mixture.covariances)
+                        .mul_scalar(c.covariance_weight);
+                nn::descend(&mut optimiser, c.learning_rate, net, loss)
+            })?;
         let net = net.valid().to_device(&options.device);
         let mixture = self.training_mixture(&net, input, w);
         self.net.set(net, m);

@@ -269,7 +269,7 @@ impl Detector for Gon {
         let search = self.search(c.train_tolerance);
         let epochs = options.epochs.unwrap_or(c.epochs);
         let (mut windows, mut fake) = (nn::TrainingWindows::all(input, w), Vec::new());
-        let (net, last_loss) = nn::Epochs::new("gon", windows.len(), c.batch_size, epochs, options)
+        let (net, last_loss) = nn::Epochs::new("gon", &windows, c.batch_size, epochs, options)
             .run(net, |net, idx, _| {
                 let b = idx.len();
                 let real = windows.gather(idx);

@@ -211,7 +211,7 @@ fn train_stage(
     let callback = if report { options } else { &silent };
     let mut windows = nn::TrainingWindows::starting_at(data.input, c.window, data.starts.to_vec());
     let mut best = None::<(f64, InterFusionNet)>;
-    let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, callback)
+    let (net, last_loss) = nn::Epochs::new(KIND, &windows, c.batch_size, epochs, callback)
         .run_checked(
             net,
             |net, idx, epoch| {

@@ -173,8 +173,9 @@ impl Detector for OmniAnomaly {
         let mut best: Option<(f64, OmniAnomalyNet)> = None;
         let mut steps = 0usize;
         let mut noise = nn::Noise::for_fit(options.seed);
-        let (net, last_loss) = nn::Epochs::new(KIND, windows.len(), c.batch_size, epochs, options)
-            .run(net, |net, idx, _| {
+        let (net, last_loss) = nn::Epochs::new(KIND, &windows, c.batch_size, epochs, options).run(
+            net,
+            |net, idx, _| {
                 let x = windows.tensor3(idx, &device);
                 // The authors' loss: the negative ELBO of a window summed over its steps and
                 // metrics, averaged over the batch.
@@ -194,7 +195,8 @@ impl Detector for OmniAnomaly {
                     }
                 }
                 (net, reported)
-            })?;
+            },
+        )?;
         // The last network competes too: training may end between two validations.
         let last = net.valid();
         let chosen = match (&split, best) {

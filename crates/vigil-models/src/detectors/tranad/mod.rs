@@ -272,21 +272,18 @@ impl Detector for Tranad {
         let epochs = options.epochs.unwrap_or(self.config.epochs);
         let c = &self.config;
         let mut windows = nn::TrainingWindows::all(input, w);
-        let (net, last_loss) =
-            nn::Epochs::new("TranAD", windows.len(), c.batch_size, epochs, options).run(
-                net,
-                |net, idx, epoch| {
-                    let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
-                    let phase1 = 1.0 / epoch as f64;
-                    let x = windows.tensor3(idx, &device);
-                    let newest = x.clone().narrow(1, w - 1, 1);
-                    let (x1, x2) = net.forward(x);
-                    let loss = ((x1 - newest.clone()).square().mul_scalar(phase1)
-                        + (x2 - newest).square().mul_scalar(1.0 - phase1))
-                    .mean();
-                    nn::descend(&mut optimizer, lr, net, loss)
-                },
-            )?;
+        let (net, last_loss) = nn::Epochs::new("TranAD", &windows, c.batch_size, epochs, options)
+            .run(net, |net, idx, epoch| {
+            let lr = nn::step_decay(c.learning_rate, c.lr_decay, c.lr_decay_epochs, epoch);
+            let phase1 = 1.0 / epoch as f64;
+            let x = windows.tensor3(idx, &device);
+            let newest = x.clone().narrow(1, w - 1, 1);
+            let (x1, x2) = net.forward(x);
+            let loss = ((x1 - newest.clone()).square().mul_scalar(phase1)
+                + (x2 - newest).square().mul_scalar(1.0 - phase1))
+            .mean();
+            nn::descend(&mut optimizer, lr, net, loss)
+        })?;
         self.net.keep_trained(&net, m, options);
         Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
