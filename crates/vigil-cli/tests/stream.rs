@@ -45,52 +45,49 @@ fn a_stream_scored_in_two_runs_with_its_state_gets_the_alarms_of_one_run() {
     std::fs::write(d.join("rest.csv"), csv(650, 350)).unwrap();
     // PCA scores each step on its own (window 1), so the split changes no score.
     train_ok(d, "train.csv", "m", "pca", &[]);
-    vigil_ok(
-        &[
-            "detect", "--model", "m", "--input", "all.csv", "--output", "all.out", "-q",
-        ],
-        d,
-    );
-    for (input, output) in [("first.csv", "first.out"), ("rest.csv", "rest.out")] {
-        vigil_ok(
-            &[
-                "detect",
-                "--model",
-                "m",
-                "--input",
-                input,
-                "--output",
-                output,
-                "--state",
-                "stream.json",
-                "-q",
-            ],
-            d,
-        );
+    for rule in ["spot", "dspot"] {
+        two_runs_equal_one(d, rule);
     }
-    let one_run = decisions(&d.join("all.out"));
-    let mut two_runs = decisions(&d.join("first.out"));
-    two_runs.extend(decisions(&d.join("rest.out")));
-    assert_eq!(two_runs, one_run);
-    assert!(
-        one_run.iter().any(|(_, alarm)| alarm == "1"),
-        "the spike alarms"
-    );
-    // Without the state, the second run starts from the calibration again and differs.
-    vigil_ok(
-        &[
+}
+
+fn two_runs_equal_one(d: &Path, rule: &str) {
+    let detect = |input: &str, output: &str, state: Option<&str>| {
+        let mut args = vec![
             "detect",
             "--model",
             "m",
             "--input",
-            "rest.csv",
+            input,
             "--output",
-            "fresh.out",
+            output,
+            "--threshold",
+            rule,
             "-q",
-        ],
-        d,
+        ];
+        if let Some(state) = state {
+            args.extend(["--state", state]);
+        }
+        vigil_ok(&args, d);
+    };
+    let state = format!("{rule}.json");
+    detect("all.csv", "all.out", None);
+    detect("first.csv", "first.out", Some(&state));
+    detect("rest.csv", "rest.out", Some(&state));
+    let one_run = decisions(&d.join("all.out"));
+    let mut two_runs = decisions(&d.join("first.out"));
+    two_runs.extend(decisions(&d.join("rest.out")));
+    assert_eq!(two_runs, one_run, "{rule}");
+    assert!(
+        one_run.iter().any(|(_, alarm)| alarm == "1"),
+        "{rule}: the spike alarms"
     );
-    assert_ne!(decisions(&d.join("fresh.out")), one_run[250..].to_vec());
+    // Without the state, the second run starts from the calibration again and differs.
+    detect("rest.csv", "fresh.out", None);
+    assert_ne!(
+        decisions(&d.join("fresh.out")),
+        one_run[250..].to_vec(),
+        "{rule}"
+    );
 }
 
 #[test]

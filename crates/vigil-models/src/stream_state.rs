@@ -8,8 +8,7 @@ use crate::error::{ModelError, Result};
 use crate::model_dir::model_fingerprint;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::threshold::pot::Pot;
-use vigil_core::threshold::ThresholdMethod;
+use vigil_core::threshold::{StreamRuleState, ThresholdMethod};
 
 const FORMAT: &str = "vigil-stream-state";
 const FORMAT_VERSION: u32 = 1;
@@ -25,8 +24,10 @@ pub struct StreamState {
     pub model: String,
     /// The threshold rule it belongs to.
     pub threshold: ThresholdMethod,
-    /// SPOT's state; `None` for rules that keep none.
-    pub spot: Option<Pot>,
+    /// What the rule learnt (SPOT's tail, DSPOT's level and tail); `None` for rules that keep
+    /// none. Files written before DSPOT name it `spot`.
+    #[serde(alias = "spot")]
+    pub rule: Option<StreamRuleState>,
     /// The stream's last cleaned steps (row-major, fewer than the model's window), so that the
     /// next part's first steps are scored with the steps before them. Empty in state files
     /// written before it was kept.
@@ -42,7 +43,7 @@ impl StreamState {
             format_version: FORMAT_VERSION,
             model: fingerprint(model_dir)?,
             threshold,
-            spot: None,
+            rule: None,
             context: Vec::new(),
         })
     }
@@ -113,4 +114,33 @@ fn fingerprint(model_dir: &Path) -> Result<String> {
 
 fn refused(path: &Path, why: String) -> ModelError {
     ModelError::Core(vigil_core::CoreError::file(path, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_written_before_dspot_still_reads() {
+        let mut state = StreamState {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            model: "abc".into(),
+            threshold: ThresholdMethod::Spot(Default::default()),
+            rule: None,
+            context: vec![1.0],
+        };
+        let calibration: Vec<f64> = (0..100).map(|i| (i % 10) as f64).collect();
+        vigil_core::threshold::decide_stream(
+            state.threshold,
+            &calibration,
+            &[3.0],
+            &mut state.rule,
+        )
+        .unwrap();
+        let now = serde_json::to_string(&state).unwrap();
+        assert!(now.contains("\"rule\":{"));
+        let before = now.replace("\"rule\":", "\"spot\":");
+        assert_eq!(serde_json::from_str::<StreamState>(&before).unwrap(), state);
+    }
 }

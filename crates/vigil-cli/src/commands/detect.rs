@@ -18,16 +18,17 @@ pub struct DetectArgs {
     /// Series to score (same columns as the training series).
     #[arg(long)]
     pub input: PathBuf,
-    /// Output CSV: step, score, threshold, alarm, then one contribution column per metric.
+    /// Output CSV: step, score, threshold, alarm, anomaly_score (score over threshold: 1 is the
+    /// alarm boundary), then one contribution column per metric.
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot`, `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile` (default: the rule the model was trained with, else `spot`).
+    /// Label-free threshold: `spot`, `dspot` (SPOT on the residual from a moving level, for drifting scores), `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile` (default: the rule the model was trained with, else `spot`).
     #[arg(long)]
     pub threshold: Option<String>,
-    /// Stream state file: the threshold's state (SPOT's tail) and the stream's last steps (the
+    /// Stream state file: the threshold's state (SPOT's tail, DSPOT's level) and the stream's last steps (the
     /// model's context window) are read from it when it exists and saved to it after scoring,
     /// so that a stream scored in several runs gets the scores and alarms of one run, and a part
-    /// may be shorter than the window. For `spot`, `pot` and `quantile`.
+    /// may be shorter than the window. For `spot`, `dspot`, `pot` and `quantile`.
     #[arg(long)]
     pub state: Option<PathBuf>,
     #[command(flatten)]
@@ -111,7 +112,7 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
         thresholds: th,
         alarms: flagged,
     } = match &mut state {
-        Some(state) => decide_stream(method, &model.calibration, &scores.total, &mut state.spot)?,
+        Some(state) => decide_stream(method, &model.calibration, &scores.total, &mut state.rule)?,
         None => decide(method, &model.calibration, &scores.total, None)?,
     };
     write_scores_csv(
@@ -163,7 +164,8 @@ pub fn write_scores_csv(
     before_commit: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     write_atomic_with(path, |mut w| {
-        let mut header = vec!["step", "score", "threshold", "alarm"];
+        let mut header = vec!["step", "score", "threshold", "alarm", "anomaly_score"];
+        let relative = vigil_core::threshold::anomaly_scores(&scores.total, thresholds);
         header.extend(metric_names.iter().map(String::as_str));
         write_csv_header(&mut w, &header)?;
         let mut out = csv_writer(w);
@@ -175,6 +177,7 @@ pub fn write_scores_csv(
             row.push(scores.total[t].to_string());
             row.push(thresholds[t].to_string());
             row.push(alarms[t].to_string());
+            row.push(relative[t].to_string());
             row.extend(
                 scores.per_metric[t * m..(t + 1) * m]
                     .iter()

@@ -16,7 +16,7 @@ pub struct EvalArgs {
     /// Labelled test series (a CSV with a `label` column).
     #[arg(long)]
     pub test: PathBuf,
-    /// Threshold: `spot` (default), `pot`, `pot-batch`, `ndt`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
+    /// Threshold: `spot` (default), `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
     #[arg(long, default_value = "spot")]
     pub threshold: String,
 }

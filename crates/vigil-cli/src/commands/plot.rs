@@ -52,11 +52,17 @@ fn read_detect_output(path: &Path) -> anyhow::Result<DetectOutput> {
             path.display()
         );
     }
+    // Per-metric contributions follow `anomaly_score` (files from before it: `alarm`).
+    let first_metric = if header.get(4) == Some("anomaly_score") {
+        5
+    } else {
+        4
+    };
     let mut out = DetectOutput {
         scores: Vec::new(),
         thresholds: Vec::new(),
         alarms: Vec::new(),
-        contribution_sums: vec![0.0; header.len() - 4],
+        contribution_sums: vec![0.0; header.len() - first_metric],
     };
     for (row, record) in reader.records().enumerate() {
         let line = row + 2;
@@ -78,7 +84,7 @@ fn read_detect_output(path: &Path) -> anyhow::Result<DetectOutput> {
         out.thresholds.push(field(2)?);
         out.alarms.push(u8::from(field(3)? != 0.0));
         for (k, sum) in out.contribution_sums.iter_mut().enumerate() {
-            *sum += field(4 + k)?;
+            *sum += field(first_metric + k)?;
         }
     }
     if out.scores.is_empty() {

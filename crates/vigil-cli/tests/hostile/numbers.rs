@@ -188,7 +188,23 @@ fn hostile_metric_names_survive_detect_and_plot() {
     ]);
     let mut reader = csv::Reader::from_path(s.path("scores.csv")).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(header[4..], ["m,0", "say \"hi\"", "x;y", "two\nlines"]);
+    assert_eq!(
+        header[..5],
+        ["step", "score", "threshold", "alarm", "anomaly_score"]
+    );
+    assert_eq!(header[5..], ["m,0", "say \"hi\"", "x;y", "two\nlines"]);
+    // anomaly_score is the score over the threshold in force: 1 is the alarm boundary.
+    for record in reader.records() {
+        let record = record.unwrap();
+        let number = |i: usize| record[i].parse::<f64>().unwrap();
+        let (score, threshold, alarm, relative) = (number(1), number(2), number(3), number(4));
+        assert!(threshold > 0.0);
+        assert!((relative - score / threshold).abs() <= 1e-12 * relative.abs().max(1.0));
+        assert_eq!(alarm == 1.0, score >= threshold);
+        if alarm == 1.0 {
+            assert!(relative >= 1.0);
+        }
+    }
     s.ok(&[
         "plot",
         "--series",

@@ -1,11 +1,13 @@
 //! Turning scores into alarms — a separate step from scoring, so any detector can use any rule.
 
+pub mod dspot;
 pub mod gpd;
 pub mod ndt;
 pub mod pot;
 
 use crate::error::{CoreError, Result};
 use crate::metrics::best::{best_f1_adjusted, best_f1_pointwise};
+use dspot::{Dspot, DspotConfig};
 use ndt::{ndt, NdtConfig};
 use pot::{empirical_quantile, spot_thresholds, Pot, PotConfig};
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,9 @@ pub enum ThresholdMethod {
     Pot(PotConfig),
     /// SPOT: POT calibrated on training scores, then updated along the test stream (label-free).
     Spot(PotConfig),
+    /// DSPOT: SPOT on each score's residual from the mean of the last `depth` normal scores, so
+    /// that the threshold follows a drifting level (label-free, streaming; [`dspot`]).
+    Dspot(DspotConfig),
     /// POT fitted on the scores being judged (a whole batch, offline; label-free). Robust to a
     /// test period whose normal scores sit above every training score, which defeats POT and SPOT
     /// calibrated on training scores (SMD machines 2-8 and 3-4: docs/thresholds.md).
@@ -44,13 +49,14 @@ impl std::str::FromStr for ThresholdMethod {
         match s {
             "pot" => Ok(Self::Pot(PotConfig::default())),
             "spot" => Ok(Self::Spot(PotConfig::default())),
+            "dspot" => Ok(Self::Dspot(DspotConfig::default())),
             "pot-batch" => Ok(Self::PotBatch(PotConfig::batch())),
             "ndt" => Ok(Self::Ndt(NdtConfig::default())),
             "quantile" => Ok(Self::Quantile { level: 0.99 }),
             "best-f1" => Ok(Self::BestF1 { adjusted: false }),
             "best-f1-adjusted" => Ok(Self::BestF1 { adjusted: true }),
             other => Err(CoreError::invalid(format!(
-                "unknown threshold `{other}`; use pot, spot, pot-batch, ndt, quantile, best-f1 or best-f1-adjusted"
+                "unknown threshold `{other}`; use pot, spot, dspot, pot-batch, ndt, quantile, best-f1 or best-f1-adjusted"
             ))),
         }
     }
@@ -59,7 +65,7 @@ impl std::str::FromStr for ThresholdMethod {
 /// A rule's verdict on a test series: the threshold in force at each point and the alarms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// Per-point thresholds (constant except under SPOT and NDT). Under NDT the threshold applies
+    /// Per-point thresholds (constant except under SPOT, DSPOT and NDT). Under NDT the threshold applies
     /// to the EWMA-smoothed score and pruned sequences stay quiet, so there an alarm is not
     /// simply `score >= threshold`.
     pub thresholds: Vec<f64>,
@@ -86,6 +92,7 @@ pub fn decide(
         }
         ThresholdMethod::Pot(cfg) => constant(Pot::fit(calibration, cfg)?.threshold),
         ThresholdMethod::Spot(cfg) => spot_thresholds(calibration, test, cfg)?,
+        ThresholdMethod::Dspot(cfg) => Dspot::fit(calibration, cfg)?.stream(test),
         ThresholdMethod::PotBatch(cfg) => constant(Pot::fit(test, cfg)?.threshold),
         ThresholdMethod::Quantile { level } => {
             if calibration.is_empty() || !(0.0..=1.0).contains(&level) {
@@ -113,8 +120,19 @@ pub fn decide(
     Ok(Decision { thresholds, alarms })
 }
 
+/// What a streaming rule has learnt of a stream so far, to carry from one run to the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Untagged: state files written before DSPOT hold a bare SPOT state, which still reads.
+#[serde(untagged)]
+pub enum StreamRuleState {
+    /// SPOT's tail.
+    Spot(Pot),
+    /// DSPOT's local level and tail.
+    Dspot(Dspot),
+}
+
 /// Applies `method` to the next points of a stream whose earlier points were judged in other
-/// runs: `state` is what [`ThresholdMethod::Spot`] learnt so far (`None` on the first run:
+/// runs: `state` is what [`ThresholdMethod::Spot`] or [`ThresholdMethod::Dspot`] learnt so far (`None` on the first run:
 /// calibrated on `calibration`), updated here, to be saved for the next run. Judged in two runs
 /// with the state carried between, a stream gets the same thresholds and alarms as in one.
 /// The fixed rules (`pot`, `quantile`) keep no state and are applied as by [`decide`]; the rules
@@ -123,38 +141,67 @@ pub fn decide_stream(
     method: ThresholdMethod,
     calibration: &[f64],
     points: &[f64],
-    state: &mut Option<Pot>,
+    state: &mut Option<StreamRuleState>,
 ) -> Result<Decision> {
-    match method {
-        ThresholdMethod::Spot(cfg) => {
-            let pot = match state {
-                Some(pot) => pot,
-                None => state.insert(Pot::fit(calibration, cfg)?),
-            };
+    let thresholds = match (method, state.take()) {
+        (ThresholdMethod::Spot(_), Some(StreamRuleState::Spot(mut pot))) => {
             let thresholds = pot.stream(points);
-            let alarms = alarms(points, &thresholds);
-            Ok(Decision { thresholds, alarms })
+            *state = Some(StreamRuleState::Spot(pot));
+            thresholds
         }
-        ThresholdMethod::Pot(_) | ThresholdMethod::Quantile { .. } => {
-            decide(method, calibration, points, None)
+        (ThresholdMethod::Spot(cfg), None) => {
+            let mut pot = Pot::fit(calibration, cfg)?;
+            let thresholds = pot.stream(points);
+            *state = Some(StreamRuleState::Spot(pot));
+            thresholds
         }
-        ThresholdMethod::PotBatch(_) | ThresholdMethod::Ndt(_) | ThresholdMethod::BestF1 { .. } => {
-            Err(method.refuse_stream())
+        (ThresholdMethod::Dspot(_), Some(StreamRuleState::Dspot(mut dspot))) => {
+            let thresholds = dspot.stream(points);
+            *state = Some(StreamRuleState::Dspot(dspot));
+            thresholds
         }
-    }
+        (ThresholdMethod::Dspot(cfg), None) => {
+            let mut dspot = Dspot::fit(calibration, cfg)?;
+            let thresholds = dspot.stream(points);
+            *state = Some(StreamRuleState::Dspot(dspot));
+            thresholds
+        }
+        (ThresholdMethod::Spot(_) | ThresholdMethod::Dspot(_), Some(other)) => {
+            *state = Some(other);
+            return Err(CoreError::invalid(
+                "the saved stream state belongs to another threshold rule; start a new state file",
+            ));
+        }
+        (ThresholdMethod::Pot(_) | ThresholdMethod::Quantile { .. }, kept) => {
+            *state = kept;
+            return decide(method, calibration, points, None);
+        }
+        (
+            ThresholdMethod::PotBatch(_) | ThresholdMethod::Ndt(_) | ThresholdMethod::BestF1 { .. },
+            kept,
+        ) => {
+            *state = kept;
+            return Err(method.refuse_stream());
+        }
+    };
+    let alarms = alarms(points, &thresholds);
+    Ok(Decision { thresholds, alarms })
 }
 
 impl ThresholdMethod {
     /// Whether the rule can judge a stream in parts ([`decide_stream`]): every rule but those
     /// fitted on the whole batch they judge.
     pub fn judges_streams(&self) -> bool {
-        matches!(self, Self::Spot(_) | Self::Pot(_) | Self::Quantile { .. })
+        matches!(
+            self,
+            Self::Spot(_) | Self::Dspot(_) | Self::Pot(_) | Self::Quantile { .. }
+        )
     }
 
     /// The error for a rule that cannot judge a stream in parts.
     pub fn refuse_stream(&self) -> CoreError {
         CoreError::invalid(
-            "this threshold is fitted on the whole batch it judges, so it cannot carry over from one run to the next; use spot, pot or quantile for a stream",
+            "this threshold is fitted on the whole batch it judges, so it cannot carry over from one run to the next; use spot, dspot, pot or quantile for a stream",
         )
     }
 }
@@ -172,6 +219,20 @@ fn quantile_threshold(calibration: &[f64], level: f64) -> f64 {
     }
 }
 
+/// Each score relative to the threshold in force, so that 1.0 is the alarm boundary whatever the
+/// detector or rule (the convention of operations tools that alert on `anomaly_score > 1`):
+/// score / threshold where the threshold is positive; where it is zero or negative (scores
+/// that are log-likelihoods can be), 1 + score − threshold, which is 1 at the boundary too and
+/// rises with the score. Under NDT the threshold applies to the smoothed score, so there a
+/// point may pass 1 without an alarm (a pruned sequence) or alarm below it.
+pub fn anomaly_scores(scores: &[f64], thresholds: &[f64]) -> Vec<f64> {
+    scores
+        .iter()
+        .zip(thresholds)
+        .map(|(&s, &t)| if t > 0.0 { s / t } else { 1.0 + s - t })
+        .collect()
+}
+
 /// Alarms: points whose score is at least the threshold in force.
 fn alarms(scores: &[f64], thresholds: &[f64]) -> Vec<u8> {
     scores
@@ -186,7 +247,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_spot_stream_judged_in_two_runs_with_its_state_saved_equals_one_run() {
+    fn spot_and_dspot_streams_judged_in_two_runs_with_the_state_saved_equal_one_run() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let calibration: Vec<f64> = (0..2000).map(|_| rng.gen::<f64>().powi(3)).collect();
@@ -201,26 +262,9 @@ mod tests {
                 }
             })
             .collect();
-        let method = ThresholdMethod::Spot(PotConfig::default());
-        let whole = decide(method, &calibration, &stream, None).unwrap();
-        for cut in [1, 777, 1501, 2999] {
-            let mut state = None;
-            let first = decide_stream(method, &calibration, &stream[..cut], &mut state).unwrap();
-            // The state leaves the process as text and comes back.
-            let saved = serde_json::to_string(&state).unwrap();
-            let mut state: Option<Pot> = serde_json::from_str(&saved).unwrap();
-            let second = decide_stream(method, &calibration, &stream[cut..], &mut state).unwrap();
-            let thresholds: Vec<f64> = first
-                .thresholds
-                .iter()
-                .chain(&second.thresholds)
-                .copied()
-                .collect();
-            let alarms: Vec<u8> = first.alarms.iter().chain(&second.alarms).copied().collect();
-            assert_eq!(thresholds, whole.thresholds, "cut at {cut}");
-            assert_eq!(alarms, whole.alarms, "cut at {cut}");
+        for method in ["spot", "dspot"].map(|m| m.parse::<ThresholdMethod>().unwrap()) {
+            judged_in_two_runs_equals_one(method, &calibration, &stream);
         }
-        assert!(whole.alarms.contains(&1));
         let batch = decide_stream(
             ThresholdMethod::PotBatch(PotConfig::batch()),
             &calibration,
@@ -228,9 +272,51 @@ mod tests {
             &mut None,
         );
         assert!(batch.unwrap_err().to_string().contains("whole batch"));
+        // A state learnt under one rule is not taken for another's.
+        let mut spot_state = None;
+        let spot = ThresholdMethod::Spot(PotConfig::default());
+        decide_stream(spot, &calibration, &stream[..100], &mut spot_state).unwrap();
+        let dspot = ThresholdMethod::Dspot(DspotConfig::default());
+        let refused = decide_stream(dspot, &calibration, &stream[100..], &mut spot_state);
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("another threshold rule"));
+    }
+
+    fn judged_in_two_runs_equals_one(method: ThresholdMethod, calibration: &[f64], stream: &[f64]) {
+        let whole = decide(method, calibration, stream, None).unwrap();
+        for cut in [1, 777, 1501, 2999] {
+            let mut state = None;
+            let first = decide_stream(method, calibration, &stream[..cut], &mut state).unwrap();
+            // The state leaves the process as text and comes back.
+            let saved = serde_json::to_string(&state).unwrap();
+            let mut state: Option<StreamRuleState> = serde_json::from_str(&saved).unwrap();
+            let second = decide_stream(method, calibration, &stream[cut..], &mut state).unwrap();
+            let thresholds: Vec<f64> = first
+                .thresholds
+                .iter()
+                .chain(&second.thresholds)
+                .copied()
+                .collect();
+            let alarms: Vec<u8> = first.alarms.iter().chain(&second.alarms).copied().collect();
+            assert_eq!(thresholds, whole.thresholds, "{method:?} cut at {cut}");
+            assert_eq!(alarms, whole.alarms, "{method:?} cut at {cut}");
+        }
+        assert!(whole.alarms.contains(&1), "{method:?}");
     }
     use rand::SeedableRng;
     use rand_distr::{Distribution, Exp};
+
+    #[test]
+    fn anomaly_score_is_one_at_the_boundary_and_rises_with_the_score() {
+        let scores = [0.0, 2.0, 4.0, -3.0, -2.0, 5.0];
+        let thresholds = [2.0, 2.0, 2.0, -2.0, -2.0, 0.0];
+        assert_eq!(
+            anomaly_scores(&scores, &thresholds),
+            [0.0, 1.0, 2.0, 0.0, 1.0, 6.0]
+        );
+    }
 
     #[test]
     fn pot_batch_follows_a_shifted_test_period_that_train_calibration_misses() {
