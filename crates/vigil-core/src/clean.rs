@@ -28,11 +28,15 @@ impl std::str::FromStr for MissingPolicy {
     }
 }
 
-/// What cleaning did, for the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What admitting new data found, for the report: what cleaning did, and the metrics whose
+/// values left their training range (filled in by whoever holds the normaliser).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CleanReport {
     /// Non-finite cells found (and repaired, under `interpolate`).
     pub missing_values: usize,
+    /// Metrics beyond their training range by more than the drift factor, furthest first.
+    #[serde(default)]
+    pub drifted: Vec<crate::normalise::MetricDrift>,
 }
 
 /// Applies `policy` to every non-finite cell of `series`, in place.
@@ -87,6 +91,7 @@ pub fn clean(series: &mut Series, policy: MissingPolicy) -> Result<CleanReport> 
             }
             Ok(CleanReport {
                 missing_values: missing,
+                drifted: Vec::new(),
             })
         }
     }

@@ -13,6 +13,10 @@ pub enum NormKind {
     MinMax,
     /// Subtract the training mean, divide by the training standard deviation.
     ZScore,
+    /// Subtract the training median, divide by the training interquartile range, and clip to
+    /// ±[`ROBUST_CLIP`]: outliers in training move neither the centre nor the scale, and an
+    /// extreme test value cannot blow up a model's input.
+    Robust,
     /// Leave values as they are.
     None,
 }
@@ -23,6 +27,7 @@ impl NormKind {
         match self {
             Self::MinMax => "minmax",
             Self::ZScore => "zscore",
+            Self::Robust => "robust",
             Self::None => "none",
         }
     }
@@ -34,9 +39,10 @@ impl std::str::FromStr for NormKind {
         match s {
             "minmax" => Ok(Self::MinMax),
             "zscore" => Ok(Self::ZScore),
+            "robust" => Ok(Self::Robust),
             "none" => Ok(Self::None),
             other => Err(CoreError::invalid(format!(
-                "unknown normaliser `{other}`; use minmax, zscore or none"
+                "unknown normaliser `{other}`; use minmax, zscore, robust or none"
             ))),
         }
     }
@@ -50,6 +56,24 @@ impl std::str::FromStr for NormKind {
 /// 10^-4 (a relative spread of 10^-10) is not constant and is scaled.
 pub const CONSTANT_SPREAD: f64 = 1e-12;
 
+/// The robust normaliser's clip: normalised values lie in ±10 interquartile ranges of the
+/// training median (a test value further out is still far beyond every training value).
+pub const ROBUST_CLIP: f64 = 10.0;
+
+/// The drift report's default: a metric is reported when its values leave the training range
+/// by more than the range's own width.
+pub const DEFAULT_DRIFT_FACTOR: f64 = 1.0;
+
+/// A metric whose values left its training range: by `factor` times the range's width (the
+/// distance of the furthest value outside the range, over the range).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDrift {
+    /// The metric's name.
+    pub metric: String,
+    /// How far outside the training range, in training ranges.
+    pub factor: f64,
+}
+
 /// A fitted per-metric affine map `x -> (x - offset) / scale`, computed in f64.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normaliser {
@@ -61,6 +85,13 @@ pub struct Normaliser {
     /// [`CONSTANT_SPREAD`]) so that a metric that never moved in training does not divide by
     /// zero or by rounding noise.
     pub scale: Vec<f64>,
+    /// Per-metric training minimum and maximum, for the drift report (empty in models written
+    /// before it: no report).
+    #[serde(default)]
+    pub train_min: Vec<f64>,
+    /// See `train_min`.
+    #[serde(default)]
+    pub train_max: Vec<f64>,
 }
 
 impl Normaliser {
@@ -70,6 +101,7 @@ impl Normaliser {
         let t_len = train.len().max(1);
         let mut offset = vec![0f64; m];
         let mut scale = vec![1f64; m];
+        let (mut train_min, mut train_max) = (vec![0f64; m], vec![0f64; m]);
         for j in 0..m {
             let column = (0..train.len()).map(|t| train.values[t * m + j]);
             let (lo, hi) = column
@@ -78,6 +110,7 @@ impl Normaliser {
                     (lo.min(v), hi.max(v))
                 });
             let magnitude = lo.abs().max(hi.abs());
+            (train_min[j], train_max[j]) = (lo, hi);
             match kind {
                 NormKind::MinMax => {
                     offset[j] = lo;
@@ -90,6 +123,13 @@ impl Normaliser {
                     offset[j] = mean;
                     scale[j] = non_degenerate(var.sqrt(), magnitude);
                 }
+                NormKind::Robust => {
+                    let mut sorted: Vec<f64> = column.collect();
+                    sorted.sort_by(f64::total_cmp);
+                    offset[j] = quantile_sorted(&sorted, 0.5);
+                    let iqr = quantile_sorted(&sorted, 0.75) - quantile_sorted(&sorted, 0.25);
+                    scale[j] = non_degenerate(iqr, magnitude);
+                }
                 NormKind::None => {}
             }
         }
@@ -97,7 +137,37 @@ impl Normaliser {
             kind,
             offset,
             scale,
+            train_min,
+            train_max,
         }
+    }
+
+    /// The metrics of `series` whose values leave their training range by more than `factor`
+    /// times its width ([`MetricDrift`]), furthest first. Empty for a normaliser from before
+    /// training ranges were kept. Non-finite values are not counted.
+    pub fn drift(&self, series: &Series, factor: f64) -> Vec<MetricDrift> {
+        let m = series.n_metrics();
+        if self.train_min.len() != m || self.train_max.len() != m {
+            return Vec::new();
+        }
+        let mut drifted: Vec<MetricDrift> = (0..m)
+            .filter_map(|j| {
+                let (lo, hi) = (self.train_min[j], self.train_max[j]);
+                let width = non_degenerate(hi - lo, lo.abs().max(hi.abs()));
+                let beyond = (0..series.len())
+                    .map(|t| series.values[t * m + j])
+                    .filter(|v| v.is_finite())
+                    .map(|v| (v - hi).max(lo - v))
+                    .fold(0.0, f64::max);
+                let ratio = beyond / width;
+                (ratio > factor).then(|| MetricDrift {
+                    metric: series.metric_names[j].clone(),
+                    factor: ratio,
+                })
+            })
+            .collect();
+        drifted.sort_by(|a, b| b.factor.total_cmp(&a.factor));
+        drifted
     }
 
     /// The normalised values of `series`, row-major, as the f32 that models compute in. The
@@ -115,7 +185,10 @@ impl Normaliser {
         let mut out = Vec::with_capacity(series.values.len());
         for (t, row) in series.values.chunks_exact(m).enumerate() {
             for (j, ((&v, o), s)) in row.iter().zip(&self.offset).zip(&self.scale).enumerate() {
-                let z = ((v - o) / s) as f32;
+                let mut z = ((v - o) / s) as f32;
+                if self.kind == NormKind::Robust {
+                    z = z.clamp(-ROBUST_CLIP as f32, ROBUST_CLIP as f32);
+                }
                 if v.is_finite() && !z.is_finite() {
                     let name = &series.metric_names[j];
                     let place = match &series.source {
@@ -135,6 +208,17 @@ impl Normaliser {
     }
 }
 
+/// The `level` quantile of sorted values, interpolating between neighbours.
+fn quantile_sorted(sorted: &[f64], level: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let position = level * (sorted.len() - 1) as f64;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    let share = position - below as f64;
+    sorted[below] + (sorted[above] - sorted[below]) * share
+}
+
 fn non_degenerate(spread: f64, magnitude: f64) -> f64 {
     if spread.is_nan() || spread <= CONSTANT_SPREAD.max(CONSTANT_SPREAD * magnitude) {
         1.0
@@ -147,6 +231,43 @@ fn non_degenerate(spread: f64, magnitude: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn robust_normaliser_ignores_training_outliers_and_clips() {
+        // Median 3, quartiles 2 and 4 (IQR 2), whatever the outlier at 1000.
+        let train = Series::from_rows(1, vec![1.0, 2.0, 3.0, 4.0, 1000.0]).unwrap();
+        let n = Normaliser::fit(NormKind::Robust, &train);
+        assert_eq!((n.offset[0], n.scale[0]), (3.0, 2.0));
+        let test = Series::from_rows(1, vec![5.0, 1e9, -1e9]).unwrap();
+        assert_eq!(n.apply(&test).unwrap(), vec![1.0, 10.0, -10.0]);
+        assert_eq!("robust".parse::<NormKind>().unwrap(), NormKind::Robust);
+    }
+
+    #[test]
+    fn drift_names_each_metric_that_leaves_its_training_range_by_more_than_the_factor() {
+        let names = vec!["cpu".to_string(), "disk".to_string(), "net".to_string()];
+        // Training ranges: cpu [0, 10], disk [0, 1], net [5, 5] (constant: width 1).
+        let train = Series::new(names.clone(), vec![0.0, 0.0, 5.0, 10.0, 1.0, 5.0]).unwrap();
+        let n = Normaliser::fit(NormKind::ZScore, &train);
+        // cpu reaches 15 (0.5 ranges beyond), disk −3 (3 ranges), net 5 (none).
+        let test = Series::new(names, vec![15.0, -3.0, 5.0, 5.0, 0.5, f64::NAN]).unwrap();
+        let drifted = n.drift(&test, DEFAULT_DRIFT_FACTOR);
+        assert_eq!(
+            drifted,
+            [MetricDrift {
+                metric: "disk".into(),
+                factor: 3.0
+            }]
+        );
+        assert_eq!(n.drift(&test, 0.25).len(), 2);
+        // A normaliser stored before ranges were kept reports nothing.
+        let old = Normaliser {
+            train_min: Vec::new(),
+            train_max: Vec::new(),
+            ..n
+        };
+        assert!(old.drift(&test, 0.0).is_empty());
+    }
 
     #[test]
     fn constant_metric_does_not_divide_by_zero() {

@@ -154,6 +154,15 @@ impl Series {
             keep
         });
         self.metric_names.remove(index);
+        // Interpretation labels name metrics by index: the column's own go, later ones move up.
+        for segment in self.interpretation.iter_mut().flatten() {
+            segment.metrics.retain(|&j| j != index);
+            segment
+                .metrics
+                .iter_mut()
+                .filter(|j| **j > index)
+                .for_each(|j| *j -= 1);
+        }
         Ok(column)
     }
 
@@ -216,7 +225,13 @@ mod tests {
     fn take_column_removes_one_metric_and_returns_its_values() {
         let names = ["a", "weight", "b"].map(String::from).to_vec();
         let mut s = Series::new(names, (0..6).map(f64::from).collect()).unwrap();
+        s.interpretation = Some(vec![Interpretation {
+            start: 0,
+            end: 1,
+            metrics: vec![0, 1, 2],
+        }]);
         assert_eq!(s.take_column("weight").unwrap(), [1.0, 4.0]);
+        assert_eq!(s.interpretation.as_ref().unwrap()[0].metrics, [0, 1]);
         assert_eq!(s.metric_names, ["a", "b"]);
         assert_eq!(s.values, [0.0, 2.0, 3.0, 5.0]);
         let why = s.take_column("wieght").unwrap_err().to_string();

@@ -76,12 +76,20 @@ impl<'a> MtsInput<'a> {
 
     /// The weight of the window of `window` steps starting at `start`: the least of its steps'
     /// weights, or `None` without weights.
+    /// NaN when a step weight is NaN or the weights end before the window does (so that
+    /// training refuses them: [`crate::nn::Epochs`]).
     pub fn window_weight(&self, start: usize, window: usize) -> Option<f64> {
-        self.weights.map(|weights| {
-            weights[start.min(weights.len())..(start + window).min(weights.len())]
-                .iter()
-                .fold(f64::INFINITY, |least, &w| least.min(w as f64))
-        })
+        self.weights
+            .map(|weights| match weights.get(start..start + window) {
+                None => f64::NAN,
+                Some(steps) => steps.iter().fold(f64::INFINITY, |least, &w| {
+                    if w.is_nan() || least.is_nan() {
+                        f64::NAN
+                    } else {
+                        least.min(w as f64)
+                    }
+                }),
+            })
     }
 
     /// Whether the window of `window` steps starting at `start` holds a step labelled

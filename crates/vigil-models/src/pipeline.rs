@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 use vigil_core::clean::{clean, CleanReport, MissingPolicy};
-use vigil_core::normalise::{NormKind, Normaliser};
+use vigil_core::normalise::{NormKind, Normaliser, DEFAULT_DRIFT_FACTOR};
 use vigil_core::window::check_window;
 use vigil_core::Series;
 
@@ -270,7 +270,9 @@ impl TrainedModel {
     /// values repaired by the model's policy.
     pub(crate) fn admit(&self, series: &mut Series, what: &str) -> Result<CleanReport> {
         self.check_metrics(series, what)?;
-        Ok(clean(series, self.manifest.missing_policy)?)
+        let mut report = clean(series, self.manifest.missing_policy)?;
+        report.drifted = self.manifest.normaliser.drift(series, DEFAULT_DRIFT_FACTOR);
+        Ok(report)
     }
 
     /// Cleans, normalises and scores a series with the stored preparation.

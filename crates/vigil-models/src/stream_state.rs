@@ -25,8 +25,9 @@ pub struct StreamState {
     /// The threshold rule it belongs to.
     pub threshold: ThresholdMethod,
     /// What the rule learnt (SPOT's tail, DSPOT's level and tail); `None` for rules that keep
-    /// none. Files written before DSPOT name it `spot`.
-    #[serde(alias = "spot")]
+    /// none. Stored as `spot`, its name before DSPOT, so that a SPOT state reads the same in
+    /// every version (an older vigil refuses a DSPOT state: it does not know the rule).
+    #[serde(rename = "spot")]
     pub rule: Option<StreamRuleState>,
     /// The stream's last cleaned steps (row-major, fewer than the model's window), so that the
     /// next part's first steps are scored with the steps before them. Empty in state files
@@ -121,7 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_state_file_written_before_dspot_still_reads() {
+    fn a_spot_state_is_written_as_before_dspot() {
         let mut state = StreamState {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
@@ -139,8 +140,8 @@ mod tests {
         )
         .unwrap();
         let now = serde_json::to_string(&state).unwrap();
-        assert!(now.contains("\"rule\":{"));
-        let before = now.replace("\"rule\":", "\"spot\":");
-        assert_eq!(serde_json::from_str::<StreamState>(&before).unwrap(), state);
+        // The field and the SPOT state inside it as before: `"spot":{"config":...}`.
+        assert!(now.contains("\"spot\":{\"config\":"), "{now}");
+        assert_eq!(serde_json::from_str::<StreamState>(&now).unwrap(), state);
     }
 }

@@ -144,16 +144,18 @@ pub fn fine_tune(
         )));
     }
     let scores = finite_scores(tuned.detector.score(&input)?, kind, "fine-tuning series")?;
-    tuned.calibration = match &labels {
-        None => scores.total,
-        Some(labels) => scores
-            .total
-            .into_iter()
-            .zip(labels)
-            .filter(|(_, &l)| l == 0)
-            .map(|(s, _)| s)
-            .collect(),
+    // Steps labelled anomalous or weighted 0 are not normal data to calibrate on.
+    let left_out = |t: usize| {
+        labels.as_ref().is_some_and(|l| l[t] != 0)
+            || spec.step_weights.as_ref().is_some_and(|w| w[t] == 0.0)
     };
+    tuned.calibration = scores
+        .total
+        .into_iter()
+        .enumerate()
+        .filter(|&(t, _)| !left_out(t))
+        .map(|(_, s)| s)
+        .collect();
     let manifest = &mut tuned.manifest;
     manifest.vigil_version = env!("CARGO_PKG_VERSION").into();
     manifest.training.seed = spec.seed;

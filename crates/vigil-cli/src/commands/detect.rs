@@ -131,10 +131,18 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
         state.save(path)?;
     }
     let n_alarms = flagged.iter().filter(|&&a| a != 0).count();
+    for drift in &report.drifted {
+        ui.note(format!(
+            "metric `{}` left its training range by {:.1} times the range's width: the model \
+             has not seen such values, so its scores there say little (retrain, or fine-tune \
+             with `vigil tune` on recent data)",
+            drift.metric, drift.factor
+        ));
+    }
     if ui.json {
         crate::say!(
             "{}",
-            serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "threshold": method, "output": args.output})
+            serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "drifted": report.drifted, "threshold": method, "output": args.output})
         )?;
     } else if vigil_core::write::is_stdout(&args.output) {
         // The scores went to stdout: the summary must not land among them.
@@ -152,7 +160,7 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes scores as `vigil detect`'s CSV: step, score, threshold, alarm, then one contribution
+/// Writes scores as `vigil detect`'s CSV: step, score, threshold, alarm, anomaly_score, then one contribution
 /// column per metric. Streamed to the file (the text is several times the size of the scores);
 /// `before_commit` runs last and, when it fails, nothing is written.
 pub fn write_scores_csv(

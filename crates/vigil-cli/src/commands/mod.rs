@@ -51,10 +51,10 @@ pub struct SpecArgs {
     /// Missing/NaN/Inf policy: `error` or `interpolate`.
     #[arg(long)]
     pub missing: Option<String>,
-    /// Normaliser fitted on training data: `minmax`, `zscore` or `none`.
+    /// Normaliser fitted on training data: `minmax`, `zscore`, `robust` (median/IQR, clipped) or `none`.
     #[arg(long)]
     pub normaliser: Option<String>,
-    /// Label-free threshold: `spot` (default; `pot-batch` for `bench`), `pot`, `pot-batch`, `ndt`, `quantile`; `best-f1` is an oracle.
+    /// Label-free threshold: `spot` (default; `pot-batch` for `bench`), `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`; `best-f1` is an oracle.
     #[arg(long)]
     pub threshold: Option<String>,
 }

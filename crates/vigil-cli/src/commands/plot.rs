@@ -12,7 +12,7 @@ pub struct PlotArgs {
     /// The series that was scored (any format `vigil detect` reads; a `label` column is shaded).
     #[arg(long)]
     pub series: PathBuf,
-    /// The CSV `vigil detect` wrote for it (step, score, threshold, alarm, contributions).
+    /// The CSV `vigil detect` wrote for it (step, score, threshold, alarm, anomaly_score, contributions).
     #[arg(long)]
     pub scores: PathBuf,
     /// Labels as a file of one 0/1 per line (e.g. SMD's test_label), when the series has none.

@@ -85,16 +85,24 @@ impl Dspot {
         mean(&self.recent) + self.residuals.threshold
     }
 
-    /// Judges the next score: returns the threshold it was judged by. A score that is not an
-    /// alarm joins the local level and, when a peak, the residuals' tail; an alarm changes
-    /// neither (alarms never teach the model what normal looks like).
+    /// Judges the next score: returns the threshold it was judged by. A score below it (not an
+    /// alarm: alarms are `score >= threshold`) joins the local level and, when a peak, the
+    /// residuals' tail; an alarm changes neither (alarms never teach the model what normal
+    /// looks like).
     pub fn step(&mut self, x: f64) -> f64 {
         let level = mean(&self.recent);
         let threshold = level + self.residuals.threshold;
-        if x.is_finite() && !self.residuals.step(x - level) {
+        if x.is_finite() && x < threshold {
+            self.residuals.learn(x - level);
             slide(&mut self.recent, x);
         }
         threshold
+    }
+
+    /// Whether a state read back from a file can go on: it holds recent scores (a state
+    /// edited down to none would give a level of NaN, which never alarms).
+    pub fn is_usable(&self) -> bool {
+        !self.recent.is_empty() && self.recent.iter().all(|x| x.is_finite())
     }
 
     /// DSPOT over the next points of a stream: the threshold in force when each point arrived.

@@ -155,6 +155,12 @@ pub fn decide_stream(
             *state = Some(StreamRuleState::Spot(pot));
             thresholds
         }
+        (ThresholdMethod::Dspot(_), Some(StreamRuleState::Dspot(dspot))) if !dspot.is_usable() => {
+            *state = Some(StreamRuleState::Dspot(dspot));
+            return Err(CoreError::invalid(
+                "the saved DSPOT state holds no recent scores (or a non-finite one); start a new state file",
+            ));
+        }
         (ThresholdMethod::Dspot(_), Some(StreamRuleState::Dspot(mut dspot))) => {
             let thresholds = dspot.stream(points);
             *state = Some(StreamRuleState::Dspot(dspot));

@@ -159,6 +159,12 @@ impl Pot {
         if x > self.threshold {
             return true;
         }
+        self.learn(x);
+        false
+    }
+
+    /// Takes `x`, judged normal, into the counts and, when it is a peak, into the tail.
+    pub fn learn(&mut self, x: f64) {
         self.n += 1;
         if x > self.init_threshold {
             self.peaks.push(x - self.init_threshold);
@@ -170,7 +176,6 @@ impl Pot {
                 self.update_threshold();
             }
         }
-        false
     }
 }
 

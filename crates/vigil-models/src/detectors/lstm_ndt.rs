@@ -67,8 +67,12 @@ detector_config! {
     shares_below_one: dropout;
     positive: learning_rate;
     |c, checks| {
-        // The steps read, then the step predicted.
-        checks.at_least("window", c.window, 2);
+        checks.require(
+            "window",
+            c.window >= 2,
+            c.window,
+            "at least 2 (the steps read, then the step predicted)",
+        );
     }
 }
 

@@ -172,6 +172,12 @@ impl<'a> Epochs<'a> {
         match &self.weights {
             None => Ok(epoch_batches(self.windows, self.batch_size, seed, epoch)),
             Some(weights) if weights.is_empty() => Ok(Vec::new()),
+            Some(weights) if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) => {
+                Err(ModelError::Training(format!(
+                    "{}: the step weights must be one per step, each finite and zero or more",
+                    self.model
+                )))
+            }
             Some(weights) => weighted_epoch_batches(weights, self.batch_size, seed, epoch)
                 .ok_or_else(|| {
                     ModelError::Training(format!(

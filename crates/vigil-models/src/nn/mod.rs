@@ -9,7 +9,7 @@ mod fitted;
 pub(crate) mod holdout;
 mod named;
 mod windows;
-pub use epochs::{descend, epoch_batches, step_decay, Epochs};
+pub use epochs::{descend, epoch_batches, step_decay, weighted_epoch_batches, Epochs};
 pub use fitted::Fitted;
 pub(crate) use fitted::{fitted_checkpoints, fitted_network};
 pub use named::{export_module, import_module, materialise};

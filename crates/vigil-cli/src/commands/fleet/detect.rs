@@ -17,7 +17,7 @@ pub struct FleetDetectArgs {
     /// Folder for one scores CSV per entity (as `vigil detect` writes).
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot` (default), `pot`, `pot-batch`, `ndt` (LSTM-NDT's dynamic threshold) or `quantile`.
+    /// Label-free threshold: `spot` (default), `dspot`, `pot`, `pot-batch`, `ndt` (LSTM-NDT's dynamic threshold) or `quantile`.
     #[arg(long, default_value = "spot")]
     pub threshold: String,
 }

@@ -86,7 +86,8 @@ detector_config! {
     |c, checks| {
         checks.at_least("window", c.window, 2).require(
             "heads",
-            c.heads > 0 && c.d_model.is_multiple_of(c.heads),
+            // heads = 0 is reported as a count.
+            c.heads == 0 || c.d_model.is_multiple_of(c.heads),
             c.heads,
             format!("a divisor of d_model ({})", c.d_model),
         );

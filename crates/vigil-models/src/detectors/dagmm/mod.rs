@@ -110,8 +110,14 @@ detector_config! {
     positive: learning_rate;
     non_negative: energy_weight, covariance_weight, covariance_ridge;
     |c, checks| {
-        // Each batch fits a mixture, which needs two points at least.
-        checks.at_least("batch_size", c.batch_size, 2).widths("hidden", &c.hidden);
+        checks
+            .require(
+                "batch_size",
+                c.batch_size >= 2,
+                c.batch_size,
+                "at least 2 (each batch fits a mixture)",
+            )
+            .widths("hidden", &c.hidden);
     }
 }
 

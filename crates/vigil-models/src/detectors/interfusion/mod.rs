@@ -98,15 +98,23 @@ impl Default for InterFusionConfig {
 
 detector_config! {
     InterFusionConfig = "interfusion", batch batch_size;
-    counts: window, hidden, dense, latent, epochs, batch_size, anneal_every, train_stride;
+    counts: window, hidden, dense, epochs, batch_size, anneal_every, train_stride;
     // The share of the training series held out.
     shares_below_one: validation;
     positive: learning_rate, gradient_clip;
     non_negative: l2;
     |c, checks| {
         // A coupling layer splits z1 in two.
-        let least = if c.flow_levels > 0 { 2 } else { 1 };
-        checks.at_least("latent", c.latent, least);
+        if c.flow_levels > 0 {
+            checks.require(
+                "latent",
+                c.latent >= 2,
+                c.latent,
+                "at least 2 with a flow (set flow_levels to 0 for latent 1)",
+            );
+        } else {
+            checks.at_least("latent", c.latent, 1);
+        }
     }
 }
 

@@ -1,0 +1,52 @@
+//! Normaliser drift: `vigil detect` names each metric whose values left its training range by
+//! more than the range's width, and the robust normaliser trains and detects.
+
+mod common;
+
+use common::{train_ok, vigil_ok};
+
+/// `rows` steps of two metrics in [0, 1]; from step `from` on, `b` is lifted by `lift`.
+fn csv(rows: usize, from: usize, lift: f64) -> String {
+    let mut s = String::from("a,b\n");
+    for t in 0..rows {
+        let x = t as f64 / 7.0;
+        let b = 0.5 + 0.5 * x.cos() + if t >= from { lift } else { 0.0 };
+        s.push_str(&format!("{:.5},{b:.5}\n", 0.5 + 0.5 * x.sin()));
+    }
+    s
+}
+
+#[test]
+fn detect_names_each_metric_that_left_its_training_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("train.csv"), csv(300, 300, 0.0)).unwrap();
+    std::fs::write(d.join("shifted.csv"), csv(200, 100, 4.0)).unwrap();
+    for normaliser in ["minmax", "robust"] {
+        let model = format!("m-{normaliser}");
+        train_ok(d, "train.csv", &model, "pca", &["--normaliser", normaliser]);
+        let detect = |extra: &[&str]| {
+            let mut args = vec![
+                "detect",
+                "--model",
+                &model,
+                "--input",
+                "shifted.csv",
+                "--output",
+                "s.csv",
+            ];
+            args.extend(extra);
+            vigil_ok(&args, d)
+        };
+        let said = String::from_utf8_lossy(&detect(&[]).stderr).to_string();
+        // b reaches 5 against a training range of [0, 1]: 4 ranges beyond it; a stays inside.
+        assert!(
+            said.contains("metric `b` left its training range by 4.0 times"),
+            "{normaliser}: {said}"
+        );
+        assert!(!said.contains("metric `a`"), "{normaliser}: {said}");
+        let json: serde_json::Value = serde_json::from_slice(&detect(&["--json"]).stdout).unwrap();
+        assert_eq!(json["drifted"][0]["metric"], "b", "{normaliser}");
+        assert_eq!(json["drifted"].as_array().unwrap().len(), 1);
+    }
+}
