@@ -143,55 +143,63 @@ pub fn decide_stream(
     points: &[f64],
     state: &mut Option<StreamRuleState>,
 ) -> Result<Decision> {
-    let thresholds = match (method, state.take()) {
-        (ThresholdMethod::Spot(_), Some(StreamRuleState::Spot(mut pot))) => {
-            let thresholds = pot.stream(points);
-            *state = Some(StreamRuleState::Spot(pot));
-            thresholds
+    match method {
+        ThresholdMethod::Spot(_) | ThresholdMethod::Dspot(_) => {}
+        ThresholdMethod::Pot(_) | ThresholdMethod::Quantile { .. } => {
+            return decide(method, calibration, points, None)
         }
-        (ThresholdMethod::Spot(cfg), None) => {
-            let mut pot = Pot::fit(calibration, cfg)?;
-            let thresholds = pot.stream(points);
-            *state = Some(StreamRuleState::Spot(pot));
-            thresholds
+        ThresholdMethod::PotBatch(_) | ThresholdMethod::Ndt(_) | ThresholdMethod::BestF1 { .. } => {
+            return Err(method.refuse_stream())
         }
-        (ThresholdMethod::Dspot(_), Some(StreamRuleState::Dspot(dspot))) if !dspot.is_usable() => {
-            *state = Some(StreamRuleState::Dspot(dspot));
-            return Err(CoreError::invalid(
-                "the saved DSPOT state holds no recent scores (or a non-finite one); start a new state file",
-            ));
-        }
-        (ThresholdMethod::Dspot(_), Some(StreamRuleState::Dspot(mut dspot))) => {
-            let thresholds = dspot.stream(points);
-            *state = Some(StreamRuleState::Dspot(dspot));
-            thresholds
-        }
-        (ThresholdMethod::Dspot(cfg), None) => {
-            let mut dspot = Dspot::fit(calibration, cfg)?;
-            let thresholds = dspot.stream(points);
-            *state = Some(StreamRuleState::Dspot(dspot));
-            thresholds
-        }
-        (ThresholdMethod::Spot(_) | ThresholdMethod::Dspot(_), Some(other)) => {
-            *state = Some(other);
-            return Err(CoreError::invalid(
-                "the saved stream state belongs to another threshold rule; start a new state file",
-            ));
-        }
-        (ThresholdMethod::Pot(_) | ThresholdMethod::Quantile { .. }, kept) => {
-            *state = kept;
-            return decide(method, calibration, points, None);
-        }
-        (
-            ThresholdMethod::PotBatch(_) | ThresholdMethod::Ndt(_) | ThresholdMethod::BestF1 { .. },
-            kept,
-        ) => {
-            *state = kept;
-            return Err(method.refuse_stream());
+    }
+    let mut rule = match state.take() {
+        None => StreamRuleState::fit(method, calibration)?,
+        Some(saved) => {
+            // A refused state is put back as it was: the caller keeps its file.
+            let problem = saved.problem_under(method);
+            if let Some(problem) = problem {
+                *state = Some(saved);
+                return Err(CoreError::invalid(problem));
+            }
+            saved
         }
     };
+    let thresholds = rule.stream(points);
+    *state = Some(rule);
     let alarms = alarms(points, &thresholds);
     Ok(Decision { thresholds, alarms })
+}
+
+impl StreamRuleState {
+    /// A streaming rule calibrated on `calibration`.
+    fn fit(method: ThresholdMethod, calibration: &[f64]) -> Result<StreamRuleState> {
+        match method {
+            ThresholdMethod::Spot(cfg) => Pot::fit(calibration, cfg).map(Self::Spot),
+            ThresholdMethod::Dspot(cfg) => Dspot::fit(calibration, cfg).map(Self::Dspot),
+            _ => Err(method.refuse_stream()),
+        }
+    }
+
+    /// The thresholds in force at each of the next points, learning from those not alarmed.
+    fn stream(&mut self, points: &[f64]) -> Vec<f64> {
+        match self {
+            StreamRuleState::Spot(pot) => pot.stream(points),
+            StreamRuleState::Dspot(dspot) => dspot.stream(points),
+        }
+    }
+
+    /// Why this saved state cannot continue under `method`, if it cannot.
+    fn problem_under(&self, method: ThresholdMethod) -> Option<&'static str> {
+        match (self, method) {
+            (StreamRuleState::Spot(_), ThresholdMethod::Spot(_)) => None,
+            (StreamRuleState::Dspot(dspot), ThresholdMethod::Dspot(_)) => (!dspot.is_usable()).then_some(
+                "the saved DSPOT state holds no recent scores (or a non-finite one); start a new state file",
+            ),
+            _ => Some(
+                "the saved stream state belongs to another threshold rule; start a new state file",
+            ),
+        }
+    }
 }
 
 impl ThresholdMethod {
