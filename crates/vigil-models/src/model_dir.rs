@@ -48,6 +48,11 @@ pub struct TrainingInfo {
     /// normal and of the calibration scores); absent when there were none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub labelled_anomalous: usize,
+    /// The last steps of the training series held out of the fit and scored for the threshold
+    /// calibration ([`crate::TrainSpec::calibration_share`]); absent when the calibration
+    /// scores are those of the steps the model was fitted on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calibration_steps: usize,
 }
 
 fn is_zero(n: &usize) -> bool {

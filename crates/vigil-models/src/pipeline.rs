@@ -30,6 +30,11 @@ pub struct TrainSpec {
     pub seed: u64,
     /// Epoch override.
     pub epochs: Option<usize>,
+    /// The share of the training series, at its end, held out of the fit and scored to
+    /// calibrate the label-free thresholds on (in-sample scores of the windows a model was
+    /// fitted on are optimistic: a threshold fitted on them alarms too much). 0 calibrates on
+    /// the fitted steps, as before; at most 0.5.
+    pub calibration_share: f64,
 }
 
 impl Default for TrainSpec {
@@ -41,6 +46,7 @@ impl Default for TrainSpec {
             missing: MissingPolicy::Error,
             seed: 0,
             epochs: None,
+            calibration_share: 0.0,
         }
     }
 }
@@ -51,6 +57,17 @@ impl TrainSpec {
     /// `FitOptions::epochs = Some(0)`, which OmniTransfer uses to initialise a fresh network.)
     pub fn validate(&self) -> Result<()> {
         vigil_core::validate::positive_count("epochs", self.epochs.unwrap_or(1))?;
+        let share = self.calibration_share;
+        if !(0.0..=0.5).contains(&share) {
+            return Err(ModelError::config(
+                &self.detector,
+                format!(
+                    "calibration_share must be in [0, 0.5], got {share}: the share of the \
+                     training series held out to calibrate thresholds on (0: calibrate on the \
+                     fitted steps)"
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -136,9 +153,26 @@ pub fn train(
     let mut detector = registry::build(&spec.detector, spec.config.as_ref())?;
     let report = clean(&mut series, spec.missing)?;
     check_window(detector.window(), series.len(), "training series")?;
+    spec.validate()?;
+    // The normaliser sees the whole series (held-out steps included: it is label-free, and
+    // the calibration scores must come from inputs in the range the model was fitted for).
     let normaliser = Normaliser::fit(spec.normaliser, &series);
     let series = Prepared::new(series, &normaliser)?;
     let input = series.input();
+    let held_out = (series.steps() as f64 * spec.calibration_share).round() as usize;
+    let fitted_steps = series.steps() - held_out;
+    if held_out > 0 {
+        check_held_out(
+            held_out,
+            fitted_steps,
+            detector.window(),
+            spec.calibration_share,
+        )?;
+    }
+    let fit_input = MtsInput::new(
+        &input.values[..fitted_steps * input.n_metrics],
+        input.n_metrics,
+    );
     let options = FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,
@@ -146,10 +180,15 @@ pub fn train(
         ..FitOptions::default()
     };
     let started = Instant::now();
-    let summary = detector.fit(&input, &options)?;
+    let summary = detector.fit(&fit_input, &options)?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let calibration =
+    // The held-out steps are scored with the fitted steps before them as context, as a stream
+    // that continues the training series would be.
+    let mut calibration =
         finite_scores(detector.score(&input)?, detector.kind(), "training series")?.total;
+    if held_out > 0 {
+        calibration.drain(..fitted_steps);
+    }
     let training = TrainingInfo {
         seed: spec.seed,
         train_steps: series.steps(),
@@ -158,6 +197,7 @@ pub fn train(
         final_loss: summary.final_loss,
         train_seconds,
         labelled_anomalous: 0,
+        calibration_steps: held_out,
     };
     let manifest = new_manifest(detector.as_ref(), spec, normaliser, &series, training);
     Ok(TrainedModel {
@@ -165,6 +205,22 @@ pub fn train(
         manifest,
         calibration,
     })
+}
+
+/// Refuses a calibration share that leaves too little on either side: the thresholds need 20
+/// held-out scores at least (POT fits a tail on the top 2%, DSPOT starts its level on 10),
+/// and the fit needs a window.
+fn check_held_out(held_out: usize, fitted: usize, window: usize, share: f64) -> Result<()> {
+    const LEAST_CALIBRATION: usize = 20;
+    if held_out < LEAST_CALIBRATION || fitted < window.max(1) {
+        return Err(ModelError::Shape(format!(
+            "calibration_share {share} holds out {held_out} of {} training steps, leaving {fitted} \
+             to fit on: the calibration needs at least {LEAST_CALIBRATION} steps and the fit at \
+             least one window of {window}; change calibration_share or train on more data",
+            held_out + fitted
+        )));
+    }
+    Ok(())
 }
 
 /// How a new entity's model starts from a base model (OmniTransfer §III-C).
@@ -250,6 +306,7 @@ pub fn transfer(
         final_loss: summary.final_loss,
         train_seconds,
         labelled_anomalous: 0,
+        calibration_steps: 0,
     };
     let manifest = new_manifest(detector.as_ref(), spec, normaliser, &series, training);
     Ok(TrainedModel {

@@ -306,3 +306,53 @@ fn concurrent_puts_to_one_directory_store_get_distinct_versions() {
     assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
     assert_eq!(store.versions("shared").unwrap(), [1, 2, 3, 4, 5, 6]);
 }
+
+/// A calibration share holds the last steps of the training series out of the fit, and the
+/// calibration scores are the model's scores of those steps (scored after the fitted ones, as
+/// a stream would be). Here the last 100 steps break the metrics' correlation: held out, they
+/// score far above the same steps learnt in-sample.
+#[test]
+fn a_calibration_share_calibrates_on_held_out_steps() {
+    let values: Vec<f64> = (0..400)
+        .flat_map(|t| {
+            let x = t as f64 * 0.37;
+            let c = if t < 300 {
+                x.sin() + x.cos()
+            } else {
+                x.sin() - x.cos()
+            };
+            [x.sin(), x.cos(), c]
+        })
+        .collect();
+    let series = || Series::new(vec!["a".into(), "b".into(), "c".into()], values.clone()).unwrap();
+    let held_out = TrainSpec {
+        calibration_share: 0.25,
+        ..TrainSpec::default()
+    };
+    let model = vigil_models::train(series(), &held_out, None).unwrap();
+    assert_eq!(model.manifest.training.calibration_steps, 100);
+    let (scores, _) = model.score(series(), "all").unwrap();
+    assert_eq!(model.calibration, scores.total[300..]);
+    let in_sample = vigil_models::train(series(), &TrainSpec::default(), None).unwrap();
+    assert_eq!(in_sample.calibration.len(), 400);
+    let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+    let (held, learnt) = (
+        mean(&model.calibration),
+        mean(&in_sample.calibration[300..]),
+    );
+    assert!(held > 2.0 * learnt, "held out {held}, in-sample {learnt}");
+    for (share, why) in [
+        (0.6, "calibration_share must be in [0, 0.5]"),
+        (0.02, "at least 20"),
+    ] {
+        let spec = TrainSpec {
+            calibration_share: share,
+            ..TrainSpec::default()
+        };
+        let err = vigil_models::train(series(), &spec, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(why), "{share}: {err}");
+    }
+}

@@ -29,6 +29,7 @@ struct ConfigFile {
     missing: Option<String>,
     normaliser: Option<String>,
     threshold: Option<String>,
+    calibration_share: Option<f64>,
     /// Detector configuration overrides, e.g. `[detector_config]\nwindow = 10`.
     detector_config: Option<toml::Table>,
 }
@@ -39,7 +40,7 @@ pub struct SpecArgs {
     /// Detector name (see `vigil models`).
     #[arg(long)]
     pub detector: Option<String>,
-    /// TOML config file (keys: detector, seed, epochs, missing, normaliser, threshold, [detector_config]).
+    /// TOML config file (keys: detector, seed, epochs, missing, normaliser, threshold, calibration_share, [detector_config]).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Seed for every random choice.
@@ -57,6 +58,10 @@ pub struct SpecArgs {
     /// Label-free threshold: `spot` (default; `pot-batch` for `bench`), `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`; `best-f1` is an oracle.
     #[arg(long)]
     pub threshold: Option<String>,
+    /// Share of the training series, at its end, held out of the fit and scored to calibrate
+    /// the threshold on (0, the default: calibrate on the fitted steps; at most 0.5).
+    #[arg(long)]
+    pub calibration_share: Option<f64>,
 }
 
 impl SpecArgs {
@@ -92,6 +97,9 @@ impl SpecArgs {
         }
         if let Some(n) = self.normaliser.clone().or(file.normaliser) {
             spec.normaliser = n.parse()?;
+        }
+        if let Some(share) = self.calibration_share.or(file.calibration_share) {
+            spec.calibration_share = share;
         }
         if let Some(table) = file.detector_config {
             spec.config = Some(

@@ -1,5 +1,7 @@
-//! Normaliser drift: `vigil detect` names each metric whose values left its training range by
-//! more than the range's width, and the robust normaliser trains and detects.
+//! What the threshold is calibrated on, and how far new data is from it: `vigil train
+//! --calibration-share` holds the last training steps out of the fit, and `vigil detect` names
+//! each metric whose values left its training range by more than the range's width (with every
+//! normaliser, the robust one included).
 
 mod common;
 
@@ -49,4 +51,41 @@ fn detect_names_each_metric_that_left_its_training_range() {
         assert_eq!(json["drifted"][0]["metric"], "b", "{normaliser}");
         assert_eq!(json["drifted"].as_array().unwrap().len(), 1);
     }
+}
+
+#[test]
+fn calibration_share_from_the_flag_or_the_config_file_holds_out_the_last_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("train.csv"), csv(400, 400, 0.0)).unwrap();
+    std::fs::write(d.join("share.toml"), "calibration_share = 0.1\n").unwrap();
+    train_ok(
+        d,
+        "train.csv",
+        "flag",
+        "pca",
+        &["--calibration-share", "0.25"],
+    );
+    train_ok(d, "train.csv", "file", "pca", &["--config", "share.toml"]);
+    for (model, steps) in [("flag", 100), ("file", 40)] {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(model).join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["training"]["calibration_steps"], steps, "{model}");
+    }
+    let out = common::vigil(
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--model",
+            "bad",
+            "--calibration-share",
+            "0.9",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("calibration_share must be in [0, 0.5]"));
+    assert!(!d.join("bad").exists());
 }
