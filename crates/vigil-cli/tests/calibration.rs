@@ -86,6 +86,12 @@ fn calibration_share_from_the_flag_or_the_config_file_holds_out_the_last_steps()
         d,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("calibration_share must be in [0, 0.5]"));
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        why.contains(
+            "calibration_share (--calibration-share, or the config file's key) must be in [0, 0.5]"
+        ),
+        "{why}"
+    );
     assert!(!d.join("bad").exists());
 }

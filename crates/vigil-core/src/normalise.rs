@@ -86,11 +86,12 @@ pub struct Normaliser {
     /// zero or by rounding noise.
     pub scale: Vec<f64>,
     /// Per-metric training minimum and maximum, for the drift report (empty in models written
-    /// before it: no report).
-    #[serde(default)]
+    /// before it: no report; and then not written, so that such a model's manifest and
+    /// fingerprint stay as they were).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub train_min: Vec<f64>,
     /// See `train_min`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub train_max: Vec<f64>,
 }
 
@@ -124,11 +125,19 @@ impl Normaliser {
                     scale[j] = non_degenerate(var.sqrt(), magnitude);
                 }
                 NormKind::Robust => {
-                    let mut sorted: Vec<f64> = column.collect();
+                    let mut sorted: Vec<f64> = column.clone().collect();
                     sorted.sort_by(f64::total_cmp);
                     offset[j] = quantile_sorted(&sorted, 0.5);
                     let iqr = quantile_sorted(&sorted, 0.75) - quantile_sorted(&sorted, 0.25);
-                    scale[j] = non_degenerate(iqr, magnitude);
+                    // A metric constant on more than half its steps (a sparse counter) has no
+                    // interquartile range: its standard deviation scales it instead.
+                    let mean = column.clone().map(|v| v / t_len as f64).sum::<f64>();
+                    let var = column.map(|v| (v - mean).powi(2)).sum::<f64>() / t_len as f64;
+                    scale[j] = if is_degenerate(iqr, magnitude) {
+                        non_degenerate(var.sqrt(), magnitude)
+                    } else {
+                        iqr
+                    };
                 }
                 NormKind::None => {}
             }
@@ -139,6 +148,21 @@ impl Normaliser {
             scale,
             train_min,
             train_max,
+        }
+    }
+
+    /// Widens the kept training ranges to cover the finite values of `series` (a fine-tune has
+    /// learnt from them), leaving the map itself unchanged.
+    pub fn widen_range(&mut self, series: &Series) {
+        let m = series.n_metrics();
+        if self.train_min.len() != m || self.train_max.len() != m {
+            return;
+        }
+        for row in series.values.chunks_exact(m) {
+            for (j, &v) in row.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                self.train_min[j] = self.train_min[j].min(v);
+                self.train_max[j] = self.train_max[j].max(v);
+            }
         }
     }
 
@@ -219,8 +243,13 @@ fn quantile_sorted(sorted: &[f64], level: f64) -> f64 {
     sorted[below] + (sorted[above] - sorted[below]) * share
 }
 
+/// Whether a spread is no more than rounding noise ([`CONSTANT_SPREAD`]).
+fn is_degenerate(spread: f64, magnitude: f64) -> bool {
+    spread.is_nan() || spread <= CONSTANT_SPREAD.max(CONSTANT_SPREAD * magnitude)
+}
+
 fn non_degenerate(spread: f64, magnitude: f64) -> f64 {
-    if spread.is_nan() || spread <= CONSTANT_SPREAD.max(CONSTANT_SPREAD * magnitude) {
+    if is_degenerate(spread, magnitude) {
         1.0
     } else {
         // A range wider than f64 holds (±1e308 in one metric) is scaled by the largest f64.
@@ -241,6 +270,30 @@ mod tests {
         let test = Series::from_rows(1, vec![5.0, 1e9, -1e9]).unwrap();
         assert_eq!(n.apply(&test).unwrap(), vec![1.0, 10.0, -10.0]);
         assert_eq!("robust".parse::<NormKind>().unwrap(), NormKind::Robust);
+        // Zero on most steps: no interquartile range, so the standard deviation scales it.
+        let mut values = vec![0.0; 10];
+        values.extend([6.0, 12.0]);
+        let n = Normaliser::fit(NormKind::Robust, &Series::from_rows(1, values).unwrap());
+        assert_eq!(n.offset[0], 0.0);
+        // mean 1.5, variance (10 · 1.5² + 4.5² + 10.5²) / 12 = 12.75
+        assert!(
+            (n.scale[0] - 12.75f64.sqrt()).abs() < 1e-12,
+            "{}",
+            n.scale[0]
+        );
+    }
+
+    /// The range of the steps seen, widened to cover `series` (fine-tuning has seen them).
+    #[test]
+    fn widening_the_training_range_covers_new_data() {
+        let train = Series::from_rows(1, vec![0.0, 1.0]).unwrap();
+        let mut n = Normaliser::fit(NormKind::MinMax, &train);
+        let new = Series::from_rows(1, vec![-2.0, 0.5, f64::NAN]).unwrap();
+        assert_eq!(n.drift(&new, 1.0).len(), 1);
+        n.widen_range(&new);
+        assert_eq!((n.train_min[0], n.train_max[0]), (-2.0, 1.0));
+        assert!(n.drift(&new, 0.0).is_empty());
+        assert_eq!((n.offset[0], n.scale[0]), (0.0, 1.0));
     }
 
     #[test]
@@ -267,6 +320,9 @@ mod tests {
             ..n
         };
         assert!(old.drift(&test, 0.0).is_empty());
+        // ... and is written as it was read, without the new keys (its fingerprint holds).
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("train_min"), "{text}");
     }
 
     #[test]

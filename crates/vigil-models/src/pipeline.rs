@@ -33,8 +33,14 @@ pub struct TrainSpec {
     /// The share of the training series, at its end, held out of the fit and scored to
     /// calibrate the label-free thresholds on (in-sample scores of the windows a model was
     /// fitted on are optimistic: a threshold fitted on them alarms too much). 0 calibrates on
-    /// the fitted steps, as before; at most 0.5.
+    /// the fitted steps, as before; at most 0.5. Left out of the serialised spec when 0, so
+    /// that the fleet's fingerprints of specs written before it stay the same.
+    #[serde(skip_serializing_if = "is_zero_share")]
     pub calibration_share: f64,
+}
+
+fn is_zero_share(share: &f64) -> bool {
+    *share == 0.0
 }
 
 impl Default for TrainSpec {
@@ -59,14 +65,11 @@ impl TrainSpec {
         vigil_core::validate::positive_count("epochs", self.epochs.unwrap_or(1))?;
         let share = self.calibration_share;
         if !(0.0..=0.5).contains(&share) {
-            return Err(ModelError::config(
-                &self.detector,
-                format!(
-                    "calibration_share must be in [0, 0.5], got {share}: the share of the \
-                     training series held out to calibrate thresholds on (0: calibrate on the \
-                     fitted steps)"
-                ),
-            ));
+            return Err(ModelError::Shape(format!(
+                "calibration_share (--calibration-share, or the config file's key) must be in \
+                 [0, 0.5], got {share}: the share of the training series held out to calibrate \
+                 thresholds on (0: calibrate on the fitted steps)"
+            )));
         }
         Ok(())
     }
@@ -150,10 +153,10 @@ pub fn train(
     spec: &TrainSpec,
     on_epoch: Option<crate::detector::EpochCallback>,
 ) -> Result<TrainedModel> {
+    spec.validate()?;
     let mut detector = registry::build(&spec.detector, spec.config.as_ref())?;
     let report = clean(&mut series, spec.missing)?;
     check_window(detector.window(), series.len(), "training series")?;
-    spec.validate()?;
     // The normaliser sees the whole series (held-out steps included: it is label-free, and
     // the calibration scores must come from inputs in the range the model was fitted for).
     let normaliser = Normaliser::fit(spec.normaliser, &series);
@@ -161,7 +164,7 @@ pub fn train(
     let input = series.input();
     let held_out = (series.steps() as f64 * spec.calibration_share).round() as usize;
     let fitted_steps = series.steps() - held_out;
-    if held_out > 0 {
+    if spec.calibration_share > 0.0 {
         check_held_out(
             held_out,
             fitted_steps,
@@ -243,6 +246,13 @@ pub fn transfer(
     spec: &TrainSpec,
     transfer: Transfer,
 ) -> Result<TrainedModel> {
+    if spec.calibration_share > 0.0 {
+        return Err(ModelError::Shape(
+            "calibration_share is not applied by OmniTransfer's transfer yet (an entity's model \
+             calibrates on the steps it was fitted on); leave it 0 for fleet work"
+                .into(),
+        ));
+    }
     let base = TrainedModel::load(base_dir)?;
     base.check_metrics(&series, "the entity's series")?;
     let report = clean(&mut series, spec.missing)?;

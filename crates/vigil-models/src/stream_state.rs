@@ -27,7 +27,7 @@ pub struct StreamState {
     /// What the rule learnt (SPOT's tail, DSPOT's level and tail); `None` for rules that keep
     /// none. Stored as `spot`, its name before DSPOT, so that a SPOT state reads the same in
     /// every version (an older vigil refuses a DSPOT state: it does not know the rule).
-    #[serde(rename = "spot")]
+    #[serde(rename = "spot", alias = "rule")]
     pub rule: Option<StreamRuleState>,
     /// The stream's last cleaned steps (row-major, fewer than the model's window), so that the
     /// next part's first steps are scored with the steps before them. Empty in state files
@@ -143,5 +143,11 @@ mod tests {
         // The field and the SPOT state inside it as before: `"spot":{"config":...}`.
         assert!(now.contains("\"spot\":{\"config\":"), "{now}");
         assert_eq!(serde_json::from_str::<StreamState>(&now).unwrap(), state);
+        // Files written while the key was `rule` read too.
+        let interim = now.replace("\"spot\":", "\"rule\":");
+        assert_eq!(
+            serde_json::from_str::<StreamState>(&interim).unwrap(),
+            state
+        );
     }
 }

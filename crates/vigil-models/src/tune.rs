@@ -99,6 +99,9 @@ pub fn fine_tune(
     }
     // The model's own normaliser: a new one would move every input the network has learnt.
     let steps = series.len();
+    // The tuned model has seen this data: the drift report measures from its range too.
+    let mut normaliser = model.manifest.normaliser.clone();
+    normaliser.widen_range(&series);
     let prepared = Prepared::new(series, &model.manifest.normaliser)?;
     let mut input = prepared.input();
     if let Some(weights) = &spec.step_weights {
@@ -157,6 +160,9 @@ pub fn fine_tune(
         .map(|(_, s)| s)
         .collect();
     let manifest = &mut tuned.manifest;
+    manifest.normaliser = normaliser;
+    // Calibrated on the steps it was tuned on.
+    manifest.training.calibration_steps = 0;
     manifest.vigil_version = env!("CARGO_PKG_VERSION").into();
     manifest.training.seed = spec.seed;
     manifest.training.train_steps = prepared.steps();

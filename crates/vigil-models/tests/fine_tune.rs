@@ -148,6 +148,22 @@ fn step_weights_decide_how_much_a_step_is_learnt() {
 }
 
 #[test]
+fn steps_weighted_zero_stay_out_of_the_calibration() {
+    let model = trained("usad", quick_config("usad"));
+    let (values, _) = feedback(500);
+    let weights: Vec<f32> = (0..500)
+        .map(|t| if t % 100 < 7 { 0.0 } else { 1.0 })
+        .collect();
+    let spec = TuneSpec {
+        seed: 2,
+        step_weights: Some(weights),
+        ..TuneSpec::default()
+    };
+    let tuned = fine_tune(&model, series(values, None), &spec).unwrap();
+    assert_eq!(tuned.calibration.len(), 500 - 35);
+}
+
+#[test]
 fn frozen_groups_stay_as_they_were() {
     let model = trained("usad", quick_config("usad"));
     let (values, labels) = feedback(500);

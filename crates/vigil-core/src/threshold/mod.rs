@@ -296,6 +296,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("another threshold rule"));
+        assert!(
+            matches!(spot_state, Some(StreamRuleState::Spot(_))),
+            "kept as it was"
+        );
+        // A DSPOT state emptied of its recent scores (a hand-edited file) is refused and kept.
+        let mut dspot_state = None;
+        decide_stream(dspot, &calibration, &stream[..100], &mut dspot_state).unwrap();
+        let saved = serde_json::to_string(&dspot_state).unwrap();
+        let mut dspot_state: Option<StreamRuleState> =
+            serde_json::from_str(&without_recent_scores(&saved)).unwrap();
+        let kept = dspot_state.clone();
+        let refused = decide_stream(dspot, &calibration, &stream[100..], &mut dspot_state);
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("no recent scores"));
+        assert_eq!(dspot_state, kept);
+    }
+
+    /// A saved DSPOT state with its `recent` array emptied.
+    fn without_recent_scores(saved: &str) -> String {
+        let start = saved.find("\"recent\":[").unwrap() + "\"recent\":[".len();
+        let end = start + saved[start..].find(']').unwrap();
+        format!("{}{}", &saved[..start], &saved[end..])
     }
 
     fn judged_in_two_runs_equals_one(method: ThresholdMethod, calibration: &[f64], stream: &[f64]) {

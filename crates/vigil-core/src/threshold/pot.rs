@@ -156,7 +156,8 @@ impl Pot {
         if !x.is_finite() {
             return false;
         }
-        if x > self.threshold {
+        // Alarms are `score >= threshold` (`threshold::decide`): such a score is not learnt.
+        if x >= self.threshold {
             return true;
         }
         self.learn(x);
