@@ -24,6 +24,13 @@ fn csv(rows: usize, bursts: bool, labels: bool) -> String {
     s
 }
 
+/// `vigil tune` of model `m` on `input`, written to `output`, with `extra` flags.
+fn tune_args<'a>(input: &'a str, output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["tune", "--model", "m", "--input", input, "--output", output];
+    args.extend(extra);
+    args
+}
+
 fn train(dir: &Path, detector: &str) {
     std::fs::write(dir.join("train.csv"), csv(400, false, false)).unwrap();
     std::fs::write(dir.join("fast.toml"), "[detector_config]\nepochs = 2\n").unwrap();
@@ -41,24 +48,8 @@ fn tune_learns_from_labels_and_writes_a_model_detect_reads() {
     let d = tmp.path();
     train(d, "usad");
     std::fs::write(d.join("feedback.csv"), csv(600, true, true)).unwrap();
-    let out = vigil_ok(
-        &[
-            "tune",
-            "--model",
-            "m",
-            "--input",
-            "feedback.csv",
-            "--output",
-            "tuned",
-            "--epochs",
-            "2",
-            "--freeze",
-            "encoder",
-            "--seed",
-            "4",
-        ],
-        d,
-    );
+    let flags = ["--epochs", "2", "--freeze", "encoder", "--seed", "4"];
+    let out = vigil_ok(&tune_args("feedback.csv", "tuned", &flags), d);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("30 labelled anomalous"), "{said}");
     let manifest: serde_json::Value =
@@ -79,19 +70,7 @@ fn tune_learns_from_labels_and_writes_a_model_detect_reads() {
         d,
     );
     // In place: the same path as --model replaces the model.
-    vigil_ok(
-        &[
-            "tune",
-            "--model",
-            "m",
-            "--input",
-            "feedback.csv",
-            "--output",
-            "m",
-            "-q",
-        ],
-        d,
-    );
+    vigil_ok(&tune_args("feedback.csv", "m", &["-q"]), d);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("m/manifest.json")).unwrap()).unwrap();
     assert!(manifest["lineage"]["fine_tuned_from"].is_string());
@@ -117,20 +96,7 @@ fn tune_reads_step_weights_from_a_column() {
     let burst = |t: usize| (100..110).contains(&(t % 200));
     let weighted = weighted_csv(600, |t| if burst(t) { 10.0 } else { 1.0 });
     std::fs::write(d.join("weighted.csv"), weighted).unwrap();
-    let tune = |output: &str, extra: &[&str]| {
-        let mut args = vec![
-            "tune",
-            "--model",
-            "m",
-            "--input",
-            "weighted.csv",
-            "--output",
-            output,
-            "-q",
-        ];
-        args.extend(extra);
-        vigil(&args, d)
-    };
+    let tune = |output: &str, extra: &[&str]| vigil(&tune_args("weighted.csv", output, extra), d);
     let out = tune("tuned", &["--weight-column", "weight"]);
     assert!(
         out.status.success(),
@@ -174,47 +140,17 @@ fn tune_refuses_what_it_cannot_do_with_the_reason() {
         assert!(!d.join("tuned").exists(), "{args:?} wrote a model");
     };
     train(d, "pca");
-    let tune = [
-        "tune",
-        "--model",
-        "m",
-        "--input",
-        "feedback.csv",
-        "--output",
-        "tuned",
-    ];
+    let tune = tune_args("feedback.csv", "tuned", &[]);
     refused(&tune, "cannot continue training");
     train(d, "usad");
     let mut unknown = tune.to_vec();
     unknown.extend(["--freeze", "decoder9"]);
     refused(&unknown, "no layer group `decoder9`");
-    refused(
-        &[
-            "tune",
-            "--model",
-            "m",
-            "--input",
-            "feedback.csv",
-            "--output",
-            "m/v2",
-        ],
-        "inside --model",
-    );
+    refused(&tune_args("feedback.csv", "m/v2", &[]), "inside --model");
     assert!(!d.join("m/v2").exists());
     let mut zero = tune.to_vec();
     zero.extend(["--epochs", "0"]);
     refused(&zero, "epochs");
     std::fs::write(d.join("other.csv"), "x\n1\n2\n").unwrap();
-    refused(
-        &[
-            "tune",
-            "--model",
-            "m",
-            "--input",
-            "other.csv",
-            "--output",
-            "tuned",
-        ],
-        "metric",
-    );
+    refused(&tune_args("other.csv", "tuned", &[]), "metric");
 }
