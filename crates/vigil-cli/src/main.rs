@@ -48,7 +48,10 @@ enum Command {
     /// Score a labelled series with a trained model and print the evaluation.
     Eval(commands::eval::EvalArgs),
     /// Run detectors over a benchmark data set and write a markdown table.
-    Bench(commands::bench::BenchArgs),
+    // Boxed: its flags make it several times the size of the other commands.
+    Bench(Box<commands::bench::BenchArgs>),
+    /// Compare threshold rules on scores kept by `vigil bench --keep-scores`.
+    Thresholds(commands::thresholds::ThresholdsArgs),
     /// Fleets of entities (OmniTransfer): generate one, cluster it by shape.
     Fleet {
         #[command(subcommand)]
@@ -105,7 +108,8 @@ fn main() -> ExitCode {
             Command::Detect(args) => commands::detect::run(args, &ui),
             Command::Tune(args) => commands::tune::run(args, &ui),
             Command::Eval(args) => commands::eval::run(args, &ui),
-            Command::Bench(args) => commands::bench::run(args, &ui),
+            Command::Bench(args) => commands::bench::run(*args, &ui),
+            Command::Thresholds(args) => commands::thresholds::run(args, &ui),
             Command::Fleet { command } => commands::fleet::run(command, &ui),
             Command::Plot(args) => commands::plot::run(args, &ui),
             Command::Models => commands::models::run(&ui),

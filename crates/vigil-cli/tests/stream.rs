@@ -45,7 +45,7 @@ fn a_stream_scored_in_two_runs_with_its_state_gets_the_alarms_of_one_run() {
     std::fs::write(d.join("rest.csv"), csv(650, 350)).unwrap();
     // PCA scores each step on its own (window 1), so the split changes no score.
     train_ok(d, "train.csv", "m", "pca", &[]);
-    for rule in ["spot", "dspot"] {
+    for rule in ["auto", "spot", "dspot"] {
         two_runs_equal_one(d, rule);
     }
 }

@@ -125,6 +125,7 @@ pub fn threshold_and_evaluate(
     let Decision {
         thresholds: th,
         alarms: flagged,
+        ..
     } = decide(method, calibration, &scores.total, Some(labels))?;
     let report = evaluate(
         &scores.total,

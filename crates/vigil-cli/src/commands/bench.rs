@@ -33,6 +33,11 @@ pub struct BenchArgs {
     /// Tables 2-3).
     #[arg(long)]
     pub memory: bool,
+    /// Folder to keep each run's scores in, as `DIR/<detector>/<entity>.json` (calibration
+    /// scores, test scores and test labels), so that threshold rules can be compared on the
+    /// same scores without training again (`vigil thresholds`).
+    #[arg(long)]
+    pub keep_scores: Option<PathBuf>,
     #[command(flatten)]
     pub spec: SpecArgs,
     #[command(flatten)]
@@ -196,7 +201,10 @@ fn run_here(
                 continue;
             }
             ui.note(format!("{detector} on {} ...", entity.name));
-            let (outcome, _, _) = run_entity(entity, &spec, method, also)?;
+            let (outcome, trace, model) = run_entity(entity, &spec, method, also)?;
+            if let Some(dir) = &args.keep_scores {
+                keep_scores(dir, detector, entity, &model.calibration, &trace.scores)?;
+            }
             if let Some(journal) = journal.as_mut() {
                 journal.record(&outcome)?;
             }
@@ -211,6 +219,30 @@ fn run_here(
         }
     }
     Ok(outcomes)
+}
+
+/// Writes one entity's calibration scores, test scores and test labels for `vigil thresholds`.
+fn keep_scores(
+    dir: &std::path::Path,
+    detector: &str,
+    entity: &vigil_core::Entity,
+    calibration: &[f64],
+    test: &[f64],
+) -> anyhow::Result<()> {
+    let saved = vigil_core::threshold::SavedScores {
+        entity: entity.name.clone(),
+        detector: detector.to_string(),
+        calibration: calibration.to_vec(),
+        test: test.to_vec(),
+        labels: entity.test.labels.clone().unwrap_or_default(),
+    };
+    // An entity named `valve1/0` (SKAB) lies one folder deeper.
+    let path = dir.join(detector).join(format!("{}.json", entity.name));
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", folder.display()))?;
+    }
+    write_atomic(&path, &serde_json::to_vec(&saved)?)
 }
 
 /// Every detector on every entity, each in a fresh `vigil bench` child process that runs just

@@ -24,7 +24,7 @@ pub struct DemoArgs {
 
 pub fn run(args: DemoArgs, ui: &Ui) -> anyhow::Result<()> {
     let (spec, method) = args.spec.resolve()?;
-    let threshold_name = args.spec.threshold.clone().unwrap_or_else(|| "spot".into());
+    let threshold_name = args.spec.threshold.clone().unwrap_or_else(|| "auto".into());
     let synth = SynthConfig {
         entities: args.entities,
         seed: spec.seed.wrapping_add(42),

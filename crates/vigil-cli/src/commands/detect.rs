@@ -22,15 +22,19 @@ pub struct DetectArgs {
     /// alarm boundary), then one contribution column per metric.
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot`, `dspot` (SPOT on the residual from a moving level, for drifting scores), `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile` (default: the rule the model was trained with, else `spot`).
+    /// Label-free threshold: `auto` (calibrated SPOT, or SPOT fitted on this stream's first scores when they sit above the calibration; what it chose is printed), `spot`, `dspot` (SPOT on the residual from a moving level, for drifting scores), `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile` (default: the rule the model was trained with, else `auto`).
     #[arg(long)]
     pub threshold: Option<String>,
     /// Stream state file: the threshold's state (SPOT's tail, DSPOT's level) and the stream's last steps (the
     /// model's context window) are read from it when it exists and saved to it after scoring,
     /// so that a stream scored in several runs gets the scores and alarms of one run, and a part
-    /// may be shorter than the window. For `spot`, `dspot`, `pot` and `quantile`.
+    /// may be shorter than the window. For `auto`, `spot`, `dspot`, `pot` and `quantile`.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Steps after which a shift of the scores that persists becomes the new normal (for
+    /// `auto`, `spot` and `dspot`; default: the model's setting, else never).
+    #[arg(long)]
+    pub recalibration_horizon: Option<usize>,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -89,7 +93,11 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
         None => model
             .manifest
             .threshold
-            .unwrap_or(ThresholdMethod::Spot(Default::default())),
+            .unwrap_or(ThresholdMethod::Auto(Default::default())),
+    };
+    let method = match args.recalibration_horizon {
+        Some(horizon) => method.with_horizon(horizon)?,
+        None => method,
     };
     let mut state = match &args.state {
         Some(_) if !method.judges_streams() => return Err(method.refuse_stream().into()),
@@ -111,6 +119,7 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
     let Decision {
         thresholds: th,
         alarms: flagged,
+        choice,
     } = match &mut state {
         Some(state) => decide_stream(method, &model.calibration, &scores.total, &mut state.rule)?,
         None => decide(method, &model.calibration, &scores.total, None)?,
@@ -139,10 +148,14 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             drift.metric, drift.factor
         ));
     }
+    // What `auto` chose and why (also kept in the state file, when there is one).
+    if let Some(choice) = &choice {
+        ui.note(choice.to_string());
+    }
     if ui.json {
         crate::say!(
             "{}",
-            serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "drifted": report.drifted, "threshold": method, "output": args.output})
+            serde_json::json!({"steps": scores.total.len(), "alarms": n_alarms, "missing_values": report.missing_values, "drifted": report.drifted, "threshold": method, "auto_choice": choice, "output": args.output})
         )?;
     } else if vigil_core::write::is_stdout(&args.output) {
         // The scores went to stdout: the summary must not land among them.

@@ -16,8 +16,8 @@ pub struct EvalArgs {
     /// Labelled test series (a CSV with a `label` column).
     #[arg(long)]
     pub test: PathBuf,
-    /// Threshold: `spot` (default), `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
-    #[arg(long, default_value = "spot")]
+    /// Threshold: `auto` (default: calibrated SPOT, or SPOT on these scores when they sit above the calibration), `spot`, `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
+    #[arg(long, default_value = "auto")]
     pub threshold: String,
 }
 

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod fleet;
 pub mod models;
 pub mod plot;
+pub mod thresholds;
 pub mod train;
 pub mod tune;
 
@@ -30,6 +31,7 @@ struct ConfigFile {
     normaliser: Option<String>,
     threshold: Option<String>,
     calibration_share: Option<f64>,
+    recalibration_horizon: Option<usize>,
     /// Detector configuration overrides, e.g. `[detector_config]\nwindow = 10`.
     detector_config: Option<toml::Table>,
 }
@@ -40,7 +42,7 @@ pub struct SpecArgs {
     /// Detector name (see `vigil models`).
     #[arg(long)]
     pub detector: Option<String>,
-    /// TOML config file (keys: detector, seed, epochs, missing, normaliser, threshold, calibration_share, [detector_config]).
+    /// TOML config file (keys: detector, seed, epochs, missing, normaliser, threshold, calibration_share, recalibration_horizon, [detector_config]).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Seed for every random choice.
@@ -55,19 +57,24 @@ pub struct SpecArgs {
     /// Normaliser fitted on training data: `minmax`, `zscore`, `robust` (median/IQR, clipped) or `none`.
     #[arg(long)]
     pub normaliser: Option<String>,
-    /// Label-free threshold: `spot` (default; `pot-batch` for `bench`), `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`; `best-f1` is an oracle.
+    /// Label-free threshold: `auto` (default; `pot-batch` for `bench`), `spot`, `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`; `best-f1` is an oracle.
     #[arg(long)]
     pub threshold: Option<String>,
     /// Share of the training series, at its end, held out of the fit and scored to calibrate
     /// the threshold on (0, the default: calibrate on the fitted steps; at most 0.5).
     #[arg(long)]
     pub calibration_share: Option<f64>,
+    /// Steps after which a shift of the scores that persists becomes the new normal for the
+    /// streaming rules (`auto`, `spot`, `dspot`): the rule is fitted again on them (0, the
+    /// default: never).
+    #[arg(long)]
+    pub recalibration_horizon: Option<usize>,
 }
 
 impl SpecArgs {
     /// Resolves file + flags into a training spec and a threshold method.
     pub fn resolve(&self) -> anyhow::Result<(TrainSpec, ThresholdMethod)> {
-        let (spec, method, _) = self.resolve_with("spot")?;
+        let (spec, method, _) = self.resolve_with("auto")?;
         Ok((spec, method))
     }
 
@@ -112,7 +119,12 @@ impl SpecArgs {
             .clone()
             .or(file.threshold)
             .unwrap_or_else(|| default_threshold.into());
-        let threshold: ThresholdMethod = threshold_name.parse()?;
+        let mut threshold: ThresholdMethod = threshold_name.parse()?;
+        if let Some(horizon) = self.recalibration_horizon.or(file.recalibration_horizon) {
+            threshold = threshold.with_horizon(horizon).with_context(|| {
+                format!("--recalibration-horizon (config key recalibration_horizon) with threshold `{threshold_name}`")
+            })?;
+        }
         // Build once now so an unknown detector or a bad config fails before any work starts.
         spec.validate()?;
         vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;

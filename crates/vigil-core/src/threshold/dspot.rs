@@ -4,7 +4,8 @@
 //! would alarm on all of them (or on none).
 
 use crate::error::{CoreError, Result};
-use crate::threshold::pot::{Pot, PotConfig};
+use crate::threshold::pot::{is_zero, Pot, PotConfig};
+use crate::threshold::rebaseline::{validate_horizon, Rebaseline};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -16,6 +17,9 @@ pub struct DspotConfig {
     pub pot: PotConfig,
     /// How many recent normal scores the local level averages (the authors' libspot: 10).
     pub depth: usize,
+    /// Recalibration horizon in steps (0: off, as in the paper; [`super::rebaseline`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub horizon: usize,
 }
 
 impl Default for DspotConfig {
@@ -23,6 +27,7 @@ impl Default for DspotConfig {
         DspotConfig {
             pot: PotConfig::default(),
             depth: 10,
+            horizon: 0,
         }
     }
 }
@@ -33,6 +38,14 @@ impl DspotConfig {
         self.pot.validate()?;
         if self.depth == 0 {
             return Err(CoreError::invalid("DSPOT depth must be at least 1, got 0"));
+        }
+        validate_horizon(self.horizon)?;
+        if self.horizon != 0 && self.horizon < self.depth + 10 {
+            return Err(CoreError::invalid(format!(
+                "the DSPOT recalibration horizon must be at least depth + 10 = {} steps, got {}",
+                self.depth + 10,
+                self.horizon
+            )));
         }
         Ok(())
     }
@@ -47,6 +60,9 @@ pub struct Dspot {
     recent: VecDeque<f64>,
     /// POT on the residuals (score minus local level).
     residuals: Pot,
+    /// Recalibration along the stream (off unless a horizon was given).
+    #[serde(default, skip_serializing_if = "Rebaseline::is_off")]
+    rebaseline: Rebaseline,
 }
 
 impl Dspot {
@@ -76,6 +92,7 @@ impl Dspot {
         Ok(Dspot {
             recent,
             residuals: Pot::fit(&residuals, config.pot)?,
+            rebaseline: Rebaseline::new(config.horizon),
         })
     }
 
@@ -92,11 +109,35 @@ impl Dspot {
     pub fn step(&mut self, x: f64) -> f64 {
         let level = mean(&self.recent);
         let threshold = level + self.residuals.threshold;
-        if x.is_finite() && x < threshold {
+        let alarmed = !(x.is_finite() && x < threshold);
+        if !alarmed {
             self.residuals.learn(x - level);
             slide(&mut self.recent, x);
         }
+        if let Some(shifted) = self.rebaseline.observe(x, alarmed) {
+            self.refit_on(&shifted);
+        }
         threshold
+    }
+
+    /// Fits again on `scores` (a level that persisted for the horizon), with the same
+    /// parameters, keeping the recalibration settings and count.
+    fn refit_on(&mut self, scores: &[f64]) {
+        let config = DspotConfig {
+            pot: self.residuals.config(),
+            depth: self.recent.len(),
+            horizon: self.rebaseline.horizon,
+        };
+        if let Ok(fresh) = Dspot::fit(scores, config) {
+            let rebaseline = std::mem::take(&mut self.rebaseline);
+            *self = fresh;
+            self.rebaseline = rebaseline;
+        }
+    }
+
+    /// How many times recalibration fitted the rule again on a shifted level.
+    pub fn recalibrations(&self) -> usize {
+        self.rebaseline.refits
     }
 
     /// Whether a state read back from a file can go on: it holds recent scores (a state

@@ -1,15 +1,21 @@
 //! Turning scores into alarms — a separate step from scoring, so any detector can use any rule.
 
+pub mod auto;
+pub mod compare;
 pub mod dspot;
 pub mod gpd;
 pub mod ndt;
 pub mod pot;
+pub mod rebaseline;
+pub mod saved;
 
 use crate::error::{CoreError, Result};
 use crate::metrics::best::{best_f1_adjusted, best_f1_pointwise};
+use auto::{Auto, AutoChoice, AutoConfig};
 use dspot::{Dspot, DspotConfig};
 use ndt::{ndt, NdtConfig};
-use pot::{empirical_quantile, spot_thresholds, Pot, PotConfig};
+use pot::{empirical_quantile, spot_thresholds, Pot, PotConfig, SpotConfig};
+pub use saved::SavedScores;
 use serde::{Deserialize, Serialize};
 
 /// A rule that maps scores to alarms.
@@ -19,10 +25,13 @@ pub enum ThresholdMethod {
     /// POT fitted on the calibration (training) scores; one fixed threshold.
     Pot(PotConfig),
     /// SPOT: POT calibrated on training scores, then updated along the test stream (label-free).
-    Spot(PotConfig),
+    Spot(SpotConfig),
     /// DSPOT: SPOT on each score's residual from the mean of the last `depth` normal scores, so
     /// that the threshold follows a drifting level (label-free, streaming; [`dspot`]).
     Dspot(DspotConfig),
+    /// The default: calibrated SPOT, or SPOT fitted on the stream's first scores when those sit
+    /// above what calibration saw; chosen once from label-free evidence ([`auto`]).
+    Auto(AutoConfig),
     /// POT fitted on the scores being judged (a whole batch, offline; label-free). Robust to a
     /// test period whose normal scores sit above every training score, which defeats POT and SPOT
     /// calibrated on training scores (SMD machines 2-8 and 3-4: docs/thresholds.md).
@@ -48,7 +57,8 @@ impl std::str::FromStr for ThresholdMethod {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "pot" => Ok(Self::Pot(PotConfig::default())),
-            "spot" => Ok(Self::Spot(PotConfig::default())),
+            "auto" => Ok(Self::Auto(AutoConfig::default())),
+            "spot" => Ok(Self::Spot(SpotConfig::default())),
             "dspot" => Ok(Self::Dspot(DspotConfig::default())),
             "pot-batch" => Ok(Self::PotBatch(PotConfig::batch())),
             "ndt" => Ok(Self::Ndt(NdtConfig::default())),
@@ -56,7 +66,7 @@ impl std::str::FromStr for ThresholdMethod {
             "best-f1" => Ok(Self::BestF1 { adjusted: false }),
             "best-f1-adjusted" => Ok(Self::BestF1 { adjusted: true }),
             other => Err(CoreError::invalid(format!(
-                "unknown threshold `{other}`; use pot, spot, dspot, pot-batch, ndt, quantile, best-f1 or best-f1-adjusted"
+                "unknown threshold `{other}`; use auto, pot, spot, dspot, pot-batch, ndt, quantile, best-f1 or best-f1-adjusted"
             ))),
         }
     }
@@ -71,6 +81,9 @@ pub struct Decision {
     pub thresholds: Vec<f64>,
     /// 1 where the point is alarmed.
     pub alarms: Vec<u8>,
+    /// Under `auto`: what it chose and why (`None` before its warm-up is over, and for the
+    /// other rules).
+    pub choice: Option<AutoChoice>,
 }
 
 /// Applies `method` to `test` (calibrated on `calibration`; `labels` only for the oracle).
@@ -88,11 +101,22 @@ pub fn decide(
             return Ok(Decision {
                 thresholds: verdict.thresholds,
                 alarms: verdict.alarms,
+                choice: None,
             });
         }
         ThresholdMethod::Pot(cfg) => constant(Pot::fit(calibration, cfg)?.threshold),
         ThresholdMethod::Spot(cfg) => spot_thresholds(calibration, test, cfg)?,
         ThresholdMethod::Dspot(cfg) => Dspot::fit(calibration, cfg)?.stream(test),
+        ThresholdMethod::Auto(cfg) => {
+            let mut auto = Auto::fit(calibration, cfg)?;
+            let thresholds = auto.stream(test);
+            let alarms = alarms(test, &thresholds);
+            return Ok(Decision {
+                thresholds,
+                alarms,
+                choice: auto.choice,
+            });
+        }
         ThresholdMethod::PotBatch(cfg) => constant(Pot::fit(test, cfg)?.threshold),
         ThresholdMethod::Quantile { level } => {
             if calibration.is_empty() || !(0.0..=1.0).contains(&level) {
@@ -117,7 +141,11 @@ pub fn decide(
         }
     };
     let alarms = alarms(test, &thresholds);
-    Ok(Decision { thresholds, alarms })
+    Ok(Decision {
+        thresholds,
+        alarms,
+        choice: None,
+    })
 }
 
 /// What a streaming rule has learnt of a stream so far, to carry from one run to the next.
@@ -129,6 +157,8 @@ pub enum StreamRuleState {
     Spot(Pot),
     /// DSPOT's local level and tail.
     Dspot(Dspot),
+    /// `auto`'s warm-up or choice, and the chosen rule's state.
+    Auto(Auto),
 }
 
 /// Applies `method` to the next points of a stream whose earlier points were judged in other
@@ -144,7 +174,7 @@ pub fn decide_stream(
     state: &mut Option<StreamRuleState>,
 ) -> Result<Decision> {
     match method {
-        ThresholdMethod::Spot(_) | ThresholdMethod::Dspot(_) => {}
+        ThresholdMethod::Spot(_) | ThresholdMethod::Dspot(_) | ThresholdMethod::Auto(_) => {}
         ThresholdMethod::Pot(_) | ThresholdMethod::Quantile { .. } => {
             return decide(method, calibration, points, None)
         }
@@ -165,17 +195,23 @@ pub fn decide_stream(
         }
     };
     let thresholds = rule.stream(points);
+    let choice = rule.auto_choice();
     *state = Some(rule);
     let alarms = alarms(points, &thresholds);
-    Ok(Decision { thresholds, alarms })
+    Ok(Decision {
+        thresholds,
+        alarms,
+        choice,
+    })
 }
 
 impl StreamRuleState {
     /// A streaming rule calibrated on `calibration`.
     fn fit(method: ThresholdMethod, calibration: &[f64]) -> Result<StreamRuleState> {
         match method {
-            ThresholdMethod::Spot(cfg) => Pot::fit(calibration, cfg).map(Self::Spot),
+            ThresholdMethod::Spot(cfg) => Pot::spot(calibration, cfg).map(Self::Spot),
             ThresholdMethod::Dspot(cfg) => Dspot::fit(calibration, cfg).map(Self::Dspot),
+            ThresholdMethod::Auto(cfg) => Auto::fit(calibration, cfg).map(Self::Auto),
             _ => Err(method.refuse_stream()),
         }
     }
@@ -185,6 +221,24 @@ impl StreamRuleState {
         match self {
             StreamRuleState::Spot(pot) => pot.stream(points),
             StreamRuleState::Dspot(dspot) => dspot.stream(points),
+            StreamRuleState::Auto(auto) => auto.stream(points),
+        }
+    }
+
+    /// Under `auto`: what it chose and why, once its warm-up is over.
+    pub fn auto_choice(&self) -> Option<AutoChoice> {
+        match self {
+            StreamRuleState::Auto(auto) => auto.choice,
+            _ => None,
+        }
+    }
+
+    /// How many times recalibration fitted the rule again on a level that persisted.
+    pub fn recalibrations(&self) -> usize {
+        match self {
+            StreamRuleState::Spot(pot) => pot.recalibrations(),
+            StreamRuleState::Dspot(dspot) => dspot.recalibrations(),
+            StreamRuleState::Auto(auto) => auto.recalibrations(),
         }
     }
 
@@ -192,6 +246,9 @@ impl StreamRuleState {
     fn problem_under(&self, method: ThresholdMethod) -> Option<&'static str> {
         match (self, method) {
             (StreamRuleState::Spot(_), ThresholdMethod::Spot(_)) => None,
+            (StreamRuleState::Auto(auto), ThresholdMethod::Auto(cfg)) => (!auto.is_usable(&cfg)).then_some(
+                "the saved auto state was learnt with other auto parameters (or was edited); start a new state file",
+            ),
             (StreamRuleState::Dspot(dspot), ThresholdMethod::Dspot(_)) => (!dspot.is_usable()).then_some(
                 "the saved DSPOT state holds no recent scores (or a non-finite one); start a new state file",
             ),
@@ -203,19 +260,49 @@ impl StreamRuleState {
 }
 
 impl ThresholdMethod {
+    /// The same rule recalibrating along the stream after `horizon` steps ([`rebaseline`]);
+    /// 0 leaves any rule as it is. Only the streaming rules that learn (`spot`, `dspot`,
+    /// `auto`) recalibrate.
+    pub fn with_horizon(self, horizon: usize) -> Result<Self> {
+        let method = match self {
+            Self::Spot(cfg) => Self::Spot(SpotConfig { horizon, ..cfg }),
+            Self::Dspot(cfg) => Self::Dspot(DspotConfig { horizon, ..cfg }),
+            Self::Auto(cfg) => Self::Auto(AutoConfig { horizon, ..cfg }),
+            other if horizon == 0 => other,
+            _ => {
+                return Err(CoreError::invalid(format!(
+                    "a recalibration horizon ({horizon}) is for the rules that learn along a stream: auto, spot or dspot"
+                )))
+            }
+        };
+        method.validate()?;
+        Ok(method)
+    }
+
+    /// Checks the rule's parameters.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Self::Spot(cfg) => cfg.validate(),
+            Self::Dspot(cfg) => cfg.validate(),
+            Self::Auto(cfg) => cfg.validate(),
+            Self::Pot(cfg) | Self::PotBatch(cfg) => cfg.validate(),
+            Self::Ndt(_) | Self::Quantile { .. } | Self::BestF1 { .. } => Ok(()),
+        }
+    }
+
     /// Whether the rule can judge a stream in parts ([`decide_stream`]): every rule but those
     /// fitted on the whole batch they judge.
     pub fn judges_streams(&self) -> bool {
         matches!(
             self,
-            Self::Spot(_) | Self::Dspot(_) | Self::Pot(_) | Self::Quantile { .. }
+            Self::Spot(_) | Self::Dspot(_) | Self::Auto(_) | Self::Pot(_) | Self::Quantile { .. }
         )
     }
 
     /// The error for a rule that cannot judge a stream in parts.
     pub fn refuse_stream(&self) -> CoreError {
         CoreError::invalid(
-            "this threshold is fitted on the whole batch it judges, so it cannot carry over from one run to the next; use spot, dspot, pot or quantile for a stream",
+            "this threshold is fitted on the whole batch it judges, so it cannot carry over from one run to the next; use auto, spot, dspot, pot or quantile for a stream",
         )
     }
 }
@@ -276,8 +363,11 @@ mod tests {
                 }
             })
             .collect();
-        for method in ["spot", "dspot"].map(|m| m.parse::<ThresholdMethod>().unwrap()) {
+        for method in ["spot", "dspot", "auto"].map(|m| m.parse::<ThresholdMethod>().unwrap()) {
             judged_in_two_runs_equals_one(method, &calibration, &stream);
+            // Recalibrating along the way too (the shift at 1500 lasts well past 200 steps).
+            let recalibrating = method.with_horizon(200).unwrap();
+            judged_in_two_runs_equals_one(recalibrating, &calibration, &stream);
         }
         let batch = decide_stream(
             ThresholdMethod::PotBatch(PotConfig::batch()),
@@ -288,7 +378,7 @@ mod tests {
         assert!(batch.unwrap_err().to_string().contains("whole batch"));
         // A state learnt under one rule is not taken for another's.
         let mut spot_state = None;
-        let spot = ThresholdMethod::Spot(PotConfig::default());
+        let spot = ThresholdMethod::Spot(SpotConfig::default());
         decide_stream(spot, &calibration, &stream[..100], &mut spot_state).unwrap();
         let dspot = ThresholdMethod::Dspot(DspotConfig::default());
         let refused = decide_stream(dspot, &calibration, &stream[100..], &mut spot_state);
@@ -345,6 +435,50 @@ mod tests {
     }
     use rand::SeedableRng;
     use rand_distr::{Distribution, Exp};
+
+    #[test]
+    fn a_shift_that_persists_for_the_horizon_becomes_the_new_normal() {
+        // Scores ~ Exp(1), then from step 1000 on ~ 20 + Exp(1) for good, with a spike of +40
+        // at 2600. Without recalibration SPOT, DSPOT and auto alarm the whole new level; with a
+        // horizon of 300 they stop within about that many steps and still catch the spike.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let exp = Exp::new(1.0).unwrap();
+        let calibration: Vec<f64> = (0..3000).map(|_| exp.sample(&mut rng)).collect();
+        let mut stream: Vec<f64> = (0..3000)
+            .map(|t| exp.sample(&mut rng) + if t >= 1000 { 20.0 } else { 0.0 })
+            .collect();
+        stream[2600] += 40.0;
+        let count = |alarms: &[u8], range: std::ops::Range<usize>| {
+            alarms[range].iter().filter(|&&a| a == 1).count()
+        };
+        for name in ["spot", "dspot", "auto"] {
+            let method: ThresholdMethod = name.parse().unwrap();
+            let plain = decide(method, &calibration, &stream, None).unwrap().alarms;
+            assert!(count(&plain, 1400..3000) > 1500, "{name} without a horizon");
+            let method = method.with_horizon(300).unwrap();
+            let alarms = decide(method, &calibration, &stream, None).unwrap().alarms;
+            assert!(
+                count(&alarms, 1000..1300) > 250,
+                "{name}: the shift is alarmed at first"
+            );
+            assert!(
+                count(&alarms, 1400..3000) < 40,
+                "{name}: {} alarms once the shift is the new normal",
+                count(&alarms, 1400..3000)
+            );
+            assert_eq!(alarms[2600], 1, "{name} missed the spike on the new level");
+        }
+        // Only rules that learn along a stream take a horizon.
+        let batch: ThresholdMethod = "pot-batch".parse().unwrap();
+        assert!(batch.with_horizon(300).is_err());
+        assert!(batch.with_horizon(0).is_ok());
+        let spot: ThresholdMethod = "spot".parse().unwrap();
+        assert!(spot
+            .with_horizon(20)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 50"));
+    }
 
     #[test]
     fn anomaly_score_is_one_at_the_boundary_and_rises_with_the_score() {

@@ -2,6 +2,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::threshold::gpd::{fit_gpd, quantile, Gpd};
+use crate::threshold::rebaseline::{validate_horizon, Rebaseline};
 use serde::{Deserialize, Serialize};
 
 /// POT parameters.
@@ -58,6 +59,31 @@ impl PotConfig {
     }
 }
 
+/// SPOT's parameters: POT's, and how long a shift must persist to become the new normal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpotConfig {
+    /// POT's risk and initial level.
+    #[serde(flatten)]
+    pub pot: PotConfig,
+    /// Recalibration horizon in steps (0: off, as in the paper; [`super::rebaseline`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub horizon: usize,
+}
+
+impl SpotConfig {
+    /// Checks the parameters before use.
+    pub fn validate(&self) -> Result<()> {
+        self.pot.validate()?;
+        validate_horizon(self.horizon)
+    }
+}
+
+/// For `skip_serializing_if`: a horizon of 0 is left out, so that configs and states written
+/// before recalibration existed read and write the same.
+pub(crate) fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// SPOT refits the tail once the peak set has grown by this fraction since the last fit, and in
 /// between only moves z_q with the counts n and N_t. Siffer et al. refit at every new peak, which
 /// is O(N_t²) likelihood evaluations over a stream: on an SMD test (thousands of peaks) that took
@@ -85,6 +111,9 @@ pub struct Pot {
     pub gpd: Gpd,
     /// The alarm threshold z_q.
     pub threshold: f64,
+    /// Recalibration along the stream (off unless a horizon was given).
+    #[serde(default, skip_serializing_if = "Rebaseline::is_off")]
+    rebaseline: Rebaseline,
 }
 
 impl Pot {
@@ -116,9 +145,28 @@ impl Pot {
                 scale: 0.0,
             },
             threshold: init_threshold,
+            rebaseline: Rebaseline::default(),
         };
         pot.refit();
         Ok(pot)
+    }
+
+    /// SPOT as `config` gives it: POT on `calibration`, recalibrated after `config.horizon`.
+    pub fn spot(calibration: &[f64], config: SpotConfig) -> Result<Pot> {
+        validate_horizon(config.horizon)?;
+        let mut pot = Pot::fit(calibration, config.pot)?;
+        pot.rebaseline = Rebaseline::new(config.horizon);
+        Ok(pot)
+    }
+
+    /// POT's parameters.
+    pub fn config(&self) -> PotConfig {
+        self.config
+    }
+
+    /// How many times recalibration fitted the tail again on a shifted level.
+    pub fn recalibrations(&self) -> usize {
+        self.rebaseline.refits
     }
 
     fn refit(&mut self) {
@@ -157,11 +205,26 @@ impl Pot {
             return false;
         }
         // Alarms are `score >= threshold` (`threshold::decide`): such a score is not learnt.
-        if x >= self.threshold {
-            return true;
+        let alarmed = x >= self.threshold;
+        if !alarmed {
+            self.learn(x);
         }
-        self.learn(x);
-        false
+        if let Some(shifted) = self.rebaseline.observe(x, alarmed) {
+            self.refit_on(&shifted);
+        }
+        alarmed
+    }
+
+    /// Fits POT again on `scores` (a level that persisted for the horizon), keeping the
+    /// recalibration settings and count.
+    fn refit_on(&mut self, scores: &[f64]) {
+        if let Ok(fresh) = Pot::fit(scores, self.config) {
+            let rebaseline = std::mem::take(&mut self.rebaseline);
+            let refit_growth = self.refit_growth;
+            *self = fresh;
+            self.rebaseline = rebaseline;
+            self.refit_growth = refit_growth;
+        }
     }
 
     /// Takes `x`, judged normal, into the counts and, when it is a peak, into the tail.
@@ -197,8 +260,12 @@ impl Pot {
 
 /// Runs SPOT over `stream` after calibration on `calibration`: one threshold per stream point
 /// (the threshold in force when that point arrived).
-pub fn spot_thresholds(calibration: &[f64], stream: &[f64], config: PotConfig) -> Result<Vec<f64>> {
-    Ok(Pot::fit(calibration, config)?.stream(stream))
+pub fn spot_thresholds(
+    calibration: &[f64],
+    stream: &[f64],
+    config: SpotConfig,
+) -> Result<Vec<f64>> {
+    Ok(Pot::spot(calibration, config)?.stream(stream))
 }
 
 /// The `level` quantile with linear interpolation (numpy's default).
@@ -290,7 +357,7 @@ mod tests {
         let calibration: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 / 100.0).collect();
         let mut stream = vec![0.5; 50];
         stream[20] = 100.0;
-        let th = spot_thresholds(&calibration, &stream, PotConfig::default()).unwrap();
+        let th = spot_thresholds(&calibration, &stream, SpotConfig::default()).unwrap();
         assert!(th.iter().all(|t| t.is_finite()));
         assert!(stream[20] > th[20] && stream[19] < th[19]);
     }

@@ -17,8 +17,8 @@ pub struct FleetDetectArgs {
     /// Folder for one scores CSV per entity (as `vigil detect` writes).
     #[arg(long)]
     pub output: PathBuf,
-    /// Label-free threshold: `spot` (default), `dspot`, `pot`, `pot-batch`, `ndt` (LSTM-NDT's dynamic threshold) or `quantile`.
-    #[arg(long, default_value = "spot")]
+    /// Label-free threshold: `auto` (default), `spot`, `dspot`, `pot`, `pot-batch`, `ndt` (LSTM-NDT's dynamic threshold) or `quantile`.
+    #[arg(long, default_value = "auto")]
     pub threshold: String,
 }
 
