@@ -6,7 +6,8 @@ set's labels never enter its own choice.
 
     python bench/thresholds/table.py ROWS_DIR > bench/results/thresholds.md
 
-ROWS_DIR holds `<dataset>.json` (written by bench/thresholds/table.sh).
+ROWS_DIR holds `<dataset>.json` and `<dataset>-external.json` (written by
+bench/thresholds/table.sh).
 """
 import json
 import sys
@@ -21,9 +22,9 @@ PYTHRESH_DEFAULT = "pythresh:MIXMOD"  # best in PyThresh's own benchmark (its RE
 def load(rows_dir):
     rows = {}
     for d in DATASETS:
-        path = Path(rows_dir) / f"{d}.json"
-        if path.exists():
-            rows[d] = json.loads(path.read_text())
+        # `<dataset>.json` (vigil's rules) and `<dataset>-external.json` (PyThresh's alarms).
+        for path in sorted(Path(rows_dir).glob(f"{d}*.json")):
+            rows.setdefault(d, []).extend(json.loads(path.read_text()))
     return rows
 
 

@@ -6,19 +6,12 @@ mod common;
 use common::{vigil, vigil_ok};
 use std::path::Path;
 
-const BENCH: [&str; 11] = [
-    "bench",
-    "--dataset",
-    "smd",
-    "--data-dir",
-    ".",
-    "--detectors",
-    "pca",
-    "--seed",
-    "1",
-    "--output",
-    "table.md",
-];
+const BENCH: [&str; 11] = {
+    let p = common::PCA_BENCH_ON_SMD;
+    [
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], "--output", "table.md",
+    ]
+};
 
 /// The journal's first line for `arguments` (what `vigil bench` writes before its first row).
 fn header(arguments: &[&str]) -> String {

@@ -17,7 +17,8 @@ pub struct ThresholdsArgs {
     pub scores: PathBuf,
     /// A rule to judge, by name (`auto`, `spot`, `dspot`, `pot-batch`, ...) or as JSON with
     /// its parameters (`{"method":"auto","warmup":250,"drift_quantile":0.5,"q":1e-4,"level":0.98}`);
-    /// repeat for several (default: auto, spot, dspot, pot-batch).
+    /// repeat for several (default: auto, spot, dspot, pot-batch; none when only `--external`
+    /// is given).
     #[arg(long = "rule")]
     pub rules: Vec<String>,
     /// Folder of alarms raised by other tools on the same scores, judged beside vigil's rules
@@ -28,7 +29,9 @@ pub struct ThresholdsArgs {
 }
 
 pub fn run(args: ThresholdsArgs, ui: &Ui) -> anyhow::Result<()> {
-    let names = if args.rules.is_empty() {
+    // With only `--external`, only those alarms are judged (vigil's rules can then be judged
+    // in another run, in parallel).
+    let names = if args.rules.is_empty() && args.external.is_none() {
         ["auto", "spot", "dspot", "pot-batch"]
             .map(String::from)
             .to_vec()

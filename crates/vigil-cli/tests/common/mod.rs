@@ -44,6 +44,20 @@ pub fn train_ok(cwd: &Path, train: &str, model: &str, detector: &str, extra: &[&
     vigil_ok(&args, cwd)
 }
 
+/// `vigil bench` of PCA with seed 1 over the SMD layout that [`write_two_smd_machines`] writes
+/// in the working folder.
+pub const PCA_BENCH_ON_SMD: [&str; 9] = [
+    "bench",
+    "--dataset",
+    "smd",
+    "--data-dir",
+    ".",
+    "--detectors",
+    "pca",
+    "--seed",
+    "1",
+];
+
 /// Writes a two-machine SMD layout under `root/SMD` (train/, test/, test_label/, headerless
 /// numbers): three periodic metrics, 600 steps each, the test series with a 20-step spike at
 /// steps 400..420 labelled anomalous.

@@ -5,6 +5,9 @@
 //! calibrated threshold — that is, a share 1 − `drift_quantile` or more of the stream would be
 //! alarmed — the test period's normal level lies above anything calibration saw (SMD's
 //! machines 2-8 and 3-4: docs/thresholds.md), and the rule starts again from the stream.
+//! With `follow_quiet`, a stream that stays below the calibration's tail (almost none of its
+//! first scores above the calibration's `level` quantile, where a share 1 − `level` is
+//! expected) starts again from the stream too: calibrated SPOT would then never alarm.
 //! Until then, and whenever the evidence is against a shift, calibrated SPOT judges.
 
 use crate::error::{CoreError, Result};
@@ -26,18 +29,31 @@ pub struct AutoConfig {
     /// The risk of SPOT fitted on the stream's first scores (its initial level is their 95th
     /// percentile, as `pot-batch`'s: a short warm-up has few peaks above a higher one).
     pub stream_q: f64,
+    /// Also start again from the stream when its first scores stay below the calibration's
+    /// tail (fewer than a tenth of the expected share above the calibration's `level` quantile).
+    #[serde(default)]
+    pub follow_quiet: bool,
     /// Recalibration horizon in steps for whichever rule is chosen (0: off; [`super::rebaseline`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub horizon: usize,
 }
 
+/// `auto`'s warm-up (1,000) and `drift_quantile` (0.25) were chosen by leave-one-data-set-out
+/// on SMD, SMAP, MSL and SKAB among ten candidates (bench/results/thresholds.md): three of four
+/// folds chose the longer warm-up, `follow_quiet` split two to two and stays off. Every fold
+/// also chose the largest risk offered, 1e-2, but the default keeps Siffer et al.'s 1e-4: at
+/// 1e-2 one normal point in a hundred alarms, which on the clean generated demo lowers F1 from
+/// 0.94 to 0.84, and an operator's pager would see that too. So the warm-up and quantile looked
+/// at the labels of all four data sets; the table's "auto (LODO)" column is the honest figure
+/// for the parameters the folds chose.
 impl Default for AutoConfig {
     fn default() -> Self {
         AutoConfig {
             pot: PotConfig::default(),
-            warmup: 500,
-            drift_quantile: 0.5,
+            warmup: 1000,
+            drift_quantile: 0.25,
             stream_q: PotConfig::batch().q,
+            follow_quiet: false,
             horizon: 0,
         }
     }
@@ -96,6 +112,12 @@ pub struct AutoChoice {
     pub warmup_quantile: f64,
     /// Calibrated SPOT's threshold when the choice was made.
     pub calibrated_threshold: f64,
+    /// The share of the first `warmup` scores above the calibration's `level` quantile.
+    #[serde(default)]
+    pub share_above_level: f64,
+    /// The share of calibration scores above it (1 − `level`).
+    #[serde(default)]
+    pub expected_share: f64,
 }
 
 impl std::fmt::Display for AutoChoice {
@@ -106,10 +128,15 @@ impl std::fmt::Display for AutoChoice {
                 "auto kept SPOT calibrated on the model's calibration scores: the first {} scores sit below its threshold (their quantile {:.4} < {:.4})",
                 self.from_step, self.warmup_quantile, self.calibrated_threshold
             ),
-            AutoRule::StreamSpot => write!(
+            AutoRule::StreamSpot if self.warmup_quantile >= self.calibrated_threshold => write!(
                 f,
                 "auto switched to SPOT fitted on the first {} scores of this stream from step {}: they sit above what calibration saw (their quantile {:.4} >= the calibrated threshold {:.4}), so the model's normal level has shifted",
                 self.from_step, self.from_step, self.warmup_quantile, self.calibrated_threshold
+            ),
+            AutoRule::StreamSpot => write!(
+                f,
+                "auto switched to SPOT fitted on the first {} scores of this stream from step {}: they stay below the calibration's tail (a share {:.4} of them above it, where {:.4} is expected), so calibrated SPOT would hardly alarm",
+                self.from_step, self.from_step, self.share_above_level, self.expected_share
             ),
         }
     }
@@ -166,7 +193,14 @@ impl Auto {
         let warmup = std::mem::take(&mut self.warmup);
         let warmup_quantile = empirical_quantile(&warmup, self.config.drift_quantile);
         let calibrated_threshold = self.rule.threshold;
-        let shifted = warmup_quantile >= calibrated_threshold;
+        let share_above_level = warmup
+            .iter()
+            .filter(|&&x| x > self.rule.init_threshold)
+            .count() as f64
+            / warmup.len() as f64;
+        let expected_share = 1.0 - self.config.pot.level;
+        let quiet = self.config.follow_quiet && share_above_level < expected_share / 10.0;
+        let shifted = warmup_quantile >= calibrated_threshold || quiet;
         let mut rule = AutoRule::CalibratedSpot;
         if shifted {
             let spot = SpotConfig {
@@ -185,6 +219,8 @@ impl Auto {
             from_step: self.steps,
             warmup_quantile,
             calibrated_threshold,
+            share_above_level,
+            expected_share,
         });
     }
 
@@ -227,15 +263,18 @@ mod tests {
         let calibration = exp_scores(4000, 0.0, 1);
         let mut stream = exp_scores(3000, 0.0, 2);
         stream[2000] = 40.0;
-        let mut auto = Auto::fit(&calibration, AutoConfig::default()).unwrap();
+        let config = AutoConfig::default();
+        let mut auto = Auto::fit(&calibration, config).unwrap();
         let th = auto.stream(&stream);
         let choice = auto.choice.unwrap();
         assert_eq!(choice.rule, AutoRule::CalibratedSpot);
-        assert_eq!(choice.from_step, 500);
+        assert_eq!(choice.from_step, 1000);
         // Exactly calibrated SPOT's thresholds.
-        let spot = Pot::spot(&calibration, SpotConfig::default())
-            .unwrap()
-            .stream(&stream);
+        let spot = SpotConfig {
+            pot: config.pot,
+            horizon: 0,
+        };
+        let spot = Pot::spot(&calibration, spot).unwrap().stream(&stream);
         assert_eq!(th, spot);
         assert!(alarms(&stream, &th).contains(&2000));
         assert!(choice.to_string().contains("kept SPOT calibrated"));
@@ -256,15 +295,53 @@ mod tests {
         assert_eq!(auto.choice.unwrap().rule, AutoRule::StreamSpot);
         let after: Vec<usize> = alarms(&stream, &th)
             .into_iter()
-            .filter(|&t| t >= 500)
+            .filter(|&t| t >= 1000)
             .collect();
         assert!(spikes.iter().all(|s| after.contains(s)), "{after:?}");
-        // Calibrated SPOT alarms all 4,500; SPOT fitted on the stream about its risk (1%)
-        // plus what a GPD fitted on 25 peaks under-reads of the tail.
+        // Calibrated SPOT alarms all 4,000; SPOT fitted on the stream about its risk (1%)
+        // plus what a GPD fitted on 50 peaks under-reads of the tail.
         assert!(
-            after.len() < 4500 / 20,
+            after.len() < 4000 / 20,
             "{} alarms after the switch",
             after.len()
+        );
+    }
+
+    #[test]
+    fn a_stream_below_the_calibration_tail_follows_the_stream_when_asked() {
+        // Calibration ~ Exp(1) with a heavy tail the stream never reaches; the stream ~ Exp(1)
+        // clipped at 2 (below the calibration's 98th percentile, about 3.9), with spikes of 3.5
+        // that calibrated SPOT (threshold near 9) cannot see.
+        let mut calibration = exp_scores(4000, 0.0, 5);
+        calibration.extend(exp_scores(200, 6.0, 6));
+        let mut stream: Vec<f64> = exp_scores(3000, 0.0, 7)
+            .iter()
+            .map(|x| x.min(2.0))
+            .collect();
+        for i in [1100, 1900, 2700] {
+            stream[i] = 3.5;
+        }
+        let run = |follow_quiet| {
+            let config = AutoConfig {
+                follow_quiet,
+                ..AutoConfig::default()
+            };
+            let mut auto = Auto::fit(&calibration, config).unwrap();
+            let th = auto.stream(&stream);
+            (auto.choice.unwrap(), alarms(&stream, &th))
+        };
+        let (kept, none) = run(false);
+        assert_eq!(kept.rule, AutoRule::CalibratedSpot);
+        assert!(none.is_empty(), "{none:?}");
+        let (followed, flagged) = run(true);
+        assert_eq!(followed.rule, AutoRule::StreamSpot);
+        assert_eq!(followed.share_above_level, 0.0);
+        assert!(followed
+            .to_string()
+            .contains("stay below the calibration's tail"));
+        assert!(
+            [1100, 1900, 2700].iter().all(|s| flagged.contains(s)),
+            "{flagged:?}"
         );
     }
 
