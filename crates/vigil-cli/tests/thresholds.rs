@@ -154,6 +154,8 @@ fn scores_kept_by_bench_are_judged_again_by_vigil_thresholds() {
             "auto",
             "--rule",
             r#"{"method":"spot","q":0.001,"level":0.98}"#,
+            "--rule",
+            r#"{"method":"auto","q":0.0001,"level":0.98,"warmup":250}"#,
             "--external",
             "other",
         ],
@@ -161,8 +163,8 @@ fn scores_kept_by_bench_are_judged_again_by_vigil_thresholds() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    // Two machines under two rules, and the one external file.
-    assert_eq!(rows.len(), 5, "{rows:?}");
+    // Two machines under three rules, and the one external file.
+    assert_eq!(rows.len(), 7, "{rows:?}");
     let perfect = rows.iter().find(|r| r["rule"] == "perfect").unwrap();
     assert_eq!(perfect["f1"], 1.0);
     assert_eq!(perfect["alarms"], 20);
@@ -181,7 +183,7 @@ fn scores_kept_by_bench_are_judged_again_by_vigil_thresholds() {
     ] {
         assert!(table.contains(rule), "{table}");
     }
-    // A folder without kept scores, and a rule that is not one, are named.
+    // A folder without kept scores, a rule that is not one and a missing --external folder are named.
     for (args, why) in [
         (
             vec!["thresholds", "--scores", "other/none"],
@@ -200,6 +202,10 @@ fn scores_kept_by_bench_are_judged_again_by_vigil_thresholds() {
         (
             vec!["thresholds", "--scores", "kept", "--rule", "nope"],
             "unknown threshold `nope`",
+        ),
+        (
+            vec!["thresholds", "--scores", "kept", "--external", "misspelt"],
+            "--external misspelt is not a folder",
         ),
     ] {
         let out = vigil(&args, d);

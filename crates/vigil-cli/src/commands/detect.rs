@@ -96,7 +96,9 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             .unwrap_or(ThresholdMethod::Auto(Default::default())),
     };
     let method = match args.recalibration_horizon {
-        Some(horizon) => method.with_horizon(horizon)?,
+        Some(horizon) => method
+            .with_horizon(horizon)
+            .map_err(|e| anyhow::anyhow!("--recalibration-horizon: {e}"))?,
         None => method,
     };
     let mut state = match &args.state {

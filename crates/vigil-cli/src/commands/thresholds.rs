@@ -16,7 +16,8 @@ pub struct ThresholdsArgs {
     #[arg(long)]
     pub scores: PathBuf,
     /// A rule to judge, by name (`auto`, `spot`, `dspot`, `pot-batch`, ...) or as JSON with
-    /// its parameters (`{"method":"auto","warmup":250,"drift_quantile":0.5,"q":1e-4,"level":0.98}`);
+    /// its parameters (`{"method":"auto","q":1e-4,"level":0.98,"warmup":250}`: POT's `q` and `level`
+    /// are needed, auto's other fields left out take their defaults);
     /// repeat for several (default: auto, spot, dspot, pot-batch; none when only `--external`
     /// is given).
     #[arg(long = "rule")]
@@ -87,6 +88,12 @@ fn external_alarms(dir: &Path, saved: &SavedScores) -> anyhow::Result<BTreeMap<S
     let path = dir
         .join(&saved.detector)
         .join(format!("{}.json", saved.entity));
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--external {} is not a folder; give the folder of `<detector>/<entity>.json` alarm files",
+            dir.display()
+        );
+    }
     if !path.exists() {
         return Ok(BTreeMap::new());
     }

@@ -405,6 +405,36 @@ mod tests {
         assert_eq!(dspot_state, kept);
     }
 
+    #[test]
+    fn auto_switching_then_recalibrating_carries_across_runs() {
+        // Calibration ~ Exp(1); the stream ~ 10 + Exp(1) (auto switches to SPOT on the stream),
+        // then ~ 15 + Exp(1) from step 1500 for good (recalibrated after 200 steps), with spikes.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let exp = Exp::new(1.0).unwrap();
+        let calibration: Vec<f64> = (0..3000).map(|_| exp.sample(&mut rng)).collect();
+        let mut stream: Vec<f64> = (0..3000)
+            .map(|t| exp.sample(&mut rng) + if t >= 1500 { 15.0 } else { 10.0 })
+            .collect();
+        for i in [1200, 2600] {
+            stream[i] += 30.0;
+        }
+        let method = "auto"
+            .parse::<ThresholdMethod>()
+            .unwrap()
+            .with_horizon(200)
+            .unwrap();
+        judged_in_two_runs_equals_one(method, &calibration, &stream);
+        let mut state = None;
+        let whole = decide_stream(method, &calibration, &stream, &mut state).unwrap();
+        let state = state.unwrap();
+        assert_eq!(
+            state.auto_choice().unwrap().rule,
+            auto::AutoRule::StreamSpot
+        );
+        assert!(state.recalibrations() > 0);
+        assert_eq!((whole.alarms[1200], whole.alarms[2600]), (1, 1));
+    }
+
     /// A saved DSPOT state with its `recent` array emptied.
     fn without_recent_scores(saved: &str) -> String {
         let start = saved.find("\"recent\":[").unwrap() + "\"recent\":[".len();

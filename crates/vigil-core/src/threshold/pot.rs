@@ -159,6 +159,11 @@ impl Pot {
         Ok(pot)
     }
 
+    /// From now on, recalibrate after `horizon` steps (0: never).
+    pub fn recalibrate_after(&mut self, horizon: usize) {
+        self.rebaseline = Rebaseline::new(horizon);
+    }
+
     /// POT's parameters.
     pub fn config(&self) -> PotConfig {
         self.config
