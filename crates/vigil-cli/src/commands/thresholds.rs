@@ -44,6 +44,12 @@ pub fn run(args: ThresholdsArgs, ui: &Ui) -> anyhow::Result<()> {
         .map(|name| parse_rule(name).map(|m| (name.clone(), m)))
         .collect::<anyhow::Result<_>>()?;
     let files = score_files(&args.scores)?;
+    if let Some(dir) = args.external.as_ref().filter(|d| !d.is_dir()) {
+        anyhow::bail!(
+            "--external {} is not a folder; give the folder of `<detector>/<entity>.json` alarm files",
+            dir.display()
+        );
+    }
     let mut rows: Vec<RuleFigures> = Vec::new();
     let mut names = names;
     for file in &files {
@@ -88,12 +94,6 @@ fn external_alarms(dir: &Path, saved: &SavedScores) -> anyhow::Result<BTreeMap<S
     let path = dir
         .join(&saved.detector)
         .join(format!("{}.json", saved.entity));
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "--external {} is not a folder; give the folder of `<detector>/<entity>.json` alarm files",
-            dir.display()
-        );
-    }
     if !path.exists() {
         return Ok(BTreeMap::new());
     }
