@@ -59,6 +59,8 @@ enum Command {
     },
     /// Draw a series with its scores, threshold, alarms and labels to PNG or SVG.
     Plot(commands::plot::PlotArgs),
+    /// Run the online service: ingest metrics, score them as they arrive, serve anomaly_score.
+    Serve(commands::serve::ServeArgs),
     /// List the detectors, their config keys and defaults.
     Models,
 }
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
             Command::Thresholds(args) => commands::thresholds::run(args, &ui),
             Command::Fleet { command } => commands::fleet::run(command, &ui),
             Command::Plot(args) => commands::plot::run(args, &ui),
+            Command::Serve(args) => commands::serve::run(args),
             Command::Models => commands::models::run(&ui),
         });
     match result {

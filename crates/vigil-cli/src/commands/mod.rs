@@ -9,6 +9,7 @@ pub mod eval;
 pub mod fleet;
 pub mod models;
 pub mod plot;
+pub mod serve;
 pub mod thresholds;
 pub mod train;
 pub mod tune;

@@ -1,0 +1,209 @@
+//! `vigil serve`'s settings: a TOML file, every key optional (`docs/serve.md` lists them).
+
+use crate::error::ServeError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use vigil_core::threshold::ThresholdMethod;
+
+/// The service's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// The durable store: `sqlite://FILE` (WAL mode, created if missing) or `postgres://...`.
+    pub store: String,
+    /// The model store: a folder of `NAME/VERSION/` model directories (`vigil train --model`
+    /// writes one such directory; `vigil serve` serves the newest version of `model`).
+    pub models: PathBuf,
+    /// The name of the model every entity is scored with.
+    pub model: String,
+    /// The threshold rule, by name (`auto`, `spot`, `dspot`, `pot`, `quantile`) or as a table
+    /// (`{ method = "spot", q = 1e-3, level = 0.98 }`). Default: the rule stored with the model
+    /// at training, else `auto`.
+    pub threshold: Option<ThresholdSetting>,
+    /// How series map to entities and metrics.
+    pub labels: LabelRules,
+    /// How long (in the data's own time, milliseconds) a step waits for its late metrics once a
+    /// later step of the entity has arrived; then it is scored, what is missing filled with the
+    /// metric's last value.
+    pub grace_ms: i64,
+    pub limits: Limits,
+    /// Bearer tokens; none means no authentication (only on loopback: see `docs/serve.md`).
+    pub tokens: Vec<Token>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:9470".into(),
+            store: "sqlite://vigil-serve.db".into(),
+            models: PathBuf::from("models"),
+            model: "default".into(),
+            threshold: None,
+            labels: LabelRules::default(),
+            grace_ms: 30_000,
+            limits: Limits::default(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// A threshold rule by name or in full.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ThresholdSetting {
+    Name(String),
+    Rule(ThresholdMethod),
+}
+
+impl ThresholdSetting {
+    pub fn method(&self) -> Result<ThresholdMethod, ServeError> {
+        let method = match self {
+            ThresholdSetting::Name(name) => name
+                .parse::<ThresholdMethod>()
+                .map_err(|e| ServeError::Config(format!("threshold: {e}")))?,
+            ThresholdSetting::Rule(rule) => *rule,
+        };
+        // A service judges each step as it comes: rules that need the whole series cannot. Tried
+        // on a made-up calibration, which also checks the rule's parameters.
+        let calibration: Vec<f64> = (0..1000).map(|i| f64::from(i % 97)).collect();
+        let mut probe = None;
+        vigil_core::threshold::decide_stream(method, &calibration, &[], &mut probe)
+            .map(|_| method)
+            .map_err(|e| ServeError::Config(format!("threshold: {e}")))
+    }
+}
+
+/// Which labels name an entity and a metric.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelRules {
+    /// The label whose value is the entity (default `instance`).
+    pub entity: String,
+    /// Labels that are part of a metric's name beside `__name__`: with `["mode"]`,
+    /// `cpu{mode="idle"}` and `cpu{mode="user"}` are two metrics, named so in the model.
+    pub metric_labels: Vec<String>,
+}
+
+impl Default for LabelRules {
+    fn default() -> Self {
+        LabelRules {
+            entity: "instance".into(),
+            metric_labels: Vec::new(),
+        }
+    }
+}
+
+/// What bounds the service's memory and requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body in bytes (413 above).
+    pub body_bytes: usize,
+    /// Most steps waiting to be scored across all entities; ingest answers 429 above it.
+    pub pending_steps: usize,
+    /// Most ingest requests waiting for their turn; 429 above it.
+    pub waiting_requests: usize,
+    /// Seconds a 429 asks the sender to wait (`Retry-After`).
+    pub retry_after_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: 16 << 20,
+            pending_steps: 1_000_000,
+            waiting_requests: 64,
+            retry_after_s: 5,
+        }
+    }
+}
+
+/// A bearer token and what it may do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    pub token: String,
+    /// `read` (queries, /metrics), `write` (ingest, feedback), or both.
+    pub scopes: Vec<Scope>,
+    /// The tenants it may act for; empty means every tenant.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+impl ServeConfig {
+    /// Reads `path`, naming the file and the key that is wrong.
+    pub fn from_file(path: &Path) -> Result<ServeConfig, ServeError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServeError::Config(format!("{}: cannot be read ({e})", path.display())))?;
+        let config: ServeConfig = toml::from_str(&text)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what TOML's types cannot.
+    pub fn validate(&self) -> Result<(), ServeError> {
+        let bad = |m: String| Err(ServeError::Config(m));
+        if self.grace_ms < 0 {
+            return bad(format!("grace_ms must be 0 or more, not {}", self.grace_ms));
+        }
+        if self.limits.body_bytes < 1024
+            || self.limits.pending_steps == 0
+            || self.limits.waiting_requests == 0
+        {
+            return bad("limits: body_bytes must be at least 1024, pending_steps and waiting_requests at least 1".into());
+        }
+        if self.labels.entity.is_empty() {
+            return bad("labels.entity must name a label".into());
+        }
+        if let Some(t) = self.tokens.iter().find(|t| t.token.len() < 16) {
+            return bad(format!(
+                "a token of {} characters is too easy to guess; use at least 16",
+                t.token.len()
+            ));
+        }
+        if let Some(threshold) = &self.threshold {
+            threshold.method()?;
+        }
+        vigil_models::store::check_model_name(&self.model)
+            .map_err(|e| ServeError::Config(format!("model: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_reads_with_defaults_and_a_wrong_key_is_named() {
+        let config: ServeConfig = toml::from_str(
+            "model = \"usad\"\nthreshold = \"spot\"\n[labels]\nmetric_labels = [\"mode\"]\n\
+             [[tokens]]\ntoken = \"0123456789abcdef\"\nscopes = [\"read\"]\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.labels.entity, "instance");
+        assert_eq!(config.tokens[0].scopes, vec![Scope::Read]);
+        let wrong = toml::from_str::<ServeConfig>("grace = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("unknown field `grace`"), "{wrong}");
+        let batch_only = ServeConfig {
+            threshold: Some(ThresholdSetting::Name("pot-batch".into())),
+            ..ServeConfig::default()
+        };
+        assert!(batch_only.validate().is_err());
+        let table: ServeConfig =
+            toml::from_str("threshold = { method = \"spot\", q = 1e-3, level = 0.98 }").unwrap();
+        assert!(table.validate().is_ok());
+    }
+}

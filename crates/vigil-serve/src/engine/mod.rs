@@ -1,0 +1,431 @@
+//! The engine between the HTTP layer and the store: ingest (checked, kept, then queued for
+//! scoring), the streams of every tenant's entities, and the scorer that takes ready steps,
+//! scores them with the model in service and keeps scores and states together.
+
+pub mod model;
+pub mod score;
+pub mod stream;
+
+use crate::config::ServeConfig;
+use crate::error::{Result, ServeError};
+use crate::exposition::{Exposition, Labels};
+use crate::ingest::{self, Series};
+use crate::store::{SampleRow, SavedStream, ScoreRow, Store};
+use model::ServingModel;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use stream::{Admit, Claim, Stream, StreamMemory};
+use tokio::sync::{watch, Notify, Semaphore};
+
+/// A stream's key: (tenant, entity).
+type Key = (String, String);
+
+pub struct Engine {
+    pub config: ServeConfig,
+    pub store: Store,
+    pub exposition: Arc<Exposition>,
+    model: RwLock<Arc<ServingModel>>,
+    streams: Mutex<HashMap<Key, Stream>>,
+    pending_steps: AtomicUsize,
+    /// One ingest request at a time is checked and kept (two at once could both admit a value
+    /// for the same step, and one would be lost).
+    ingest_turn: tokio::sync::Mutex<()>,
+    /// Requests allowed to wait for their turn; beyond them ingest answers 429.
+    waiting: Semaphore,
+    wake: Notify,
+}
+
+/// What an ingest request did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct IngestReport {
+    pub kept: usize,
+    pub duplicates: usize,
+    pub ignored: u64,
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Engine {
+    /// The engine over `store`, with every stream restored as the store left it: the state of
+    /// its last scored step and the samples that arrived after it.
+    pub async fn start(
+        config: ServeConfig,
+        model: ServingModel,
+        store: Store,
+    ) -> Result<Arc<Engine>> {
+        let exposition = Arc::new(Exposition::new());
+        let observed = exposition.clone();
+        let store = store.observed_by(Arc::new(move |op, seconds| {
+            observed
+                .store_latency
+                .get_or_create(&vec![("op".to_string(), op.to_string())])
+                .observe(seconds)
+        }));
+        let waiting = Semaphore::new(config.limits.waiting_requests);
+        let engine = Engine {
+            config,
+            store,
+            exposition,
+            model: RwLock::new(Arc::new(model)),
+            streams: Mutex::new(HashMap::new()),
+            pending_steps: AtomicUsize::new(0),
+            ingest_turn: tokio::sync::Mutex::new(()),
+            waiting,
+            wake: Notify::new(),
+        };
+        engine.restore().await?;
+        Ok(Arc::new(engine))
+    }
+
+    async fn restore(&self) -> Result<()> {
+        let model = self.model();
+        let m = model.metrics().len();
+        let labels: HashMap<Key, Labels> = self
+            .store
+            .all_entities()
+            .await?
+            .into_iter()
+            .map(|(t, e, l)| ((t, e), l))
+            .collect();
+        let mut streams = HashMap::new();
+        for saved in self.store.stream_states().await? {
+            let key = (saved.tenant.clone(), saved.entity.clone());
+            let memory = if saved.model == model.id() {
+                serde_json::from_str(&saved.state).unwrap_or_else(|e| {
+                    tracing::warn!(tenant = %key.0, entity = %key.1, error = %e, "stream state unreadable; its threshold starts afresh");
+                    StreamMemory::default()
+                })
+            } else {
+                // Another model's tail and context mean nothing to this one.
+                tracing::info!(tenant = %key.0, entity = %key.1, saved = %saved.model, serving = %model.id(), "stream state of another model; its threshold starts afresh");
+                StreamMemory::default()
+            };
+            let stream_labels = labels.get(&key).cloned().unwrap_or_default();
+            streams.insert(key, Stream::new(stream_labels, memory, Some(saved.last_ts)));
+        }
+        let now = Instant::now();
+        let mut pending = 0;
+        for (tenant, row) in self.store.unscored_samples().await? {
+            let key = (tenant, row.entity.clone());
+            let stream = streams.entry(key.clone()).or_insert_with(|| {
+                Stream::new(
+                    labels.get(&key).cloned().unwrap_or_default(),
+                    StreamMemory::default(),
+                    None,
+                )
+            });
+            if let Ok(metric) = usize::try_from(row.metric) {
+                if metric < m && stream.insert(row.ts, metric, row.value, m, now) {
+                    pending += 1;
+                }
+            }
+        }
+        for ((tenant, entity), stream) in &streams {
+            if stream.labels.is_empty() {
+                tracing::warn!(%tenant, %entity, "entity without labels in the store");
+            }
+        }
+        *self.streams.lock().expect("streams lock") = streams;
+        self.pending_steps.store(pending, Ordering::Relaxed);
+        self.exposition.pending_steps.set(pending as i64);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The model in service now.
+    pub fn model(&self) -> Arc<ServingModel> {
+        self.model.read().expect("model lock").clone()
+    }
+
+    /// Checks and keeps `series` for `tenant`: the whole request or nothing. Answers 429 when
+    /// too many steps wait to be scored or too many requests wait for their turn.
+    pub async fn ingest(&self, tenant: &str, series: Vec<Series>) -> Result<IngestReport> {
+        let overloaded = |what: String| ServeError::Overloaded {
+            message: format!("{what}; retry later"),
+            retry_after_s: self.config.limits.retry_after_s,
+        };
+        let _waiting = self.waiting.try_acquire().map_err(|_| {
+            overloaded(format!(
+                "{} ingest requests are already waiting",
+                self.config.limits.waiting_requests
+            ))
+        })?;
+        let _turn = self.ingest_turn.lock().await;
+        let pending = self.pending_steps.load(Ordering::Relaxed);
+        if pending >= self.config.limits.pending_steps {
+            return Err(overloaded(format!(
+                "{pending} steps are waiting to be scored"
+            )));
+        }
+        let model = self.model();
+        let metrics = model.metrics();
+        let batch = ingest::to_batch(series, &self.config.labels, metrics)?;
+        let mut report = IngestReport {
+            ignored: batch.ignored,
+            ..Default::default()
+        };
+        // Sort every point: new, a retry of what is kept, or refused.
+        let (mut rows, mut late, mut new_entities) = (Vec::new(), Vec::new(), Vec::new());
+        {
+            let streams = self.streams.lock().expect("streams lock");
+            for (index, (entity, labels)) in batch.entities.iter().enumerate() {
+                if !streams.contains_key(&(tenant.to_string(), entity.clone())) {
+                    new_entities.push((index, entity.clone(), labels.clone()));
+                }
+            }
+            for p in &batch.points {
+                let entity = &batch.entities[p.entity].0;
+                let admit = streams
+                    .get(&(tenant.to_string(), entity.clone()))
+                    .map_or(Admit::New, |s| s.admit(p.ts, p.metric, p.value));
+                match admit {
+                    Admit::New => rows.push(*p),
+                    Admit::Duplicate => report.duplicates += 1,
+                    Admit::Conflict(have) => {
+                        return Err(ServeError::BadRequest(format!(
+                        "{} of entity `{entity}` at {} ms already has the value {have}, not {}; \
+                             a series has one value per time",
+                        metrics[p.metric], p.ts, p.value
+                    )))
+                    }
+                    Admit::Late => late.push(*p),
+                }
+            }
+        }
+        for p in &late {
+            let entity = &batch.entities[p.entity].0;
+            let stored = self
+                .store
+                .sample_value(tenant, entity, p.ts, p.metric as i64)
+                .await?;
+            if stored.map(f64::to_bits) != Some(p.value.to_bits()) {
+                return Err(ServeError::BadRequest(format!(
+                    "{} of entity `{entity}` at {} ms is out of order: that step is already scored; \
+                     send samples in time order (nothing of this request was kept)",
+                    metrics[p.metric], p.ts
+                )));
+            }
+            report.duplicates += 1;
+        }
+        let samples: Vec<SampleRow> = rows
+            .iter()
+            .map(|p| SampleRow {
+                entity: batch.entities[p.entity].0.clone(),
+                ts: p.ts,
+                metric: p.metric as i64,
+                value: p.value,
+            })
+            .collect();
+        let entities: Vec<(String, Labels)> = new_entities
+            .iter()
+            .map(|(_, e, l)| (e.clone(), l.clone()))
+            .collect();
+        self.store
+            .write_samples(tenant, &entities, &samples, now_ms())
+            .await?;
+        // Kept: now the streams see them.
+        let now = Instant::now();
+        let m = metrics.len();
+        let mut fresh_steps = 0;
+        {
+            let mut streams = self.streams.lock().expect("streams lock");
+            for (_, entity, labels) in new_entities {
+                streams
+                    .entry((tenant.to_string(), entity))
+                    .or_insert_with(|| Stream::new(labels, StreamMemory::default(), None));
+            }
+            for p in &rows {
+                let key = (tenant.to_string(), batch.entities[p.entity].0.clone());
+                let stream = streams
+                    .get_mut(&key)
+                    .expect("every entity has a stream by now");
+                if stream.insert(p.ts, p.metric, p.value, m, now) {
+                    fresh_steps += 1;
+                }
+            }
+        }
+        let pending = self.pending_steps.fetch_add(fresh_steps, Ordering::Relaxed) + fresh_steps;
+        self.exposition.pending_steps.set(pending as i64);
+        self.exposition.ignored_samples.inc_by(batch.ignored);
+        report.kept = rows.len();
+        self.wake.notify_one();
+        Ok(report)
+    }
+
+    /// Every stream's ready steps, claimed.
+    fn claim_ready(&self, model: &ServingModel) -> Vec<(Key, Claim)> {
+        let (grace, window, m) = (self.config.grace_ms, model.window(), model.metrics().len());
+        let mut streams = self.streams.lock().expect("streams lock");
+        let mut claims: Vec<(Key, Claim)> = streams
+            .iter_mut()
+            .filter_map(|(key, stream)| stream.claim(grace, window, m).map(|c| (key.clone(), c)))
+            .collect();
+        let dropped: usize = claims.iter().map(|(_, c)| c.dropped.len()).sum();
+        if dropped > 0 {
+            self.exposition.dropped_steps.inc_by(dropped as u64);
+            let pending = self.pending_steps.fetch_sub(dropped, Ordering::Relaxed) - dropped;
+            self.exposition.pending_steps.set(pending as i64);
+        }
+        claims.sort_by(|a, b| a.0.cmp(&b.0));
+        claims
+    }
+
+    /// Scores every ready step once; returns how many were scored.
+    pub async fn score_ready(&self) -> Result<usize> {
+        let model = self.model();
+        let claims = self.claim_ready(&model);
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        let scoring = model.clone();
+        let keys: Vec<Key> = claims.iter().map(|(k, _)| k.clone()).collect();
+        let results = tokio::task::spawn_blocking(move || {
+            claims
+                .into_iter()
+                .map(|((tenant, entity), claim)| {
+                    let last = claim.steps.last().map(|s| s.ts);
+                    let scored = if claim.steps.is_empty() {
+                        Err(String::new())
+                    } else {
+                        score::score_claim(&scoring, &entity, claim)
+                    };
+                    ((tenant, entity), last, scored)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ServeError::Config(format!("the scorer stopped: {e}")))?;
+        let mut rows: Vec<(String, ScoreRow)> = Vec::new();
+        let mut states = Vec::new();
+        let mut commits: Vec<(Key, i64, StreamMemory, Option<ScoreRow>)> = Vec::new();
+        for ((tenant, entity), last, scored) in results {
+            let Some(last_ts) = last else { continue };
+            let memory = match scored {
+                Ok(scored) => {
+                    let newest = scored.rows.last().cloned();
+                    rows.extend(scored.rows.into_iter().map(|r| (tenant.clone(), r)));
+                    commits.push((
+                        (tenant.clone(), entity.clone()),
+                        last_ts,
+                        scored.memory.clone(),
+                        newest,
+                    ));
+                    scored.memory
+                }
+                Err(why) => {
+                    // The steps are passed over, the stream keeps its state: scoring them again
+                    // would fail again.
+                    tracing::error!(%tenant, %entity, error = %why, "steps could not be scored and are skipped");
+                    self.exposition.scoring_errors.inc();
+                    let memory = self
+                        .streams
+                        .lock()
+                        .expect("streams lock")
+                        .get(&(tenant.clone(), entity.clone()))
+                        .map(|s| s.memory.clone())
+                        .unwrap_or_default();
+                    commits.push((
+                        (tenant.clone(), entity.clone()),
+                        last_ts,
+                        memory.clone(),
+                        None,
+                    ));
+                    memory
+                }
+            };
+            states.push(SavedStream {
+                tenant,
+                entity,
+                model: model.id(),
+                last_ts,
+                state: serde_json::to_string(&memory).expect("stream memory encodes"),
+            });
+        }
+        if let Err(e) = self.store.save_scored(&rows, &states).await {
+            let mut streams = self.streams.lock().expect("streams lock");
+            for key in &keys {
+                if let Some(stream) = streams.get_mut(key) {
+                    stream.release();
+                }
+            }
+            return Err(e);
+        }
+        let scored = rows.len();
+        let alarms = rows.iter().filter(|(_, r)| r.alarm).count();
+        let now = Instant::now();
+        let mut left = 0;
+        {
+            let mut streams = self.streams.lock().expect("streams lock");
+            for ((tenant, entity), last_ts, memory, newest) in commits {
+                let Some(stream) = streams.get_mut(&(tenant.clone(), entity.clone())) else {
+                    continue;
+                };
+                let arrived = stream.commit(last_ts, memory);
+                left += arrived.len();
+                for at in arrived {
+                    self.exposition
+                        .scoring_latency
+                        .observe(now.duration_since(at).as_secs_f64());
+                }
+                if let Some(row) = newest {
+                    self.publish(&tenant, &stream.labels, &model, &row);
+                }
+            }
+        }
+        let pending = self.pending_steps.fetch_sub(left, Ordering::Relaxed) - left;
+        self.exposition.pending_steps.set(pending as i64);
+        self.exposition.scored_steps.inc_by(scored as u64);
+        self.exposition.alarms.inc_by(alarms as u64);
+        Ok(scored)
+    }
+
+    /// The newest step's `anomaly_score` and contributions on `/metrics`.
+    fn publish(&self, tenant: &str, labels: &Labels, model: &ServingModel, row: &ScoreRow) {
+        let mut base: Labels = labels.clone();
+        base.retain(|(n, _)| n != "for" && n != "tenant");
+        base.push(("for".into(), model.name.clone()));
+        base.push(("tenant".into(), tenant.into()));
+        let parts = model
+            .metrics()
+            .iter()
+            .zip(&row.contributions)
+            .map(|(metric, part)| (metric.clone(), f64::from(*part)))
+            .collect();
+        self.exposition
+            .set_score(tenant, base, row.anomaly_score, parts);
+    }
+
+    /// Scores what becomes ready until `stop` turns true, then scores what is ready and returns.
+    pub async fn run_scorer(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let stopping = *stop.borrow();
+            match self.score_ready().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) if stopping => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "scoring round failed; retrying");
+                    if stopping {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Steps waiting to be scored.
+    pub fn pending_steps(&self) -> usize {
+        self.pending_steps.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,75 @@
+//! The model in service: loaded from the model store with the threshold rule it is judged by.
+
+use crate::config::ServeConfig;
+use crate::error::{Result, ServeError};
+use vigil_core::threshold::ThresholdMethod;
+use vigil_models::{DirStore, ModelStore, TrainedModel};
+
+pub struct ServingModel {
+    pub name: String,
+    pub version: u64,
+    pub model: TrainedModel,
+    pub threshold: ThresholdMethod,
+}
+
+impl ServingModel {
+    /// The newest version of the configured model, with the configured rule, else the rule
+    /// stored with the model at training, else `auto`. A model or rule that cannot score a
+    /// stream is refused here, before the service starts.
+    pub fn load(config: &ServeConfig) -> Result<ServingModel> {
+        let store = DirStore::new(&config.models);
+        let versions = store.versions(&config.model).map_err(|e| {
+            ServeError::Config(format!("model store {}: {e}", config.models.display()))
+        })?;
+        let Some(&version) = versions.last() else {
+            return Err(ServeError::Config(format!(
+                "model store {} has no model `{}`; train one with `vigil train --output {}/{}/1` \
+                 or name another with `model = \"...\"`",
+                config.models.display(),
+                config.model,
+                config.models.display(),
+                config.model
+            )));
+        };
+        let model = store.get(&config.model, Some(version)).map_err(|e| {
+            ServeError::Config(format!(
+                "model `{}` version {version} in {} cannot be loaded: {e}",
+                config.model,
+                config.models.display()
+            ))
+        })?;
+        let threshold = match &config.threshold {
+            Some(setting) => setting.method()?,
+            None => {
+                let stored = model
+                    .manifest
+                    .threshold
+                    .unwrap_or(ThresholdMethod::Auto(Default::default()));
+                crate::config::ThresholdSetting::Rule(stored).method().map_err(|e| {
+                    ServeError::Config(format!(
+                        "the model's own rule cannot judge a stream ({e}); set `threshold` in the config"
+                    ))
+                })?
+            }
+        };
+        Ok(ServingModel {
+            name: config.model.clone(),
+            version,
+            model,
+            threshold,
+        })
+    }
+
+    /// `name@version`, as scores and states record it.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    pub fn metrics(&self) -> &[String] {
+        &self.model.manifest.metric_names
+    }
+
+    pub fn window(&self) -> usize {
+        self.model.detector.window().max(1)
+    }
+}

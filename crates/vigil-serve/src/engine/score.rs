@@ -1,0 +1,59 @@
+//! Scoring claimed steps with the model in service: the model's score of each step (after the
+//! stream's context), the threshold rule continued from the stream's state, and the rows kept.
+
+use super::model::ServingModel;
+use super::stream::{Claim, StreamMemory};
+use crate::store::ScoreRow;
+use vigil_core::threshold::{anomaly_scores, decide_stream};
+use vigil_core::Series;
+
+/// One stream's claim, scored.
+pub struct Scored {
+    pub rows: Vec<ScoreRow>,
+    pub memory: StreamMemory,
+}
+
+/// Scores `claim`'s steps of `entity` as the next part of its stream.
+pub fn score_claim(model: &ServingModel, entity: &str, claim: Claim) -> Result<Scored, String> {
+    let names = model.metrics().to_vec();
+    let m = names.len();
+    let Claim {
+        steps, mut memory, ..
+    } = claim;
+    let values: Vec<f64> = steps
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .collect();
+    let series = Series::new(names, values).map_err(|e| e.to_string())?;
+    let what = format!("stream of entity `{entity}`");
+    let (scores, _report, context) = model
+        .model
+        .score_continuing(series, &memory.context, &what)
+        .map_err(|e| e.to_string())?;
+    let decision = decide_stream(
+        model.threshold,
+        &model.model.calibration,
+        &scores.total,
+        &mut memory.rule,
+    )
+    .map_err(|e| e.to_string())?;
+    memory.context = context;
+    let anomaly = anomaly_scores(&scores.total, &decision.thresholds);
+    let id = model.id();
+    let rows = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| ScoreRow {
+            entity: entity.to_string(),
+            ts: step.ts,
+            model: id.clone(),
+            score: scores.total[i],
+            threshold: decision.thresholds[i],
+            anomaly_score: anomaly[i],
+            alarm: decision.alarms[i] == 1,
+            filled: step.filled,
+            contributions: scores.per_metric[i * m..(i + 1) * m].to_vec(),
+        })
+        .collect();
+    Ok(Scored { rows, memory })
+}

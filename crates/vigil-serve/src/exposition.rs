@@ -1,0 +1,184 @@
+//! `/metrics`: every entity's `anomaly_score` (1.0 is the alarm boundary) and each metric's
+//! part of its score, as Prometheus series that keep the input's labels and add `for` (the
+//! model) and `tenant`; and the service's own health. Encoded by the Prometheus organisation's
+//! `prometheus-client` (OpenMetrics text). A caller sees the scores of the tenants its token
+//! may act for only, so each scrape registers the newest scores it may see afresh.
+
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+pub type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// An entity's newest step as published: `anomaly_score` and each metric's contribution.
+struct Published {
+    anomaly_score: f64,
+    contributions: Vec<(String, f64)>,
+}
+
+pub struct Exposition {
+    /// The service's health, the same for every caller.
+    registry: Registry,
+    /// tenant -> the output labels of an entity -> its newest step.
+    scores: Mutex<HashMap<String, HashMap<Labels, Published>>>,
+    pub ingested_samples: Family<Labels, Counter>,
+    pub ingest_requests: Family<Labels, Counter>,
+    pub ignored_samples: Counter,
+    pub pending_steps: Gauge,
+    pub scored_steps: Counter,
+    pub alarms: Counter,
+    pub dropped_steps: Counter,
+    pub scoring_errors: Counter,
+    pub scoring_latency: Histogram,
+    pub store_latency: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Exposition {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Exposition {
+    pub fn new() -> Exposition {
+        let mut registry = Registry::default();
+        let exposition = Exposition {
+            scores: Mutex::new(HashMap::new()),
+            ingested_samples: Family::default(),
+            ingest_requests: Family::default(),
+            ignored_samples: Counter::default(),
+            pending_steps: Gauge::default(),
+            scored_steps: Counter::default(),
+            alarms: Counter::default(),
+            dropped_steps: Counter::default(),
+            scoring_errors: Counter::default(),
+            scoring_latency: latency_histogram(),
+            store_latency: Family::new_with_constructor(latency_histogram),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "vigil_ingested_samples",
+            "Samples kept, by ingest format",
+            exposition.ingested_samples.clone(),
+        );
+        registry.register(
+            "vigil_ingest_requests",
+            "Ingest requests, by format and HTTP status",
+            exposition.ingest_requests.clone(),
+        );
+        registry.register(
+            "vigil_ignored_samples",
+            "Samples of series naming no entity or none of the model's metrics, and staleness markers",
+            exposition.ignored_samples.clone(),
+        );
+        registry.register(
+            "vigil_pending_steps",
+            "Steps arrived and waiting to be scored (the scoring queue's depth)",
+            exposition.pending_steps.clone(),
+        );
+        registry.register(
+            "vigil_scored_steps",
+            "Steps scored and stored",
+            exposition.scored_steps.clone(),
+        );
+        registry.register("vigil_alarms", "Steps alarmed", exposition.alarms.clone());
+        registry.register(
+            "vigil_dropped_steps",
+            "Steps not scored: a metric was missing and had no earlier value to fill it",
+            exposition.dropped_steps.clone(),
+        );
+        registry.register(
+            "vigil_scoring_errors",
+            "Claims the model could not score (the log says why)",
+            exposition.scoring_errors.clone(),
+        );
+        registry.register(
+            "vigil_scoring_latency_seconds",
+            "From a step's first sample arriving to its score being stored",
+            exposition.scoring_latency.clone(),
+        );
+        registry.register(
+            "vigil_store_latency_seconds",
+            "Store calls' durations, by call",
+            exposition.store_latency.clone(),
+        );
+        Exposition {
+            registry,
+            ..exposition
+        }
+    }
+
+    /// Publishes an entity's newest step: `labels` are its output labels (with `tenant`).
+    pub fn set_score(
+        &self,
+        tenant: &str,
+        labels: Labels,
+        anomaly_score: f64,
+        contributions: Vec<(String, f64)>,
+    ) {
+        self.scores
+            .lock()
+            .expect("scores lock")
+            .entry(tenant.to_string())
+            .or_default()
+            .insert(
+                labels,
+                Published {
+                    anomaly_score,
+                    contributions,
+                },
+            );
+    }
+
+    /// The OpenMetrics text: the health, and the scores of `tenants` (every tenant for `None`).
+    pub fn render(&self, tenants: Option<&[String]>) -> String {
+        let anomaly_score = Family::<Labels, FloatGauge>::default();
+        let contribution = Family::<Labels, FloatGauge>::default();
+        for (tenant, entities) in self.scores.lock().expect("scores lock").iter() {
+            if tenants.is_some_and(|allowed| !allowed.contains(tenant)) {
+                continue;
+            }
+            for (labels, published) in entities {
+                anomaly_score
+                    .get_or_create(labels)
+                    .set(published.anomaly_score);
+                for (metric, part) in &published.contributions {
+                    let mut with_metric = labels.clone();
+                    with_metric.push(("metric".into(), metric.clone()));
+                    contribution.get_or_create(&with_metric).set(*part);
+                }
+            }
+        }
+        let mut registry = Registry::default();
+        registry.register(
+            "anomaly_score",
+            "The newest step's score over its threshold: 1.0 and above is an alarm",
+            anomaly_score,
+        );
+        registry.register(
+            "anomaly_score_contribution",
+            "Each metric's part of the newest step's score (before dividing by the threshold)",
+            contribution,
+        );
+        let mut text = String::new();
+        encode_registry(&mut text, &registry).expect("writing to a String cannot fail");
+        encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
+        encode_eof(&mut text).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// The content type of [`Exposition::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

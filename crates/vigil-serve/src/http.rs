@@ -1,0 +1,275 @@
+//! The HTTP API (axum): ingest, queries, feedback, `/metrics` and health.
+//!
+//! | route | scope | what |
+//! |---|---|---|
+//! | `POST /api/v1/write` | write | Prometheus remote-write 1.0 (204) |
+//! | `POST /api/v1/import` | write | VictoriaMetrics JSON lines, also for backfill (204) |
+//! | `POST /api/v1/feedback` | write | feedback on a range (201) |
+//! | `GET /api/v1/feedback?entity=E` | read | an entity's feedback history and what is in force |
+//! | `GET /api/v1/entities` | read | the tenant's entities and their newest scores |
+//! | `GET /api/v1/entities/{entity}/scores?from=&to=` | read | scored steps |
+//! | `GET /api/v1/entities/{entity}/samples?from=&to=` | read | raw samples |
+//! | `GET /api/v1/status` | read | the model in service, its rule, the queue |
+//! | `GET /metrics` | read | anomaly scores and the service's health (OpenMetrics) |
+//! | `GET /-/healthy` | none | liveness |
+
+use crate::auth::authorize;
+use crate::config::Scope;
+use crate::engine::{now_ms, Engine};
+use crate::error::{Result, ServeError};
+use crate::feedback::{effective, FeedbackRequest};
+use crate::ingest::{import, remote_write};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+type AppState = State<Arc<Engine>>;
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    let limit = engine.config.limits.body_bytes;
+    Router::new()
+        .route("/api/v1/write", post(remote_write_handler))
+        .route("/api/v1/import", post(import_handler))
+        .route("/api/v1/feedback", post(post_feedback).get(get_feedback))
+        .route("/api/v1/entities", get(entities))
+        .route("/api/v1/entities/{entity}/scores", get(scores))
+        .route("/api/v1/entities/{entity}/samples", get(samples))
+        .route("/api/v1/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(|| async { "vigil is healthy\n" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(engine)
+}
+
+/// The body, or 413 when it is over the limit (axum stops reading it there).
+fn body(engine: &Engine, body: std::result::Result<Bytes, BytesRejection>) -> Result<Bytes> {
+    body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ServeError::TooLarge(format!(
+            "the body is over the {} byte limit; send smaller batches (or raise limits.body_bytes)",
+            engine.config.limits.body_bytes
+        )),
+        _ => ServeError::BadRequest(format!("the body could not be read: {e}")),
+    })
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Ingest's common end: counted by format and status, 204 when kept.
+async fn ingest(
+    engine: &Engine,
+    format: &'static str,
+    headers: &HeaderMap,
+    decode: impl FnOnce() -> Result<Vec<crate::ingest::Series>>,
+) -> Response {
+    let outcome = async {
+        let tenant = authorize(&engine.config, headers, Scope::Write)?;
+        let series = decode()?;
+        engine.ingest(&tenant, series).await
+    }
+    .await;
+    let status = match &outcome {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err(e) => e.status(),
+    };
+    engine
+        .exposition
+        .ingest_requests
+        .get_or_create(&vec![
+            ("format".into(), format.into()),
+            ("code".into(), status.as_u16().to_string()),
+        ])
+        .inc();
+    match outcome {
+        Ok(report) => {
+            engine
+                .exposition
+                .ingested_samples
+                .get_or_create(&vec![("format".into(), format.into())])
+                .inc_by(report.kept as u64);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn remote_write_handler(
+    State(engine): AppState,
+    headers: HeaderMap,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let decode = || {
+        let raw = body(&engine, raw)?;
+        remote_write::check_headers(
+            header_str(&headers, header::CONTENT_TYPE),
+            header_str(&headers, header::CONTENT_ENCODING),
+        )?;
+        remote_write::decode(&raw)
+    };
+    ingest(&engine, "remote_write", &headers, decode).await
+}
+
+async fn import_handler(
+    State(engine): AppState,
+    headers: HeaderMap,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let decode = || import::decode(&body(&engine, raw)?);
+    ingest(&engine, "import", &headers, decode).await
+}
+
+async fn post_feedback(
+    State(engine): AppState,
+    headers: HeaderMap,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let tenant = authorize(&engine.config, &headers, Scope::Write)?;
+    let request = FeedbackRequest::parse(&body(&engine, raw)?)?;
+    let mut row = request.to_row(now_ms())?;
+    if !engine.store.entity_exists(&tenant, &row.entity).await? {
+        return Err(unknown_entity(&row.entity));
+    }
+    row.id = engine.store.add_feedback(&tenant, &row).await?;
+    Ok((StatusCode::CREATED, Json(row)).into_response())
+}
+
+fn unknown_entity(entity: &str) -> ServeError {
+    ServeError::NotFound(format!(
+        "entity `{entity}` has sent no data to this tenant; check the name and X-Scope-OrgID"
+    ))
+}
+
+#[derive(Deserialize)]
+struct EntityQuery {
+    entity: String,
+}
+
+async fn get_feedback(
+    State(engine): AppState,
+    headers: HeaderMap,
+    query: std::result::Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let tenant = authorize(&engine.config, &headers, Scope::Read)?;
+    let Query(query) =
+        query.map_err(|e| ServeError::BadRequest(format!("{e}; use ?entity=NAME")))?;
+    if !engine.store.entity_exists(&tenant, &query.entity).await? {
+        return Err(unknown_entity(&query.entity));
+    }
+    let history = engine.store.feedback(&tenant, &query.entity).await?;
+    let in_force = effective(&history);
+    Ok(Json(serde_json::json!({
+        "entity": query.entity,
+        "history": history,
+        "effective": in_force,
+    }))
+    .into_response())
+}
+
+async fn entities(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
+    let tenant = authorize(&engine.config, &headers, Scope::Read)?;
+    let rows = engine.store.entities(&tenant).await?;
+    Ok(Json(serde_json::json!({ "tenant": tenant, "entities": rows })).into_response())
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+    limit: Option<i64>,
+}
+
+impl RangeQuery {
+    fn bounds(&self) -> (i64, i64, i64) {
+        (
+            self.from.unwrap_or(i64::MIN),
+            self.to.unwrap_or(i64::MAX),
+            self.limit.unwrap_or(10_000).clamp(1, 100_000),
+        )
+    }
+}
+
+fn range_query(
+    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<RangeQuery> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ServeError::BadRequest(format!("{e}; use ?from=MS&to=MS&limit=N")))
+}
+
+async fn scores(
+    State(engine): AppState,
+    headers: HeaderMap,
+    Path(entity): Path<String>,
+    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let tenant = authorize(&engine.config, &headers, Scope::Read)?;
+    let (from, to, limit) = range_query(query)?.bounds();
+    if !engine.store.entity_exists(&tenant, &entity).await? {
+        return Err(unknown_entity(&entity));
+    }
+    let rows = engine
+        .store
+        .scores(&tenant, &entity, from, to, limit)
+        .await?;
+    let model = engine.model();
+    Ok(Json(serde_json::json!({
+        "entity": entity,
+        "metrics": model.metrics(),
+        "scores": rows,
+    }))
+    .into_response())
+}
+
+async fn samples(
+    State(engine): AppState,
+    headers: HeaderMap,
+    Path(entity): Path<String>,
+    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let tenant = authorize(&engine.config, &headers, Scope::Read)?;
+    let (from, to, limit) = range_query(query)?.bounds();
+    if !engine.store.entity_exists(&tenant, &entity).await? {
+        return Err(unknown_entity(&entity));
+    }
+    let rows = engine
+        .store
+        .samples(&tenant, &entity, from, to, limit)
+        .await?;
+    let model = engine.model();
+    Ok(Json(serde_json::json!({
+        "entity": entity,
+        "metrics": model.metrics(),
+        "samples": rows,
+    }))
+    .into_response())
+}
+
+async fn status(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
+    authorize(&engine.config, &headers, Scope::Read)?;
+    let model = engine.model();
+    Ok(Json(serde_json::json!({
+        "model": model.name,
+        "version": model.version,
+        "detector": model.model.detector.kind(),
+        "threshold": model.threshold,
+        "metrics": model.metrics(),
+        "pending_steps": engine.pending_steps(),
+    }))
+    .into_response())
+}
+
+async fn metrics(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
+    let tenants = crate::auth::visible_tenants(&engine.config, &headers)?;
+    Ok((
+        [(header::CONTENT_TYPE, crate::exposition::CONTENT_TYPE)],
+        engine.exposition.render(tenants.as_deref()),
+    )
+        .into_response())
+}

@@ -1,0 +1,25 @@
+//! vigil's online service (`vigil serve`): metrics stream in (Prometheus remote-write,
+//! VictoriaMetrics import), each entity's steps are scored as they complete by the model in
+//! service, scores and alarms go out on `/metrics` as `anomaly_score` (1.0 is the alarm
+//! boundary) for the rules on-call people already run, and operators' feedback comes back.
+//! Everything acknowledged is in a durable store (SQLite or PostgreSQL) first.
+//!
+//! Layout: `config` (TOML settings), `auth` (tokens, tenants), `ingest/` (formats to points),
+//! `engine/` (streams, readiness, scoring), `store/` (SQL, migrations), `exposition`
+//! (`/metrics`), `feedback`, `http` (routes), `server` (start, serve, shut down).
+
+pub mod auth;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod exposition;
+pub mod feedback;
+pub mod http;
+pub mod ingest;
+pub mod server;
+pub mod store;
+
+pub use config::ServeConfig;
+pub use engine::Engine;
+pub use error::{Result, ServeError};
+pub use server::{serve, Service};

@@ -1,0 +1,83 @@
+//! Starting, running and stopping the service: the store opened and migrated, the model
+//! loaded, streams restored, the scorer and the HTTP server run until a signal, then a
+//! graceful stop (requests in flight answered, what is ready scored, the store closed).
+
+use crate::config::ServeConfig;
+use crate::engine::model::ServingModel;
+use crate::engine::Engine;
+use crate::error::{Result, ServeError};
+use crate::store::Store;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A started service: its engine and the address it listens on.
+pub struct Service {
+    pub engine: Arc<Engine>,
+    pub address: SocketAddr,
+    listener: tokio::net::TcpListener,
+}
+
+impl Service {
+    /// Opens the store, loads the model, restores the streams and binds the address; nothing
+    /// is served until [`Service::run`].
+    pub async fn start(config: ServeConfig) -> Result<Service> {
+        config.validate()?;
+        let model = ServingModel::load(&config)?;
+        let store = Store::open(&config.store).await?;
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| ServeError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| ServeError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+        let engine = Engine::start(config, model, store).await?;
+        Ok(Service {
+            engine,
+            address,
+            listener,
+        })
+    }
+
+    /// Serves until `shutdown` completes, then stops gracefully.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let scorer = tokio::spawn(self.engine.clone().run_scorer(stopped));
+        let app = crate::http::router(self.engine.clone());
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        // No request is in flight now: what is ready is scored, then the store is closed.
+        let _ = stop.send(true);
+        let _ = scorer.await;
+        self.engine.store.close().await;
+        served.map_err(|e| ServeError::Config(format!("the server stopped: {e}")))
+    }
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub async fn serve(config: ServeConfig) -> Result<()> {
+    let service = Service::start(config).await?;
+    let model = service.engine.model();
+    tracing::info!(address = %service.address, model = %model.id(), threshold = ?model.threshold, "vigil serve is listening");
+    service.run(signal()).await
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
+async fn signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping: answering requests in flight, scoring what is ready");
+}

@@ -1,0 +1,565 @@
+//! The service end to end through its HTTP API, each test against SQLite and PostgreSQL:
+//! ingest, streaming scores and alarms, `/metrics`, feedback, tenants, restarts, and the bad
+//! input it must refuse without keeping half of anything.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use support::*;
+use vigil_serve::ingest::{remote_write, Series};
+
+/// Each scenario once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_stores!(
+    remote_written_steps_are_scored_and_an_injected_anomaly_alarms,
+    bad_input_is_refused_with_its_status_and_nothing_is_kept,
+    a_tenant_cannot_read_or_write_another_tenants_data,
+    feedback_is_kept_and_the_latest_wins,
+    a_restarted_service_continues_each_stream_as_one_run,
+    a_full_queue_answers_429_with_retry_after,
+    late_metrics_wait_for_the_grace_period_then_take_their_last_value,
+);
+
+async fn remote_written_steps_are_scored_and_an_injected_anomaly_alarms(backend: Backend) {
+    let h = Harness::new(backend, |_| {}).await;
+    assert_eq!(
+        h.write(&fleet_series(2, 0..200, normal)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(h.score().await, 400);
+    let spike = |e: usize, t: usize| {
+        if e == 1 && t == 200 {
+            anomalous(e, t)
+        } else {
+            normal(e, t)
+        }
+    };
+    assert_eq!(
+        h.write(&fleet_series(2, 200..201, spike)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(h.score().await, 2);
+    let scores = h.get_json("/api/v1/entities/e1/scores").await;
+    let rows = scores["scores"].as_array().unwrap();
+    assert_eq!(rows.len(), 201);
+    let last = &rows[200];
+    assert_eq!(last["alarm"], true, "{last}");
+    assert!(last["anomaly_score"].as_f64().unwrap() >= 1.0);
+    let normal_alarms = rows[..200].iter().filter(|r| r["alarm"] == true).count();
+    assert!(
+        normal_alarms <= 4,
+        "{normal_alarms} of 200 normal steps alarmed"
+    );
+    assert_eq!(scores["metrics"], serde_json::json!(["cpu", "mem", "net"]));
+    assert_eq!(last["contributions"].as_array().unwrap().len(), 3);
+    // The overview lists both entities with their newest score.
+    let overview = h.get_json("/api/v1/entities").await;
+    let entities = overview["entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 2);
+    assert_eq!(entities[1]["latest"][2], true);
+    // /metrics: the entity's score with the input's labels, the model and the tenant.
+    let (status, text) = h.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("anomaly_score{") && l.contains("instance=\"e1\""))
+        .unwrap_or_else(|| panic!("no anomaly_score of e1 in\n{text}"));
+    assert!(
+        line.contains("job=\"node\"")
+            && line.contains("for=\"m\"")
+            && line.contains("tenant=\"default\""),
+        "{line}"
+    );
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value >= 1.0, "{line}");
+    assert!(text.contains("anomaly_score_contribution{") && text.contains("metric=\"cpu\""));
+    assert!(text.contains("vigil_scored_steps_total 402"), "{text}");
+    assert!(
+        text.contains("vigil_ingested_samples_total{format=\"remote_write\"} 1206"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    h.finish().await;
+}
+
+fn one_step(entity: &str, metric: &str, ts: i64, value: f64) -> Series {
+    Series {
+        labels: vec![
+            ("__name__".into(), metric.into()),
+            ("instance".into(), entity.into()),
+        ],
+        points: vec![(ts, value)],
+    }
+}
+
+async fn bad_input_is_refused_with_its_status_and_nothing_is_kept(backend: Backend) {
+    let token = "write-and-read-0123456789";
+    let h = Harness::new(backend, |c| {
+        c.limits.body_bytes = 64 * 1024;
+        c.tokens = vec![
+            vigil_serve::config::Token {
+                token: token.into(),
+                scopes: vec![
+                    vigil_serve::config::Scope::Read,
+                    vigil_serve::config::Scope::Write,
+                ],
+                tenants: vec!["default".into()],
+            },
+            vigil_serve::config::Token {
+                token: "read-only-0123456789".into(),
+                scopes: vec![vigil_serve::config::Scope::Read],
+                tenants: vec![],
+            },
+        ];
+    })
+    .await;
+    let auth = ("authorization", format!("Bearer {token}"));
+    let write = |series: &[Series], extra: &[(&str, &str)]| {
+        let mut headers = vec![(auth.0, auth.1.as_str())];
+        headers.extend_from_slice(extra);
+        remote_write_request(series, &headers)
+    };
+    let good = fleet_series(1, 0..5, normal);
+    assert_eq!(h.send(write(&good, &[])).await.0, StatusCode::NO_CONTENT);
+    h.score().await;
+    let kept = (
+        h.count("samples").await,
+        h.count("entities").await,
+        h.count("feedback").await,
+    );
+    let raw = |body: Vec<u8>, content_type: &str, encoding: &str| {
+        Request::post("/api/v1/write")
+            .header("authorization", auth.1.as_str())
+            .header("content-type", content_type)
+            .header("content-encoding", encoding)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let feedback = |json: &str, tenant: &str| {
+        Request::post("/api/v1/feedback")
+            .header("authorization", auth.1.as_str())
+            .header("x-scope-orgid", tenant)
+            .header("content-type", "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap()
+    };
+    let ts = |t: i64| T0 + t * STEP_MS;
+    let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
+        (
+            "bad snappy",
+            raw(
+                b"not snappy at all".to_vec(),
+                remote_write::CONTENT_TYPE,
+                "snappy",
+            ),
+            StatusCode::BAD_REQUEST,
+            "snappy",
+        ),
+        (
+            "bad protobuf",
+            raw(
+                snap::raw::Encoder::new().compress_vec(&[0xff; 32]).unwrap(),
+                remote_write::CONTENT_TYPE,
+                "snappy",
+            ),
+            StatusCode::BAD_REQUEST,
+            "WriteRequest",
+        ),
+        (
+            "wrong content type",
+            raw(remote_write::encode(&good), "application/json", "snappy"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type",
+        ),
+        (
+            "NaN sample",
+            write(&[one_step("e0", "cpu", ts(9), f64::NAN)], &[]),
+            StatusCode::BAD_REQUEST,
+            "finite",
+        ),
+        (
+            "infinite sample",
+            write(&[one_step("e0", "cpu", ts(9), f64::INFINITY)], &[]),
+            StatusCode::BAD_REQUEST,
+            "finite",
+        ),
+        (
+            "out of order",
+            write(
+                &[
+                    one_step("e0", "cpu", ts(9), 1.0),
+                    one_step("e0", "mem", ts(2), 1.0),
+                ],
+                &[],
+            ),
+            StatusCode::BAD_REQUEST,
+            "out of order",
+        ),
+        (
+            "conflicting duplicate",
+            write(
+                &[
+                    one_step("e0", "cpu", ts(9), 1.0),
+                    one_step("e0", "cpu", ts(9), 2.0),
+                ],
+                &[],
+            ),
+            StatusCode::BAD_REQUEST,
+            "two values",
+        ),
+        (
+            "oversize body",
+            raw(vec![0u8; 80 * 1024], remote_write::CONTENT_TYPE, "snappy"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "limit",
+        ),
+        (
+            "no token",
+            remote_write_request(&good, &[]),
+            StatusCode::UNAUTHORIZED,
+            "Bearer",
+        ),
+        (
+            "bad token",
+            remote_write_request(&good, &[("authorization", "Bearer not-a-token-at-all")]),
+            StatusCode::UNAUTHORIZED,
+            "not one of",
+        ),
+        (
+            "read-only token writing",
+            remote_write_request(&good, &[("authorization", "Bearer read-only-0123456789")]),
+            StatusCode::FORBIDDEN,
+            "write",
+        ),
+        (
+            "wrong tenant",
+            write(&good, &[("x-scope-orgid", "other")]),
+            StatusCode::FORBIDDEN,
+            "tenant",
+        ),
+        (
+            "malformed feedback",
+            feedback("{\"entity\":\"e0\",", "default"),
+            StatusCode::BAD_REQUEST,
+            "feedback",
+        ),
+        (
+            "feedback in the future",
+            feedback(
+                &format!(
+                    "{{\"entity\":\"e0\",\"start\":{},\"end\":{},\"label\":\"anomaly\"}}",
+                    ts(0),
+                    i64::MAX / 2
+                ),
+                "default",
+            ),
+            StatusCode::BAD_REQUEST,
+            "future",
+        ),
+        (
+            "feedback on an unknown entity",
+            feedback(
+                &format!(
+                    "{{\"entity\":\"nobody\",\"start\":{},\"label\":\"anomaly\"}}",
+                    ts(0)
+                ),
+                "default",
+            ),
+            StatusCode::NOT_FOUND,
+            "nobody",
+        ),
+        (
+            "bad tenant name",
+            feedback("{}", "a b"),
+            StatusCode::BAD_REQUEST,
+            "X-Scope-OrgID",
+        ),
+    ];
+    assert!(cases.len() >= 12);
+    for (what, request, status, says) in cases {
+        let (got, headers, body) = h.send(request).await;
+        assert_eq!(got, status, "{what}: {body}");
+        assert!(
+            body.contains(says),
+            "{what}: `{body}` does not say `{says}`"
+        );
+        if got == StatusCode::UNAUTHORIZED {
+            assert_eq!(headers["www-authenticate"], "Bearer", "{what}");
+        }
+        let now = (
+            h.count("samples").await,
+            h.count("entities").await,
+            h.count("feedback").await,
+        );
+        assert_eq!(now, kept, "{what} kept something");
+    }
+    // A sender's retry of what is kept is accepted and changes nothing; the service still serves.
+    assert_eq!(h.send(write(&good, &[])).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(h.count("samples").await, kept.0);
+    assert_eq!(
+        h.send(write(&fleet_series(1, 5..6, normal), &[])).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(h.count("samples").await, kept.0 + 3);
+    h.finish().await;
+}
+
+async fn a_tenant_cannot_read_or_write_another_tenants_data(backend: Backend) {
+    use vigil_serve::config::{Scope, Token};
+    let h = Harness::new(backend, |c| {
+        c.tokens = ["a", "b"]
+            .map(|t| Token {
+                token: format!("token-of-tenant-{t}-0123"),
+                scopes: vec![Scope::Read, Scope::Write],
+                tenants: vec![t.into()],
+            })
+            .to_vec();
+    })
+    .await;
+    let as_tenant = |t: &str, request: axum::http::request::Builder| {
+        request
+            .header("authorization", format!("Bearer token-of-tenant-{t}-0123"))
+            .header("x-scope-orgid", t)
+    };
+    let a_write = remote_write_request(
+        &fleet_series(1, 0..3, normal),
+        &[
+            ("authorization", "Bearer token-of-tenant-a-0123"),
+            ("x-scope-orgid", "a"),
+        ],
+    );
+    assert_eq!(h.send(a_write).await.0, StatusCode::NO_CONTENT);
+    h.score().await;
+    let get = |t: &str, path: &str| {
+        as_tenant(t, Request::get(path))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, body) = h.send(get("a", "/api/v1/entities")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("\"e0\""));
+    // B sees no entity of A's, and A's entity does not exist for B.
+    let (_, _, body) = h.send(get("b", "/api/v1/entities")).await;
+    assert!(!body.contains("e0"), "{body}");
+    assert_eq!(
+        h.send(get("b", "/api/v1/entities/e0/scores")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.send(get("b", "/api/v1/feedback?entity=e0")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // B's token cannot act as A.
+    let b_as_a = Request::get("/api/v1/entities")
+        .header("authorization", "Bearer token-of-tenant-b-0123")
+        .header("x-scope-orgid", "a")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(b_as_a).await.0, StatusCode::FORBIDDEN);
+    // B's feedback on "e0" is refused; B writing its own e0 keeps A's untouched.
+    let fb = as_tenant("b", Request::post("/api/v1/feedback"))
+        .body(Body::from(format!(
+            "{{\"entity\":\"e0\",\"start\":{T0},\"label\":\"anomaly\"}}"
+        )))
+        .unwrap();
+    assert_eq!(h.send(fb).await.0, StatusCode::NOT_FOUND);
+    let b_write = remote_write_request(
+        &fleet_series(1, 0..3, |_, _| [1.0, 2.0, 3.0]),
+        &[
+            ("authorization", "Bearer token-of-tenant-b-0123"),
+            ("x-scope-orgid", "b"),
+        ],
+    );
+    assert_eq!(h.send(b_write).await.0, StatusCode::NO_CONTENT);
+    let (_, _, a_samples) = h.send(get("a", "/api/v1/entities/e0/samples")).await;
+    let a_samples: serde_json::Value = serde_json::from_str(&a_samples).unwrap();
+    assert_eq!(
+        a_samples["samples"][0][2].as_f64().unwrap(),
+        normal(0, 0)[0]
+    );
+    // /metrics shows each token only its tenants' scores.
+    let (_, _, metrics_b) = h
+        .send(
+            Request::get("/metrics")
+                .header("authorization", "Bearer token-of-tenant-b-0123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(!metrics_b.contains("tenant=\"a\""), "{metrics_b}");
+    let (_, _, metrics_a) = h
+        .send(
+            Request::get("/metrics")
+                .header("authorization", "Bearer token-of-tenant-a-0123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(metrics_a.contains("tenant=\"a\""), "{metrics_a}");
+    h.finish().await;
+}
+
+async fn feedback_is_kept_and_the_latest_wins(backend: Backend) {
+    let h = Harness::new(backend, |_| {}).await;
+    h.write(&fleet_series(1, 0..50, normal)).await;
+    let post = |json: String| {
+        Request::post("/api/v1/feedback")
+            .header("content-type", "application/json")
+            .body(Body::from(json))
+            .unwrap()
+    };
+    let (status, _, body) = h
+        .send(post(format!(
+            "{{\"entity\":\"e0\",\"start\":{},\"end\":{},\"label\":\"anomaly\",\"comment\":\"disk full\",\"author\":\"ops\"}}",
+            T0,
+            T0 + 20 * STEP_MS
+        )))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let first: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(first["label"], "anomaly");
+    let (status, _, _) = h
+        .send(post(format!(
+            "{{\"entity\":\"e0\",\"start\":{},\"end\":{},\"label\":\"not_anomaly\",\"kind\":\"range\"}}",
+            T0 + 5 * STEP_MS,
+            T0 + 8 * STEP_MS
+        )))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let got = h.get_json("/api/v1/feedback?entity=e0").await;
+    assert_eq!(got["history"].as_array().unwrap().len(), 2);
+    assert_eq!(got["history"][0]["comment"], "disk full");
+    let spans: Vec<(i64, i64, String)> = got["effective"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["start"].as_i64().unwrap(),
+                e["end"].as_i64().unwrap(),
+                e["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        spans,
+        vec![
+            (T0, T0 + 5 * STEP_MS - 1, "anomaly".into()),
+            (T0 + 5 * STEP_MS, T0 + 8 * STEP_MS, "not_anomaly".into()),
+            (T0 + 8 * STEP_MS + 1, T0 + 20 * STEP_MS, "anomaly".into()),
+        ]
+    );
+    // Kept across a restart.
+    let h = h.restart().await;
+    assert_eq!(
+        h.get_json("/api/v1/feedback?entity=e0").await["history"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    h.finish().await;
+}
+
+async fn a_restarted_service_continues_each_stream_as_one_run(backend: Backend) {
+    // Under SPOT the threshold learns from every step: a stream cut by a restart must end
+    // with the thresholds and alarms of one uninterrupted run.
+    let spot = |c: &mut vigil_serve::ServeConfig| {
+        c.threshold = Some(vigil_serve::config::ThresholdSetting::Name("spot".into()))
+    };
+    let value = |e: usize, t: usize| {
+        if t.is_multiple_of(37) {
+            anomalous(e, t)
+        } else {
+            normal(e, t)
+        }
+    };
+    let whole = Harness::new(backend, spot).await;
+    whole.write(&fleet_series(2, 0..300, value)).await;
+    whole.score().await;
+    let expected = whole.get_json("/api/v1/entities/e1/scores").await;
+    whole.finish().await;
+
+    let cut = Harness::new(backend, spot).await;
+    cut.write(&fleet_series(2, 0..120, value)).await;
+    cut.score().await;
+    // Steps that arrived but were not scored before the stop are scored after it.
+    cut.write(&fleet_series(2, 120..200, value)).await;
+    let cut = cut.restart().await;
+    cut.write(&fleet_series(2, 200..300, value)).await;
+    cut.score().await;
+    let got = cut.get_json("/api/v1/entities/e1/scores").await;
+    assert_eq!(got["scores"].as_array().unwrap().len(), 300);
+    assert_eq!(got["scores"], expected["scores"]);
+    cut.finish().await;
+}
+
+async fn a_full_queue_answers_429_with_retry_after(backend: Backend) {
+    let h = Harness::new(backend, |c| c.limits.pending_steps = 10).await;
+    // Not scored: the first write fills the queue.
+    assert_eq!(
+        h.write(&fleet_series(1, 0..12, normal)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let before = h.count("samples").await;
+    let (status, headers, body) = h
+        .send(remote_write_request(&fleet_series(1, 12..13, normal), &[]))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(h.count("samples").await, before);
+    h.score().await;
+    assert_eq!(
+        h.write(&fleet_series(1, 12..13, normal)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    h.finish().await;
+}
+
+async fn late_metrics_wait_for_the_grace_period_then_take_their_last_value(backend: Backend) {
+    let h = Harness::new(backend, |c| c.grace_ms = 2 * STEP_MS).await;
+    h.write(&fleet_series(1, 0..10, normal)).await;
+    assert_eq!(h.score().await, 10);
+    // Step 10 lacks `net`; steps 11 and 12 come whole.
+    let partial: Vec<Series> = fleet_series(1, 10..11, normal)
+        .into_iter()
+        .filter(|s| s.labels[0].1 != "net")
+        .collect();
+    h.write(&partial).await;
+    h.write(&fleet_series(1, 11..12, normal)).await;
+    assert_eq!(
+        h.score().await,
+        0,
+        "step 10 waits: its grace has not passed"
+    );
+    h.write(&fleet_series(1, 12..13, normal)).await;
+    assert_eq!(h.score().await, 3);
+    let scores = h.get_json("/api/v1/entities/e0/scores").await;
+    let filled: Vec<i64> = scores["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["filled"].as_i64().unwrap())
+        .collect();
+    assert_eq!(filled[10..], [1, 0, 0]);
+    // The late `net` of step 10 is now out of order.
+    let late = fleet_series(1, 10..11, normal)
+        .into_iter()
+        .filter(|s| s.labels[0].1 == "net")
+        .collect::<Vec<_>>();
+    assert_eq!(h.write(&late).await.0, StatusCode::BAD_REQUEST);
+    h.finish().await;
+}
