@@ -76,15 +76,21 @@ fn write_peer_configs(dir: &Path, exporter: u16, vigil: u16, alertmanager: u16) 
     .unwrap();
 }
 
-fn vigil_anomaly_alerts(alertmanager: &str) -> Vec<serde_json::Value> {
+/// Alertmanager's alerts named `name`.
+fn alerts_named(alertmanager: &str, name: &str) -> Vec<serde_json::Value> {
     let Ok((200, body)) = http("GET", alertmanager, "/api/v2/alerts", &[], b"") else {
         return vec![];
     };
     let alerts: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
     alerts
         .into_iter()
-        .filter(|a| a["labels"]["alertname"] == "VigilAnomaly")
+        .filter(|a| a["labels"]["alertname"] == name)
         .collect()
+}
+
+/// Alerts fired by the rule `anomaly_score > 1` (docs/examples/vigil-rules.yml).
+fn vigil_anomaly_alerts(alertmanager: &str) -> Vec<serde_json::Value> {
+    alerts_named(alertmanager, "VigilAnomaly")
 }
 
 fn an_injected_anomaly_reaches_alertmanager_through_prometheus(store: &str, dir: &Path) {
@@ -93,7 +99,11 @@ fn an_injected_anomaly_reaches_alertmanager_through_prometheus(store: &str, dir:
     train_model(dir);
     std::fs::write(
         dir.join("vigil.toml"),
-        format!("listen = \"127.0.0.1:{vigil_port}\"\nstore = \"{store}\"\nmodels = \"models\"\nmodel = \"m\"\ngrace_ms = 5000\n"),
+        format!(
+            "listen = \"127.0.0.1:{vigil_port}\"\nstore = \"{store}\"\nmodels = \"models\"\nmodel = \"m\"\ngrace_ms = 5000\n\
+             [alertmanager]\nurl = \"http://127.0.0.1:{am_port}\"\nresend_s = 2\n\
+             [remote_write_out]\nurl = \"http://127.0.0.1:{prometheus_port}/api/v1/write\"\nlabels = {{ source = \"vigil-push\" }}\n"
+        ),
     )
     .unwrap();
     write_peer_configs(dir, exporter_port, vigil_port, am_port);
@@ -118,6 +128,8 @@ fn an_injected_anomaly_reaches_alertmanager_through_prometheus(store: &str, dir:
             "--config.file=prometheus.yml".into(),
             format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
             format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+            // vigil pushes its scores back by remote-write.
+            "--web.enable-remote-write-receiver".into(),
         ],
         dir,
         "prometheus",
@@ -149,6 +161,10 @@ fn an_injected_anomaly_reaches_alertmanager_through_prometheus(store: &str, dir:
         vigil_anomaly_alerts(&am_address).is_empty(),
         "an alert fired on normal data"
     );
+    assert!(
+        alerts_named(&am_address, "VigilAlarm").is_empty(),
+        "vigil pushed an alarm on normal data"
+    );
     // The anomaly: the rule fires and Alertmanager holds the alert, labelled with the entity.
     wait_for(
         "VigilAnomaly in Alertmanager",
@@ -164,6 +180,50 @@ fn an_injected_anomaly_reaches_alertmanager_through_prometheus(store: &str, dir:
     assert_eq!(alert["labels"]["for"], "m", "{alert}");
     assert_eq!(alert["labels"]["job"], "exporter", "{alert}");
     assert!(scrapes.load(Ordering::SeqCst) >= NORMAL_SCRAPES);
+    // vigil's own push holds the alarm too, with the entity's labels and a summary.
+    wait_for(
+        "VigilAlarm pushed by vigil",
+        Duration::from_secs(30),
+        || !alerts_named(&am_address, "VigilAlarm").is_empty(),
+    );
+    let pushed = &alerts_named(&am_address, "VigilAlarm")[0];
+    assert_eq!(
+        pushed["labels"]["instance"],
+        exporter_instance.as_str(),
+        "{pushed}"
+    );
+    assert!(
+        pushed["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("anomalous"),
+        "{pushed}"
+    );
+    // Scores remote-written by vigil, with their steps' timestamps, are in Prometheus.
+    let prometheus_address = format!("127.0.0.1:{prometheus_port}");
+    let query =
+        "/api/v1/query?query=max_over_time(anomaly_score%7Bsource%3D%22vigil-push%22%7D%5B10m%5D)";
+    let mut pushed_max = 0.0;
+    wait_for(
+        "vigil's pushed scores in Prometheus",
+        Duration::from_secs(30),
+        || {
+            let Ok((200, body)) = http("GET", &prometheus_address, query, &[], b"") else {
+                return false;
+            };
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            pushed_max = answer["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            pushed_max > 1.0
+        },
+    );
+    let (_, result) = http("GET", &prometheus_address, query, &[], b"").unwrap();
+    assert!(
+        result.contains(&exporter_instance) && result.contains("\"for\":\"m\""),
+        "{result}"
+    );
     // Every alarm vigil stored is a step the exporter served anomalous (its cpu four times
     // the normal at most 61).
     let get = |what: &str| {

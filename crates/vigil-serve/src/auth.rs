@@ -37,6 +37,18 @@ pub fn authorize(config: &ServeConfig, headers: &HeaderMap, scope: Scope) -> Res
     }
 }
 
+/// Allows what changes the service for every tenant (the model in service): a write token
+/// not limited to some tenants.
+pub fn authorize_admin(config: &ServeConfig, headers: &HeaderMap) -> Result<()> {
+    match token(config, headers, Scope::Write)? {
+        Some(token) if !token.tenants.is_empty() => Err(ServeError::Forbidden(
+            "the model in service is every tenant's: use a write token not limited to tenants"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The tenants whose scores a `/metrics` scrape shows: the one named by `X-Scope-OrgID`, else
 /// those the token may act for (`None`: every tenant).
 pub fn visible_tenants(config: &ServeConfig, headers: &HeaderMap) -> Result<Option<Vec<String>>> {

@@ -22,6 +22,9 @@ pub struct ServeConfig {
     /// (`{ method = "spot", q = 1e-3, level = 0.98 }`). Default: the rule stored with the model
     /// at training, else `auto`.
     pub threshold: Option<ThresholdSetting>,
+    /// How often (seconds) the model store is checked for a newer version of `model`, which
+    /// then takes over between two steps (0: only on `POST /api/v1/models/reload`).
+    pub model_poll_s: u64,
     /// How series map to entities and metrics.
     pub labels: LabelRules,
     /// How long (in the data's own time, milliseconds) a step waits for its late metrics once a
@@ -29,6 +32,10 @@ pub struct ServeConfig {
     /// metric's last value.
     pub grace_ms: i64,
     pub limits: Limits,
+    /// Push alarms straight to an Alertmanager (beside the rule route through `/metrics`).
+    pub alertmanager: Option<AlertmanagerConfig>,
+    /// Push every scored step by remote-write (with its own timestamp).
+    pub remote_write_out: Option<RemoteWriteOutConfig>,
     /// Bearer tokens; none means no authentication (only on loopback: see `docs/serve.md`).
     pub tokens: Vec<Token>,
 }
@@ -41,9 +48,12 @@ impl Default for ServeConfig {
             models: PathBuf::from("models"),
             model: "default".into(),
             threshold: None,
+            model_poll_s: 30,
             labels: LabelRules::default(),
             grace_ms: 30_000,
             limits: Limits::default(),
+            alertmanager: None,
+            remote_write_out: None,
             tokens: Vec::new(),
         }
     }
@@ -120,6 +130,42 @@ impl Default for Limits {
     }
 }
 
+/// Where and how alarms are pushed to Alertmanager.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager's base URL, e.g. `http://127.0.0.1:9093`.
+    pub url: String,
+    /// The alerts' `alertname` label.
+    #[serde(default = "default_alertname")]
+    pub alertname: String,
+    /// Seconds between re-sends of the alerts still active.
+    #[serde(default = "default_resend_s")]
+    pub resend_s: u64,
+    /// vigil's own address as operators reach it, for the alerts' `generatorURL`.
+    #[serde(default)]
+    pub external_url: Option<String>,
+}
+
+fn default_alertname() -> String {
+    "VigilAlarm".into()
+}
+
+fn default_resend_s() -> u64 {
+    60
+}
+
+/// Where scored steps are remote-written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteOutConfig {
+    /// The receiver's URL, e.g. `http://127.0.0.1:9090/api/v1/write`.
+    pub url: String,
+    /// Labels added to every pushed series (as Prometheus' `external_labels`).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
 /// A bearer token and what it may do.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +216,14 @@ impl ServeConfig {
                 "a token of {} characters is too easy to guess; use at least 16",
                 t.token.len()
             ));
+        }
+        if let Some(am) = &self.alertmanager {
+            crate::outbound::client::check_url("alertmanager.url", &am.url)
+                .map_err(ServeError::Config)?;
+        }
+        if let Some(rw) = &self.remote_write_out {
+            crate::outbound::client::check_url("remote_write_out.url", &rw.url)
+                .map_err(ServeError::Config)?;
         }
         if let Some(threshold) = &self.threshold {
             threshold.method()?;

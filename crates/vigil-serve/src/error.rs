@@ -21,6 +21,13 @@ pub enum ServeError {
     /// An entity, model or version the tenant does not have (404).
     #[error("{0}")]
     NotFound(String),
+    /// What the request asks conflicts with the service's state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A well-formed request the service cannot carry out, e.g. a model version that cannot be
+    /// loaded (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// A body over the size limit (413).
     #[error("{0}")]
     TooLarge(String),
@@ -47,6 +54,8 @@ impl ServeError {
             ServeError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServeError::NotFound(_) => StatusCode::NOT_FOUND,
             ServeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServeError::Conflict(_) => StatusCode::CONFLICT,
+            ServeError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServeError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServeError::Config(_) | ServeError::Model(_) => StatusCode::INTERNAL_SERVER_ERROR,

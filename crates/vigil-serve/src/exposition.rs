@@ -41,6 +41,11 @@ pub struct Exposition {
     pub alarms: Counter,
     pub dropped_steps: Counter,
     pub scoring_errors: Counter,
+    pub model_version: Gauge,
+    pub pushed_steps: Family<Labels, Counter>,
+    pub push_errors: Family<Labels, Counter>,
+    pub push_dropped: Family<Labels, Counter>,
+    pub model_load_errors: Counter,
     pub scoring_latency: Histogram,
     pub store_latency: Family<Labels, Histogram, fn() -> Histogram>,
 }
@@ -64,6 +69,11 @@ impl Exposition {
             alarms: Counter::default(),
             dropped_steps: Counter::default(),
             scoring_errors: Counter::default(),
+            model_version: Gauge::default(),
+            pushed_steps: Family::default(),
+            push_errors: Family::default(),
+            push_dropped: Family::default(),
+            model_load_errors: Counter::default(),
             scoring_latency: latency_histogram(),
             store_latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
@@ -103,6 +113,31 @@ impl Exposition {
             "vigil_scoring_errors",
             "Claims the model could not score (the log says why)",
             exposition.scoring_errors.clone(),
+        );
+        registry.register(
+            "vigil_model_version",
+            "The version of the model in service",
+            exposition.model_version.clone(),
+        );
+        registry.register(
+            "vigil_pushed_steps",
+            "Scored steps pushed, by destination",
+            exposition.pushed_steps.clone(),
+        );
+        registry.register(
+            "vigil_push_errors",
+            "Pushes a destination did not accept (retried, or dropped on a 4xx)",
+            exposition.push_errors.clone(),
+        );
+        registry.register(
+            "vigil_push_dropped",
+            "Updates dropped because a destination's queue was full",
+            exposition.push_dropped.clone(),
+        );
+        registry.register(
+            "vigil_model_load_errors",
+            "New model versions that could not be served (the serving one stayed)",
+            exposition.model_load_errors.clone(),
         );
         registry.register(
             "vigil_scoring_latency_seconds",

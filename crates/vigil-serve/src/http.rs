@@ -10,6 +10,8 @@
 //! | `GET /api/v1/entities/{entity}/scores?from=&to=` | read | scored steps |
 //! | `GET /api/v1/entities/{entity}/samples?from=&to=` | read | raw samples |
 //! | `GET /api/v1/status` | read | the model in service, its rule, the queue |
+//! | `POST /api/v1/models/reload` | write, all tenants | serve the store's newest version |
+//! | `POST /api/v1/models/{name}/rollback` | write, all tenants | serve the previous version again |
 //! | `GET /metrics` | read | anomaly scores and the service's health (OpenMetrics) |
 //! | `GET /-/healthy` | none | liveness |
 
@@ -41,6 +43,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/entities/{entity}/scores", get(scores))
         .route("/api/v1/entities/{entity}/samples", get(samples))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/models/reload", post(reload_model))
+        .route("/api/v1/models/{name}/rollback", post(rollback_model))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "vigil is healthy\n" }))
         .layer(DefaultBodyLimit::max(limit))
@@ -257,12 +261,36 @@ async fn status(State(engine): AppState, headers: HeaderMap) -> Result<Response>
     Ok(Json(serde_json::json!({
         "model": model.name,
         "version": model.version,
+        "previous_version": engine.previous_model().map(|m| m.version),
         "detector": model.model.detector.kind(),
         "threshold": model.threshold,
         "metrics": model.metrics(),
         "pending_steps": engine.pending_steps(),
     }))
     .into_response())
+}
+
+async fn reload_model(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
+    crate::auth::authorize_admin(&engine.config, &headers)?;
+    let swapped = engine.reload().await?;
+    let model = engine.model();
+    Ok(Json(serde_json::json!({
+        "model": model.name,
+        "version": model.version,
+        "previous": swapped.map(|(before, _)| before),
+        "swapped": swapped.is_some(),
+    }))
+    .into_response())
+}
+
+async fn rollback_model(
+    State(engine): AppState,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    crate::auth::authorize_admin(&engine.config, &headers)?;
+    let (from, to) = engine.rollback(&name)?;
+    Ok(Json(serde_json::json!({ "model": name, "version": to, "previous": from })).into_response())
 }
 
 async fn metrics(State(engine): AppState, headers: HeaderMap) -> Result<Response> {

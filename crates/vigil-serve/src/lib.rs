@@ -6,16 +6,18 @@
 //!
 //! Layout: `config` (TOML settings), `auth` (tokens, tenants), `ingest/` (formats to points),
 //! `engine/` (streams, readiness, scoring), `store/` (SQL, migrations), `exposition`
-//! (`/metrics`), `feedback`, `http` (routes), `server` (start, serve, shut down).
+//! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `http` (routes), `server` (start, serve, shut down).
 
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod exposition;
 pub mod feedback;
 pub mod http;
 pub mod ingest;
+pub mod outbound;
 pub mod server;
 pub mod store;
 

@@ -43,7 +43,8 @@ impl Service {
     /// Serves until `shutdown` completes, then stops gracefully.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let scorer = tokio::spawn(self.engine.clone().run_scorer(stopped));
+        let scorer = tokio::spawn(self.engine.clone().run_scorer(stopped.clone()));
+        let poller = tokio::spawn(poll_models(self.engine.clone(), stopped));
         let app = crate::http::router(self.engine.clone());
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -51,8 +52,29 @@ impl Service {
         // No request is in flight now: what is ready is scored, then the store is closed.
         let _ = stop.send(true);
         let _ = scorer.await;
+        let _ = poller.await;
+        self.engine.outbound.finish().await;
         self.engine.store.close().await;
         served.map_err(|e| ServeError::Config(format!("the server stopped: {e}")))
+    }
+}
+
+/// Checks the model store every `model_poll_s` seconds for a newer version (until `stop`).
+async fn poll_models(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    let every = engine.config.model_poll_s;
+    if every == 0 {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(every)) => {}
+            _ = stop.changed() => return,
+        }
+        match engine.reload().await {
+            Ok(Some((from, to))) => tracing::info!(from, to, "a newer model version is in service"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "the newest model version cannot be served"),
+        }
     }
 }
 
@@ -65,7 +87,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
-async fn signal() {
+pub async fn signal() {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

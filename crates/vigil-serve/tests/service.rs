@@ -31,6 +31,7 @@ on_both_stores!(
     a_restarted_service_continues_each_stream_as_one_run,
     a_full_queue_answers_429_with_retry_after,
     late_metrics_wait_for_the_grace_period_then_take_their_last_value,
+    a_new_version_takes_over_between_steps_and_can_be_rolled_back,
 );
 
 async fn remote_written_steps_are_scored_and_an_injected_anomaly_alarms(backend: Backend) {
@@ -561,5 +562,79 @@ async fn late_metrics_wait_for_the_grace_period_then_take_their_last_value(backe
         .filter(|s| s.labels[0].1 == "net")
         .collect::<Vec<_>>();
     assert_eq!(h.write(&late).await.0, StatusCode::BAD_REQUEST);
+    h.finish().await;
+}
+
+async fn a_new_version_takes_over_between_steps_and_can_be_rolled_back(backend: Backend) {
+    let h = Harness::new(backend, |c| {
+        c.threshold = Some(vigil_serve::config::ThresholdSetting::Name("spot".into()))
+    })
+    .await;
+    assert_eq!(
+        h.post("/api/v1/models/m/rollback", "").await.0,
+        StatusCode::CONFLICT,
+        "nothing to roll back to"
+    );
+    assert_eq!(
+        h.post("/api/v1/models/other/rollback", "").await.0,
+        StatusCode::NOT_FOUND
+    );
+    h.write(&fleet_series(1, 0..20, normal)).await;
+    h.score().await;
+    // Nothing newer in the store: nothing changes.
+    let (status, body) = h.post("/api/v1/models/reload", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"swapped\":false"), "{body}");
+    let models = vigil_models::DirStore::new(h.config.models.clone());
+    vigil_models::ModelStore::put(&models, "m", &trained_model(300)).unwrap();
+    let (status, body) = h.post("/api/v1/models/reload", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("\"version\":2") && body.contains("\"previous\":1"),
+        "{body}"
+    );
+    h.write(&fleet_series(1, 20..30, normal)).await;
+    h.score().await;
+    let scores = h.get_json("/api/v1/entities/e0/scores").await;
+    let models_used: Vec<&str> = scores["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models_used[..20], ["m@1"; 20]);
+    assert_eq!(models_used[20..], ["m@2"; 10]);
+    // A version that cannot be loaded leaves the serving one in place, and scoring goes on.
+    let broken = h.config.models.join("m").join("3");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("manifest.json"), "{ not a manifest").unwrap();
+    let (status, body) = h.post("/api/v1/models/reload", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("still serving m@2"), "{body}");
+    assert_eq!(h.get_json("/api/v1/status").await["version"], 2);
+    h.write(&fleet_series(1, 30..35, normal)).await;
+    assert_eq!(h.score().await, 5);
+    // Roll back to version 1, which scores the next steps.
+    std::fs::remove_dir_all(&broken).unwrap();
+    let (status, body) = h.post("/api/v1/models/m/rollback", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let status = h.get_json("/api/v1/status").await;
+    assert_eq!(
+        (
+            status["version"].as_u64(),
+            status["previous_version"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    h.write(&fleet_series(1, 35..40, normal)).await;
+    h.score().await;
+    let scores = h.get_json("/api/v1/entities/e0/scores").await;
+    assert_eq!(scores["scores"][39]["model"], "m@1");
+    let (_, metrics) = h.get("/metrics").await;
+    assert!(
+        metrics.contains("vigil_model_version 1")
+            && metrics.contains("vigil_model_load_errors_total 1"),
+        "{metrics}"
+    );
     h.finish().await;
 }

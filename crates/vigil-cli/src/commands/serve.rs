@@ -28,9 +28,39 @@ pub struct ServeArgs {
     /// model's own, else `auto`.
     #[arg(long)]
     pub threshold: Option<String>,
+    /// Run on generated data: a small fleet replays a generated machine with injected anomalies
+    /// into the service (all in a temporary folder, removed at exit).
+    #[arg(long)]
+    pub demo: bool,
+    /// With `--demo`: the detector trained for it.
+    #[arg(long, default_value = "pca", requires = "demo")]
+    pub demo_detector: String,
+    /// With `--demo`: how many entities replay.
+    #[arg(long, default_value_t = 4, requires = "demo")]
+    pub demo_entities: usize,
+    /// With `--demo`: milliseconds between two steps.
+    #[arg(long, default_value_t = 500, requires = "demo")]
+    pub demo_step_ms: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs();
+    if args.demo {
+        anyhow::ensure!(
+            args.config.is_none() && args.store.is_none() && args.models.is_none() && args.model.is_none(),
+            "--demo makes its own store and model: leave out --config, --store, --models and --model"
+        );
+        anyhow::ensure!(args.demo_entities > 0, "--demo-entities must be at least 1");
+        let settings = vigil_serve::demo::DemoSettings {
+            listen: args.listen.unwrap_or_else(|| ServeConfig::default().listen),
+            detector: args.demo_detector,
+            entities: args.demo_entities,
+            step_ms: args.demo_step_ms,
+        };
+        return runtime()?
+            .block_on(vigil_serve::demo::run(settings))
+            .map_err(Into::into);
+    }
     let mut config = match &args.config {
         Some(path) => ServeConfig::from_file(path)?,
         None => ServeConfig::default(),
@@ -51,7 +81,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.threshold = Some(ThresholdSetting::Name(threshold));
     }
     config.validate()?;
-    // Structured logs on stderr, one JSON object a line; RUST_LOG chooses what (default info).
+    runtime()?.block_on(vigil_serve::serve(config))?;
+    Ok(())
+}
+
+/// Structured logs on stderr, one JSON object a line; RUST_LOG chooses what (default info).
+fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -59,10 +94,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(vigil_serve::serve(config))?;
-    Ok(())
+        .context("cannot start the async runtime")
 }

@@ -10,6 +10,8 @@ use crate::config::ServeConfig;
 use crate::error::{Result, ServeError};
 use crate::exposition::{Exposition, Labels};
 use crate::ingest::{self, Series};
+use crate::outbound::alertmanager::AlarmChange;
+use crate::outbound::remote_write_out::ScoredStep;
 use crate::store::{SampleRow, SavedStream, ScoreRow, Store};
 use model::ServingModel;
 use std::collections::HashMap;
@@ -26,7 +28,11 @@ pub struct Engine {
     pub config: ServeConfig,
     pub store: Store,
     pub exposition: Arc<Exposition>,
+    /// Pushes to Alertmanager and a remote-write peer (those configured).
+    pub outbound: crate::outbound::Outbound,
     model: RwLock<Arc<ServingModel>>,
+    /// The version served before the current one, for a rollback.
+    previous: Mutex<Option<Arc<ServingModel>>>,
     streams: Mutex<HashMap<Key, Stream>>,
     pending_steps: AtomicUsize,
     /// One ingest request at a time is checked and kept (two at once could both admit a value
@@ -67,11 +73,14 @@ impl Engine {
                 .observe(seconds)
         }));
         let waiting = Semaphore::new(config.limits.waiting_requests);
+        let outbound = crate::outbound::Outbound::start(&config, exposition.clone());
         let engine = Engine {
             config,
             store,
             exposition,
+            outbound,
             model: RwLock::new(Arc::new(model)),
+            previous: Mutex::new(None),
             streams: Mutex::new(HashMap::new()),
             pending_steps: AtomicUsize::new(0),
             ingest_turn: tokio::sync::Mutex::new(()),
@@ -79,6 +88,8 @@ impl Engine {
             wake: Notify::new(),
         };
         engine.restore().await?;
+        let version = engine.model().version;
+        engine.exposition.model_version.set(version as i64);
         Ok(Arc::new(engine))
     }
 
@@ -95,18 +106,16 @@ impl Engine {
         let mut streams = HashMap::new();
         for saved in self.store.stream_states().await? {
             let key = (saved.tenant.clone(), saved.entity.clone());
-            let memory = if saved.model == model.id() {
-                serde_json::from_str(&saved.state).unwrap_or_else(|e| {
-                    tracing::warn!(tenant = %key.0, entity = %key.1, error = %e, "stream state unreadable; its threshold starts afresh");
-                    StreamMemory::default()
-                })
-            } else {
-                // Another model's tail and context mean nothing to this one.
-                tracing::info!(tenant = %key.0, entity = %key.1, saved = %saved.model, serving = %model.id(), "stream state of another model; its threshold starts afresh");
+            let memory: StreamMemory = serde_json::from_str(&saved.state).unwrap_or_else(|e| {
+                tracing::warn!(tenant = %key.0, entity = %key.1, error = %e, "stream state unreadable; its threshold starts afresh");
                 StreamMemory::default()
-            };
+            });
+            // A state saved under another version is adapted when the stream is next claimed.
             let stream_labels = labels.get(&key).cloned().unwrap_or_default();
-            streams.insert(key, Stream::new(stream_labels, memory, Some(saved.last_ts)));
+            streams.insert(
+                key,
+                Stream::new(stream_labels, memory, saved.model, Some(saved.last_ts)),
+            );
         }
         let now = Instant::now();
         let mut pending = 0;
@@ -116,6 +125,7 @@ impl Engine {
                 Stream::new(
                     labels.get(&key).cloned().unwrap_or_default(),
                     StreamMemory::default(),
+                    model.id(),
                     None,
                 )
             });
@@ -140,6 +150,74 @@ impl Engine {
     /// The model in service now.
     pub fn model(&self) -> Arc<ServingModel> {
         self.model.read().expect("model lock").clone()
+    }
+
+    /// The version served before the current one, if any.
+    pub fn previous_model(&self) -> Option<Arc<ServingModel>> {
+        self.previous.lock().expect("previous lock").clone()
+    }
+
+    /// Serves the model store's newest version of the model if it is newer than the one in
+    /// service; returns the versions (before, after) when it swapped. The new version is loaded
+    /// and checked before anything changes: a version that cannot be loaded, or that reads other
+    /// metrics, leaves the serving model as it was. The swap takes effect between two scoring
+    /// rounds, and the version it replaces is kept for [`Engine::rollback`].
+    pub async fn reload(&self) -> Result<Option<(u64, u64)>> {
+        let config = self.config.clone();
+        let loaded = tokio::task::spawn_blocking(move || ServingModel::load(&config))
+            .await
+            .map_err(|e| ServeError::Config(format!("loading the model stopped: {e}")))?;
+        let current = self.model();
+        let fresh = loaded.map_err(|e| {
+            self.exposition.model_load_errors.inc();
+            ServeError::Unprocessable(format!("{e}; still serving {}", current.id()))
+        })?;
+        if fresh.version <= current.version {
+            return Ok(None);
+        }
+        if fresh.metrics() != current.metrics() {
+            self.exposition.model_load_errors.inc();
+            return Err(ServeError::Unprocessable(format!(
+                "{} reads the metrics {:?}, not {:?} as {} does; serve it under another name \
+                 (still serving {})",
+                fresh.id(),
+                fresh.metrics(),
+                current.metrics(),
+                current.id(),
+                current.id()
+            )));
+        }
+        let versions = (current.version, fresh.version);
+        self.swap(Arc::new(fresh));
+        Ok(Some(versions))
+    }
+
+    /// Serves the version served before the current one again; returns (from, to).
+    pub fn rollback(&self, name: &str) -> Result<(u64, u64)> {
+        let current = self.model();
+        if name != current.name {
+            return Err(ServeError::NotFound(format!(
+                "model `{name}` is not in service (`{}` is)",
+                current.name
+            )));
+        }
+        let previous = self.previous_model().ok_or_else(|| {
+            ServeError::Conflict(format!(
+                "{} has no earlier version in service to roll back to",
+                current.id()
+            ))
+        })?;
+        let versions = (current.version, previous.version);
+        self.swap(previous);
+        Ok(versions)
+    }
+
+    fn swap(&self, next: Arc<ServingModel>) {
+        let before = std::mem::replace(&mut *self.model.write().expect("model lock"), next.clone());
+        tracing::info!(from = %before.id(), to = %next.id(), "model swapped");
+        self.exposition.model_version.set(next.version as i64);
+        *self.previous.lock().expect("previous lock") = Some(before);
+        self.wake.notify_one();
     }
 
     /// Checks and keeps `series` for `tenant`: the whole request or nothing. Answers 429 when
@@ -237,7 +315,9 @@ impl Engine {
             for (_, entity, labels) in new_entities {
                 streams
                     .entry((tenant.to_string(), entity))
-                    .or_insert_with(|| Stream::new(labels, StreamMemory::default(), None));
+                    .or_insert_with(|| {
+                        Stream::new(labels, StreamMemory::default(), model.id(), None)
+                    });
             }
             for p in &rows {
                 let key = (tenant.to_string(), batch.entities[p.entity].0.clone());
@@ -261,9 +341,18 @@ impl Engine {
     fn claim_ready(&self, model: &ServingModel) -> Vec<(Key, Claim)> {
         let (grace, window, m) = (self.config.grace_ms, model.window(), model.metrics().len());
         let mut streams = self.streams.lock().expect("streams lock");
+        let id = model.id();
         let mut claims: Vec<(Key, Claim)> = streams
             .iter_mut()
-            .filter_map(|(key, stream)| stream.claim(grace, window, m).map(|c| (key.clone(), c)))
+            .filter_map(|(key, stream)| {
+                if stream.model != id {
+                    // A new version (or a rollback) takes over between two steps.
+                    let memory = std::mem::take(&mut stream.memory);
+                    stream.memory = memory.for_another_model(window, m);
+                    stream.model = id.clone();
+                }
+                stream.claim(grace, window, m).map(|c| (key.clone(), c))
+            })
             .collect();
         let dropped: usize = claims.iter().map(|(_, c)| c.dropped.len()).sum();
         if dropped > 0 {
@@ -302,18 +391,17 @@ impl Engine {
         .map_err(|e| ServeError::Config(format!("the scorer stopped: {e}")))?;
         let mut rows: Vec<(String, ScoreRow)> = Vec::new();
         let mut states = Vec::new();
-        let mut commits: Vec<(Key, i64, StreamMemory, Option<ScoreRow>)> = Vec::new();
+        let mut commits: Vec<(Key, i64, StreamMemory, Vec<ScoreRow>)> = Vec::new();
         for ((tenant, entity), last, scored) in results {
             let Some(last_ts) = last else { continue };
             let memory = match scored {
                 Ok(scored) => {
-                    let newest = scored.rows.last().cloned();
-                    rows.extend(scored.rows.into_iter().map(|r| (tenant.clone(), r)));
+                    rows.extend(scored.rows.iter().map(|r| (tenant.clone(), r.clone())));
                     commits.push((
                         (tenant.clone(), entity.clone()),
                         last_ts,
                         scored.memory.clone(),
-                        newest,
+                        scored.rows,
                     ));
                     scored.memory
                 }
@@ -333,7 +421,7 @@ impl Engine {
                         (tenant.clone(), entity.clone()),
                         last_ts,
                         memory.clone(),
-                        None,
+                        Vec::new(),
                     ));
                     memory
                 }
@@ -361,7 +449,7 @@ impl Engine {
         let mut left = 0;
         {
             let mut streams = self.streams.lock().expect("streams lock");
-            for ((tenant, entity), last_ts, memory, newest) in commits {
+            for ((tenant, entity), last_ts, memory, scored_rows) in commits {
                 let Some(stream) = streams.get_mut(&(tenant.clone(), entity.clone())) else {
                     continue;
                 };
@@ -372,8 +460,8 @@ impl Engine {
                         .scoring_latency
                         .observe(now.duration_since(at).as_secs_f64());
                 }
-                if let Some(row) = newest {
-                    self.publish(&tenant, &stream.labels, &model, &row);
+                if !scored_rows.is_empty() {
+                    self.publish(&tenant, &entity, &stream.labels, &model, &scored_rows);
                 }
             }
         }
@@ -384,20 +472,61 @@ impl Engine {
         Ok(scored)
     }
 
-    /// The newest step's `anomaly_score` and contributions on `/metrics`.
-    fn publish(&self, tenant: &str, labels: &Labels, model: &ServingModel, row: &ScoreRow) {
+    /// A claim's scored steps, out: the newest on `/metrics`, every one to the remote-write
+    /// peer, and the alarm's start and end to Alertmanager (configured ones).
+    fn publish(
+        &self,
+        tenant: &str,
+        entity: &str,
+        labels: &Labels,
+        model: &ServingModel,
+        rows: &[ScoreRow],
+    ) {
         let mut base: Labels = labels.clone();
         base.retain(|(n, _)| n != "for" && n != "tenant");
         base.push(("for".into(), model.name.clone()));
         base.push(("tenant".into(), tenant.into()));
-        let parts = model
-            .metrics()
-            .iter()
-            .zip(&row.contributions)
-            .map(|(metric, part)| (metric.clone(), f64::from(*part)))
-            .collect();
+        let parts = |row: &ScoreRow| -> Vec<(String, f64)> {
+            model
+                .metrics()
+                .iter()
+                .zip(&row.contributions)
+                .map(|(metric, part)| (metric.clone(), f64::from(*part)))
+                .collect()
+        };
+        let newest = rows.last().expect("a claim scores at least one step");
         self.exposition
-            .set_score(tenant, base, row.anomaly_score, parts);
+            .set_score(tenant, base.clone(), newest.anomaly_score, parts(newest));
+        if self.outbound.wants_scores() {
+            for row in rows {
+                self.outbound.score(ScoredStep {
+                    labels: base.clone(),
+                    ts: row.ts,
+                    anomaly_score: row.anomaly_score,
+                    contributions: parts(row),
+                });
+            }
+        }
+        if self.outbound.wants_alarms() {
+            let change = |row: &ScoreRow| AlarmChange {
+                tenant: tenant.into(),
+                entity: entity.into(),
+                labels: base.clone(),
+                alarm: row.alarm,
+                ts: row.ts,
+                anomaly_score: row.anomaly_score,
+                top_metric: parts(row)
+                    .into_iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(m, _)| m)
+                    .unwrap_or_default(),
+            };
+            // An alarm inside the claim is told even when the claim ends quiet.
+            if let Some(first_alarm) = rows.iter().find(|r| r.alarm) {
+                self.outbound.alarm(change(first_alarm));
+            }
+            self.outbound.alarm(change(newest));
+        }
     }
 
     /// Scores what becomes ready until `stop` turns true, then scores what is ready and returns.

@@ -19,6 +19,21 @@ pub struct StreamMemory {
     pub last_values: Vec<Option<f64>>,
 }
 
+impl StreamMemory {
+    /// The memory a stream carries into another model of the same metrics: the threshold state
+    /// is the old model's (its tail was learnt from the old model's scores) and starts afresh,
+    /// the cleaned steps and last values are the data's and are kept, as many as the new
+    /// model's window takes.
+    pub fn for_another_model(mut self, window: usize, n_metrics: usize) -> StreamMemory {
+        self.rule = None;
+        let keep_rows = (self.context.len() / n_metrics.max(1)).min(window.saturating_sub(1));
+        self.context = self
+            .context
+            .split_off(self.context.len() - keep_rows * n_metrics);
+        self
+    }
+}
+
 /// What to do with one arriving sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Admit {
@@ -60,6 +75,8 @@ pub struct Stream {
     /// When each pending step first arrived (for the ingest-to-score latency).
     arrived: BTreeMap<i64, Instant>,
     pub memory: StreamMemory,
+    /// The model (`name@version`) whose threshold state `memory` holds.
+    pub model: String,
     /// The newest scored (and stored) step.
     pub last_ts: Option<i64>,
     /// The newest step handed to the scorer (at or after `last_ts`).
@@ -70,6 +87,7 @@ impl Stream {
     pub fn new(
         labels: Vec<(String, String)>,
         memory: StreamMemory,
+        model: String,
         last_ts: Option<i64>,
     ) -> Stream {
         Stream {
@@ -77,6 +95,7 @@ impl Stream {
             pending: BTreeMap::new(),
             arrived: BTreeMap::new(),
             memory,
+            model,
             last_ts,
             claimed_ts: last_ts,
         }
@@ -154,9 +173,8 @@ impl Stream {
         }
         let starting = self.memory.context.is_empty() && self.last_ts.is_none();
         if starting && steps.len() < window {
-            // Dropped steps are dropped now all the same; the rest wait for a whole window.
-            self.discard(&dropped);
-            return None;
+            // The rest wait for a whole window; dropped steps are dropped now all the same.
+            steps.clear();
         }
         if steps.is_empty() && dropped.is_empty() {
             return None;
@@ -202,7 +220,7 @@ mod tests {
     use super::*;
 
     fn stream_with(steps: &[(i64, [f64; 2])]) -> Stream {
-        let mut s = Stream::new(vec![], StreamMemory::default(), None);
+        let mut s = Stream::new(vec![], StreamMemory::default(), "m@1".into(), None);
         let now = Instant::now();
         for (ts, row) in steps {
             for (m, v) in row.iter().enumerate() {
@@ -270,6 +288,32 @@ mod tests {
         // A late sample for the claimed, filled step is refused; one for step 20 is taken.
         assert_eq!(s.admit(10, 1, 2.5), Admit::Late);
         assert_eq!(s.admit(20, 1, 2.5), Admit::New);
+    }
+
+    #[test]
+    fn another_model_keeps_the_data_but_not_the_threshold_state() {
+        let memory = StreamMemory {
+            rule: None,
+            context: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            last_values: vec![Some(5.0), Some(6.0)],
+        };
+        let next = memory.clone().for_another_model(2, 2);
+        assert_eq!(next.context, vec![5.0, 6.0]);
+        assert_eq!(next.last_values, memory.last_values);
+        assert_eq!(
+            memory.clone().for_another_model(10, 2).context,
+            memory.context
+        );
+        assert!(memory.for_another_model(1, 2).context.is_empty());
+    }
+
+    #[test]
+    fn a_first_step_dropped_while_waiting_for_a_window_is_reported() {
+        let mut s = stream_with(&[(1, [1.0, f64::NAN]), (100, [1.0, 2.0])]);
+        let claim = s.claim(50, 5, 2).unwrap();
+        assert_eq!((claim.steps.len(), claim.dropped.clone()), (0, vec![1]));
+        assert_eq!(s.pending_steps(), 1);
+        assert_eq!(s.claim(50, 5, 2), None);
     }
 
     #[test]

@@ -49,21 +49,20 @@ pub fn anomalous(e: usize, t: usize) -> [f64; 3] {
     [cpu * 4.0, mem, 0.0]
 }
 
+/// A PCA model of [`normal`] trained on its first `steps` steps.
+pub fn trained_model(steps: usize) -> TrainedModel {
+    let values: Vec<f64> = (0..steps).flat_map(|t| normal(0, t)).collect();
+    let series = CoreSeries::new(METRICS.iter().map(|m| m.to_string()).collect(), values).unwrap();
+    let spec = TrainSpec {
+        detector: "pca".into(),
+        ..TrainSpec::default()
+    };
+    vigil_models::train(series, &spec, None).unwrap()
+}
+
 fn trained_model_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| {
-        let values: Vec<f64> = (0..600).flat_map(|t| normal(0, t)).collect();
-        let series =
-            CoreSeries::new(METRICS.iter().map(|m| m.to_string()).collect(), values).unwrap();
-        let spec = TrainSpec {
-            detector: "pca".into(),
-            ..TrainSpec::default()
-        };
-        vigil_models::train(series, &spec, None)
-            .unwrap()
-            .to_bytes()
-            .unwrap()
-    })
+    BYTES.get_or_init(|| trained_model(600).to_bytes().unwrap())
 }
 
 pub struct Harness {
@@ -211,6 +210,15 @@ impl Harness {
         let (status, _, body) = self
             .send(Request::get(path).body(Body::empty()).unwrap())
             .await;
+        (status, body)
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> (StatusCode, String) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, _, body) = self.send(request).await;
         (status, body)
     }
 
