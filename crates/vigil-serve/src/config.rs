@@ -111,6 +111,8 @@ impl Default for LabelRules {
 pub struct Limits {
     /// Largest request body in bytes (413 above).
     pub body_bytes: usize,
+    /// Largest remote-write body once decompressed (413 above).
+    pub decoded_bytes: usize,
     /// Most steps waiting to be scored across all entities; ingest answers 429 above it.
     pub pending_steps: usize,
     /// Most ingest requests waiting for their turn; 429 above it.
@@ -123,6 +125,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             body_bytes: 16 << 20,
+            decoded_bytes: 128 << 20,
             pending_steps: 1_000_000,
             waiting_requests: 64,
             retry_after_s: 5,

@@ -177,7 +177,8 @@ impl Exposition {
             );
     }
 
-    /// The OpenMetrics text: the health, and the scores of `tenants` (every tenant for `None`).
+    /// The OpenMetrics text: the scores of `tenants`, and the service's health (every tenant's
+    /// traffic together, so only for a caller that may see every tenant: `None`).
     pub fn render(&self, tenants: Option<&[String]>) -> String {
         let anomaly_score = Family::<Labels, FloatGauge>::default();
         let contribution = Family::<Labels, FloatGauge>::default();
@@ -186,12 +187,13 @@ impl Exposition {
                 continue;
             }
             for (labels, published) in entities {
+                let labels = escaped(labels);
                 anomaly_score
-                    .get_or_create(labels)
+                    .get_or_create(&labels)
                     .set(published.anomaly_score);
                 for (metric, part) in &published.contributions {
                     let mut with_metric = labels.clone();
-                    with_metric.push(("metric".into(), metric.clone()));
+                    with_metric.push(("metric".into(), escape(metric)));
                     contribution.get_or_create(&with_metric).set(*part);
                 }
             }
@@ -209,11 +211,60 @@ impl Exposition {
         );
         let mut text = String::new();
         encode_registry(&mut text, &registry).expect("writing to a String cannot fail");
-        encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
+        if tenants.is_none() {
+            encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
+        }
         encode_eof(&mut text).expect("writing to a String cannot fail");
         text
     }
 }
 
+/// A label value as the text format spells it: prometheus-client writes values as given, so a
+/// `"`, `\\` or line break (a metric named `cpu{mode="idle"}`, an input label's value) is escaped
+/// here, or one entity's labels would make the whole scrape unreadable.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn escaped(labels: &Labels) -> Labels {
+    labels.iter().map(|(n, v)| (n.clone(), escape(v))).collect()
+}
+
 /// The content type of [`Exposition::render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_health_is_for_callers_who_see_every_tenant() {
+        let exposition = Exposition::new();
+        let labels = vec![("instance".to_string(), "a\"b\\c\nd".to_string())];
+        exposition.set_score("t", labels, 2.0, vec![("cpu{mode=\"idle\"}".into(), 1.0)]);
+        let all = exposition.render(None);
+        assert!(
+            all.contains("anomaly_score{instance=\"a\\\"b\\\\c\\nd\"} 2.0"),
+            "{all}"
+        );
+        assert!(all.contains("metric=\"cpu{mode=\\\"idle\\\"}\""), "{all}");
+        assert!(all.contains("vigil_pending_steps"));
+        let one = exposition.render(Some(&["t".to_string()]));
+        assert!(
+            one.contains("anomaly_score{") && !one.contains("vigil_pending_steps"),
+            "{one}"
+        );
+        assert!(!exposition
+            .render(Some(&["u".to_string()]))
+            .contains("anomaly_score{"));
+    }
+}

@@ -115,7 +115,7 @@ async fn remote_write_handler(
             header_str(&headers, header::CONTENT_TYPE),
             header_str(&headers, header::CONTENT_ENCODING),
         )?;
-        remote_write::decode(&raw)
+        remote_write::decode(&raw, engine.config.limits.decoded_bytes)
     };
     ingest(&engine, "remote_write", &headers, decode).await
 }

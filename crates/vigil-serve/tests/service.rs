@@ -32,6 +32,8 @@ on_both_stores!(
     a_full_queue_answers_429_with_retry_after,
     late_metrics_wait_for_the_grace_period_then_take_their_last_value,
     a_new_version_takes_over_between_steps_and_can_be_rolled_back,
+    a_windowed_model_waits_for_its_window_and_carries_it_across_restarts_and_versions,
+    bad_labels_and_times_are_refused_and_odd_label_values_stay_readable_on_metrics,
 );
 
 async fn remote_written_steps_are_scored_and_an_injected_anomaly_alarms(backend: Backend) {
@@ -385,6 +387,7 @@ async fn a_tenant_cannot_read_or_write_another_tenants_data(backend: Backend) {
         ],
     );
     assert_eq!(h.send(b_write).await.0, StatusCode::NO_CONTENT);
+    h.score().await;
     let (_, _, a_samples) = h.send(get("a", "/api/v1/entities/e0/samples")).await;
     let a_samples: serde_json::Value = serde_json::from_str(&a_samples).unwrap();
     assert_eq!(
@@ -401,6 +404,9 @@ async fn a_tenant_cannot_read_or_write_another_tenants_data(backend: Backend) {
         )
         .await;
     assert!(!metrics_b.contains("tenant=\"a\""), "{metrics_b}");
+    assert!(metrics_b.contains("tenant=\"b\""), "{metrics_b}");
+    // The service's health is every tenant's traffic: not for a token of some tenants.
+    assert!(!metrics_b.contains("vigil_ingest_requests"), "{metrics_b}");
     let (_, _, metrics_a) = h
         .send(
             Request::get("/metrics")
@@ -635,6 +641,121 @@ async fn a_new_version_takes_over_between_steps_and_can_be_rolled_back(backend: 
         metrics.contains("vigil_model_version 1")
             && metrics.contains("vigil_model_load_errors_total 1"),
         "{metrics}"
+    );
+    h.finish().await;
+}
+
+async fn a_windowed_model_waits_for_its_window_and_carries_it_across_restarts_and_versions(
+    backend: Backend,
+) {
+    let model = windowed_model(1);
+    let spot = |c: &mut vigil_serve::ServeConfig| {
+        c.threshold = Some(vigil_serve::config::ThresholdSetting::Name("spot".into()))
+    };
+    let value = |e: usize, t: usize| {
+        if t % 23 == 7 {
+            anomalous(e, t)
+        } else {
+            normal(e, t)
+        }
+    };
+    let whole = Harness::serving(backend, &model, spot).await;
+    whole.write(&fleet_series(1, 0..100, value)).await;
+    assert_eq!(whole.score().await, 100);
+    let expected = whole.get_json("/api/v1/entities/e0/scores").await;
+    whole.finish().await;
+
+    let cut = Harness::serving(backend, &model, spot).await;
+    cut.write(&fleet_series(1, 0..3, value)).await;
+    assert_eq!(cut.score().await, 0, "three steps are not a window of five");
+    cut.write(&fleet_series(1, 3..40, value)).await;
+    assert_eq!(cut.score().await, 40);
+    cut.write(&fleet_series(1, 40..41, value)).await;
+    assert_eq!(
+        cut.score().await,
+        1,
+        "after the first window a single step is scored"
+    );
+    let cut = cut.restart().await;
+    cut.write(&fleet_series(1, 41..100, value)).await;
+    assert_eq!(cut.score().await, 59);
+    let got = cut.get_json("/api/v1/entities/e0/scores").await;
+    assert_eq!(got["scores"], expected["scores"]);
+    // A new version scores the next steps at once, from the steps the stream carries.
+    vigil_models::ModelStore::put(
+        &vigil_models::DirStore::new(cut.config.models.clone()),
+        "m",
+        &windowed_model(2),
+    )
+    .unwrap();
+    assert_eq!(
+        cut.post("/api/v1/models/reload", "").await.0,
+        StatusCode::OK
+    );
+    cut.write(&fleet_series(1, 100..102, value)).await;
+    assert_eq!(cut.score().await, 2);
+    let (_, metrics) = cut.get("/metrics").await;
+    assert!(
+        metrics.contains("vigil_scoring_errors_total 0"),
+        "{metrics}"
+    );
+    let scores = cut.get_json("/api/v1/entities/e0/scores").await;
+    assert_eq!(scores["scores"][101]["model"], "m@2");
+    cut.finish().await;
+}
+
+async fn bad_labels_and_times_are_refused_and_odd_label_values_stay_readable_on_metrics(
+    backend: Backend,
+) {
+    let h = Harness::new(backend, |_| {}).await;
+    let with_labels = |extra: (&str, &str), ts: i64| -> Vec<Series> {
+        METRICS
+            .iter()
+            .map(|m| Series {
+                labels: vec![
+                    ("__name__".into(), m.to_string()),
+                    ("instance".into(), "odd".into()),
+                    (extra.0.into(), extra.1.into()),
+                ],
+                points: vec![(ts, 1.0)],
+            })
+            .collect()
+    };
+    for (what, series) in [
+        ("a NUL in a value", with_labels(("zone", "a\0b"), T0)),
+        (
+            "a label name with a dash",
+            with_labels(("my-zone", "a"), T0),
+        ),
+        ("a time before 1970", with_labels(("zone", "a"), -5)),
+        ("a time past 2^53 ms", with_labels(("zone", "a"), i64::MAX)),
+    ] {
+        let (status, body) = h.write(&series).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+    }
+    assert_eq!(h.count("samples").await, 0);
+    // Quotes, backslashes and line breaks in label values are escaped on /metrics; an input
+    // label named `metric` gives way to vigil's own.
+    let odd = "say \"hi\"\\ \nthere";
+    let mut series = fleet_series(1, 0..3, normal);
+    for s in &mut series {
+        s.labels.push(("zone".into(), odd.into()));
+        s.labels.push(("metric".into(), "theirs".into()));
+    }
+    assert_eq!(h.write(&series).await.0, StatusCode::NO_CONTENT);
+    h.score().await;
+    let (_, text) = h.get("/metrics").await;
+    assert!(
+        text.contains("zone=\"say \\\"hi\\\"\\\\ \\nthere\""),
+        "{text}"
+    );
+    assert!(!text.contains("theirs"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("anomaly_score{"))
+            .count(),
+        1,
+        "{text}"
     );
     h.finish().await;
 }

@@ -281,7 +281,7 @@ impl Engine {
                 .store
                 .sample_value(tenant, entity, p.ts, p.metric as i64)
                 .await?;
-            if stored.map(f64::to_bits) != Some(p.value.to_bits()) {
+            if stored != Some(p.value) {
                 return Err(ServeError::BadRequest(format!(
                     "{} of entity `{entity}` at {} ms is out of order: that step is already scored; \
                      send samples in time order (nothing of this request was kept)",
@@ -354,11 +354,11 @@ impl Engine {
                 stream.claim(grace, window, m).map(|c| (key.clone(), c))
             })
             .collect();
+        // Dropped steps leave the streams at the claim.
         let dropped: usize = claims.iter().map(|(_, c)| c.dropped.len()).sum();
         if dropped > 0 {
             self.exposition.dropped_steps.inc_by(dropped as u64);
-            let pending = self.pending_steps.fetch_sub(dropped, Ordering::Relaxed) - dropped;
-            self.exposition.pending_steps.set(pending as i64);
+            self.steps_left(dropped);
         }
         claims.sort_by(|a, b| a.0.cmp(&b.0));
         claims
@@ -367,7 +367,12 @@ impl Engine {
     /// Scores every ready step once; returns how many were scored.
     pub async fn score_ready(&self) -> Result<usize> {
         let model = self.model();
-        let claims = self.claim_ready(&model);
+        // Claimed while no ingest request is between admitting its samples and handing them to
+        // the streams: a sample admitted for a step is in the step before the step is claimed.
+        let claims = {
+            let _turn = self.ingest_turn.lock().await;
+            self.claim_ready(&model)
+        };
         if claims.is_empty() {
             return Ok(0);
         }
@@ -387,8 +392,20 @@ impl Engine {
                 })
                 .collect::<Vec<_>>()
         })
-        .await
-        .map_err(|e| ServeError::Config(format!("the scorer stopped: {e}")))?;
+        .await;
+        let results = match results {
+            Ok(results) => results,
+            Err(e) => {
+                // The claims are given back, to be scored in the next round.
+                let mut streams = self.streams.lock().expect("streams lock");
+                for key in &keys {
+                    if let Some(stream) = streams.get_mut(key) {
+                        stream.release();
+                    }
+                }
+                return Err(ServeError::Config(format!("the scorer stopped: {e}")));
+            }
+        };
         let mut rows: Vec<(String, ScoreRow)> = Vec::new();
         let mut states = Vec::new();
         let mut commits: Vec<(Key, i64, StreamMemory, Vec<ScoreRow>)> = Vec::new();
@@ -453,8 +470,9 @@ impl Engine {
                 let Some(stream) = streams.get_mut(&(tenant.clone(), entity.clone())) else {
                     continue;
                 };
+                let before = stream.pending_steps();
                 let arrived = stream.commit(last_ts, memory);
-                left += arrived.len();
+                left += before - stream.pending_steps();
                 for at in arrived {
                     self.exposition
                         .scoring_latency
@@ -465,8 +483,7 @@ impl Engine {
                 }
             }
         }
-        let pending = self.pending_steps.fetch_sub(left, Ordering::Relaxed) - left;
-        self.exposition.pending_steps.set(pending as i64);
+        self.steps_left(left);
         self.exposition.scored_steps.inc_by(scored as u64);
         self.exposition.alarms.inc_by(alarms as u64);
         Ok(scored)
@@ -551,6 +568,19 @@ impl Engine {
                 _ = stop.changed() => {}
             }
         }
+    }
+
+    /// `n` steps left the streams (scored or dropped).
+    fn steps_left(&self, n: usize) {
+        let before = self
+            .pending_steps
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(p.saturating_sub(n))
+            })
+            .expect("the update always gives a value");
+        self.exposition
+            .pending_steps
+            .set(before.saturating_sub(n) as i64);
     }
 
     /// Steps waiting to be scored.

@@ -111,7 +111,7 @@ impl Stream {
 
     pub fn admit(&self, ts: i64, metric: usize, value: f64) -> Admit {
         match self.pending.get(&ts).map(|row| row[metric]) {
-            Some(have) if !have.is_nan() && have.to_bits() == value.to_bits() => Admit::Duplicate,
+            Some(have) if !have.is_nan() && have == value => Admit::Duplicate,
             Some(have) if !have.is_nan() => Admit::Conflict(have),
             _ if self.taken(ts) => Admit::Late,
             _ => Admit::New,
@@ -140,7 +140,8 @@ impl Stream {
     /// The steps ready to score, in time order, claimed so that no sample can join them after:
     /// a step is ready when all its metrics arrived, or when a step `grace_ms` later has
     /// arrived (then a missing metric takes its last value). The first step not ready stops the
-    /// claim (steps are scored in order). A stream's first claim waits for a whole `window`.
+    /// claim (steps are scored in order). A claim holds at least a whole `window` with the
+    /// context the stream carries.
     pub fn claim(&mut self, grace_ms: i64, window: usize, n_metrics: usize) -> Option<Claim> {
         let newest = *self.pending.keys().next_back()?;
         let mut fill = self.memory.last_values.clone();
@@ -171,9 +172,11 @@ impl Stream {
             }
             steps.push(Step { ts, values, filled });
         }
-        let starting = self.memory.context.is_empty() && self.last_ts.is_none();
-        if starting && steps.len() < window {
-            // The rest wait for a whole window; dropped steps are dropped now all the same.
+        // The model scores a step with the `window - 1` steps before it: a stream's first steps
+        // (or its first under a model of a longer window) wait until there are enough; dropped
+        // steps are dropped now all the same.
+        let context_rows = self.memory.context.len() / n_metrics.max(1);
+        if context_rows + steps.len() < window {
             steps.clear();
         }
         if steps.is_empty() && dropped.is_empty() {

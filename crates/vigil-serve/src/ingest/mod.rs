@@ -15,6 +15,10 @@ pub struct Series {
     pub points: Vec<(i64, f64)>,
 }
 
+/// The latest time a sample may have, in milliseconds since the epoch: 2^53 (about the year
+/// 287,000), so that differences and successors of times never overflow.
+pub const MAX_TS: i64 = 1 << 53;
+
 /// The NaN Prometheus sends when a series has gone (`value.StaleNaN`): a gap, not a value.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
@@ -79,6 +83,7 @@ pub fn to_batch(
     let mut entity_index: HashMap<String, usize> = HashMap::new();
     let mut seen: HashMap<(usize, usize, i64), f64> = HashMap::new();
     for s in series {
+        check_labels(&s.labels)?;
         let entity = s.labels.iter().find(|(n, _)| *n == rules.entity);
         let metric =
             metric_key(&s.labels, rules).and_then(|k| metric_index.get(k.as_str()).copied());
@@ -96,10 +101,14 @@ pub fn to_batch(
         let e = match entity_index.get(entity) {
             Some(&e) => e,
             None => {
+                // `for`, `tenant` and `metric` are vigil's own output labels.
                 let kept = s
                     .labels
                     .iter()
-                    .filter(|(n, _)| n != "__name__" && !rules.metric_labels.contains(n))
+                    .filter(|(n, _)| {
+                        !matches!(n.as_str(), "__name__" | "for" | "tenant" | "metric")
+                            && !rules.metric_labels.contains(n)
+                    })
                     .cloned()
                     .collect();
                 batch.entities.push((entity.clone(), kept));
@@ -112,6 +121,13 @@ pub fn to_batch(
                 batch.ignored += 1;
                 continue;
             }
+            if !(0..=MAX_TS).contains(&ts) {
+                return Err(ServeError::BadRequest(format!(
+                    "{} of entity `{entity}` has the time {ts}, outside 0..={MAX_TS}; send \
+                     milliseconds since the epoch",
+                    metrics[metric]
+                )));
+            }
             if !value.is_finite() {
                 return Err(ServeError::BadRequest(format!(
                     "{} of entity `{entity}` is {value} at {ts} ms; send finite values (leave a \
@@ -120,12 +136,12 @@ pub fn to_batch(
                 )));
             }
             match seen.insert((e, metric, ts), value) {
-                Some(earlier) if earlier.to_bits() != value.to_bits() => {
+                Some(earlier) if earlier != value => {
                     return Err(ServeError::BadRequest(format!(
-                        "{} of entity `{entity}` has two values at {ts} ms ({earlier} and {value}); \
+                    "{} of entity `{entity}` has two values at {ts} ms ({earlier} and {value}); \
                          send one value per series and time",
-                        metrics[metric]
-                    )))
+                    metrics[metric]
+                )))
                 }
                 Some(_) => continue,
                 None => batch.points.push(Point {
@@ -138,6 +154,30 @@ pub fn to_batch(
         }
     }
     Ok(batch)
+}
+
+/// Refuses a label name that is not one (`[a-zA-Z_][a-zA-Z0-9_]*`, as Prometheus has them)
+/// and a name or value holding a NUL (which PostgreSQL cannot keep as text).
+fn check_labels(labels: &[(String, String)]) -> Result<(), ServeError> {
+    for (name, value) in labels {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(ServeError::BadRequest(format!(
+                "`{}` is not a label name: use letters, digits and `_`, not starting with a digit",
+                name.escape_debug()
+            )));
+        }
+        if value.contains('\0') || value.len() > 4096 {
+            return Err(ServeError::BadRequest(format!(
+                "label `{name}` has a value with a NUL character or over 4096 bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The batch's points per entity, by time: `entity -> ts -> [(metric, value)]`.
@@ -210,6 +250,31 @@ mod tests {
         );
         assert_eq!(batch.points.len(), 2);
         assert_eq!((batch.points[1].metric, batch.points[1].value), (1, 2.0));
+    }
+
+    #[test]
+    fn times_out_of_range_bad_label_names_and_nul_characters_are_refused() {
+        let rules = LabelRules::default();
+        let metrics = vec!["cpu".to_string()];
+        let a = [("__name__", "cpu"), ("instance", "a")];
+        for ts in [-1, MAX_TS + 1, i64::MAX, i64::MIN] {
+            let err = to_batch(vec![series(&a, &[(ts, 1.0)])], &rules, &metrics).unwrap_err();
+            assert!(err.to_string().contains("outside"), "{err}");
+        }
+        assert!(to_batch(vec![series(&a, &[(MAX_TS, 1.0)])], &rules, &metrics).is_ok());
+        for labels in [
+            [("__name__", "cpu"), ("in-stance", "a")],
+            [("__name__", "cpu"), ("instance", "a\0b")],
+            [("__name__", "cpu"), ("9x", "a")],
+        ] {
+            assert!(
+                matches!(
+                    to_batch(vec![series(&labels, &[(1, 1.0)])], &rules, &metrics),
+                    Err(ServeError::BadRequest(_))
+                ),
+                "{labels:?}"
+            );
+        }
     }
 
     #[test]

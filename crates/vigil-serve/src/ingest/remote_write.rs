@@ -78,8 +78,21 @@ pub fn check_headers(content_type: Option<&str>, encoding: Option<&str>) -> Resu
     Ok(())
 }
 
-/// The series in a request body.
-pub fn decode(body: &[u8]) -> Result<Vec<Series>, ServeError> {
+/// The series in a request body, which may decompress to at most `max_decoded` bytes (a few
+/// bytes of snappy can claim gigabytes: the claim is checked before anything is allocated).
+pub fn decode(body: &[u8], max_decoded: usize) -> Result<Vec<Series>, ServeError> {
+    let claimed = snap::raw::decompress_len(body).map_err(|e| {
+        ServeError::BadRequest(format!(
+            "the body is not snappy block-compressed data ({e}); remote-write compresses each \
+             request with snappy's block format, not its framed format"
+        ))
+    })?;
+    if claimed > max_decoded {
+        return Err(ServeError::TooLarge(format!(
+            "the body decompresses to {claimed} bytes, over the {max_decoded} byte limit \
+             (limits.decoded_bytes); send smaller batches"
+        )));
+    }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| {
@@ -150,11 +163,13 @@ mod tests {
             ],
             points: vec![(1000, 0.5), (2000, 1.5)],
         }];
-        assert_eq!(decode(&encode(&series)).unwrap(), series);
-        let not_snappy = decode(b"plain text").unwrap_err().to_string();
+        assert_eq!(decode(&encode(&series), 1 << 20).unwrap(), series);
+        let big = encode(&series);
+        assert!(matches!(decode(&big, 10), Err(ServeError::TooLarge(_))));
+        let not_snappy = decode(b"plain text", 1 << 20).unwrap_err().to_string();
         assert!(not_snappy.contains("snappy"), "{not_snappy}");
         let not_proto = snap::raw::Encoder::new().compress_vec(&[0xff; 9]).unwrap();
-        let message = decode(&not_proto).unwrap_err().to_string();
+        let message = decode(&not_proto, 1 << 20).unwrap_err().to_string();
         assert!(message.contains("WriteRequest"), "{message}");
     }
 

@@ -75,20 +75,23 @@ fn statements(backend: Backend, migration: &Migration) -> Vec<String> {
 /// this one does not know) is refused rather than used half-understood.
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<Vec<i64>, String> {
     let fail = |e: sqlx::Error| e.to_string();
+    let mut tx = pool.begin().await.map_err(fail)?;
+    // Two instances starting at once on one PostgreSQL: one migrates, the other waits for it
+    // (a lock held until the transaction ends; its number is vigil's own).
+    if backend == Backend::Postgres {
+        sqlx::query(
+            "SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_xact_lock(7264455700)) AS locked",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    }
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS vigil_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(fail)?;
-    // Two instances starting at once on one PostgreSQL: one applies, the other waits for it.
-    let mut tx = pool.begin().await.map_err(fail)?;
-    if backend == Backend::Postgres {
-        sqlx::query("LOCK TABLE vigil_migrations IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-    }
     let done: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM vigil_migrations ORDER BY version")
             .fetch_all(&mut *tx)

@@ -60,6 +60,19 @@ pub fn trained_model(steps: usize) -> TrainedModel {
     vigil_models::train(series, &spec, None).unwrap()
 }
 
+/// A USAD model (window 5) of [`normal`], seeded.
+pub fn windowed_model(seed: u64) -> TrainedModel {
+    let values: Vec<f64> = (0..400).flat_map(|t| normal(0, t)).collect();
+    let series = CoreSeries::new(METRICS.iter().map(|m| m.to_string()).collect(), values).unwrap();
+    let spec = TrainSpec {
+        detector: "usad".into(),
+        config: Some(serde_json::json!({"window": 5, "latent": 4, "batch_size": 32, "epochs": 2})),
+        seed,
+        ..TrainSpec::default()
+    };
+    vigil_models::train(series, &spec, None).unwrap()
+}
+
 fn trained_model_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| trained_model(600).to_bytes().unwrap())
@@ -126,14 +139,19 @@ async fn fresh_postgres() -> (String, String) {
 
 impl Harness {
     pub async fn new(backend: Backend, tweak: impl FnOnce(&mut ServeConfig)) -> Harness {
+        let model = TrainedModel::from_bytes(trained_model_bytes()).unwrap();
+        Harness::serving(backend, &model, tweak).await
+    }
+
+    /// A service of `model` (as version 1 of `m`).
+    pub async fn serving(
+        backend: Backend,
+        model: &TrainedModel,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Harness {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let models = DirStore::new(dir.path().join("models"));
-        models
-            .put(
-                "m",
-                &TrainedModel::from_bytes(trained_model_bytes()).unwrap(),
-            )
-            .unwrap();
+        models.put("m", model).unwrap();
         let (store, postgres) = match backend {
             Backend::Sqlite => (
                 format!("sqlite://{}", dir.path().join("vigil.db").display()),
