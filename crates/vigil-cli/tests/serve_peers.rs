@@ -277,3 +277,63 @@ fn with_postgres() {
     an_injected_anomaly_reaches_alertmanager_through_prometheus(&url, dir.path());
     drop_database(&name);
 }
+
+/// vigil pulls what Prometheus scraped through its `query_range` API (no remote-write), and
+/// scores it.
+#[test]
+fn pulled_from_prometheus_query_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (exporter_port, vigil_port, prometheus_port) = (free_port(), free_port(), free_port());
+    train_model(dir);
+    std::fs::write(
+        dir.join("vigil.toml"),
+        format!(
+            "listen = \"127.0.0.1:{vigil_port}\"\nstore = \"sqlite://vigil.db\"\nmodels = \"models\"\nmodel = \"m\"\n\
+             [[pull]]\nurl = \"http://127.0.0.1:{prometheus_port}\"\nstep_s = 1\nevery_s = 1\nlag_s = 1\nbackfill_s = 20\n\
+             queries = {{ cpu = \"cpu\", mem = \"mem\", net = \"net\" }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: exporter\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"
+        ),
+    )
+    .unwrap();
+    let _scrapes = start_exporter(exporter_port);
+    let _prometheus = Proc::spawn(
+        "prometheus",
+        &[
+            "--config.file=prometheus.yml".into(),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+        ],
+        dir,
+        "prometheus",
+    );
+    let vigil_address = format!("127.0.0.1:{vigil_port}");
+    let _vigil = start_vigil(dir, &vigil_address);
+    let exporter_instance = format!("127.0.0.1:{exporter_port}");
+    let scored = || {
+        let path = format!("/api/v1/entities/{exporter_instance}/scores");
+        http("GET", &vigil_address, &path, &[], b"")
+            .ok()
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["scores"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    wait_for(
+        "vigil to score pulled steps",
+        Duration::from_secs(60),
+        || scored() >= 5,
+    );
+    let (_, metrics) = http("GET", &vigil_address, "/metrics", &[], b"").unwrap();
+    let pulled: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_ingested_samples_total{format=\"pull\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no pulled samples counted in\n{metrics}"));
+    assert!(pulled >= 15.0, "{pulled} samples pulled");
+}

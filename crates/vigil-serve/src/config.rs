@@ -36,6 +36,10 @@ pub struct ServeConfig {
     pub alertmanager: Option<AlertmanagerConfig>,
     /// Push every scored step by remote-write (with its own timestamp).
     pub remote_write_out: Option<RemoteWriteOutConfig>,
+    /// Pull from Prometheus-compatible `query_range` APIs on a schedule.
+    pub pull: Vec<PullConfig>,
+    /// This instance's share of the entities, when several share one PostgreSQL store.
+    pub shard: Option<crate::shard::ShardConfig>,
     /// Bearer tokens; none means no authentication (only on loopback: see `docs/serve.md`).
     pub tokens: Vec<Token>,
 }
@@ -54,6 +58,8 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             alertmanager: None,
             remote_write_out: None,
+            pull: Vec::new(),
+            shard: None,
             tokens: Vec::new(),
         }
     }
@@ -169,6 +175,51 @@ pub struct RemoteWriteOutConfig {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// A `query_range` source pulled on a schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullConfig {
+    /// The server's base URL, e.g. `http://127.0.0.1:9090`.
+    pub url: String,
+    /// Model metric -> PromQL expression; each result series is that metric of the entity its
+    /// labels name.
+    pub queries: std::collections::BTreeMap<String, String>,
+    /// The range queries' step (seconds).
+    #[serde(default = "default_pull_step_s")]
+    pub step_s: u64,
+    /// Seconds between pulls.
+    #[serde(default = "default_pull_step_s")]
+    pub every_s: u64,
+    /// Seconds to stay behind now (for samples the server has not yet got).
+    #[serde(default)]
+    pub lag_s: u64,
+    /// How far back the first pull reaches (seconds).
+    #[serde(default = "default_backfill_s")]
+    pub backfill_s: u64,
+    /// Most points per series per request (Prometheus refuses more than 11,000).
+    #[serde(default = "default_max_points")]
+    pub max_points: u64,
+    /// The tenant the pulled data belongs to.
+    #[serde(default = "default_pull_tenant")]
+    pub tenant: String,
+}
+
+fn default_pull_step_s() -> u64 {
+    60
+}
+
+fn default_backfill_s() -> u64 {
+    3600
+}
+
+fn default_max_points() -> u64 {
+    11_000
+}
+
+fn default_pull_tenant() -> String {
+    "default".into()
+}
+
 /// A bearer token and what it may do.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,6 +278,24 @@ impl ServeConfig {
         if let Some(rw) = &self.remote_write_out {
             crate::outbound::client::check_url("remote_write_out.url", &rw.url)
                 .map_err(ServeError::Config)?;
+        }
+        if let Some(shard) = self.shard {
+            if shard.count == 0 || shard.index >= shard.count {
+                return bad(format!(
+                    "shard: index {} must be below count {} (and count at least 1)",
+                    shard.index, shard.count
+                ));
+            }
+        }
+        for pull in &self.pull {
+            crate::outbound::client::check_url("pull.url", &pull.url)
+                .map_err(ServeError::Config)?;
+            if pull.queries.is_empty() || pull.step_s == 0 || pull.max_points < 2 {
+                return bad(format!(
+                    "pull from {}: give at least one query, a step_s of 1 or more and max_points of 2 or more",
+                    pull.url
+                ));
+            }
         }
         if let Some(threshold) = &self.threshold {
             threshold.method()?;

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `POST /api/v1/write` | write | Prometheus remote-write 1.0 (204) |
 //! | `POST /api/v1/import` | write | VictoriaMetrics JSON lines, also for backfill (204) |
+//! | `POST /api/v1/import/csv?entity=E` | write | backfill one entity from CSV (204) |
 //! | `POST /api/v1/feedback` | write | feedback on a range (201) |
 //! | `GET /api/v1/feedback?entity=E` | read | an entity's feedback history and what is in force |
 //! | `GET /api/v1/entities` | read | the tenant's entities and their newest scores |
@@ -38,6 +39,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/api/v1/write", post(remote_write_handler))
         .route("/api/v1/import", post(import_handler))
+        .route("/api/v1/import/csv", post(csv_handler))
         .route("/api/v1/feedback", post(post_feedback).get(get_feedback))
         .route("/api/v1/entities", get(entities))
         .route("/api/v1/entities/{entity}/scores", get(scores))
@@ -129,6 +131,24 @@ async fn import_handler(
     ingest(&engine, "import", &headers, decode).await
 }
 
+async fn csv_handler(
+    State(engine): AppState,
+    headers: HeaderMap,
+    query: std::result::Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let decode = || {
+        let Query(query) =
+            query.map_err(|e| ServeError::BadRequest(format!("{e}; use ?entity=NAME")))?;
+        crate::ingest::csv_upload::decode(
+            &body(&engine, raw)?,
+            &query.entity,
+            &engine.config.labels.entity,
+        )
+    };
+    ingest(&engine, "csv", &headers, decode).await
+}
+
 async fn post_feedback(
     State(engine): AppState,
     headers: HeaderMap,
@@ -207,28 +227,20 @@ fn range_query(
         .map_err(|e| ServeError::BadRequest(format!("{e}; use ?from=MS&to=MS&limit=N")))
 }
 
+/// What `GET /api/v1/entities/{entity}/...` returns.
+#[derive(Clone, Copy)]
+enum EntityData {
+    Scores,
+    Samples,
+}
+
 async fn scores(
     State(engine): AppState,
     headers: HeaderMap,
     Path(entity): Path<String>,
     query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let tenant = authorize(&engine.config, &headers, Scope::Read)?;
-    let (from, to, limit) = range_query(query)?.bounds();
-    if !engine.store.entity_exists(&tenant, &entity).await? {
-        return Err(unknown_entity(&entity));
-    }
-    let rows = engine
-        .store
-        .scores(&tenant, &entity, from, to, limit)
-        .await?;
-    let model = engine.model();
-    Ok(Json(serde_json::json!({
-        "entity": entity,
-        "metrics": model.metrics(),
-        "scores": rows,
-    }))
-    .into_response())
+    entity_data(&engine, &headers, entity, query, EntityData::Scores).await
 }
 
 async fn samples(
@@ -237,22 +249,41 @@ async fn samples(
     Path(entity): Path<String>,
     query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let tenant = authorize(&engine.config, &headers, Scope::Read)?;
+    entity_data(&engine, &headers, entity, query, EntityData::Samples).await
+}
+
+/// An entity's scored steps or raw samples in a range, with the model's metric names.
+async fn entity_data(
+    engine: &Engine,
+    headers: &HeaderMap,
+    entity: String,
+    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+    what: EntityData,
+) -> Result<Response> {
+    let tenant = authorize(&engine.config, headers, Scope::Read)?;
     let (from, to, limit) = range_query(query)?.bounds();
     if !engine.store.entity_exists(&tenant, &entity).await? {
         return Err(unknown_entity(&entity));
     }
-    let rows = engine
-        .store
-        .samples(&tenant, &entity, from, to, limit)
-        .await?;
+    let store = &engine.store;
+    let (key, rows) = match what {
+        EntityData::Scores => (
+            "scores",
+            json(store.scores(&tenant, &entity, from, to, limit).await?),
+        ),
+        EntityData::Samples => (
+            "samples",
+            json(store.samples(&tenant, &entity, from, to, limit).await?),
+        ),
+    };
     let model = engine.model();
-    Ok(Json(serde_json::json!({
-        "entity": entity,
-        "metrics": model.metrics(),
-        "samples": rows,
-    }))
-    .into_response())
+    let mut body = serde_json::json!({ "entity": entity, "metrics": model.metrics() });
+    body[key] = rows;
+    Ok(Json(body).into_response())
+}
+
+fn json<T: serde::Serialize>(value: T) -> serde_json::Value {
+    serde_json::to_value(value).expect("rows encode as JSON")
 }
 
 async fn status(State(engine): AppState, headers: HeaderMap) -> Result<Response> {

@@ -19,6 +19,7 @@ pub mod http;
 pub mod ingest;
 pub mod outbound;
 pub mod server;
+pub mod shard;
 pub mod store;
 
 pub use config::ServeConfig;

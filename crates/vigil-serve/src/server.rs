@@ -44,13 +44,29 @@ impl Service {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let (stop, stopped) = watch::channel(false);
         let scorer = tokio::spawn(self.engine.clone().run_scorer(stopped.clone()));
-        let poller = tokio::spawn(poll_models(self.engine.clone(), stopped));
+        let poller = tokio::spawn(poll_models(self.engine.clone(), stopped.clone()));
+        let pullers: Vec<_> = self
+            .engine
+            .config
+            .pull
+            .iter()
+            .map(|pull| {
+                tokio::spawn(crate::ingest::pull::run(
+                    pull.clone(),
+                    self.engine.clone(),
+                    stopped.clone(),
+                ))
+            })
+            .collect();
         let app = crate::http::router(self.engine.clone());
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         // No request is in flight now: what is ready is scored, then the store is closed.
         let _ = stop.send(true);
+        for puller in pullers {
+            let _ = puller.await;
+        }
         let _ = scorer.await;
         let _ = poller.await;
         self.engine.outbound.finish().await;

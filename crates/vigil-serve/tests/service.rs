@@ -34,7 +34,77 @@ on_both_stores!(
     a_new_version_takes_over_between_steps_and_can_be_rolled_back,
     a_windowed_model_waits_for_its_window_and_carries_it_across_restarts_and_versions,
     bad_labels_and_times_are_refused_and_odd_label_values_stay_readable_on_metrics,
+    a_csv_backfill_is_scored_and_a_bad_one_keeps_nothing,
 );
+
+/// Two instances on one PostgreSQL share the entities by Prometheus' hashmod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_on_one_postgresql_score_disjoint_shares_of_the_entities() {
+    use vigil_serve::shard::ShardConfig;
+    let first = Harness::new(Backend::Postgres, |c| {
+        c.shard = Some(ShardConfig { count: 2, index: 0 })
+    })
+    .await;
+    let store = first.config.store.clone();
+    let second = Harness::new(Backend::Sqlite, |c| {
+        c.store = store;
+        c.shard = Some(ShardConfig { count: 2, index: 1 });
+    })
+    .await;
+    // Both get every entity's samples; each keeps and scores its own.
+    for h in [&first, &second] {
+        assert_eq!(
+            h.write(&fleet_series(8, 0..5, normal)).await.0,
+            StatusCode::NO_CONTENT
+        );
+        h.score().await;
+    }
+    let scored = |h: &Harness| {
+        let h = h.engine.clone();
+        async move {
+            let mut mine = Vec::new();
+            for e in 0..8 {
+                let rows = h
+                    .store
+                    .scores("default", &format!("e{e}"), i64::MIN, i64::MAX, 100)
+                    .await
+                    .unwrap();
+                if !rows.is_empty() {
+                    mine.push(e);
+                }
+            }
+            mine
+        }
+    };
+    let all: Vec<usize> = scored(&first).await;
+    assert_eq!(
+        all.len(),
+        8,
+        "together the two shards scored every entity: {all:?}"
+    );
+    let owners: Vec<u64> = (0..8)
+        .map(|e| vigil_serve::shard::hashmod(&format!("e{e}"), 2))
+        .collect();
+    assert!(owners.contains(&0) && owners.contains(&1), "{owners:?}");
+    let (_, text) = first.get("/metrics").await;
+    let shown = text
+        .lines()
+        .filter(|l| l.starts_with("anomaly_score{"))
+        .count();
+    assert_eq!(shown, owners.iter().filter(|o| **o == 0).count(), "{text}");
+    // Every entity's steps were scored once: five scores each, by its shard.
+    for e in 0..8 {
+        let rows = first
+            .engine
+            .store
+            .scores("default", &format!("e{e}"), i64::MIN, i64::MAX, 100)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 5, "e{e}");
+    }
+    second.engine.store.close().await;
+    first.finish().await;
+}
 
 async fn remote_written_steps_are_scored_and_an_injected_anomaly_alarms(backend: Backend) {
     let h = Harness::new(backend, |_| {}).await;
@@ -757,5 +827,37 @@ async fn bad_labels_and_times_are_refused_and_odd_label_values_stay_readable_on_
         1,
         "{text}"
     );
+    h.finish().await;
+}
+
+async fn a_csv_backfill_is_scored_and_a_bad_one_keeps_nothing(backend: Backend) {
+    let h = Harness::new(backend, |_| {}).await;
+    let mut csv = String::from("timestamp,cpu,mem,net\n");
+    for t in 0..20 {
+        let [a, b, c] = normal(0, t);
+        csv.push_str(&format!("{},{a},{b},{c}\n", T0 + t as i64 * STEP_MS));
+    }
+    let upload = |body: String| {
+        Request::post("/api/v1/import/csv?entity=backfilled")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _, body) = h.send(upload(csv.clone())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(h.score().await, 20);
+    let (status, _, body) = h
+        .send(upload(format!("{csv}{},1,oops,3\n", T0 + 20 * STEP_MS)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("not a number"), "{body}");
+    assert_eq!(h.count("samples").await, 60);
+    let (status, _, _) = h
+        .send(
+            Request::post("/api/v1/import/csv")
+                .body(Body::from(csv))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no entity named");
     h.finish().await;
 }

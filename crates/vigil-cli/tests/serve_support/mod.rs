@@ -207,6 +207,7 @@ pub fn create_database(name: &str) -> String {
             "-c",
             &format!("CREATE DATABASE {name}"),
         ])
+        .env("PGOPTIONS", "--client-min-messages=warning")
         .stdout(Stdio::null())
         .status()
         .expect("psql runs (PostgreSQL's client is needed for the PostgreSQL tests)");

@@ -104,7 +104,12 @@ impl Engine {
             .map(|(t, e, l)| ((t, e), l))
             .collect();
         let mut streams = HashMap::new();
+        // With shards, only this instance's streams (the others' are theirs to score).
+        let shard = self.config.shard.as_ref();
         for saved in self.store.stream_states().await? {
+            if !crate::shard::owns(shard, &saved.entity) {
+                continue;
+            }
             let key = (saved.tenant.clone(), saved.entity.clone());
             let memory: StreamMemory = serde_json::from_str(&saved.state).unwrap_or_else(|e| {
                 tracing::warn!(tenant = %key.0, entity = %key.1, error = %e, "stream state unreadable; its threshold starts afresh");
@@ -120,6 +125,9 @@ impl Engine {
         let now = Instant::now();
         let mut pending = 0;
         for (tenant, row) in self.store.unscored_samples().await? {
+            if !crate::shard::owns(shard, &row.entity) {
+                continue;
+            }
             let key = (tenant, row.entity.clone());
             let stream = streams.entry(key.clone()).or_insert_with(|| {
                 Stream::new(
@@ -242,7 +250,12 @@ impl Engine {
         }
         let model = self.model();
         let metrics = model.metrics();
-        let batch = ingest::to_batch(series, &self.config.labels, metrics)?;
+        let batch = ingest::to_batch(
+            series,
+            &self.config.labels,
+            metrics,
+            self.config.shard.as_ref(),
+        )?;
         let mut report = IngestReport {
             ignored: batch.ignored,
             ..Default::default()

@@ -1,11 +1,14 @@
 //! What arrives, in any ingest format, turned into points of entities' metrics: which series
 //! belong to which entity and metric (the label rules), and which values are refused.
 
+pub mod csv_upload;
 pub mod import;
+pub mod pull;
 pub mod remote_write;
 
 use crate::config::LabelRules;
 use crate::error::ServeError;
+use crate::shard::ShardConfig;
 use std::collections::{BTreeMap, HashMap};
 
 /// One series as sent: its labels and its (milliseconds, value) points.
@@ -73,6 +76,7 @@ pub fn to_batch(
     series: Vec<Series>,
     rules: &LabelRules,
     metrics: &[String],
+    shard: Option<&ShardConfig>,
 ) -> Result<Batch, ServeError> {
     let metric_index: HashMap<&str, usize> = metrics
         .iter()
@@ -91,6 +95,11 @@ pub fn to_batch(
             batch.ignored += s.points.len() as u64;
             continue;
         };
+        if !crate::shard::owns(shard, entity) {
+            // Another instance's entity.
+            batch.ignored += s.points.len() as u64;
+            continue;
+        }
         if entity.is_empty() || entity.len() > 256 {
             return Err(ServeError::BadRequest(format!(
                 "entity label `{}` must be 1 to 256 bytes, not {}",
@@ -236,6 +245,7 @@ mod tests {
             ],
             &rules,
             &metrics,
+            None,
         )
         .unwrap();
         assert_eq!(batch.ignored, 3);
@@ -258,10 +268,10 @@ mod tests {
         let metrics = vec!["cpu".to_string()];
         let a = [("__name__", "cpu"), ("instance", "a")];
         for ts in [-1, MAX_TS + 1, i64::MAX, i64::MIN] {
-            let err = to_batch(vec![series(&a, &[(ts, 1.0)])], &rules, &metrics).unwrap_err();
+            let err = to_batch(vec![series(&a, &[(ts, 1.0)])], &rules, &metrics, None).unwrap_err();
             assert!(err.to_string().contains("outside"), "{err}");
         }
-        assert!(to_batch(vec![series(&a, &[(MAX_TS, 1.0)])], &rules, &metrics).is_ok());
+        assert!(to_batch(vec![series(&a, &[(MAX_TS, 1.0)])], &rules, &metrics, None).is_ok());
         for labels in [
             [("__name__", "cpu"), ("in-stance", "a")],
             [("__name__", "cpu"), ("instance", "a\0b")],
@@ -269,7 +279,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    to_batch(vec![series(&labels, &[(1, 1.0)])], &rules, &metrics),
+                    to_batch(vec![series(&labels, &[(1, 1.0)])], &rules, &metrics, None),
                     Err(ServeError::BadRequest(_))
                 ),
                 "{labels:?}"
@@ -283,17 +293,25 @@ mod tests {
         let metrics = vec!["cpu".to_string()];
         let a = [("__name__", "cpu"), ("instance", "a")];
         for bad in [f64::NAN, f64::INFINITY] {
-            let err =
-                to_batch(vec![series(&a, &[(1, 1.0), (2, bad)])], &rules, &metrics).unwrap_err();
+            let err = to_batch(
+                vec![series(&a, &[(1, 1.0), (2, bad)])],
+                &rules,
+                &metrics,
+                None,
+            )
+            .unwrap_err();
             assert!(err.to_string().contains("at 2 ms"), "{err}");
         }
         let twice = vec![series(&a, &[(1, 1.0)]), series(&a, &[(1, 2.0)])];
-        assert!(to_batch(twice, &rules, &metrics)
+        assert!(to_batch(twice, &rules, &metrics, None)
             .unwrap_err()
             .to_string()
             .contains("two values"));
         // The same value twice is one point (a sender's retry).
         let same = vec![series(&a, &[(1, 1.0)]), series(&a, &[(1, 1.0)])];
-        assert_eq!(to_batch(same, &rules, &metrics).unwrap().points.len(), 1);
+        assert_eq!(
+            to_batch(same, &rules, &metrics, None).unwrap().points.len(),
+            1
+        );
     }
 }

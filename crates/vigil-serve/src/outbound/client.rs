@@ -40,6 +40,14 @@ pub fn check_url(setting: &str, url: &str) -> Result<(), String> {
 }
 
 impl HttpClient {
+    /// GETs `url`, waiting at most `timeout` for the answer.
+    pub async fn get(&self, url: &str, timeout: Duration) -> Outcome {
+        let request = hyper::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
+        self.send(url, request, timeout, usize::MAX).await
+    }
+
     /// POSTs `body` to `url` with `headers`, waiting at most `timeout` for the answer.
     pub async fn post(
         &self,
@@ -55,6 +63,17 @@ impl HttpClient {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
+        self.send(url, request, timeout, 500).await
+    }
+
+    /// Sends `request`; the answer's status and its first `keep` characters.
+    async fn send(
+        &self,
+        url: &str,
+        request: hyper::Request<Full<Bytes>>,
+        timeout: Duration,
+        keep: usize,
+    ) -> Outcome {
         let response = tokio::time::timeout(timeout, self.client.request(request))
             .await
             .map_err(|_| format!("{url} did not answer within {timeout:?}"))?
@@ -67,7 +86,7 @@ impl HttpClient {
             .to_bytes();
         Ok((
             status,
-            String::from_utf8_lossy(&body).chars().take(500).collect(),
+            String::from_utf8_lossy(&body).chars().take(keep).collect(),
         ))
     }
 }

@@ -244,20 +244,17 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("tenant")?,
-                    SampleRow {
-                        entity: r.try_get("entity")?,
-                        ts: r.try_get("ts")?,
-                        metric: r.try_get("metric")?,
-                        value: r.try_get("value")?,
-                    },
-                ))
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        decoded(&rows, |r| {
+            Ok((
+                r.try_get("tenant")?,
+                SampleRow {
+                    entity: r.try_get("entity")?,
+                    ts: r.try_get("ts")?,
+                    metric: r.try_get("metric")?,
+                    value: r.try_get("value")?,
+                },
+            ))
+        })
     }
 
     /// Every stream's saved state (what a restarted service continues from).
@@ -265,18 +262,15 @@ impl Store {
         let rows = sqlx::query("SELECT tenant, entity, model, last_ts, state FROM stream_states")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SavedStream {
-                    tenant: r.try_get("tenant")?,
-                    entity: r.try_get("entity")?,
-                    model: r.try_get("model")?,
-                    last_ts: r.try_get("last_ts")?,
-                    state: r.try_get("state")?,
-                })
+        decoded(&rows, |r| {
+            Ok(SavedStream {
+                tenant: r.try_get("tenant")?,
+                entity: r.try_get("entity")?,
+                model: r.try_get("model")?,
+                last_ts: r.try_get("last_ts")?,
+                state: r.try_get("state")?,
             })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        })
     }
 
     /// Every tenant's entities with their labels (for the output series after a restart).
@@ -284,17 +278,14 @@ impl Store {
         let rows = sqlx::query("SELECT tenant, entity, labels FROM entities")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let labels: String = r.try_get("labels")?;
-                Ok((
-                    r.try_get("tenant")?,
-                    r.try_get("entity")?,
-                    serde_json::from_str(&labels).unwrap_or_default(),
-                ))
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        decoded(&rows, |r| {
+            let labels: String = r.try_get("labels")?;
+            Ok((
+                r.try_get("tenant")?,
+                r.try_get("entity")?,
+                serde_json::from_str(&labels).unwrap_or_default(),
+            ))
+        })
     }
 
     /// Keeps scored steps and the states they leave their streams in, in one transaction: after
@@ -370,23 +361,20 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let contributions: String = r.try_get("contributions")?;
-                Ok(ScoreRow {
-                    entity: r.try_get("entity")?,
-                    ts: r.try_get("ts")?,
-                    model: r.try_get("model")?,
-                    score: r.try_get("score")?,
-                    threshold: r.try_get("threshold")?,
-                    anomaly_score: r.try_get("anomaly_score")?,
-                    alarm: r.try_get::<i64, _>("alarm")? != 0,
-                    filled: r.try_get("filled")?,
-                    contributions: serde_json::from_str(&contributions).unwrap_or_default(),
-                })
+        decoded(&rows, |r| {
+            let contributions: String = r.try_get("contributions")?;
+            Ok(ScoreRow {
+                entity: r.try_get("entity")?,
+                ts: r.try_get("ts")?,
+                model: r.try_get("model")?,
+                score: r.try_get("score")?,
+                threshold: r.try_get("threshold")?,
+                anomaly_score: r.try_get("anomaly_score")?,
+                alarm: r.try_get::<i64, _>("alarm")? != 0,
+                filled: r.try_get("filled")?,
+                contributions: serde_json::from_str(&contributions).unwrap_or_default(),
             })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        })
     }
 
     /// An entity's raw samples in `[from, to]` as (ts, metric, value), oldest first.
@@ -409,10 +397,9 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("ts")?, r.try_get("metric")?, r.try_get("value")?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        decoded(&rows, |r| {
+            Ok((r.try_get("ts")?, r.try_get("metric")?, r.try_get("value")?))
+        })
     }
 
     /// The tenant's entities, sorted by name, with their newest score.
@@ -427,27 +414,24 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let labels: String = r.try_get("labels")?;
-                let ts: Option<i64> = r.try_get("ts")?;
-                let latest = match ts {
-                    Some(ts) => Some((
-                        ts,
-                        r.try_get::<f64, _>("anomaly_score")?,
-                        r.try_get::<i64, _>("alarm")? != 0,
-                    )),
-                    None => None,
-                };
-                Ok(EntityRow {
-                    entity: r.try_get("entity")?,
-                    labels: serde_json::from_str(&labels).unwrap_or_default(),
-                    first_seen: r.try_get("first_seen")?,
-                    latest,
-                })
+        decoded(&rows, |r| {
+            let labels: String = r.try_get("labels")?;
+            let ts: Option<i64> = r.try_get("ts")?;
+            let latest = match ts {
+                Some(ts) => Some((
+                    ts,
+                    r.try_get::<f64, _>("anomaly_score")?,
+                    r.try_get::<i64, _>("alarm")? != 0,
+                )),
+                None => None,
+            };
+            Ok(EntityRow {
+                entity: r.try_get("entity")?,
+                labels: serde_json::from_str(&labels).unwrap_or_default(),
+                first_seen: r.try_get("first_seen")?,
+                latest,
             })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        })
     }
 
     pub async fn entity_exists(&self, tenant: &str, entity: &str) -> Result<bool> {
@@ -492,23 +476,31 @@ impl Store {
         .bind(entity)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FeedbackRow {
-                    id: r.try_get("id")?,
-                    entity: r.try_get("entity")?,
-                    start: r.try_get("start_ts")?,
-                    end: r.try_get("end_ts")?,
-                    label: r.try_get("label")?,
-                    kind: r.try_get("kind")?,
-                    comment: r.try_get("comment")?,
-                    author: r.try_get("author")?,
-                    received_at: r.try_get("received_at")?,
-                })
+        decoded(&rows, |r| {
+            Ok(FeedbackRow {
+                id: r.try_get("id")?,
+                entity: r.try_get("entity")?,
+                start: r.try_get("start_ts")?,
+                end: r.try_get("end_ts")?,
+                label: r.try_get("label")?,
+                kind: r.try_get("kind")?,
+                comment: r.try_get("comment")?,
+                author: r.try_get("author")?,
+                received_at: r.try_get("received_at")?,
             })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        })
     }
+}
+
+/// Each row through `decode`; the first column that does not decode fails them all.
+fn decoded<T>(
+    rows: &[sqlx::any::AnyRow],
+    decode: impl Fn(&sqlx::any::AnyRow) -> std::result::Result<T, sqlx::Error>,
+) -> Result<Vec<T>> {
+    rows.iter()
+        .map(decode)
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(Into::into)
 }
 
 /// `head ($1, …, $k), ($k+1, …), … tail` for `rows` rows of `k` values.
