@@ -207,7 +207,10 @@ pub fn decide_stream(
 
 impl StreamRuleState {
     /// A streaming rule calibrated on `calibration`.
-    fn fit(method: ThresholdMethod, calibration: &[f64]) -> Result<StreamRuleState> {
+    /// The state a stream starts from under `method`: fitted on the calibration scores, as
+    /// [`decide_stream`] fits it for a stream without one. A service judging many streams with
+    /// one model fits it once and gives each new stream a copy.
+    pub fn fit(method: ThresholdMethod, calibration: &[f64]) -> Result<StreamRuleState> {
         match method {
             ThresholdMethod::Spot(cfg) => Pot::spot(calibration, cfg).map(Self::Spot),
             ThresholdMethod::Dspot(cfg) => Dspot::fit(calibration, cfg).map(Self::Dspot),

@@ -2,7 +2,7 @@
 
 use crate::config::ServeConfig;
 use crate::error::{Result, ServeError};
-use vigil_core::threshold::ThresholdMethod;
+use vigil_core::threshold::{decide, StreamRuleState, ThresholdMethod};
 use vigil_models::{DirStore, ModelStore, TrainedModel};
 
 pub struct ServingModel {
@@ -10,6 +10,18 @@ pub struct ServingModel {
     pub version: u64,
     pub model: TrainedModel,
     pub threshold: ThresholdMethod,
+    /// What the rule learnt from the calibration scores, fitted once for every stream: the
+    /// state a new stream starts from (SPOT, DSPOT, `auto`), or the constant threshold of a
+    /// rule that keeps no state (POT, quantile). Fitting per stream cost each new entity a GPD
+    /// fit, and POT one per scored claim.
+    pub start: RuleStart,
+}
+
+/// How a stream's threshold starts.
+#[derive(Debug, Clone)]
+pub enum RuleStart {
+    State(StreamRuleState),
+    Constant(f64),
 }
 
 impl ServingModel {
@@ -52,11 +64,25 @@ impl ServingModel {
                 })?
             }
         };
+        let calibration = &model.calibration;
+        let refused = |e: vigil_core::CoreError| ServeError::Config(format!("threshold: {e}"));
+        let start = match threshold {
+            ThresholdMethod::Spot(_) | ThresholdMethod::Dspot(_) | ThresholdMethod::Auto(_) => {
+                RuleStart::State(StreamRuleState::fit(threshold, calibration).map_err(refused)?)
+            }
+            // A rule without stream state: its threshold is the same for every point.
+            _ => RuleStart::Constant(
+                decide(threshold, calibration, &[0.0], None)
+                    .map_err(refused)?
+                    .thresholds[0],
+            ),
+        };
         Ok(ServingModel {
             name: config.model.clone(),
             version,
             model,
             threshold,
+            start,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Scoring claimed steps with the model in service: the model's score of each step (after the
 //! stream's context), the threshold rule continued from the stream's state, and the rows kept.
 
-use super::model::ServingModel;
+use super::model::{RuleStart, ServingModel};
 use super::stream::{Claim, StreamMemory};
 use crate::store::ScoreRow;
 use vigil_core::threshold::{anomaly_scores, decide_stream};
@@ -30,15 +30,28 @@ pub fn score_claim(model: &ServingModel, entity: &str, claim: Claim) -> Result<S
         .model
         .score_continuing(series, &memory.context, &what)
         .map_err(|e| e.to_string())?;
-    let decision = decide_stream(
-        model.threshold,
-        &model.model.calibration,
-        &scores.total,
-        &mut memory.rule,
-    )
-    .map_err(|e| e.to_string())?;
+    let (thresholds, alarms): (Vec<f64>, Vec<bool>) = match &model.start {
+        RuleStart::Constant(threshold) => (
+            vec![*threshold; scores.total.len()],
+            scores.total.iter().map(|s| s >= threshold).collect(),
+        ),
+        RuleStart::State(start) => {
+            if memory.rule.is_none() {
+                memory.rule = Some(start.clone());
+            }
+            let decision = decide_stream(
+                model.threshold,
+                &model.model.calibration,
+                &scores.total,
+                &mut memory.rule,
+            )
+            .map_err(|e| e.to_string())?;
+            let alarms = decision.alarms.iter().map(|a| *a == 1).collect();
+            (decision.thresholds, alarms)
+        }
+    };
     memory.context = context;
-    let anomaly = anomaly_scores(&scores.total, &decision.thresholds);
+    let anomaly = anomaly_scores(&scores.total, &thresholds);
     let id = model.id();
     let rows = steps
         .iter()
@@ -48,9 +61,9 @@ pub fn score_claim(model: &ServingModel, entity: &str, claim: Claim) -> Result<S
             ts: step.ts,
             model: id.clone(),
             score: scores.total[i],
-            threshold: decision.thresholds[i],
+            threshold: thresholds[i],
             anomaly_score: anomaly[i],
-            alarm: decision.alarms[i] == 1,
+            alarm: alarms[i],
             filled: step.filled,
             contributions: scores.per_metric[i * m..(i + 1) * m].to_vec(),
         })
