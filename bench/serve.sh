@@ -52,9 +52,11 @@ n, m = result["entities"], result["metrics"]
 steps_per_day = 86400 / 10                       # one step every 10 s
 stored_steps = result["samples_acknowledged"] / m
 per_entity_day = size / stored_steps * steps_per_day if stored_steps else 0
+# A quantile past the histogram's last bound (16.384 s) comes back as null.
+quantile = lambda q: "> 16.4" if result[q] is None else result[q]
 print(f"| {store} | {n:,} | {result['ingest_samples_per_s']:,.0f} | {result['scored_samples_per_s']:,.0f} "
-      f"| {result['latency_p50_s']} | {result['latency_p99_s']} | {rss_kib / 1024:,.0f} MiB ({rss_kib / n:,.1f} KiB/entity) "
-      f"| {per_entity_day / 2**20:,.1f} MiB | {result['rounds']} | {result['samples_refused']:,.0f} |")
+      f"| {quantile('latency_p50_s')} | {quantile('latency_p99_s')} | {rss_kib / 1024:,.0f} MiB ({rss_kib / n:,.1f} KiB/entity) "
+      f"| {per_entity_day / 2**20:,.1f} MiB | {result['rounds']} | {result['samples_refused']:,.0f} | {result['unscored_steps']:,} |")
 PY
 )"$'\n'
   done
@@ -67,14 +69,14 @@ cd - >/dev/null
   echo "Made by \`bench/serve.sh $seconds \"$sizes\" \"$stores\"\` on $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))."
   echo "The load generator (\`crates/vigil-serve/examples/serve_load.rs\`) runs on the same cores: it remote-writes"
   echo "one step of every entity per round (100 entities x 38 metrics a request, 4 in flight) as fast as vigil"
-  echo "acknowledges, for $seconds s, then waits until every step is scored. USAD (5 epochs on 3,000 generated"
+  echo "acknowledges, whole rounds for $seconds s and at least 12 rounds, then waits until every step is scored. USAD (5 epochs on 3,000 generated"
   echo "steps), threshold \`auto\`. Latency: a step's first sample arriving to its score stored, read off the"
   echo "service's histogram (buckets double, so a quantile is the bucket's upper bound); under a load run as"
   echo "fast as possible the queue fills, so it measures the backlog more than the path. Store size per"
   echo "entity-day: the store's bytes over the steps stored, times 8,640 steps (one every 10 s)."
   echo
-  echo "| store | entities | samples/s acknowledged | samples/s scored | p50 latency (s) | p99 latency (s) | peak resident memory | store per entity-day | rounds | samples refused |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| store | entities | samples/s acknowledged | samples/s scored | p50 latency (s) | p99 latency (s) | peak resident memory | store per entity-day | rounds | samples refused | steps left unscored |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s' "$rows"
 } > "$out"
 cat "$out"
