@@ -20,7 +20,8 @@ pub struct ServingModel {
 /// How a stream's threshold starts.
 #[derive(Debug, Clone)]
 pub enum RuleStart {
-    State(StreamRuleState),
+    // Boxed: a rule's state is some 300 bytes, a constant 8.
+    State(Box<StreamRuleState>),
     Constant(f64),
 }
 
@@ -68,7 +69,9 @@ impl ServingModel {
         let refused = |e: vigil_core::CoreError| ServeError::Config(format!("threshold: {e}"));
         let start = match threshold {
             ThresholdMethod::Spot(_) | ThresholdMethod::Dspot(_) | ThresholdMethod::Auto(_) => {
-                RuleStart::State(StreamRuleState::fit(threshold, calibration).map_err(refused)?)
+                RuleStart::State(Box::new(
+                    StreamRuleState::fit(threshold, calibration).map_err(refused)?,
+                ))
             }
             // A rule without stream state: its threshold is the same for every point.
             _ => RuleStart::Constant(

@@ -37,7 +37,7 @@ pub fn score_claim(model: &ServingModel, entity: &str, claim: Claim) -> Result<S
         ),
         RuleStart::State(start) => {
             if memory.rule.is_none() {
-                memory.rule = Some(start.clone());
+                memory.rule = Some(start.as_ref().clone());
             }
             let decision = decide_stream(
                 model.threshold,
