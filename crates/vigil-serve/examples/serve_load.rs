@@ -149,7 +149,7 @@ async fn run(
     let (mut last_pending, mut unchanged_since) = (u64::MAX, Instant::now());
     let unscored = loop {
         let (_, body) = client
-            .get(&status_url, Duration::from_secs(60))
+            .get(&status_url, Duration::from_secs(60), 1 << 20)
             .await
             .expect("/api/v1/status answers");
         let status: serde_json::Value = serde_json::from_str(&body).expect("status is JSON");
@@ -173,7 +173,7 @@ async fn run(
     };
     let metrics_url = format!("http://{address}/metrics");
     let (_, text) = client
-        .get(&metrics_url, Duration::from_secs(60))
+        .get(&metrics_url, Duration::from_secs(60), 1 << 30)
         .await
         .expect("/metrics answers");
     let scored_steps = find(&text, "vigil_scored_steps_total ").unwrap_or(0.0);
@@ -221,6 +221,9 @@ fn quantile(text: &str, q: f64) -> Option<f64> {
         })
         .collect();
     let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
+    }
     buckets
         .iter()
         .find(|(_, c)| *c >= q * total)

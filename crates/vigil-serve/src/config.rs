@@ -190,8 +190,9 @@ pub struct PullConfig {
     /// Seconds between pulls.
     #[serde(default = "default_pull_step_s")]
     pub every_s: u64,
-    /// Seconds to stay behind now (for samples the server has not yet got).
-    #[serde(default)]
+    /// Seconds to stay behind now, for samples the server has not yet got (a scrape interval
+    /// or more: a point pulled before all its samples are in is not asked for again).
+    #[serde(default = "default_lag_s")]
     pub lag_s: u64,
     /// How far back the first pull reaches (seconds).
     #[serde(default = "default_backfill_s")]
@@ -205,6 +206,10 @@ pub struct PullConfig {
 }
 
 fn default_pull_step_s() -> u64 {
+    60
+}
+
+fn default_lag_s() -> u64 {
     60
 }
 
@@ -290,6 +295,18 @@ impl ServeConfig {
         for pull in &self.pull {
             crate::outbound::client::check_url("pull.url", &pull.url)
                 .map_err(ServeError::Config)?;
+            // Bounds that keep the milliseconds far from overflowing (and no one needs more).
+            let year = 366 * 86_400;
+            if pull.step_s > year
+                || pull.lag_s > year
+                || pull.backfill_s > 100 * year
+                || pull.every_s > year
+            {
+                return bad(format!(
+                    "pull from {}: step_s, every_s and lag_s are at most a year, backfill_s 100 years",
+                    pull.url
+                ));
+            }
             if pull.queries.is_empty() || pull.step_s == 0 || pull.max_points < 2 {
                 return bad(format!(
                     "pull from {}: give at least one query, a step_s of 1 or more and max_points of 2 or more",

@@ -28,6 +28,9 @@ pub enum ServeError {
     /// loaded (422).
     #[error("{0}")]
     Unprocessable(String),
+    /// Data for an entity another instance owns (421).
+    #[error("{0}")]
+    Misdirected(String),
     /// A body over the size limit (413).
     #[error("{0}")]
     TooLarge(String),
@@ -55,6 +58,7 @@ impl ServeError {
             ServeError::NotFound(_) => StatusCode::NOT_FOUND,
             ServeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::Conflict(_) => StatusCode::CONFLICT,
+            ServeError::Misdirected(_) => StatusCode::MISDIRECTED_REQUEST,
             ServeError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServeError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,

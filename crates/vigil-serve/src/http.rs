@@ -140,6 +140,15 @@ async fn csv_handler(
     let decode = || {
         let Query(query) =
             query.map_err(|e| ServeError::BadRequest(format!("{e}; use ?entity=NAME")))?;
+        if let Some(shard) = engine.config.shard.filter(|s| !s.owns(&query.entity)) {
+            return Err(ServeError::Misdirected(format!(
+                "entity `{}` is shard {}'s of {}, not this instance's ({}); send it there",
+                query.entity,
+                crate::shard::hashmod(&query.entity, shard.count),
+                shard.count,
+                shard.index
+            )));
+        }
         crate::ingest::csv_upload::decode(
             &body(&engine, raw)?,
             &query.entity,

@@ -4,7 +4,9 @@
 //! boundary) for the rules on-call people already run, and operators' feedback comes back.
 //! Everything acknowledged is in a durable store (SQLite or PostgreSQL) first.
 //!
-//! Layout: `config` (TOML settings), `auth` (tokens, tenants), `ingest/` (formats to points),
+//! Layout: `config` (TOML settings), `auth` (tokens, tenants), `ingest/` (formats to points:
+//! remote-write, import, CSV, the `query_range` pull), `shard` (instances' shares of entities),
+//! `demo` (`vigil serve --demo`),
 //! `engine/` (streams, readiness, scoring), `store/` (SQL, migrations), `exposition`
 //! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `http` (routes), `server` (start, serve, shut down).
 

@@ -46,6 +46,7 @@ async fn two_shards_on_one_postgresql_score_disjoint_shares_of_the_entities() {
     })
     .await;
     let store = first.config.store.clone();
+    // Its own SQLite store is never opened: the config points it at the first's database.
     let second = Harness::new(Backend::Sqlite, |c| {
         c.store = store;
         c.shard = Some(ShardConfig { count: 2, index: 1 });
@@ -102,6 +103,24 @@ async fn two_shards_on_one_postgresql_score_disjoint_shares_of_the_entities() {
             .unwrap();
         assert_eq!(rows.len(), 5, "e{e}");
     }
+    // ... and each by its own shard only (a second scoring of a step would not add a row: the
+    // counters tell).
+    for (h, index) in [(&first, 0), (&second, 1)] {
+        let owned = owners.iter().filter(|o| **o == index).count();
+        let (_, text) = h.get("/metrics").await;
+        assert!(
+            text.contains(&format!("vigil_scored_steps_total {}\n", 5 * owned)),
+            "shard {index}: {text}"
+        );
+    }
+    // A CSV upload for another shard's entity is sent back, naming the owner.
+    let foreign = (0..8).find(|e| owners[*e] == 1).unwrap();
+    let request = axum::http::Request::post(format!("/api/v1/import/csv?entity=e{foreign}"))
+        .body(Body::from("timestamp,cpu,mem,net\n1,1,2,3\n"))
+        .unwrap();
+    let (status, _, body) = first.send(request).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
+    assert!(body.contains("shard 1"), "{body}");
     second.engine.store.close().await;
     first.finish().await;
 }
@@ -859,5 +878,115 @@ async fn a_csv_backfill_is_scored_and_a_bad_one_keeps_nothing(backend: Backend) 
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "no entity named");
+    h.finish().await;
+}
+
+/// A `query_range` stub: answers each query with one series of entity `p` at every step of
+/// the asked range, and records the ranges asked for.
+async fn query_range_stub() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(i64, i64)>>>) {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = asked.clone();
+    let app = axum::Router::new().route(
+        "/api/v1/query_range",
+        axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
+            let record = record.clone();
+            async move {
+                let ms = |k: &str| (q[k].parse::<f64>().unwrap() * 1000.0).round() as i64;
+                let (start, end, step) = (ms("start"), ms("end"), ms("step"));
+                if q["query"] == "cpu" {
+                    record.lock().unwrap().push((start, end));
+                }
+                let m = METRICS.iter().position(|n| *n == q["query"]).unwrap();
+                let values: Vec<serde_json::Value> = (start..=end)
+                    .step_by(step as usize)
+                    .map(|t| {
+                        let v = normal(0, (t / 1000) as usize % 600)[m];
+                        serde_json::json!([t as f64 / 1000.0, v.to_string()])
+                    })
+                    .collect();
+                axum::Json(
+                    serde_json::json!({"status": "success", "data": {"resultType": "matrix",
+                    "result": [{"metric": {"instance": "p"}, "values": values}]}}),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}"), asked)
+}
+
+/// Pulls cover time without gaps or overlaps, and a restarted service goes on from its newest
+/// stored sample instead of asking for its backfill again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_cover_time_without_gaps_or_overlaps_across_a_restart() {
+    use vigil_serve::config::PullConfig;
+    let (url, asked) = query_range_stub().await;
+    let pull = PullConfig {
+        url,
+        queries: METRICS
+            .iter()
+            .map(|m| (m.to_string(), m.to_string()))
+            .collect(),
+        step_s: 1,
+        every_s: 1,
+        lag_s: 0,
+        backfill_s: 20,
+        max_points: 8,
+        tenant: "default".into(),
+    };
+    let h = Harness::new(Backend::Sqlite, |_| {}).await;
+    let run = |h: &Harness| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(vigil_serve::ingest::pull::run(
+            pull.clone(),
+            h.engine.clone(),
+            stopped,
+        ));
+        (stop, task)
+    };
+    let (stop, task) = run(&h);
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let first_run: Vec<(i64, i64)> = asked.lock().unwrap().clone();
+    assert!(
+        first_run.len() >= 4,
+        "the 20 s backfill comes in chunks of 8 steps: {first_run:?}"
+    );
+    for pair in first_run.windows(2) {
+        assert_eq!(
+            pair[1].0,
+            pair[0].1 + 1000,
+            "a gap or an overlap: {first_run:?}"
+        );
+    }
+    for (start, end) in &first_run {
+        assert!(
+            (end - start) / 1000 < 8,
+            "a chunk over max_points: {first_run:?}"
+        );
+    }
+    h.score().await;
+    let h = h.restart().await;
+    asked.lock().unwrap().clear();
+    let (stop, task) = run(&h);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let second_run = asked.lock().unwrap().clone();
+    let last_end = first_run.last().unwrap().1;
+    assert_eq!(
+        second_run.first().map(|r| r.0),
+        Some(last_end + 1000),
+        "{second_run:?}"
+    );
+    let samples = h.get_json("/api/v1/entities/p/samples?limit=100000").await;
+    let steps = samples["samples"].as_array().unwrap().len() / 3;
+    let expected = (second_run.last().unwrap().1 - first_run[0].0) / 1000 + 1;
+    assert_eq!(steps as i64, expected, "every pulled step stored once");
     h.finish().await;
 }

@@ -38,6 +38,8 @@ pub struct Engine {
     /// One ingest request at a time is checked and kept (two at once could both admit a value
     /// for the same step, and one would be lost).
     ingest_turn: tokio::sync::Mutex<()>,
+    /// One model reload at a time.
+    reload_turn: tokio::sync::Mutex<()>,
     /// Requests allowed to wait for their turn; beyond them ingest answers 429.
     waiting: Semaphore,
     wake: Notify,
@@ -49,6 +51,19 @@ pub struct IngestReport {
     pub kept: usize,
     pub duplicates: usize,
     pub ignored: u64,
+    /// Values for steps already taken, left out (only from [`Senders::Repeating`]).
+    pub skipped: usize,
+}
+
+/// Who sends, and so what a value for a step already taken means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Senders {
+    /// Remote-write, imports: such a value is out of order (400) unless it equals the stored
+    /// one (a retry).
+    Strict,
+    /// A pull, which asks again for ranges it has had (after a restart, or for the newest
+    /// points a server may not have had whole): such values are left out, counted.
+    Repeating,
 }
 
 /// Milliseconds since the epoch, now.
@@ -84,6 +99,7 @@ impl Engine {
             streams: Mutex::new(HashMap::new()),
             pending_steps: AtomicUsize::new(0),
             ingest_turn: tokio::sync::Mutex::new(()),
+            reload_turn: tokio::sync::Mutex::new(()),
             waiting,
             wake: Notify::new(),
         };
@@ -171,6 +187,9 @@ impl Engine {
     /// metrics, leaves the serving model as it was. The swap takes effect between two scoring
     /// rounds, and the version it replaces is kept for [`Engine::rollback`].
     pub async fn reload(&self) -> Result<Option<(u64, u64)>> {
+        // One reload at a time (the poller and a request could both swap in the same version,
+        // leaving it as its own previous one).
+        let _turn = self.reload_turn.lock().await;
         let config = self.config.clone();
         let loaded = tokio::task::spawn_blocking(move || ServingModel::load(&config))
             .await
@@ -231,6 +250,16 @@ impl Engine {
     /// Checks and keeps `series` for `tenant`: the whole request or nothing. Answers 429 when
     /// too many steps wait to be scored or too many requests wait for their turn.
     pub async fn ingest(&self, tenant: &str, series: Vec<Series>) -> Result<IngestReport> {
+        self.ingest_as(tenant, series, Senders::Strict).await
+    }
+
+    /// [`Engine::ingest`], with what `senders` asks of values for steps already taken.
+    pub async fn ingest_as(
+        &self,
+        tenant: &str,
+        series: Vec<Series>,
+        senders: Senders,
+    ) -> Result<IngestReport> {
         let overloaded = |what: String| ServeError::Overloaded {
             message: format!("{what}; retry later"),
             retry_after_s: self.config.limits.retry_after_s,
@@ -277,6 +306,11 @@ impl Engine {
                 match admit {
                     Admit::New => rows.push(*p),
                     Admit::Duplicate => report.duplicates += 1,
+                    // A pull asks again for what it has had: a value for a step already
+                    // taken is left out (the step keeps what it was scored with).
+                    Admit::Conflict(_) | Admit::Late if senders == Senders::Repeating => {
+                        report.skipped += 1
+                    }
                     Admit::Conflict(have) => {
                         return Err(ServeError::BadRequest(format!(
                         "{} of entity `{entity}` at {} ms already has the value {have}, not {}; \
@@ -537,7 +571,13 @@ impl Engine {
                 });
             }
         }
-        if self.outbound.wants_alarms() {
+        // Alerts are for what is happening: a backfill's old alarms are stored, not paged.
+        let recent = self
+            .config
+            .alertmanager
+            .as_ref()
+            .is_some_and(|am| now_ms() - newest.ts <= 4 * 1000 * am.resend_s.max(1) as i64);
+        if self.outbound.wants_alarms() && recent {
             let change = |row: &ScoreRow| AlarmChange {
                 tenant: tenant.into(),
                 entity: entity.into(),

@@ -5,7 +5,7 @@
 //! service pulls its first range again; what it already has is taken as a sender's retry.
 
 use crate::config::PullConfig;
-use crate::engine::{now_ms, Engine};
+use crate::engine::{now_ms, Engine, Senders};
 use crate::ingest::Series;
 use crate::outbound::client::HttpClient;
 use std::sync::Arc;
@@ -82,22 +82,33 @@ pub fn parse_matrix(body: &str, alias: &str) -> Result<Vec<Series>, String> {
         .collect())
 }
 
-/// Pulls every `every_s` until `stop`, from `backfill_s` before the start on.
+/// Pulls every `every_s` until `stop`: from `backfill_s` before the start on, or from after
+/// the tenant's newest stored sample when that is later (a restarted service does not ask for
+/// what it has).
 pub async fn run(config: PullConfig, engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     let client = HttpClient::default();
     let step_ms = (config.step_s * 1000) as i64;
-    let mut cursor = now_ms() - config.backfill_s as i64 * 1000;
-    // Align to the step, so that every entity's metrics share timestamps.
-    cursor -= cursor.rem_euclid(step_ms.max(1));
+    // Aligned to the step, so that every entity's metrics share timestamps.
+    let align = |t: i64| t - t.rem_euclid(step_ms.max(1));
+    let mut cursor = align(now_ms() - config.backfill_s as i64 * 1000);
+    match engine.store.newest_sample_ts(&config.tenant).await {
+        Ok(Some(newest)) => cursor = cursor.max(align(newest) + step_ms),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "the newest stored sample is unknown; pulling the whole backfill")
+        }
+    }
     loop {
-        let to = now_ms() - config.lag_s as i64 * 1000;
-        let to = to - to.rem_euclid(step_ms.max(1));
+        let to = align(now_ms() - config.lag_s as i64 * 1000);
         if to >= cursor {
-            match pull_range(&client, &config, &engine, cursor, to, step_ms).await {
-                Ok(()) => cursor = to + step_ms,
-                Err(e) => {
-                    tracing::error!(url = %config.url, error = %e, "pull failed; the range is pulled again next time")
+            // A stop ends a pull between two requests' awaits; what was kept is kept.
+            tokio::select! {
+                pulled = pull_range(&client, &config, &engine, &mut cursor, to, step_ms) => {
+                    if let Err(e) = pulled {
+                        tracing::error!(url = %config.url, error = %e, "pull failed; the rest of the range is pulled next time");
+                    }
                 }
+                _ = stop.changed() => return,
             }
         }
         tokio::select! {
@@ -107,15 +118,19 @@ pub async fn run(config: PullConfig, engine: Arc<Engine>, mut stop: watch::Recei
     }
 }
 
+/// Most bytes of one `query_range` answer (a larger one names the settings to narrow).
+const MAX_ANSWER_BYTES: usize = 256 << 20;
+
+/// Pulls `[*cursor, to]` chunk by chunk, moving the cursor past each chunk taken.
 async fn pull_range(
     client: &HttpClient,
     config: &PullConfig,
     engine: &Engine,
-    from: i64,
+    cursor: &mut i64,
     to: i64,
     step_ms: i64,
 ) -> Result<(), String> {
-    for (start, end) in chunks(from, to, step_ms, config.max_points as i64) {
+    for (start, end) in chunks(*cursor, to, step_ms, config.max_points as i64) {
         let mut series = Vec::new();
         for (alias, expr) in &config.queries {
             let url = format!(
@@ -126,14 +141,17 @@ async fn pull_range(
                 end as f64 / 1000.0,
                 step_ms as f64 / 1000.0
             );
-            let (status, body) = client.get(&url, Duration::from_secs(30)).await?;
+            let (status, body) = client
+                .get(&url, Duration::from_secs(30), MAX_ANSWER_BYTES)
+                .await?;
             if status != 200 {
-                return Err(format!("{url} answered {status}: {body}"));
+                let start: String = body.chars().take(500).collect();
+                return Err(format!("{url} answered {status}: {start}"));
             }
             series.extend(parse_matrix(&body, alias)?);
         }
         let report = engine
-            .ingest(&config.tenant, series)
+            .ingest_as(&config.tenant, series, Senders::Repeating)
             .await
             .map_err(|e| format!("the pulled range {start}..{end} was not taken: {e}"))?;
         engine
@@ -141,6 +159,7 @@ async fn pull_range(
             .ingested_samples
             .get_or_create(&vec![("format".into(), "pull".into())])
             .inc_by(report.kept as u64);
+        *cursor = end + step_ms;
     }
     Ok(())
 }

@@ -40,12 +40,12 @@ pub fn check_url(setting: &str, url: &str) -> Result<(), String> {
 }
 
 impl HttpClient {
-    /// GETs `url`, waiting at most `timeout` for the answer.
-    pub async fn get(&self, url: &str, timeout: Duration) -> Outcome {
+    /// GETs `url`, waiting at most `timeout` for the answer, of at most `max_bytes`.
+    pub async fn get(&self, url: &str, timeout: Duration, max_bytes: usize) -> Outcome {
         let request = hyper::Request::get(url)
             .body(Full::new(Bytes::new()))
             .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
-        self.send(url, request, timeout, usize::MAX).await
+        self.send(url, request, timeout, max_bytes).await
     }
 
     /// POSTs `body` to `url` with `headers`, waiting at most `timeout` for the answer.
@@ -63,30 +63,30 @@ impl HttpClient {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
-        self.send(url, request, timeout, 500).await
+        // A peer's answer to a push is read for its status; its start goes to the log.
+        let (status, answer) = self.send(url, request, timeout, 1 << 20).await?;
+        Ok((status, answer.chars().take(500).collect()))
     }
 
-    /// Sends `request`; the answer's status and its first `keep` characters.
+    /// Sends `request`; the answer's status and body, refused when over `max_bytes`.
     async fn send(
         &self,
         url: &str,
         request: hyper::Request<Full<Bytes>>,
         timeout: Duration,
-        keep: usize,
+        max_bytes: usize,
     ) -> Outcome {
         let response = tokio::time::timeout(timeout, self.client.request(request))
             .await
             .map_err(|_| format!("{url} did not answer within {timeout:?}"))?
             .map_err(|e| format!("{url}: {e}"))?;
         let status = response.status().as_u16();
-        let body = tokio::time::timeout(timeout, response.into_body().collect())
+        let limited = http_body_util::Limited::new(response.into_body(), max_bytes);
+        let body = tokio::time::timeout(timeout, limited.collect())
             .await
             .map_err(|_| format!("{url} did not finish its answer within {timeout:?}"))?
-            .map_err(|e| format!("{url}: {e}"))?
+            .map_err(|e| format!("{url}: the answer is over {max_bytes} bytes or broke off ({e})"))?
             .to_bytes();
-        Ok((
-            status,
-            String::from_utf8_lossy(&body).chars().take(keep).collect(),
-        ))
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 }

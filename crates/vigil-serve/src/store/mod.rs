@@ -234,6 +234,16 @@ impl Store {
         .await?)
     }
 
+    /// The tenant's newest stored sample's time, if any (where a restarted pull goes on from).
+    pub async fn newest_sample_ts(&self, tenant: &str) -> Result<Option<i64>> {
+        let newest: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(MAX(ts) AS BIGINT) FROM samples WHERE tenant = $1")
+                .bind(tenant)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(newest)
+    }
+
     /// Every stored sample not yet scored (after its stream's last scored step), by tenant,
     /// entity and time: what a restarted service scores first.
     pub async fn unscored_samples(&self) -> Result<Vec<(String, SampleRow)>> {
