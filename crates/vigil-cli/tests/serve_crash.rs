@@ -3,6 +3,7 @@
 //! the scores, thresholds and alarms equal those of an uninterrupted run. Once with SQLite, once
 //! with PostgreSQL.
 
+mod common;
 mod serve_support;
 
 use serve_support::*;
@@ -51,28 +52,12 @@ fn config(dir: &Path, port: u16, store: &str) {
     .unwrap();
 }
 
-fn scores_of(address: &str, entity: &str) -> Vec<serde_json::Value> {
-    let body = http(
-        "GET",
-        address,
-        &format!("/api/v1/entities/{entity}/scores"),
-        &[],
-        b"",
-    )
-    .map(|r| r.1)
-    .unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["scores"].as_array().cloned())
-        .unwrap_or_default()
-}
-
 fn all_scored(address: &str) -> Vec<Vec<serde_json::Value>> {
     wait_for("every step scored", Duration::from_secs(60), || {
-        (0..ENTITIES).all(|e| scores_of(address, &format!("e{e}")).len() == STEPS)
+        (0..ENTITIES).all(|e| entity_rows(address, &format!("e{e}"), "scores").len() == STEPS)
     });
     (0..ENTITIES)
-        .map(|e| scores_of(address, &format!("e{e}")))
+        .map(|e| entity_rows(address, &format!("e{e}"), "scores"))
         .collect()
 }
 
@@ -155,20 +140,8 @@ fn killed_and_restarted_loses_nothing_acknowledged(
     let crashed = all_scored(&address);
     // Every acknowledged sample is stored (the writer re-sent only what got no 204).
     for e in 0..ENTITIES {
-        let body = http(
-            "GET",
-            &address,
-            &format!("/api/v1/entities/e{e}/samples?limit=100000"),
-            &[],
-            b"",
-        )
-        .unwrap()
-        .1;
-        let samples: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            samples["samples"].as_array().unwrap().len(),
-            STEPS * METRICS.len()
-        );
+        let samples = entity_rows(&address, &format!("e{e}"), "samples");
+        assert_eq!(samples.len(), STEPS * METRICS.len());
     }
     // Every acknowledged feedback is stored, as it was acknowledged.
     let body = http("GET", &address, "/api/v1/feedback?entity=e0", &[], b"")

@@ -2,6 +2,7 @@
 //! are scored and an injected anomaly alarms; SIGTERM stops it cleanly and its temporary folder
 //! goes with it.
 
+mod common;
 mod serve_support;
 
 use serve_support::*;
@@ -43,23 +44,9 @@ fn the_demo_scores_its_fleet_alarms_and_stops_cleanly() {
             .is_some_and(|e| e.len() == 3 && e.iter().all(|e| e["latest"].is_array()))
     });
     let alarmed = |k: usize| {
-        let body = http(
-            "GET",
-            &address,
-            &format!("/api/v1/entities/demo-{k}/scores?limit=100000"),
-            &[],
-            b"",
-        )
-        .map(|r| r.1)
-        .unwrap_or_default();
-        serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v["scores"]
-                    .as_array()
-                    .map(|rows| rows.iter().any(|r| r["alarm"] == true))
-            })
-            .unwrap_or(false)
+        entity_rows(&address, &format!("demo-{k}"), "scores")
+            .iter()
+            .any(|r| r["alarm"] == true)
     };
     wait_for("an alarm in the demo", Duration::from_secs(60), || {
         (0..3).any(alarmed)

@@ -4,6 +4,7 @@
 //! `anomaly_score > 1` (docs/examples/vigil-rules.yml) fires into Alertmanager, asserted through
 //! Alertmanager's API. Once with SQLite, once with PostgreSQL as vigil's store.
 
+mod common;
 mod serve_support;
 
 use serve_support::*;
@@ -226,28 +227,13 @@ fn an_injected_anomaly_reaches_alertmanager_through_prometheus(store: &str, dir:
     );
     // Every alarm vigil stored is a step the exporter served anomalous (its cpu four times
     // the normal at most 61).
-    let get = |what: &str| {
-        let body = http(
-            "GET",
-            &vigil_address,
-            &format!("/api/v1/entities/{exporter_instance}/{what}"),
-            &[],
-            b"",
-        )
-        .unwrap()
-        .1;
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()
-    };
-    let cpu_at: std::collections::HashMap<i64, f64> = get("samples")["samples"]
-        .as_array()
-        .unwrap()
+    let get = |what: &str| entity_rows(&vigil_address, &exporter_instance, what);
+    let cpu_at: std::collections::HashMap<i64, f64> = get("samples")
         .iter()
         .filter(|s| s[1] == 0)
         .map(|s| (s[0].as_i64().unwrap(), s[2].as_f64().unwrap()))
         .collect();
-    let alarmed: Vec<i64> = get("scores")["scores"]
-        .as_array()
-        .unwrap()
+    let alarmed: Vec<i64> = get("scores")
         .iter()
         .filter(|r| r["alarm"] == true)
         .map(|r| r["ts"].as_i64().unwrap())
@@ -316,14 +302,7 @@ fn pulled_from_prometheus_query_range() {
     let vigil_address = format!("127.0.0.1:{vigil_port}");
     let _vigil = start_vigil(dir, &vigil_address);
     let exporter_instance = format!("127.0.0.1:{exporter_port}");
-    let scored = || {
-        let path = format!("/api/v1/entities/{exporter_instance}/scores");
-        http("GET", &vigil_address, &path, &[], b"")
-            .ok()
-            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
-            .and_then(|v| v["scores"].as_array().map(Vec::len))
-            .unwrap_or(0)
-    };
+    let scored = || entity_rows(&vigil_address, &exporter_instance, "scores").len();
     wait_for(
         "vigil to score pulled steps",
         Duration::from_secs(60),

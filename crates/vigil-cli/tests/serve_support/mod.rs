@@ -154,25 +154,20 @@ pub fn train_model(dir: &Path) {
         csv.push_str(&format!("{a},{b},{c}\n"));
     }
     std::fs::write(dir.join("train.csv"), csv).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args([
-            "train",
-            "-q",
-            "--train",
-            "train.csv",
-            "--detector",
-            "pca",
-            "--model",
-            "models/m/1",
-        ])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::train_ok(dir, "train.csv", "models/m/1", "pca", &[]);
+}
+
+/// An entity's stored rows of `what` (`scores` or `samples`) from the service at `address`;
+/// empty when the service does not answer or has none.
+pub fn entity_rows(address: &str, entity: &str, what: &str) -> Vec<serde_json::Value> {
+    let path = format!("/api/v1/entities/{entity}/{what}?limit=100000");
+    let body = http("GET", address, &path, &[], b"")
+        .map(|r| r.1)
+        .unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v[what].as_array().cloned())
+        .unwrap_or_default()
 }
 
 /// Starts `vigil serve --config vigil.toml` in `dir` and waits until it answers.

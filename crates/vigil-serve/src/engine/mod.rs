@@ -293,16 +293,21 @@ impl Engine {
         let (mut rows, mut late, mut new_entities) = (Vec::new(), Vec::new(), Vec::new());
         {
             let streams = self.streams.lock().expect("streams lock");
+            // Each entity's stream looked up once, not once per point.
+            let known: Vec<Option<&Stream>> = batch
+                .entities
+                .iter()
+                .map(|(entity, _)| streams.get(&(tenant.to_string(), entity.clone())))
+                .collect();
             for (index, (entity, labels)) in batch.entities.iter().enumerate() {
-                if !streams.contains_key(&(tenant.to_string(), entity.clone())) {
+                if known[index].is_none() {
                     new_entities.push((index, entity.clone(), labels.clone()));
                 }
             }
             for p in &batch.points {
                 let entity = &batch.entities[p.entity].0;
-                let admit = streams
-                    .get(&(tenant.to_string(), entity.clone()))
-                    .map_or(Admit::New, |s| s.admit(p.ts, p.metric, p.value));
+                let admit =
+                    known[p.entity].map_or(Admit::New, |s| s.admit(p.ts, p.metric, p.value));
                 match admit {
                     Admit::New => rows.push(*p),
                     Admit::Duplicate => report.duplicates += 1,
@@ -366,13 +371,20 @@ impl Engine {
                         Stream::new(labels, StreamMemory::default(), model.id(), None)
                     });
             }
-            for p in &rows {
-                let key = (tenant.to_string(), batch.entities[p.entity].0.clone());
+            // Entity by entity, each stream looked up once.
+            rows.sort_by_key(|p| p.entity);
+            for same_entity in rows.chunk_by(|a, b| a.entity == b.entity) {
+                let key = (
+                    tenant.to_string(),
+                    batch.entities[same_entity[0].entity].0.clone(),
+                );
                 let stream = streams
                     .get_mut(&key)
                     .expect("every entity has a stream by now");
-                if stream.insert(p.ts, p.metric, p.value, m, now) {
-                    fresh_steps += 1;
+                for p in same_entity {
+                    if stream.insert(p.ts, p.metric, p.value, m, now) {
+                        fresh_steps += 1;
+                    }
                 }
             }
         }
