@@ -7,7 +7,8 @@
 //! | `POST /api/v1/import/csv?entity=E` | write | backfill one entity from CSV (204) |
 //! | `POST /api/v1/feedback` | write | feedback on a range (201) |
 //! | `GET /api/v1/feedback?entity=E` | read | an entity's feedback history and what is in force |
-//! | `GET /api/v1/entities` | read | the tenant's entities and their newest scores |
+//! | `GET /api/v1/entities?recent_ms=` | read | the tenant's entities, their newest scores and recent alarms |
+//! | `GET /api/v1/entities/{entity}?recent_ms=` | read | one of them |
 //! | `GET /api/v1/entities/{entity}/scores?from=&to=` | read | scored steps |
 //! | `GET /api/v1/entities/{entity}/samples?from=&to=` | read | raw samples |
 //! | `GET /api/v1/status` | read | the model in service, its rule, the queue |
@@ -15,6 +16,7 @@
 //! | `POST /api/v1/models/{name}/rollback` | write, all tenants | serve the previous version again |
 //! | `GET /metrics` | read | anomaly scores and the service's health (OpenMetrics) |
 //! | `GET /-/healthy` | none | liveness |
+//! | `GET /ui/` | none | the web UI (its files; the data it shows comes from the routes above) |
 
 use crate::auth::authorize;
 use crate::config::Scope;
@@ -42,6 +44,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/import/csv", post(csv_handler))
         .route("/api/v1/feedback", post(post_feedback).get(get_feedback))
         .route("/api/v1/entities", get(entities))
+        .route("/api/v1/entities/{entity}", get(entity))
         .route("/api/v1/entities/{entity}/scores", get(scores))
         .route("/api/v1/entities/{entity}/samples", get(samples))
         .route("/api/v1/status", get(status))
@@ -49,6 +52,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/models/{name}/rollback", post(rollback_model))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "vigil is healthy\n" }))
+        .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(engine)
 }
@@ -205,10 +209,58 @@ async fn get_feedback(
     .into_response())
 }
 
-async fn entities(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
+#[derive(Deserialize)]
+struct RecentQuery {
+    /// How far back from each entity's newest step its alarms count as recent (default 1 h).
+    recent_ms: Option<i64>,
+}
+
+async fn entities(
+    State(engine): AppState,
+    headers: HeaderMap,
+    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
     let tenant = authorize(&engine.config, &headers, Scope::Read)?;
-    let rows = engine.store.entities(&tenant).await?;
-    Ok(Json(serde_json::json!({ "tenant": tenant, "entities": rows })).into_response())
+    let recent_ms = recent_ms(query)?;
+    let rows = engine.store.entities(&tenant, recent_ms, None).await?;
+    Ok(
+        Json(serde_json::json!({ "tenant": tenant, "recent_ms": recent_ms, "entities": rows }))
+            .into_response(),
+    )
+}
+
+/// One entity as `GET /api/v1/entities` lists it.
+async fn entity(
+    State(engine): AppState,
+    headers: HeaderMap,
+    Path(entity): Path<String>,
+    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let tenant = authorize(&engine.config, &headers, Scope::Read)?;
+    let recent_ms = recent_ms(query)?;
+    let row = engine
+        .store
+        .entities(&tenant, recent_ms, Some(&entity))
+        .await?
+        .pop()
+        .ok_or_else(|| unknown_entity(&entity))?;
+    Ok(
+        Json(serde_json::json!({ "tenant": tenant, "recent_ms": recent_ms, "entity": row }))
+            .into_response(),
+    )
+}
+
+fn recent_ms(
+    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<i64> {
+    let Query(query) =
+        query.map_err(|e| ServeError::BadRequest(format!("{e}; use ?recent_ms=MS")))?;
+    match query.recent_ms.unwrap_or(3_600_000) {
+        ms if ms > 0 => Ok(ms),
+        ms => Err(ServeError::BadRequest(format!(
+            "recent_ms is {ms}; give a positive number of milliseconds"
+        ))),
+    }
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,8 @@
 //! remote-write, import, CSV, the `query_range` pull), `shard` (instances' shares of entities),
 //! `demo` (`vigil serve --demo`),
 //! `engine/` (streams, readiness, scoring), `store/` (SQL, migrations), `exposition`
-//! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `http` (routes), `server` (start, serve, shut down).
+//! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `http` (routes), `ui` (the web UI's embedded files, `ui/`),
+//! `server` (start, serve, shut down).
 
 pub mod auth;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod outbound;
 pub mod server;
 pub mod shard;
 pub mod store;
+pub mod ui;
 
 pub use config::ServeConfig;
 pub use engine::Engine;

@@ -99,6 +99,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let service = Service::start(config).await?;
     let model = service.engine.model();
     tracing::info!(address = %service.address, model = %model.id(), threshold = ?model.threshold, "vigil serve is listening");
+    tracing::info!("the web UI is at http://{}/ui/", service.address);
     service.run(signal()).await
 }
 

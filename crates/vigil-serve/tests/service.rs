@@ -162,6 +162,25 @@ async fn remote_written_steps_are_scored_and_an_injected_anomaly_alarms(backend:
     let entities = overview["entities"].as_array().unwrap();
     assert_eq!(entities.len(), 2);
     assert_eq!(entities[1]["latest"][2], true);
+    // Recent alarms: e1's alarmed steps in the hour before its newest (the spike and any of the
+    // normal ones); none of the normal steps counted when the hour is a single step.
+    let recent = rows
+        .iter()
+        .filter(|r| {
+            r["alarm"] == true && r["ts"].as_i64() > last["ts"].as_i64().map(|t| t - 3_600_000)
+        })
+        .count();
+    assert_eq!(entities[1]["recent_alarms"], recent as i64, "{overview}");
+    assert_eq!(entities[1]["last_alarm"], last["ts"], "{overview}");
+    let one = h.get_json("/api/v1/entities/e1?recent_ms=1").await;
+    assert_eq!(one["entity"]["entity"], "e1");
+    assert_eq!(one["entity"]["recent_alarms"], 1, "{one}");
+    assert_eq!(one["entity"]["latest"], entities[1]["latest"]);
+    assert_eq!(h.get("/api/v1/entities/e9").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.get("/api/v1/entities?recent_ms=0").await.0,
+        StatusCode::BAD_REQUEST
+    );
     // /metrics: the entity's score with the input's labels, the model and the tenant.
     let (status, text) = h.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
@@ -446,10 +465,18 @@ async fn a_tenant_cannot_read_or_write_another_tenants_data(backend: Backend) {
     // B sees no entity of A's, and A's entity does not exist for B.
     let (_, _, body) = h.send(get("b", "/api/v1/entities")).await;
     assert!(!body.contains("e0"), "{body}");
-    assert_eq!(
-        h.send(get("b", "/api/v1/entities/e0/scores")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    for path in ["/api/v1/entities/e0/scores", "/api/v1/entities/e0"] {
+        assert_eq!(
+            h.send(get("b", path)).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    // The UI's files hold no data and need no token; what they show, the API answers by token.
+    let (status, page) = h.get("/ui/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("app.js"), "{page}");
+    assert_eq!(h.get("/api/v1/entities").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
         h.send(get("b", "/api/v1/feedback?entity=e0")).await.0,
         StatusCode::NOT_FOUND

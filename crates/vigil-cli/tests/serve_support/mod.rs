@@ -49,7 +49,8 @@ impl Proc {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot run `{program}` ({e}); the service's end-to-end tests need Debian's \
-                     prometheus and prometheus-alertmanager (`bash .ci/test` installs them)"
+                     prometheus, prometheus-alertmanager, chromium and chromium-driver \
+                     (`bash .ci/test` installs them)"
                 )
             });
         Proc { child, log }

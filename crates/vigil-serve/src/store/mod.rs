@@ -77,6 +77,10 @@ pub struct EntityRow {
     pub first_seen: i64,
     /// Its newest scored step, if any: (ts, anomaly_score, alarm).
     pub latest: Option<(i64, f64, bool)>,
+    /// Alarmed steps in the `recent_ms` before its newest step (data time).
+    pub recent_alarms: i64,
+    /// The newest of those, if any.
+    pub last_alarm: Option<i64>,
 }
 
 /// Feedback as stored.
@@ -415,17 +419,35 @@ impl Store {
     }
 
     /// The tenant's entities, sorted by name, with their newest score.
-    pub async fn entities(&self, tenant: &str) -> Result<Vec<EntityRow>> {
-        let rows = sqlx::query(
-            "SELECT e.entity, e.labels, e.first_seen, sc.ts, sc.anomaly_score, sc.alarm \
+    /// The tenant's entities (or only `only`) with their newest score and their alarms in the
+    /// `recent_ms` before it (a range of the primary key per entity: no scan of whole histories).
+    pub async fn entities(
+        &self,
+        tenant: &str,
+        recent_ms: i64,
+        only: Option<&str>,
+    ) -> Result<Vec<EntityRow>> {
+        let filter = if only.is_some() {
+            "AND e.entity = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT e.entity, e.labels, e.first_seen, sc.ts, sc.anomaly_score, sc.alarm, \
+               (SELECT COUNT(*) FROM scores a WHERE a.tenant = e.tenant AND a.entity = e.entity \
+                  AND a.ts > st.last_ts - $2 AND a.ts <= st.last_ts AND a.alarm = 1) AS recent_alarms, \
+               (SELECT MAX(a.ts) FROM scores a WHERE a.tenant = e.tenant AND a.entity = e.entity \
+                  AND a.ts > st.last_ts - $2 AND a.ts <= st.last_ts AND a.alarm = 1) AS last_alarm \
              FROM entities e \
              LEFT JOIN stream_states st ON st.tenant = e.tenant AND st.entity = e.entity \
              LEFT JOIN scores sc ON sc.tenant = e.tenant AND sc.entity = e.entity AND sc.ts = st.last_ts \
-             WHERE e.tenant = $1 ORDER BY e.entity",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE e.tenant = $1 {filter} ORDER BY e.entity"
+        );
+        let mut query = sqlx::query(&sql).bind(tenant).bind(recent_ms);
+        if let Some(entity) = only {
+            query = query.bind(entity);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         decoded(&rows, |r| {
             let labels: String = r.try_get("labels")?;
             let ts: Option<i64> = r.try_get("ts")?;
@@ -442,6 +464,8 @@ impl Store {
                 labels: serde_json::from_str(&labels).unwrap_or_default(),
                 first_seen: r.try_get("first_seen")?,
                 latest,
+                recent_alarms: r.try_get("recent_alarms")?,
+                last_alarm: r.try_get("last_alarm")?,
             })
         })
     }
