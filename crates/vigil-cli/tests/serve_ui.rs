@@ -46,7 +46,8 @@ fn import_lines() -> String {
 
 fn start_chromedriver(dir: &Path) -> (Proc, String) {
     let port = free_port();
-    let driver = Proc::spawn(
+    // In a group of its own: if the test fails midway, the browser it started goes with it.
+    let driver = Proc::spawn_group(
         "chromedriver",
         &[format!("--port={port}")],
         dir,
@@ -59,12 +60,26 @@ fn start_chromedriver(dir: &Path) -> (Proc, String) {
     (driver, format!("http://127.0.0.1:{port}"))
 }
 
+/// Debian's `chromium` on the PATH (chromedriver would look for Google Chrome).
+fn chromium() -> String {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("chromium"))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!("no `chromium` on the PATH; the browser test needs Debian's chromium and chromium-driver (`bash .ci/test` installs them)")
+        })
+        .display()
+        .to_string()
+}
+
 async fn browser(webdriver: &str) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
         json!({
-            "binary": "/usr/bin/chromium",
+            "binary": chromium(),
             // --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--window-size=1400,1200", "--force-device-scale-factor=1"],
@@ -128,12 +143,15 @@ fn the_ui_lists_entities_draws_the_alarm_and_takes_feedback_by_brushing() {
     )
     .unwrap();
     assert_eq!(status, 204, "{body}");
+    // Every step arrives whole, so every one is scored, and nothing changes after that.
     wait_for("every step scored", Duration::from_secs(60), || {
         ["web-1", "web-2"]
             .iter()
-            .all(|e| entity_rows(&address, e, "scores").len() >= STEPS - 10)
+            .all(|e| entity_rows(&address, e, "scores").len() == STEPS)
     });
-    let alarmed: Vec<i64> = entity_rows(&address, "web-1", "scores")
+    let web1 = entity_rows(&address, "web-1", "scores");
+    let alarm_at: Vec<bool> = web1.iter().map(|r| r["alarm"] == true).collect();
+    let alarmed: Vec<i64> = web1
         .iter()
         .filter(|r| r["alarm"] == true)
         .map(|r| r["ts"].as_i64().unwrap())
@@ -149,6 +167,18 @@ fn the_ui_lists_entities_draws_the_alarm_and_takes_feedback_by_brushing() {
 
     let first_alarm = *alarmed.iter().find(|&&ts| in_anomaly(ts)).unwrap();
     let last_alarm = *alarmed.iter().rev().find(|&&ts| in_anomaly(ts)).unwrap();
+    // Where the band is drawn: an alarmed step of the anomaly; where none is: a step with no
+    // alarm within three steps either side.
+    let in_band = alarmed
+        .iter()
+        .filter(|&&ts| in_anomaly(ts))
+        .nth(2)
+        .copied()
+        .unwrap_or(first_alarm);
+    let quiet = (3..STEPS - 3)
+        .find(|&t| !alarm_at[t - 3..=t + 3].contains(&true))
+        .map(|t| T0 + t as i64 * STEP_MS)
+        .expect("a quiet stretch of web-1");
 
     let (_driver, webdriver) = start_chromedriver(dir.path());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -176,6 +206,7 @@ fn the_ui_lists_entities_draws_the_alarm_and_takes_feedback_by_brushing() {
         let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         assert!(names.contains(&"web-1") && names.contains(&"web-2"), "{rows:?}");
         let web1_alarms = rows.iter().find(|r| r.0 == "web-1").unwrap().1;
+        // (Every one of web-1's 200 steps lies in the hour before its newest.)
         assert_eq!(web1_alarms, alarmed.len() as i64, "the overview counts web-1's alarmed steps");
         screenshot(&client, "ui-overview.png").await;
 
@@ -190,8 +221,14 @@ fn the_ui_lists_entities_draws_the_alarm_and_takes_feedback_by_brushing() {
         wait_loaded(&client, "entity:web-1").await;
         let listed = script(&client, "return document.querySelectorAll('#alarms tbody tr td.number').length").await;
         assert!(listed.as_u64().unwrap() >= 2, "the alarms table lists the alarm");
-        // A pixel near the top of the plot, at the alarm's middle and at a normal step: the
-        // band's red is drawn at the one and not at the other.
+        // A pixel near the top of the plot, in the alarm and at a quiet step, with the lines
+        // hidden (one could pass there): the band's red is drawn at the one and not the other.
+        script(
+            &client,
+            "const u = window.vigil.charts.score; u.setSeries(1, {show: false}); \
+             u.setSeries(2, {show: false}); return true;",
+        )
+        .await;
         let pixel = |ts: i64| {
             format!(
                 "const u = window.vigil.charts.score; \
@@ -201,9 +238,8 @@ fn the_ui_lists_entities_draws_the_alarm_and_takes_feedback_by_brushing() {
                 ts
             )
         };
-        let middle = (first_alarm + last_alarm) / 2 / STEP_MS * STEP_MS;
-        let at_alarm = script(&client, &pixel(middle)).await;
-        let at_normal = script(&client, &pixel(T0 + 40 * STEP_MS)).await;
+        let at_alarm = script(&client, &pixel(in_band)).await;
+        let at_normal = script(&client, &pixel(quiet)).await;
         let rgba = |v: &Value| -> Vec<u64> { v.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect() };
         let (band, clear) = (rgba(&at_alarm), rgba(&at_normal));
         assert!(
@@ -215,7 +251,14 @@ fn the_ui_lists_entities_draws_the_alarm_and_takes_feedback_by_brushing() {
             clear[3] == 0 || clear[0] <= clear[1] + 20,
             "no band at a normal step: pixel {clear:?}"
         );
-        screenshot(&client, "ui-entity.png").await;
+        script(
+            &client,
+            "const u = window.vigil.charts.score; u.setSeries(1, {show: true}); \
+             u.setSeries(2, {show: true}); return true;",
+        )
+        .await;
+        // No refresh from here on: the chart stays the one measured below.
+        client.find(Locator::Id("auto-refresh")).await.unwrap().click().await.unwrap();
 
         // Brush across the alarm (half a step beyond each end) and mark it a false alarm.
         let geometry = script(
@@ -250,13 +293,21 @@ fn the_ui_lists_entities_draws_the_alarm_and_takes_feedback_by_brushing() {
         let saved = client
             .wait()
             .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath("//span[@id='saved'][starts-with(text(), 'Saved')]"))
+            .for_element(Locator::XPath("//*[@id='saved'][starts-with(text(), 'Saved')]"))
             .await
             .expect("the feedback is saved");
         assert!(saved.text().await.unwrap().starts_with("Saved as feedback #"));
         // No script error on the way (the page shows any in its problem box).
         let problem = script(&client, "return document.getElementById('problem').textContent").await;
         assert_eq!(problem, "", "the page reported a problem");
+        // The feedback is in force: drawn along the chart's foot and listed.
+        client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#feedback tbody .badge.not_anomaly"))
+            .await
+            .expect("the feedback is listed");
+        screenshot(&client, "ui-entity.png").await;
         client.close().await.unwrap();
     });
 

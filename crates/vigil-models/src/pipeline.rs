@@ -75,6 +75,28 @@ impl TrainSpec {
     }
 }
 
+impl TrainSpec {
+    /// The spec a model with `manifest` was trained by: its detector with its whole config,
+    /// normaliser kind, missing-value policy, seed and calibration share — to train the same
+    /// model again on other data (the service's scheduled retraining).
+    pub fn of_manifest(manifest: &Manifest) -> TrainSpec {
+        let training = &manifest.training;
+        TrainSpec {
+            detector: manifest.detector.clone(),
+            config: Some(manifest.config.clone()),
+            normaliser: manifest.normaliser.kind,
+            missing: manifest.missing_policy,
+            seed: training.seed,
+            // The config holds the epochs the model trained with.
+            epochs: None,
+            calibration_share: match training.train_steps {
+                0 => 0.0,
+                steps => training.calibration_steps as f64 / steps as f64,
+            },
+        }
+    }
+}
+
 /// A fitted detector with everything needed to apply it to new data.
 pub struct TrainedModel {
     /// The detector.

@@ -357,3 +357,31 @@ fn a_calibration_share_calibrates_on_held_out_steps() {
         assert!(err.contains(why), "{share}: {err}");
     }
 }
+
+#[test]
+fn a_model_trained_again_by_its_manifests_spec_is_the_same_model() {
+    // What the service's scheduled retraining relies on: the manifest says how the model was
+    // made, so training by that spec on the same data gives the same scores.
+    for name in ["pca", "usad"] {
+        let spec = TrainSpec {
+            detector: name.into(),
+            config: Some(quick_config(name)),
+            seed: 11,
+            calibration_share: 0.2,
+            normaliser: vigil_core::normalise::NormKind::ZScore,
+            ..TrainSpec::default()
+        };
+        let first = vigil_models::train(series(periodic(400)), &spec, None).unwrap();
+        let again_spec = TrainSpec::of_manifest(&first.manifest);
+        assert_eq!(again_spec.detector, name);
+        assert_eq!(again_spec.seed, 11);
+        assert_eq!(again_spec.normaliser, spec.normaliser);
+        assert!((again_spec.calibration_share - 0.2).abs() < 1e-9);
+        let again = vigil_models::train(series(periodic(400)), &again_spec, None).unwrap();
+        assert_eq!(again.manifest.config, first.manifest.config, "{name}");
+        let test = || series(periodic_with_burst(300));
+        let (a, _) = first.score(test(), "test").unwrap();
+        let (b, _) = again.score(test(), "test").unwrap();
+        assert!(same_bits(&a, &b), "{name}: retrained scores differ");
+    }
+}

@@ -60,7 +60,7 @@ pub async fn run(settings: DemoSettings) -> Result<()> {
     let service = Service::start(config).await?;
     println!(
         "vigil serve --demo: {} entities replaying a generated machine with injected anomalies, \
-         one step every {} ms, scored by {}.\n  http://{}/ui/                (the web UI: fleet, \
+         one step every {} ms, scored by {}.\n  http://{}/ui/               (the web UI: fleet, \
          entities, feedback)\n  http://{}/api/v1/entities   (each entity's newest \
          anomaly_score)\n  http://{}/metrics           (anomaly_score and per-metric contributions)\n\
          Ctrl-C stops it; its temporary folder {} goes with it.",

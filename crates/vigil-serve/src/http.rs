@@ -35,6 +35,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 type AppState = State<Arc<Engine>>;
+/// A query string, or why it could not be read (answered 400 with the form it should take).
+type QueryResult<T> = std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 pub fn router(engine: Arc<Engine>) -> Router {
     let limit = engine.config.limits.body_bytes;
@@ -138,7 +140,7 @@ async fn import_handler(
 async fn csv_handler(
     State(engine): AppState,
     headers: HeaderMap,
-    query: std::result::Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<EntityQuery>,
     raw: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
     let decode = || {
@@ -191,7 +193,7 @@ struct EntityQuery {
 async fn get_feedback(
     State(engine): AppState,
     headers: HeaderMap,
-    query: std::result::Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<EntityQuery>,
 ) -> Result<Response> {
     let tenant = authorize(&engine.config, &headers, Scope::Read)?;
     let Query(query) =
@@ -215,13 +217,16 @@ struct RecentQuery {
     recent_ms: Option<i64>,
 }
 
+/// The longest `recent_ms`: a week of alarms per entity is as far as an overview looks.
+const MAX_RECENT_MS: i64 = 7 * 86_400_000;
+
 async fn entities(
     State(engine): AppState,
     headers: HeaderMap,
-    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<RecentQuery>,
 ) -> Result<Response> {
     let tenant = authorize(&engine.config, &headers, Scope::Read)?;
-    let recent_ms = recent_ms(query)?;
+    let recent_ms = recent_window(query)?;
     let rows = engine.store.entities(&tenant, recent_ms, None).await?;
     Ok(
         Json(serde_json::json!({ "tenant": tenant, "recent_ms": recent_ms, "entities": rows }))
@@ -234,10 +239,10 @@ async fn entity(
     State(engine): AppState,
     headers: HeaderMap,
     Path(entity): Path<String>,
-    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<RecentQuery>,
 ) -> Result<Response> {
     let tenant = authorize(&engine.config, &headers, Scope::Read)?;
-    let recent_ms = recent_ms(query)?;
+    let recent_ms = recent_window(query)?;
     let row = engine
         .store
         .entities(&tenant, recent_ms, Some(&entity))
@@ -250,15 +255,13 @@ async fn entity(
     )
 }
 
-fn recent_ms(
-    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<i64> {
+fn recent_window(query: QueryResult<RecentQuery>) -> Result<i64> {
     let Query(query) =
         query.map_err(|e| ServeError::BadRequest(format!("{e}; use ?recent_ms=MS")))?;
     match query.recent_ms.unwrap_or(3_600_000) {
-        ms if ms > 0 => Ok(ms),
+        ms if (1..=MAX_RECENT_MS).contains(&ms) => Ok(ms),
         ms => Err(ServeError::BadRequest(format!(
-            "recent_ms is {ms}; give a positive number of milliseconds"
+            "recent_ms is {ms}; give milliseconds from 1 to {MAX_RECENT_MS} (a week)"
         ))),
     }
 }
@@ -280,9 +283,7 @@ impl RangeQuery {
     }
 }
 
-fn range_query(
-    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<RangeQuery> {
+fn range_query(query: QueryResult<RangeQuery>) -> Result<RangeQuery> {
     query
         .map(|Query(q)| q)
         .map_err(|e| ServeError::BadRequest(format!("{e}; use ?from=MS&to=MS&limit=N")))
@@ -299,7 +300,7 @@ async fn scores(
     State(engine): AppState,
     headers: HeaderMap,
     Path(entity): Path<String>,
-    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<RangeQuery>,
 ) -> Result<Response> {
     entity_data(&engine, &headers, entity, query, EntityData::Scores).await
 }
@@ -308,7 +309,7 @@ async fn samples(
     State(engine): AppState,
     headers: HeaderMap,
     Path(entity): Path<String>,
-    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<RangeQuery>,
 ) -> Result<Response> {
     entity_data(&engine, &headers, entity, query, EntityData::Samples).await
 }
@@ -318,7 +319,7 @@ async fn entity_data(
     engine: &Engine,
     headers: &HeaderMap,
     entity: String,
-    query: std::result::Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<RangeQuery>,
     what: EntityData,
 ) -> Result<Response> {
     let tenant = authorize(&engine.config, headers, Scope::Read)?;

@@ -8,7 +8,7 @@
 //! the operator types in, which the browser keeps (the token only for the session).
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -41,25 +41,42 @@ const ASSETS: &[Asset] = &[
     asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
 ];
 
-/// Scripts only from here (no inline script, so text from the API can never run as code);
-/// uPlot sets element styles, hence inline styles.
+/// Everything from here only, nothing inline (so text from the API can never run as code or
+/// restyle the page; the scripts set styles through the DOM, which this allows), and the page
+/// is not framed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
 /// `/` sends a browser to the UI; `/ui/` is the page, `/ui/FILE` its files.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(|| async { file("index.html") }))
+        // Relative, so that the UI also works behind a proxy that adds a path prefix.
+        .route("/", get(|| async { Redirect::to("ui/") }))
+        .route("/ui", get(|| async { Redirect::to("ui/") }))
+        .route(
+            "/ui/",
+            get(|headers: HeaderMap| async move { file("index.html", &headers) }),
+        )
         .route(
             "/ui/{*path}",
-            get(|Path(path): Path<String>| async move { file(&path) }),
+            get(
+                |Path(path): Path<String>, headers: HeaderMap| async move { file(&path, &headers) },
+            ),
         )
 }
 
-fn file(path: &str) -> Response {
+/// An asset's entity tag: its bytes' hash, so a browser's copy is checked, not fetched again.
+fn etag(asset: &Asset) -> String {
+    use md5::{Digest, Md5};
+    let hex: String = Md5::digest(asset.bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("\"{hex}\"")
+}
+
+fn file(path: &str, request: &HeaderMap) -> Response {
     let Some(asset) = ASSETS.iter().find(|a| a.path == path) else {
         return (
             StatusCode::NOT_FOUND,
@@ -67,13 +84,27 @@ fn file(path: &str) -> Response {
         )
             .into_response();
     };
-    let mut response = asset.bytes.into_response();
+    let tag = etag(asset);
+    let unchanged = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        asset.bytes.into_response()
+    };
     let headers = response.headers_mut();
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).expect("hex is a header value"),
+    );
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(asset.content_type),
     );
-    // Small files, and a new binary may bring new ones: the browser asks each time (304s).
+    // A new binary may bring new files: the browser asks each time, and gets 304 while its
+    // copy's tag is current.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -106,13 +137,24 @@ mod tests {
 
     #[test]
     fn an_unknown_file_is_404_and_a_known_one_has_its_type() {
-        assert_eq!(file("secret.txt").status(), StatusCode::NOT_FOUND);
-        assert_eq!(file("../Cargo.toml").status(), StatusCode::NOT_FOUND);
-        let page = file("app.js");
+        let none = HeaderMap::new();
+        assert_eq!(file("secret.txt", &none).status(), StatusCode::NOT_FOUND);
+        assert_eq!(file("../Cargo.toml", &none).status(), StatusCode::NOT_FOUND);
+        let page = file("app.js", &none);
         assert_eq!(page.status(), StatusCode::OK);
         assert_eq!(
             page.headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
         );
+    }
+
+    #[test]
+    fn a_current_copy_is_answered_304_and_a_stale_one_gets_the_file() {
+        let tag = file("app.js", &HeaderMap::new()).headers()[header::ETAG].clone();
+        let mut asking = HeaderMap::new();
+        asking.insert(header::IF_NONE_MATCH, tag);
+        assert_eq!(file("app.js", &asking).status(), StatusCode::NOT_MODIFIED);
+        asking.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"stale\""));
+        assert_eq!(file("app.js", &asking).status(), StatusCode::OK);
     }
 }

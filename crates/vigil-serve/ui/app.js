@@ -12,7 +12,10 @@ const RANGES = [
 ];
 const PAGE_ROWS = 100000; // the API's largest page
 const OVERVIEW_REFRESH_MS = 5000;
-const ENTITY_REFRESH_MS = 10000;
+// The entity view reloads its whole range: every 10 s for an hour, less often for longer ranges.
+const entityRefreshMs = (rangeMs) => Math.max(10000, rangeMs / 360);
+// The overview's "recent alarms": the hour before each entity's newest step.
+const RECENT_MS = 3600e3;
 const COLOURS = {
   alarm: "rgba(220, 38, 38, 0.18)",
   not_anomaly: "rgba(22, 163, 74, 0.6)",
@@ -38,11 +41,17 @@ const access = {
   },
 };
 
+// Each view's requests are aborted when the operator leaves it (see `route`).
+let leaving = new AbortController();
+
+// `path` is the API's (`/api/v1/...`), asked relative to the page so that the UI works behind a
+// proxy that adds a path prefix.
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers);
   if (access.token) headers["Authorization"] = "Bearer " + access.token;
   if (access.tenant) headers["X-Scope-OrgID"] = access.tenant;
-  const response = await fetch(path, Object.assign({}, options, { headers }));
+  const response = await fetch(".." + path,
+    Object.assign({ signal: leaving.signal }, options, { headers }));
   const text = await response.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
@@ -83,6 +92,8 @@ function el(tag, attributes = {}, ...children) {
   for (const [key, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") node.className = value;
+    // Styles through the DOM: the page's CSP refuses style attributes.
+    else if (key === "style") Object.assign(node.style, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : value);
   }
@@ -116,7 +127,7 @@ function scoreBar(anomalyScore, alarm) {
   const width = Math.max(0, Math.min(anomalyScore / 2, 1)) * 100;
   return el("span", { class: "score" }, numberText(anomalyScore),
     el("span", { class: "bar" + (alarm ? " alarm" : "") },
-      el("span", { style: `width:${width}%` }), el("i")));
+      el("span", { style: { width: `${width}%` } }), el("i")));
 }
 
 function showProblem(error) {
@@ -131,9 +142,14 @@ function showProblem(error) {
 // ---- routing -----------------------------------------------------------------------------------
 
 let refreshTimer = null;
+// Which view is current: a view's late answers and timers check it and stop once it changed.
+let generation = 0;
 
 function route() {
   clearTimeout(refreshTimer);
+  generation += 1;
+  leaving.abort();
+  leaving = new AbortController();
   for (const chart of Object.values(window.vigil.charts)) chart.destroy();
   window.vigil.charts = {};
   showProblem(null);
@@ -141,14 +157,17 @@ function route() {
   view.replaceChildren();
   delete view.dataset.loaded;
   const match = (location.hash || "#/").match(/^#\/entity\/([^?]+)(?:\?range=(\d+))?$/);
-  if (match) showEntity(view, decodeURIComponent(match[1]), Number(match[2]) || RANGES[1][1]);
+  let entity = null;
+  try { entity = match && decodeURIComponent(match[1]); } catch (_) { entity = null; }
+  if (entity) showEntity(view, entity, Number(match[2]) || RANGES[1][1]);
   else showOverview(view);
 }
 
 async function showModel() {
   const target = document.getElementById("model-in-service");
   try {
-    const status = await api("/api/v1/status");
+    // (Not the view's request: changing views does not abort it.)
+    const status = await api("/api/v1/status", { signal: null });
     target.textContent = `${status.model}@${status.version} · ${status.detector} · ` +
       `${status.metrics.length} metrics`;
   } catch (_) {
@@ -164,7 +183,7 @@ const COLUMNS = [
   { key: "latest", title: "Newest step", value: (e) => (e.latest ? e.latest[0] : null) },
   { key: "anomaly_score", title: "anomaly_score", value: (e) => (e.latest ? e.latest[1] : null) },
   { key: "state", title: "Now", value: (e) => (e.latest ? (e.latest[2] ? 1 : 0) : null) },
-  { key: "recent_alarms", title: "Alarmed steps, last hour", value: (e) => e.recent_alarms },
+  { key: "recent_alarms", title: "Alarmed steps, hour before newest", value: (e) => e.recent_alarms },
   { key: "last_alarm", title: "Last alarm", value: (e) => e.last_alarm },
 ];
 
@@ -213,14 +232,17 @@ function showOverview(view) {
     summary.textContent = `${entities.length} entities · ${alarming} alarming now` +
       (shown.length < entities.length ? ` · ${shown.length} shown` : "");
   }
+  const mine = generation;
   async function load() {
     try {
-      const body = await api("/api/v1/entities");
+      const body = await api(`/api/v1/entities?recent_ms=${RECENT_MS}`);
+      if (mine !== generation) return;
       entities = body.entities;
       draw();
       showProblem(null);
       view.dataset.loaded = "overview";
     } catch (error) {
+      if (mine !== generation) return;
       showProblem(error);
     }
     refreshTimer = setTimeout(load, OVERVIEW_REFRESH_MS);
@@ -288,7 +310,8 @@ function tickText(v) {
   return size < 1e-3 || size >= 1e5 ? v.toExponential(0) : String(+v.toPrecision(3));
 }
 
-function chartOptions(width, height, series, drawClear, extra = {}) {
+// A time chart's options: `hooks` are uPlot's (each a list), `extra` anything else to set.
+function chartOptions(width, height, series, hooks, extra = {}) {
   return Object.assign({
     width, height,
     axes: [{}, { values: (u, splits) => splits.map(tickText), size: 56, space: 24 }],
@@ -298,13 +321,15 @@ function chartOptions(width, height, series, drawClear, extra = {}) {
     scales: { x: { time: true } },
     series: [{ label: "time (UTC)", value: (u, v) => (v === null ? "–" : timeText(v * 1000)) }]
       .concat(series),
-    hooks: { drawClear: [drawClear] },
+    hooks,
   }, extra);
 }
 
 function showEntity(view, entity, rangeMs) {
   const state = { entity, rangeMs, scores: [], metrics: [], samples: null, feedback: null,
-    selection: null, chosen: null, stepMs: 1000,
+    // The brushed range waiting for a label, and the step whose contributions are shown (by
+    // time: a refresh moves the range, and an index would then point at another step).
+    selection: null, chosenTs: null, stepMs: 1000, following: true, pointerDown: false,
     // Log by default: an alarm's score can be orders of magnitude above the threshold, which a
     // linear axis then flattens to a line at zero.
     scale: localStorage.getItem("vigil.scale") || "log" };
@@ -320,9 +345,12 @@ function showEntity(view, entity, rangeMs) {
       drawScoreChart();
     },
   }, ["log", "linear"].map((s) => el("option", { value: s, selected: s === state.scale }, s)));
+  const follow = el("input", { type: "checkbox", id: "auto-refresh", checked: true,
+    onchange: (event) => { state.following = event.target.checked; } });
   const summary = el("span", { class: "muted" });
   const scoreChart = el("div", { class: "chart", id: "score-chart" });
   const selection = el("div", { id: "selection", hidden: true });
+  const saved = el("p", { id: "saved" });
   const contributions = el("div", { class: "contributions", id: "contributions" });
   const alarms = el("tbody");
   const feedback = el("tbody");
@@ -331,7 +359,8 @@ function showEntity(view, entity, rangeMs) {
     el("p", {}, el("a", { href: "#/" }, "← Fleet")),
     el("h1", {}, entity),
     el("div", { class: "toolbar" }, el("label", {}, "last ", rangeSelect),
-      el("label", {}, "score axis ", scaleSelect), summary),
+      el("label", {}, "score axis ", scaleSelect),
+      el("label", {}, follow, ` refresh every ${durationText(entityRefreshMs(rangeMs))}`), summary),
     el("div", { class: "columns" },
       el("div", {},
         scoreChart,
@@ -341,7 +370,7 @@ function showEntity(view, entity, rangeMs) {
           el("span", { class: "swatch not_anomaly" }), "false alarm",
           el("span", { class: "swatch anomaly" }), "missed anomaly",
           el("span", { class: "swatch maintenance" }), "maintenance"),
-        selection),
+        selection, saved),
       contributions),
     el("h2", {}, "Alarms"),
     el("table", { id: "alarms" }, el("thead", {}, el("tr", {},
@@ -355,8 +384,10 @@ function showEntity(view, entity, rangeMs) {
       el("th", {}, "Label"), el("th", {}, "Kind"), el("th", {}, "Comment"), el("th", {}, "Author"))),
       feedback));
 
+  // Feedback covers whole steps: widened by half a step each way, as alarm bands are.
   const feedbackBands = () => (state.feedback ? state.feedback.effective : []).map((f) => ({
-    start: f.start, end: f.end + 1, label: f.kind === "maintenance" ? "maintenance" : f.label,
+    start: f.start - state.stepMs / 2, end: f.end + state.stepMs / 2,
+    label: f.kind === "maintenance" ? "maintenance" : f.label,
   }));
   const alarmBands = () => bandsOf(state.scores, (r) => r.alarm, state.stepMs);
 
@@ -381,26 +412,35 @@ function showEntity(view, entity, rangeMs) {
       { label: "score", stroke: COLOURS.score, width: 1.5, value: (u, v) => numberText(v, 4) },
       { label: "threshold", stroke: COLOURS.threshold, dash: [6, 4], width: 1,
         value: (u, v) => numberText(v, 4) },
-    ], drawClear, {
+    ], { drawClear: [drawClear], setSelect: [(u) => chooseRange(u)] }, {
       scales: { x: { time: true }, y: log ? { distr: 3 } : {} },
-      hooks: {
-        drawClear: [drawClear],
-        setSelect: [(u) => chooseRange(u)],
-      },
     });
     if (window.vigil.charts.score) window.vigil.charts.score.destroy();
     scoreChart.replaceChildren();
     const chart = new uPlot(options, data, scoreChart);
     chart.over.addEventListener("click", () => {
-      if (chart.select.width > 1 || chart.cursor.idx === null || chart.cursor.idx === undefined) return;
-      state.chosen = chart.cursor.idx;
+      // A click (not a drag) drops the brushed range and shows the step's contributions.
+      if (chart.select.width > 1) return;
+      forgetSelection();
+      const row = state.scores[chart.cursor.idx];
+      if (!row) return;
+      state.chosenTs = row.ts;
       drawContributions();
     });
+    // No refresh while a brush is being drawn (the chart would be rebuilt under the pointer).
+    chart.over.addEventListener("pointerdown", () => { state.pointerDown = true; });
     window.vigil.charts.score = chart;
   }
 
+  function forgetSelection() {
+    state.selection = null;
+    drawSelection();
+    const chart = window.vigil.charts.score;
+    if (chart && chart.select.width > 0) chart.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+  }
+
   function chooseRange(u) {
-    if (u.select.width < 2) return;
+    if (u.select.width < 2) { state.selection = null; drawSelection(); return; }
     const from = u.posToVal(u.select.left, "x") * 1000;
     const to = u.posToVal(u.select.left + u.select.width, "x") * 1000;
     // Feedback covers whole steps: the first and last step inside the brushed range.
@@ -418,7 +458,6 @@ function showEntity(view, entity, rangeMs) {
     const comment = el("input", { id: "feedback-comment", placeholder: "comment", size: 28 });
     const author = el("input", { id: "feedback-author", placeholder: "your name", size: 12,
       value: localStorage.getItem("vigil.author") || "" });
-    const saved = el("span", { id: "saved" });
     const send = (label, kind) => async () => {
       localStorage.setItem("vigil.author", author.value);
       try {
@@ -429,7 +468,9 @@ function showEntity(view, entity, rangeMs) {
             comment: comment.value, author: author.value }),
         });
         showProblem(null);
-        saved.textContent = `Saved as feedback #${row.id}`;
+        saved.textContent = `Saved as feedback #${row.id}: ${row.label.replace("_", " ")} ` +
+          `(${row.kind}) from ${timeText(row.start)} to ${timeText(row.end)}`;
+        forgetSelection();
         await loadFeedback();
         window.vigil.charts.score.redraw(false);
       } catch (error) {
@@ -445,15 +486,11 @@ function showEntity(view, entity, rangeMs) {
       el("button", { class: "maintenance", id: "mark-maintenance", onclick: send("not_anomaly", "maintenance") }, "Maintenance"),
       el("button", { class: "auto", id: "withdraw-feedback", onclick: send("auto", "range") }, "Withdraw feedback"),
       comment, author,
-      el("button", { class: "auto", onclick: () => {
-        state.selection = null; drawSelection(); window.vigil.charts.score.setSelect(
-          { left: 0, top: 0, width: 0, height: 0 }, false);
-      } }, "Cancel"),
-      saved);
+      el("button", { class: "auto", onclick: forgetSelection }, "Cancel"));
   }
 
   function drawContributions() {
-    const row = state.scores[state.chosen];
+    const row = state.scores.find((r) => r.ts === state.chosenTs);
     if (!row) {
       contributions.replaceChildren(el("h2", {}, "Contributions"),
         el("p", { class: "muted" }, "No scored step in this range."));
@@ -471,7 +508,7 @@ function showEntity(view, entity, rangeMs) {
         (row.filled ? ` · ${row.filled} metrics filled` : "")),
       el("ol", {}, parts.map((p) => el("li", { "data-metric": p.name },
         el("span", { class: "name", title: p.name }, p.name),
-        el("span", { class: "bar" }, el("span", { style: `width:${(Math.abs(p.value) / largest) * 100}%` })),
+        el("span", { class: "bar" }, el("span", { style: { width: `${(Math.abs(p.value) / largest) * 100}%` } })),
         el("span", { class: "number" }, numberText(p.value, 4))))));
   }
 
@@ -496,14 +533,17 @@ function showEntity(view, entity, rangeMs) {
     const times = [...new Set(samples.rows.map((r) => r.ts))].sort((a, b) => a - b);
     const position = new Map(times.map((t, i) => [t, i]));
     const columns = samples.metrics.map(() => new Array(times.length).fill(null));
-    for (const r of samples.rows) columns[r.metric][position.get(r.ts)] = r.value;
+    for (const r of samples.rows) {
+      // (An index the model in service does not name, as after a model swap, is not drawn.)
+      if (columns[r.metric]) columns[r.metric][position.get(r.ts)] = r.value;
+    }
     samples.metrics.forEach((name, i) => {
       const box = el("div", { class: "chart", "data-metric": name }, el("h3", { title: name }, name));
       metrics.append(box);
       const drawClear = (u) => drawBands(u, alarmBands(), COLOURS.alarm);
       const chart = new uPlot(chartOptions(Math.max(box.clientWidth - 10, 280), 120, [
         { label: name, stroke: COLOURS.metric, width: 1, value: (u, v) => numberText(v, 3) },
-      ], drawClear, { legend: { show: false } }), [times.map((t) => t / 1000), columns[i]], box);
+      ], { drawClear: [drawClear] }, { legend: { show: false } }), [times.map((t) => t / 1000), columns[i]], box);
       window.vigil.charts[`metric:${name}`] = chart;
     });
   }
@@ -523,30 +563,35 @@ function showEntity(view, entity, rangeMs) {
     drawFeedbackTable();
   }
 
+  const mine = generation;
+  window.addEventListener("pointerup", () => { state.pointerDown = false; }, { signal: leaving.signal });
   async function load() {
     try {
-      const { entity: row } = await api(`/api/v1/entities/${encodeURIComponent(entity)}`);
+      // (recent_ms=1: the view counts its alarms itself.)
+      const { entity: row } = await api(`/api/v1/entities/${encodeURIComponent(entity)}?recent_ms=1`);
       const to = row.latest ? row.latest[0] : row.first_seen + rangeMs;
       const from = to - rangeMs;
       const [scores, samples] = await Promise.all([
         allRows(entity, "scores", from, to),
         allRows(entity, "samples", from, to),
       ]);
+      const answered = await api(`/api/v1/feedback?entity=${encodeURIComponent(entity)}`);
+      if (mine !== generation) return;
       state.scores = scores.rows;
       state.metrics = scores.metrics;
       state.samples = samples;
       state.stepMs = medianStep(state.scores.map((r) => r.ts));
-      await loadFeedback();
+      state.feedback = answered;
+      drawFeedbackTable();
       const alarmed = state.scores.filter((r) => r.alarm).length;
       summary.textContent = row.latest
         ? `${state.scores.length} scored steps to ${timeText(to)} · ${alarmed} alarmed · ` +
           `step ${durationText(state.stepMs)}`
         : "No step scored yet: the model waits for a full window of steps.";
-      if (state.chosen === null || state.chosen >= state.scores.length) {
-        // Until a step is clicked, the most anomalous one in view.
-        let peak = 0;
-        state.scores.forEach((r, i) => { if (r.anomaly_score > state.scores[peak].anomaly_score) peak = i; });
-        state.chosen = state.scores.length ? peak : null;
+      if (!state.scores.some((r) => r.ts === state.chosenTs)) {
+        // Until a step is clicked (or once it left the range), the most anomalous one in view.
+        const peak = state.scores.reduce((best, r) => (!best || r.anomaly_score > best.anomaly_score ? r : best), null);
+        state.chosenTs = peak ? peak.ts : null;
       }
       drawScoreChart();
       drawContributions();
@@ -555,14 +600,19 @@ function showEntity(view, entity, rangeMs) {
       showProblem(null);
       view.dataset.loaded = `entity:${entity}`;
     } catch (error) {
+      if (mine !== generation) return;
       showProblem(error);
     }
-    // New steps arrive; a pending selection is not redrawn from under the operator.
+    // New steps arrive; but not while the operator brushes, labels a range, or turned it off.
     const again = () => {
-      if (state.selection) refreshTimer = setTimeout(again, ENTITY_REFRESH_MS);
-      else load();
+      if (mine !== generation) return;
+      if (state.selection || state.pointerDown || !state.following) {
+        refreshTimer = setTimeout(again, 1000);
+      } else {
+        load();
+      }
     };
-    refreshTimer = setTimeout(again, ENTITY_REFRESH_MS);
+    refreshTimer = setTimeout(again, entityRefreshMs(rangeMs));
   }
   load();
 }
@@ -581,6 +631,12 @@ document.getElementById("access").addEventListener("submit", (event) => {
 window.addEventListener("hashchange", route);
 // A script error shows where the operator looks, not only in the console.
 window.addEventListener("error", (event) => showProblem(event.error || event.message));
-window.addEventListener("unhandledrejection", (event) => showProblem(event.reason));
+window.addEventListener("unhandledrejection", (event) => {
+  // A request aborted by leaving its view is no problem.
+  if (event.reason && event.reason.name === "AbortError") return;
+  showProblem(event.reason);
+});
+window.addEventListener("securitypolicyviolation", (event) =>
+  showProblem(`the page broke its own content security policy: ${event.violatedDirective}`));
 showModel();
 route();

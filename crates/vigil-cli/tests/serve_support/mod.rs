@@ -30,17 +30,33 @@ pub fn anomalous(t: usize) -> [f64; 3] {
     [cpu * 4.0, mem, 0.0]
 }
 
-/// A child process killed (SIGKILL) and reaped when dropped, its output in `log`.
+/// A child process killed (SIGKILL) and reaped when dropped, its output in `log`; with
+/// `group`, the children it started too (a browser's driver and the browser).
 pub struct Proc {
     pub child: Child,
     pub log: PathBuf,
+    group: bool,
 }
 
 impl Proc {
     pub fn spawn(program: &str, args: &[String], dir: &Path, name: &str) -> Proc {
+        Proc::start(program, args, dir, name, false)
+    }
+
+    /// [`Proc::spawn`] in a process group of its own, which is killed whole.
+    pub fn spawn_group(program: &str, args: &[String], dir: &Path, name: &str) -> Proc {
+        Proc::start(program, args, dir, name, true)
+    }
+
+    fn start(program: &str, args: &[String], dir: &Path, name: &str, group: bool) -> Proc {
+        use std::os::unix::process::CommandExt;
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        if group {
+            command.process_group(0);
+        }
+        let child = command
             .args(args)
             .current_dir(dir)
             .stdout(out.try_clone().unwrap())
@@ -53,7 +69,7 @@ impl Proc {
                      (`bash .ci/test` installs them)"
                 )
             });
-        Proc { child, log }
+        Proc { child, log, group }
     }
 
     pub fn log_text(&self) -> String {
@@ -61,6 +77,10 @@ impl Proc {
     }
 
     pub fn kill(&mut self) {
+        if self.group {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory involved.
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -35,22 +35,33 @@ CREATE TABLE stream_states (
     PRIMARY KEY (tenant, entity));
 ";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "entities, samples, scores, stream states, feedback",
-    sqlite: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "entities, samples, scores, stream states, feedback",
+        sqlite: "
 CREATE TABLE feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, entity TEXT NOT NULL,
     start_ts BIGINT NOT NULL, end_ts BIGINT NOT NULL, label TEXT NOT NULL, kind TEXT NOT NULL,
     comment TEXT NOT NULL, author TEXT NOT NULL, received_at BIGINT NOT NULL);
 CREATE INDEX feedback_by_entity ON feedback (tenant, entity, id);",
-    postgres: "
+        postgres: "
 CREATE TABLE feedback (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant TEXT NOT NULL,
     entity TEXT NOT NULL, start_ts BIGINT NOT NULL, end_ts BIGINT NOT NULL, label TEXT NOT NULL,
     kind TEXT NOT NULL, comment TEXT NOT NULL, author TEXT NOT NULL, received_at BIGINT NOT NULL);
 CREATE INDEX feedback_by_entity ON feedback (tenant, entity, id);",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "an index of alarmed steps (the overview's recent alarms)",
+        // Partial in both: counting an entity's recent alarms reads its alarms, not its steps.
+        sqlite: ALARMS_V2,
+        postgres: ALARMS_V2,
+    },
+];
+
+const ALARMS_V2: &str = "CREATE INDEX scores_alarms ON scores (tenant, entity, ts) WHERE alarm = 1";
 
 fn statements(backend: Backend, migration: &Migration) -> Vec<String> {
     let own = match backend {

@@ -418,9 +418,9 @@ impl Store {
         })
     }
 
-    /// The tenant's entities, sorted by name, with their newest score.
-    /// The tenant's entities (or only `only`) with their newest score and their alarms in the
-    /// `recent_ms` before it (a range of the primary key per entity: no scan of whole histories).
+    /// The tenant's entities (or only `only`), sorted by name, with their newest score and their
+    /// alarmed steps in the `recent_ms` before it (read from the partial index of alarms: the
+    /// cost is the alarms in the window, not the steps).
     pub async fn entities(
         &self,
         tenant: &str,
