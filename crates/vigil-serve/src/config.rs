@@ -42,6 +42,46 @@ pub struct ServeConfig {
     pub shard: Option<crate::shard::ShardConfig>,
     /// Bearer tokens; none means no authentication (only on loopback: see `docs/serve.md`).
     pub tokens: Vec<Token>,
+    /// Scheduled retraining of the model on recent data.
+    pub retrain: Option<RetrainConfig>,
+}
+
+/// Scheduled retraining (`crate::retrain`): vmanomaly's `fit_every` and `fit_window`, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrainConfig {
+    /// How often the model is trained again (wall-clock seconds; the first after one period).
+    pub fit_every_s: u64,
+    /// How much data before each entity's newest scored step it is trained on (data time).
+    pub fit_window_s: u64,
+    pub method: RetrainMethod,
+    /// At most this many steps, over the fleet (a spread sample of its entities beyond it).
+    pub max_steps: usize,
+    /// Fewer steps than this (after leaving out alarms, anomalies and maintenance): no new
+    /// version.
+    pub min_steps: usize,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        RetrainConfig {
+            fit_every_s: 86_400,
+            fit_window_s: 7 * 86_400,
+            method: RetrainMethod::Fresh,
+            max_steps: 50_000,
+            min_steps: 1_000,
+        }
+    }
+}
+
+/// How a retraining learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrainMethod {
+    /// A new model of the same detector and settings, fitted on the window (as vmanomaly does).
+    Fresh,
+    /// The model in service continued on the window from its weights (neural detectors only).
+    FineTune,
 }
 
 impl Default for ServeConfig {
@@ -61,6 +101,7 @@ impl Default for ServeConfig {
             pull: Vec::new(),
             shard: None,
             tokens: Vec::new(),
+            retrain: None,
         }
     }
 }
@@ -283,6 +324,17 @@ impl ServeConfig {
         if let Some(rw) = &self.remote_write_out {
             crate::outbound::client::check_url("remote_write_out.url", &rw.url)
                 .map_err(ServeError::Config)?;
+        }
+        if let Some(retrain) = &self.retrain {
+            if retrain.fit_every_s == 0 || retrain.fit_window_s == 0 {
+                return bad("retrain: fit_every_s and fit_window_s must be at least 1".into());
+            }
+            if retrain.min_steps == 0 || retrain.max_steps < retrain.min_steps {
+                return bad(format!(
+                    "retrain: min_steps ({}) must be at least 1 and at most max_steps ({})",
+                    retrain.min_steps, retrain.max_steps
+                ));
+            }
         }
         if let Some(shard) = self.shard {
             if shard.count == 0 || shard.index >= shard.count {

@@ -45,6 +45,7 @@ pub struct Exposition {
     pub push_errors: Family<Labels, Counter>,
     pub push_dropped: Family<Labels, Counter>,
     pub model_load_errors: Counter,
+    pub retrains: Family<Labels, Counter>,
     pub scoring_latency: Histogram,
     pub store_latency: Family<Labels, Histogram, fn() -> Histogram>,
 }
@@ -73,6 +74,7 @@ impl Exposition {
             push_errors: Family::default(),
             push_dropped: Family::default(),
             model_load_errors: Counter::default(),
+            retrains: Family::default(),
             scoring_latency: latency_histogram(),
             store_latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
@@ -117,6 +119,11 @@ impl Exposition {
             "vigil_model_version",
             "The version of the model in service",
             exposition.model_version.clone(),
+        );
+        registry.register(
+            "vigil_retrains",
+            "Scheduled or requested retrainings, by outcome (ok, refused: too little data or a model that cannot train, failed)",
+            exposition.retrains.clone(),
         );
         registry.register(
             "vigil_pushed_steps",

@@ -14,6 +14,7 @@
 //! | `GET /api/v1/status` | read | the model in service, its rule, the queue |
 //! | `POST /api/v1/models/reload` | write, all tenants | serve the store's newest version |
 //! | `POST /api/v1/models/{name}/rollback` | write, all tenants | serve the previous version again |
+//! | `POST /api/v1/models/retrain` | write, all tenants | retrain now on recent data (`[retrain]`) |
 //! | `GET /metrics` | read | anomaly scores and the service's health (OpenMetrics) |
 //! | `GET /-/healthy` | none | liveness |
 //! | `GET /ui/` | none | the web UI (its files; the data it shows comes from the routes above) |
@@ -51,6 +52,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/entities/{entity}/samples", get(samples))
         .route("/api/v1/status", get(status))
         .route("/api/v1/models/reload", post(reload_model))
+        .route("/api/v1/models/retrain", post(retrain_model))
         .route("/api/v1/models/{name}/rollback", post(rollback_model))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "vigil is healthy\n" }))
@@ -359,6 +361,7 @@ async fn status(State(engine): AppState, headers: HeaderMap) -> Result<Response>
         "threshold": model.threshold,
         "metrics": model.metrics(),
         "pending_steps": engine.pending_steps(),
+        "last_retrain": engine.last_retrain(),
     }))
     .into_response())
 }
@@ -374,6 +377,12 @@ async fn reload_model(State(engine): AppState, headers: HeaderMap) -> Result<Res
         "swapped": swapped.is_some(),
     }))
     .into_response())
+}
+
+async fn retrain_model(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
+    crate::auth::authorize_admin(&engine.config, &headers)?;
+    let report = crate::retrain::retrain(&engine).await?;
+    Ok(Json(report).into_response())
 }
 
 async fn rollback_model(

@@ -8,7 +8,7 @@
 //! remote-write, import, CSV, the `query_range` pull), `shard` (instances' shares of entities),
 //! `demo` (`vigil serve --demo`),
 //! `engine/` (streams, readiness, scoring), `store/` (SQL, migrations), `exposition`
-//! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `http` (routes), `ui` (the web UI's embedded files, `ui/`),
+//! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `retrain` (scheduled retraining), `http` (routes), `ui` (the web UI's embedded files, `ui/`),
 //! `server` (start, serve, shut down).
 
 pub mod auth;
@@ -21,6 +21,7 @@ pub mod feedback;
 pub mod http;
 pub mod ingest;
 pub mod outbound;
+pub mod retrain;
 pub mod server;
 pub mod shard;
 pub mod store;

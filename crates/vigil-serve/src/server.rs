@@ -45,6 +45,7 @@ impl Service {
         let (stop, stopped) = watch::channel(false);
         let scorer = tokio::spawn(self.engine.clone().run_scorer(stopped.clone()));
         let poller = tokio::spawn(poll_models(self.engine.clone(), stopped.clone()));
+        let retrainer = tokio::spawn(crate::retrain::run(self.engine.clone(), stopped.clone()));
         let pullers: Vec<_> = self
             .engine
             .config
@@ -69,6 +70,9 @@ impl Service {
         }
         let _ = scorer.await;
         let _ = poller.await;
+        // A retraining in progress is given up (it has not written its version yet, or the
+        // model store's write is whole): the next start retrains on schedule.
+        retrainer.abort();
         self.engine.outbound.finish().await;
         self.engine.store.close().await;
         served.map_err(|e| ServeError::Config(format!("the server stopped: {e}")))

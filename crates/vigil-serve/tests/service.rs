@@ -2,26 +2,13 @@
 //! ingest, streaming scores and alarms, `/metrics`, feedback, tenants, restarts, and the bad
 //! input it must refuse without keeping half of anything.
 
+#[macro_use]
 mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use support::*;
 use vigil_serve::ingest::{remote_write, Series};
-
-/// Each scenario once per store.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 on_both_stores!(
     remote_written_steps_are_scored_and_an_injected_anomaly_alarms,

@@ -40,6 +40,9 @@ pub struct Engine {
     ingest_turn: tokio::sync::Mutex<()>,
     /// One model reload at a time.
     reload_turn: tokio::sync::Mutex<()>,
+    /// One retraining at a time, and what the last one did.
+    pub(crate) retrain_turn: tokio::sync::Mutex<()>,
+    pub(crate) last_retrain: Mutex<Option<crate::retrain::RetrainReport>>,
     /// Requests allowed to wait for their turn; beyond them ingest answers 429.
     waiting: Semaphore,
     wake: Notify,
@@ -100,6 +103,8 @@ impl Engine {
             pending_steps: AtomicUsize::new(0),
             ingest_turn: tokio::sync::Mutex::new(()),
             reload_turn: tokio::sync::Mutex::new(()),
+            retrain_turn: tokio::sync::Mutex::new(()),
+            last_retrain: Mutex::new(None),
             waiting,
             wake: Notify::new(),
         };
@@ -174,6 +179,11 @@ impl Engine {
     /// The model in service now.
     pub fn model(&self) -> Arc<ServingModel> {
         self.model.read().expect("model lock").clone()
+    }
+
+    /// What the last retraining made, if one did since the start.
+    pub fn last_retrain(&self) -> Option<crate::retrain::RetrainReport> {
+        self.last_retrain.lock().expect("retrain lock").clone()
     }
 
     /// The version served before the current one, if any.

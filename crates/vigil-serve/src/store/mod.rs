@@ -393,7 +393,8 @@ impl Store {
         })
     }
 
-    /// An entity's raw samples in `[from, to]` as (ts, metric, value), oldest first.
+    /// An entity's raw samples in `[from, to]` as (ts, metric, value), oldest first; the
+    /// first `limit` of them.
     pub async fn samples(
         &self,
         tenant: &str,
@@ -402,17 +403,47 @@ impl Store {
         to: i64,
         limit: i64,
     ) -> Result<Vec<(i64, i64, f64)>> {
-        let rows = sqlx::query(
+        self.samples_ordered(tenant, entity, from, to, limit, "ASC")
+            .await
+    }
+
+    /// [`Store::samples`], but the last `limit` of them (still oldest first).
+    pub async fn newest_samples(
+        &self,
+        tenant: &str,
+        entity: &str,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, f64)>> {
+        let mut rows = self
+            .samples_ordered(tenant, entity, from, to, limit, "DESC")
+            .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    async fn samples_ordered(
+        &self,
+        tenant: &str,
+        entity: &str,
+        from: i64,
+        to: i64,
+        limit: i64,
+        order: &'static str,
+    ) -> Result<Vec<(i64, i64, f64)>> {
+        let sql = format!(
             "SELECT ts, metric, value FROM samples WHERE tenant = $1 AND entity = $2 AND ts >= $3 \
-             AND ts <= $4 ORDER BY ts, metric LIMIT $5",
-        )
-        .bind(tenant)
-        .bind(entity)
-        .bind(from)
-        .bind(to)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             AND ts <= $4 ORDER BY ts {order}, metric {order} LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(entity)
+            .bind(from)
+            .bind(to)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         decoded(&rows, |r| {
             Ok((r.try_get("ts")?, r.try_get("metric")?, r.try_get("value")?))
         })

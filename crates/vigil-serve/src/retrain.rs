@@ -1,0 +1,313 @@
+//! Scheduled retraining (vmanomaly's `fit_every` / `fit_window`): every `fit_every_s` the model
+//! in service is trained again on the `fit_window_s` of data before each entity's newest scored
+//! step, written to the model store as its next version and swapped in between two steps.
+//! Scoring goes on meanwhile: the data is read from the store, the training runs on a blocking
+//! thread, and the swap is the reload every new version takes.
+//!
+//! What the model learns as normal is what operators did not say otherwise about: steps that
+//! alarmed (unless feedback says `not_anomaly`), ranges marked `anomaly`, and maintenance are
+//! left out — cut out for a fresh fit, labelled anomalous for a fine-tune (whose windows holding
+//! such a step are then not learnt as normal).
+
+use crate::config::{RetrainConfig, RetrainMethod};
+use crate::engine::Engine;
+use crate::error::{Result, ServeError};
+use crate::feedback::{effective, Effective};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use vigil_core::Series;
+use vigil_models::{DirStore, ModelStore, TrainSpec, TrainedModel, TuneSpec};
+
+/// The manifest's lineage key naming the version a retrained model was trained again from.
+pub const RETRAINED_FROM: &str = "retrained_from";
+
+/// What one retraining did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RetrainReport {
+    /// `name@version` retrained, and the version it wrote (now in service).
+    pub from: String,
+    pub version: u64,
+    pub method: RetrainMethod,
+    pub entities: usize,
+    /// Steps trained on (for a fine-tune, with those labelled anomalous).
+    pub steps: usize,
+    /// Steps left out (fresh) or labelled anomalous (fine-tune): alarms, `anomaly` feedback,
+    /// maintenance.
+    pub left_out: usize,
+    pub seconds: f64,
+    /// When it finished (ms since the epoch).
+    pub finished_at: i64,
+}
+
+/// The data gathered for one retraining.
+struct Gathered {
+    values: Vec<f64>,
+    /// 1 where a step is not to be learnt as normal.
+    labels: Vec<u8>,
+    entities: usize,
+    left_out: usize,
+}
+
+impl Gathered {
+    fn steps(&self, metrics: usize) -> usize {
+        self.values.len() / metrics
+    }
+}
+
+/// Retrains now: one at a time (409 while one runs); 422 with the reason when there is too
+/// little data or training fails, the serving model untouched.
+pub async fn retrain(engine: &Arc<Engine>) -> Result<RetrainReport> {
+    let Some(config) = engine.config.retrain.clone() else {
+        return Err(ServeError::Unprocessable(
+            "retraining is not configured; add a [retrain] table to the config".into(),
+        ));
+    };
+    let _turn = engine
+        .retrain_turn
+        .try_lock()
+        .map_err(|_| ServeError::Conflict("a retraining is already running".into()))?;
+    let started = Instant::now();
+    let outcome = retrain_with(engine, &config, started).await;
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(ServeError::Unprocessable(_)) => "refused",
+        Err(_) => "failed",
+    };
+    engine
+        .exposition
+        .retrains
+        .get_or_create(&vec![("outcome".into(), label.into())])
+        .inc();
+    match &outcome {
+        Ok(report) => {
+            tracing::info!(from = %report.from, version = report.version, steps = report.steps, left_out = report.left_out, seconds = report.seconds, "retrained");
+            *engine.last_retrain.lock().expect("retrain lock") = Some(report.clone());
+        }
+        Err(e) => tracing::warn!(error = %e, "retraining did not make a new version"),
+    }
+    outcome
+}
+
+async fn retrain_with(
+    engine: &Arc<Engine>,
+    config: &RetrainConfig,
+    started: Instant,
+) -> Result<RetrainReport> {
+    let serving = engine.model();
+    let metrics = serving.metrics().len();
+    let data = gather(engine, config, metrics).await?;
+    let steps = data.steps(metrics);
+    if steps < config.min_steps {
+        return Err(ServeError::Unprocessable(format!(
+            "only {steps} steps of recent data to retrain on (min_steps is {}; {} left out as \
+             alarmed, marked anomalous or maintenance); still serving {}",
+            config.min_steps,
+            data.left_out,
+            serving.id()
+        )));
+    }
+    let method = config.method;
+    let (entities, left_out) = (data.entities, data.left_out);
+    let from = serving.id();
+    let trained = tokio::task::spawn_blocking({
+        let serving = serving.clone();
+        move || train(&serving.model, data, method)
+    })
+    .await
+    .map_err(|e| ServeError::Unprocessable(format!("retraining stopped: {e}")))??;
+    let mut trained = trained;
+    trained
+        .manifest
+        .lineage
+        .insert(RETRAINED_FROM.into(), from.clone());
+    let models = engine.config.models.clone();
+    let name = engine.config.model.clone();
+    let version = tokio::task::spawn_blocking(move || DirStore::new(models).put(&name, &trained))
+        .await
+        .map_err(|e| ServeError::Unprocessable(format!("writing the model stopped: {e}")))?
+        .map_err(|e| ServeError::Unprocessable(format!("the model store refused it: {e}")))?;
+    engine.reload().await?;
+    Ok(RetrainReport {
+        from,
+        version,
+        method,
+        entities,
+        steps,
+        left_out,
+        seconds: started.elapsed().as_secs_f64(),
+        finished_at: crate::engine::now_ms(),
+    })
+}
+
+/// The model trained again on `data` by the spec it was made with (fresh), or continued from
+/// its weights (fine-tune); it keeps the threshold rule it was served with.
+fn train(model: &TrainedModel, data: Gathered, method: RetrainMethod) -> Result<TrainedModel> {
+    let metrics = model.manifest.metric_names.clone();
+    let refused = |e: vigil_models::ModelError| {
+        ServeError::Unprocessable(format!("retraining {}: {e}", model.manifest.detector))
+    };
+    let mut series = Series::new(metrics, data.values)
+        .map_err(|e| ServeError::Unprocessable(format!("the recent data is not a series: {e}")))?;
+    let mut trained = match method {
+        RetrainMethod::Fresh => {
+            let spec = TrainSpec::of_manifest(&model.manifest);
+            vigil_models::train(series, &spec, None).map_err(refused)?
+        }
+        RetrainMethod::FineTune => {
+            series.labels = Some(data.labels);
+            let spec = TuneSpec {
+                seed: model.manifest.training.seed,
+                ..TuneSpec::default()
+            };
+            vigil_models::fine_tune(model, series, &spec).map_err(refused)?
+        }
+    };
+    trained.manifest.threshold = model.manifest.threshold;
+    Ok(trained)
+}
+
+/// Each entity's steps in the window before its newest scored step, entity after entity (in
+/// an order spread over the fleet, so that `max_steps` takes a sample of it, not the first
+/// names), up to `max_steps` (an entity's newest steps first). A metric missing at a step takes
+/// its last value, as in scoring; steps before every metric has had a value are left out.
+/// Entities' steps are joined end to end: a windowed model sees a few windows that straddle
+/// two entities, as a fleet's base model does.
+async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Result<Gathered> {
+    let window_ms = (config.fit_window_s as i64).saturating_mul(1000);
+    let mut streams = engine.store.stream_states().await?;
+    streams
+        .sort_by_key(|s| crate::shard::hashmod(&format!("{}\0{}", s.tenant, s.entity), u64::MAX));
+    let mut data = Gathered {
+        values: Vec::new(),
+        labels: Vec::new(),
+        entities: 0,
+        left_out: 0,
+    };
+    let keep_all = config.method == RetrainMethod::FineTune;
+    for stream in streams {
+        let room = config.max_steps.saturating_sub(data.steps(metrics));
+        if room == 0 {
+            break;
+        }
+        let (tenant, entity) = (&stream.tenant, &stream.entity);
+        let from = stream.last_ts.saturating_sub(window_ms) + 1;
+        let to = stream.last_ts;
+        let limit = i64::try_from(room.saturating_mul(metrics)).unwrap_or(i64::MAX);
+        // The newest steps of the window when it holds more than there is room for.
+        let samples = engine
+            .store
+            .newest_samples(tenant, entity, from, to, limit)
+            .await?;
+        let alarmed: std::collections::HashSet<i64> = engine
+            .store
+            .scores(tenant, entity, from, to, i64::MAX)
+            .await?
+            .into_iter()
+            .filter(|s| s.alarm)
+            .map(|s| s.ts)
+            .collect();
+        let feedback = effective(&engine.store.feedback(tenant, entity).await?);
+        let mut steps: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+        for (ts, metric, value) in samples {
+            let row = steps.entry(ts).or_insert_with(|| vec![f64::NAN; metrics]);
+            if let Some(cell) = usize::try_from(metric).ok().and_then(|m| row.get_mut(m)) {
+                *cell = value;
+            }
+        }
+        let mut last = vec![f64::NAN; metrics];
+        let mut rows: Vec<(Vec<f64>, bool)> = Vec::new();
+        for (ts, row) in steps {
+            for (cell, previous) in row.iter().zip(last.iter_mut()) {
+                if cell.is_finite() {
+                    *previous = *cell;
+                }
+            }
+            if last.iter().all(|v| v.is_finite()) {
+                rows.push((
+                    last.clone(),
+                    is_normal(ts, alarmed.contains(&ts), &feedback),
+                ));
+            }
+        }
+        let newest = &rows[rows.len().saturating_sub(room)..];
+        for (row, normal) in newest {
+            if !normal {
+                data.left_out += 1;
+                if !keep_all {
+                    continue;
+                }
+            }
+            data.values.extend_from_slice(row);
+            data.labels.push(u8::from(!normal));
+        }
+        if !newest.is_empty() {
+            data.entities += 1;
+        }
+    }
+    Ok(data)
+}
+
+/// Whether a step may be learnt as normal: not under feedback marking it `anomaly` or
+/// maintenance, and not alarmed unless feedback says `not_anomaly`.
+fn is_normal(ts: i64, alarmed: bool, feedback: &[Effective]) -> bool {
+    match feedback.iter().find(|f| f.start <= ts && ts <= f.end) {
+        Some(f) if f.kind == "maintenance" => false,
+        Some(f) if f.label == "anomaly" => false,
+        Some(f) if f.label == "not_anomaly" => true,
+        _ => !alarmed,
+    }
+}
+
+/// Retrains every `fit_every_s` until `stopped`; a retraining that makes no version is logged
+/// and counted, and the next one is tried on schedule.
+pub async fn run(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    let Some(config) = engine.config.retrain.clone() else {
+        return;
+    };
+    // With shards, one instance retrains (the others take the new version from the store).
+    if engine.config.shard.is_some_and(|s| s.index != 0) {
+        return;
+    }
+    let every = Duration::from_secs(config.fit_every_s);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        let _ = retrain(&engine).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(start: i64, end: i64, label: &str, kind: &str) -> Effective {
+        Effective {
+            start,
+            end,
+            label: label.into(),
+            kind: kind.into(),
+            id: 1,
+        }
+    }
+
+    #[test]
+    fn alarms_anomalies_and_maintenance_are_not_learnt_unless_marked_normal() {
+        let feedback = [
+            piece(10, 20, "not_anomaly", "range"),
+            piece(30, 40, "anomaly", "range"),
+            piece(50, 60, "not_anomaly", "maintenance"),
+        ];
+        assert!(is_normal(5, false, &feedback));
+        assert!(!is_normal(5, true, &feedback), "an alarm");
+        assert!(is_normal(15, true, &feedback), "a false alarm, marked");
+        assert!(!is_normal(35, false, &feedback), "a missed anomaly, marked");
+        assert!(!is_normal(55, false, &feedback), "maintenance");
+    }
+}

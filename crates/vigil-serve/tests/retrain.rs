@@ -1,0 +1,189 @@
+//! Scheduled retraining: the model is trained again on recent data, leaving out what alarmed
+//! and what operators marked anomalous or maintenance; the new version is written to the model
+//! store and takes over between two steps while scoring goes on; too little data makes no
+//! version; the schedule runs by itself.
+
+#[macro_use]
+mod support;
+
+use axum::http::StatusCode;
+use std::collections::HashSet;
+use support::*;
+use vigil_models::{DirStore, ModelStore};
+use vigil_serve::config::{RetrainConfig, RetrainMethod};
+
+on_both_stores!(retraining_learns_recent_normal_data_and_takes_over_between_steps);
+
+fn retraining(min_steps: usize) -> RetrainConfig {
+    RetrainConfig {
+        fit_every_s: 3600,
+        // Every step of the test (200 steps of 10 s).
+        fit_window_s: 10_000,
+        method: RetrainMethod::Fresh,
+        max_steps: 10_000,
+        min_steps,
+    }
+}
+
+/// e1 breaks at step 150; the rest is normal.
+fn spiked(e: usize, t: usize) -> [f64; 3] {
+    if e == 1 && t == 150 {
+        anomalous(e, t)
+    } else {
+        normal(e, t)
+    }
+}
+
+async fn alarmed_steps(h: &Harness, entity: &str) -> HashSet<i64> {
+    let scores = h
+        .get_json(&format!("/api/v1/entities/{entity}/scores"))
+        .await;
+    scores["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["alarm"] == true)
+        .map(|r| r["ts"].as_i64().unwrap())
+        .collect()
+}
+
+async fn retraining_learns_recent_normal_data_and_takes_over_between_steps(backend: Backend) {
+    let h = Harness::new(backend, |c| c.retrain = Some(retraining(100))).await;
+    h.write(&fleet_series(2, 0..200, spiked)).await;
+    assert_eq!(h.score().await, 400);
+    // e0's steps 20..=29 were maintenance.
+    let (status, body) = h
+        .post(
+            "/api/v1/feedback",
+            &format!(
+                "{{\"entity\":\"e0\",\"start\":{},\"end\":{},\"label\":\"not_anomaly\",\"kind\":\"maintenance\"}}",
+                T0 + 20 * STEP_MS,
+                T0 + 29 * STEP_MS
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let maintenance: HashSet<i64> = (20..30).map(|t| T0 + t * STEP_MS).collect();
+    let e0_alarms = alarmed_steps(&h, "e0").await;
+    let e1_alarms = alarmed_steps(&h, "e1").await;
+    assert!(
+        e1_alarms.contains(&(T0 + 150 * STEP_MS)),
+        "the spike alarms"
+    );
+    let left_out = e0_alarms.union(&maintenance).count() + e1_alarms.len();
+
+    let (status, body) = h.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["from"], "m@1");
+    assert_eq!(report["version"], 2);
+    assert_eq!(report["method"], "fresh");
+    assert_eq!(report["entities"], 2);
+    assert_eq!(report["left_out"], left_out, "{report}");
+    assert_eq!(report["steps"], 400 - left_out, "{report}");
+    let status = h.get_json("/api/v1/status").await;
+    assert_eq!(status["version"], 2, "{status}");
+    assert_eq!(status["previous_version"], 1);
+    assert_eq!(status["last_retrain"]["version"], 2);
+    // The store holds it: the same detector, trained on exactly those steps, with its origin.
+    let stored = DirStore::new(&h.config.models).get("m", Some(2)).unwrap();
+    assert_eq!(stored.manifest.detector, "pca");
+    assert_eq!(stored.manifest.training.train_steps, 400 - left_out);
+    assert_eq!(stored.manifest.lineage["retrained_from"], "m@1");
+
+    // Scoring goes on with the new version.
+    h.write(&fleet_series(2, 200..210, normal)).await;
+    assert_eq!(h.score().await, 20);
+    let scores = h.get_json("/api/v1/entities/e0/scores").await;
+    let rows = scores["scores"].as_array().unwrap();
+    assert_eq!(rows.last().unwrap()["model"], "m@2");
+    let (_, metrics) = h.get("/metrics").await;
+    assert!(
+        metrics.contains("vigil_retrains_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_little_recent_data_makes_no_version_and_says_why() {
+    let h = Harness::new(Backend::Sqlite, |c| c.retrain = Some(retraining(1_000))).await;
+    h.write(&fleet_series(1, 0..50, normal)).await;
+    h.score().await;
+    let (status, body) = h.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("only 50 steps") && body.contains("min_steps is 1000"),
+        "{body}"
+    );
+    assert_eq!(h.get_json("/api/v1/status").await["version"], 1);
+    assert_eq!(DirStore::new(&h.config.models).versions("m").unwrap(), [1]);
+    // Without a [retrain] table, asking is refused with what to add.
+    let plain = Harness::new(Backend::Sqlite, |_| {}).await;
+    let (status, body) = plain.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("[retrain]"), "{body}");
+    h.finish().await;
+    plain.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_retrains_by_itself_and_stops_with_the_service() {
+    let h = Harness::new(Backend::Sqlite, |c| {
+        c.retrain = Some(RetrainConfig {
+            fit_every_s: 1,
+            ..retraining(100)
+        })
+    })
+    .await;
+    h.write(&fleet_series(2, 0..100, normal)).await;
+    h.score().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let schedule = tokio::spawn(vigil_serve::retrain::run(h.engine.clone(), stopped));
+    let started = std::time::Instant::now();
+    while h.engine.model().version < 2 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no retraining within a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), schedule)
+        .await
+        .expect("the schedule stops when told")
+        .unwrap();
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fine_tune_continues_a_neural_model_and_a_classical_one_is_refused() {
+    let fine_tune = |c: &mut vigil_serve::ServeConfig| {
+        c.retrain = Some(RetrainConfig {
+            method: RetrainMethod::FineTune,
+            ..retraining(100)
+        })
+    };
+    let h = Harness::serving(Backend::Sqlite, &windowed_model(3), fine_tune).await;
+    h.write(&fleet_series(2, 0..120, spiked)).await;
+    h.score().await;
+    let (status, body) = h.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["method"], "fine_tune");
+    // Every step is trained on; the alarmed ones labelled anomalous, not left out.
+    assert_eq!(report["steps"], 240, "{report}");
+    let stored = DirStore::new(&h.config.models).get("m", Some(2)).unwrap();
+    assert_eq!(stored.manifest.detector, "usad");
+    assert!(stored.manifest.lineage.contains_key("fine_tuned_from"));
+    h.finish().await;
+
+    let pca = Harness::new(Backend::Sqlite, fine_tune).await;
+    pca.write(&fleet_series(2, 0..120, normal)).await;
+    pca.score().await;
+    let (status, body) = pca.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("cannot continue training"), "{body}");
+    assert_eq!(pca.get_json("/api/v1/status").await["version"], 1);
+    pca.finish().await;
+}
