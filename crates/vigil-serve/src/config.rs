@@ -55,7 +55,8 @@ pub struct RetrainConfig {
     /// How much data before each entity's newest scored step it is trained on (data time).
     pub fit_window_s: u64,
     pub method: RetrainMethod,
-    /// At most this many steps, over the fleet (a spread sample of its entities beyond it).
+    /// At most this many steps over the fleet, an equal share each (at least 256 steps: a larger
+    /// fleet gives a sample of its entities, drawn anew each time).
     pub max_steps: usize,
     /// Fewer steps than this (after leaving out alarms, anomalies and maintenance): no new
     /// version.
@@ -326,8 +327,13 @@ impl ServeConfig {
                 .map_err(ServeError::Config)?;
         }
         if let Some(retrain) = &self.retrain {
-            if retrain.fit_every_s == 0 || retrain.fit_window_s == 0 {
-                return bad("retrain: fit_every_s and fit_window_s must be at least 1".into());
+            let ten_years = 10 * 366 * 86_400;
+            if !(1..=ten_years).contains(&retrain.fit_every_s)
+                || !(1..=ten_years).contains(&retrain.fit_window_s)
+            {
+                return bad(format!(
+                    "retrain: fit_every_s and fit_window_s must be from 1 to {ten_years} (ten years)"
+                ));
             }
             if retrain.min_steps == 0 || retrain.max_steps < retrain.min_steps {
                 return bad(format!(

@@ -368,7 +368,7 @@ async fn status(State(engine): AppState, headers: HeaderMap) -> Result<Response>
 
 async fn reload_model(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
     crate::auth::authorize_admin(&engine.config, &headers)?;
-    let swapped = engine.reload().await?;
+    let swapped = engine.reload(true).await?;
     let model = engine.model();
     Ok(Json(serde_json::json!({
         "model": model.name,
@@ -381,7 +381,11 @@ async fn reload_model(State(engine): AppState, headers: HeaderMap) -> Result<Res
 
 async fn retrain_model(State(engine): AppState, headers: HeaderMap) -> Result<Response> {
     crate::auth::authorize_admin(&engine.config, &headers)?;
-    let report = crate::retrain::retrain(&engine).await?;
+    // Its own task: a client that gives up does not cut it short between the write and the
+    // swap, nor free the turn while its fit still runs.
+    let report = tokio::spawn(async move { crate::retrain::retrain(&engine).await })
+        .await
+        .map_err(|e| ServeError::Config(format!("retraining stopped: {e}")))??;
     Ok(Json(report).into_response())
 }
 
@@ -391,7 +395,7 @@ async fn rollback_model(
     Path(name): Path<String>,
 ) -> Result<Response> {
     crate::auth::authorize_admin(&engine.config, &headers)?;
-    let (from, to) = engine.rollback(&name)?;
+    let (from, to) = engine.rollback(&name).await?;
     Ok(Json(serde_json::json!({ "model": name, "version": to, "previous": from })).into_response())
 }
 

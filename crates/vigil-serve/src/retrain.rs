@@ -1,8 +1,9 @@
 //! Scheduled retraining (vmanomaly's `fit_every` / `fit_window`): every `fit_every_s` the model
 //! in service is trained again on the `fit_window_s` of data before each entity's newest scored
-//! step, written to the model store as its next version and swapped in between two steps.
-//! Scoring goes on meanwhile: the data is read from the store, the training runs on a blocking
-//! thread, and the swap is the reload every new version takes.
+//! step, its threshold rule fitted, and only then written to the model store as its next version
+//! and swapped in between two steps — if the version it was made from is still in service and
+//! no operator rolled back meanwhile. Scoring goes on: the data is read from the store and the
+//! training runs on a blocking thread.
 //!
 //! What the model learns as normal is what operators did not say otherwise about: steps that
 //! alarmed (unless feedback says `not_anomaly`), ranges marked `anomaly`, and maintenance are
@@ -10,15 +11,16 @@
 //! such a step are then not learnt as normal).
 
 use crate::config::{RetrainConfig, RetrainMethod};
+use crate::engine::model::ServingModel;
 use crate::engine::Engine;
 use crate::error::{Result, ServeError};
 use crate::feedback::{effective, Effective};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use vigil_core::Series;
-use vigil_models::{DirStore, ModelStore, TrainSpec, TrainedModel, TuneSpec};
+use vigil_models::{TrainSpec, TrainedModel, TuneSpec};
 
 /// The manifest's lineage key naming the version a retrained model was trained again from.
 pub const RETRAINED_FROM: &str = "retrained_from";
@@ -56,23 +58,36 @@ impl Gathered {
     }
 }
 
-/// Retrains now: one at a time (409 while one runs); 422 with the reason when there is too
-/// little data or training fails, the serving model untouched.
+/// Retrains now: one at a time (409 while one runs, or after a rollback until a reload); 422
+/// with the reason when there is too little data or the model cannot be trained or served so;
+/// the serving model and the model store untouched then.
 pub async fn retrain(engine: &Arc<Engine>) -> Result<RetrainReport> {
     let Some(config) = engine.config.retrain.clone() else {
         return Err(ServeError::Unprocessable(
             "retraining is not configured; add a [retrain] table to the config".into(),
         ));
     };
+    if let Some(shard) = engine.config.shard.filter(|s| s.index != 0) {
+        return Err(ServeError::Misdirected(format!(
+            "shard {} does not retrain; instance 0 does (the others take its versions)",
+            shard.index
+        )));
+    }
     let _turn = engine
         .retrain_turn
         .try_lock()
         .map_err(|_| ServeError::Conflict("a retraining is already running".into()))?;
+    if engine.rolled_back() {
+        return Err(ServeError::Conflict(format!(
+            "an operator rolled back to {}; retraining waits until POST /api/v1/models/reload",
+            engine.model().id()
+        )));
+    }
     let started = Instant::now();
     let outcome = retrain_with(engine, &config, started).await;
     let label = match &outcome {
         Ok(_) => "ok",
-        Err(ServeError::Unprocessable(_)) => "refused",
+        Err(ServeError::Unprocessable(_) | ServeError::Conflict(_)) => "refused",
         Err(_) => "failed",
     };
     engine
@@ -100,8 +115,12 @@ async fn retrain_with(
     let data = gather(engine, config, metrics).await?;
     let steps = data.steps(metrics);
     if steps < config.min_steps {
+        let what = match config.method {
+            RetrainMethod::Fresh => "left out",
+            RetrainMethod::FineTune => "among them, labelled anomalous",
+        };
         return Err(ServeError::Unprocessable(format!(
-            "only {steps} steps of recent data to retrain on (min_steps is {}; {} left out as \
+            "only {steps} steps of recent data to retrain on (min_steps is {}; {} {what} as \
              alarmed, marked anomalous or maintenance); still serving {}",
             config.min_steps,
             data.left_out,
@@ -111,24 +130,25 @@ async fn retrain_with(
     let method = config.method;
     let (entities, left_out) = (data.entities, data.left_out);
     let from = serving.id();
-    let trained = tokio::task::spawn_blocking({
+    // Trained, and its rule fitted, before anything is written: a version that could not be
+    // served never reaches the store.
+    let candidate = tokio::task::spawn_blocking({
         let serving = serving.clone();
-        move || train(&serving.model, data, method)
+        let config = engine.config.clone();
+        move || {
+            let mut trained = train(&serving.model, data, method)?;
+            trained
+                .manifest
+                .lineage
+                .insert(RETRAINED_FROM.into(), serving.id());
+            ServingModel::from_trained(&config, 0, trained).map_err(|e| {
+                ServeError::Unprocessable(format!("the retrained model cannot be served: {e}"))
+            })
+        }
     })
     .await
-    .map_err(|e| ServeError::Unprocessable(format!("retraining stopped: {e}")))??;
-    let mut trained = trained;
-    trained
-        .manifest
-        .lineage
-        .insert(RETRAINED_FROM.into(), from.clone());
-    let models = engine.config.models.clone();
-    let name = engine.config.model.clone();
-    let version = tokio::task::spawn_blocking(move || DirStore::new(models).put(&name, &trained))
-        .await
-        .map_err(|e| ServeError::Unprocessable(format!("writing the model stopped: {e}")))?
-        .map_err(|e| ServeError::Unprocessable(format!("the model store refused it: {e}")))?;
-    engine.reload().await?;
+    .map_err(|e| ServeError::Config(format!("retraining stopped: {e}")))??;
+    let version = engine.install(serving.version, candidate).await?;
     Ok(RetrainReport {
         from,
         version,
@@ -168,17 +188,26 @@ fn train(model: &TrainedModel, data: Gathered, method: RetrainMethod) -> Result<
     Ok(trained)
 }
 
-/// Each entity's steps in the window before its newest scored step, entity after entity (in
-/// an order spread over the fleet, so that `max_steps` takes a sample of it, not the first
-/// names), up to `max_steps` (an entity's newest steps first). A metric missing at a step takes
-/// its last value, as in scoring; steps before every metric has had a value are left out.
-/// Entities' steps are joined end to end: a windowed model sees a few windows that straddle
-/// two entities, as a fleet's base model does.
+/// Each entity's newest steps in the window before its newest scored step, up to an equal
+/// share of `max_steps` each (at least [`MIN_SHARE`] steps, so that a large fleet gives a sample
+/// of entities in an order drawn anew each time, whole windows of each). Entities whose newest
+/// step is older than the window before the fleet's newest are left out (they stopped sending).
+/// A metric missing at a step takes its last value, as in scoring; steps before every metric has
+/// had a value are left out. Entities are joined end to end, as a fleet's base model's are: a
+/// windowed model sees a few windows that straddle two of them (and, in `fresh`, two sides of a
+/// step left out).
 async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Result<Gathered> {
-    let window_ms = (config.fit_window_s as i64).saturating_mul(1000);
-    let mut streams = engine.store.stream_states().await?;
-    streams
-        .sort_by_key(|s| crate::shard::hashmod(&format!("{}\0{}", s.tenant, s.entity), u64::MAX));
+    let window_ms = i64::try_from(config.fit_window_s)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    let mut heads = engine.store.stream_heads().await?;
+    let newest = heads.iter().map(|h| h.2).max().unwrap_or(0);
+    heads.retain(|h| h.2 > newest.saturating_sub(window_ms));
+    let draw = crate::engine::now_ms();
+    heads.sort_by_cached_key(|(tenant, entity, _)| {
+        crate::shard::hashmod(&format!("{draw}\0{tenant}\0{entity}"), u64::MAX)
+    });
+    let share = (config.max_steps / heads.len().max(1)).max(MIN_SHARE);
     let mut data = Gathered {
         values: Vec::new(),
         labels: Vec::new(),
@@ -186,29 +215,28 @@ async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Resu
         left_out: 0,
     };
     let keep_all = config.method == RetrainMethod::FineTune;
-    for stream in streams {
-        let room = config.max_steps.saturating_sub(data.steps(metrics));
+    for (tenant, entity, last_ts) in heads {
+        let room = share.min(config.max_steps.saturating_sub(data.steps(metrics)));
         if room == 0 {
             break;
         }
-        let (tenant, entity) = (&stream.tenant, &stream.entity);
-        let from = stream.last_ts.saturating_sub(window_ms) + 1;
-        let to = stream.last_ts;
-        let limit = i64::try_from(room.saturating_mul(metrics)).unwrap_or(i64::MAX);
-        // The newest steps of the window when it holds more than there is room for.
+        let (from, to) = (last_ts.saturating_sub(window_ms) + 1, last_ts);
+        // One step more than there is room for: the oldest may come cut short by the limit.
+        let limit = i64::try_from((room + 1).saturating_mul(metrics)).unwrap_or(i64::MAX);
         let samples = engine
             .store
-            .newest_samples(tenant, entity, from, to, limit)
+            .newest_samples(&tenant, &entity, from, to, limit)
             .await?;
-        let alarmed: std::collections::HashSet<i64> = engine
+        let Some(oldest) = samples.first().map(|s| s.0) else {
+            continue;
+        };
+        let alarmed: HashSet<i64> = engine
             .store
-            .scores(tenant, entity, from, to, i64::MAX)
+            .alarmed_steps(&tenant, &entity, oldest, to)
             .await?
             .into_iter()
-            .filter(|s| s.alarm)
-            .map(|s| s.ts)
             .collect();
-        let feedback = effective(&engine.store.feedback(tenant, entity).await?);
+        let feedback = effective(&engine.store.feedback(&tenant, &entity).await?);
         let mut steps: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
         for (ts, metric, value) in samples {
             let row = steps.entry(ts).or_insert_with(|| vec![f64::NAN; metrics]);
@@ -231,8 +259,8 @@ async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Resu
                 ));
             }
         }
-        let newest = &rows[rows.len().saturating_sub(room)..];
-        for (row, normal) in newest {
+        let mut contributed = false;
+        for (row, normal) in &rows[rows.len().saturating_sub(room)..] {
             if !normal {
                 data.left_out += 1;
                 if !keep_all {
@@ -241,13 +269,18 @@ async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Resu
             }
             data.values.extend_from_slice(row);
             data.labels.push(u8::from(!normal));
+            contributed = true;
         }
-        if !newest.is_empty() {
+        if contributed {
             data.entities += 1;
         }
     }
     Ok(data)
 }
+
+/// The fewest steps an entity gives when the fleet is larger than `max_steps` allows whole
+/// windows of: a few model windows' worth, not scattered single steps.
+const MIN_SHARE: usize = 256;
 
 /// Whether a step may be learnt as normal: not under feedback marking it `anomaly` or
 /// maintenance, and not alarmed unless feedback says `not_anomaly`.

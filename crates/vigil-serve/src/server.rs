@@ -70,8 +70,8 @@ impl Service {
         }
         let _ = scorer.await;
         let _ = poller.await;
-        // A retraining in progress is given up (it has not written its version yet, or the
-        // model store's write is whole): the next start retrains on schedule.
+        // A retraining in progress is given up: its fit writes nothing (a new version is
+        // written only after the fit, see `retrain`), and the next start retrains on schedule.
         retrainer.abort();
         self.engine.outbound.finish().await;
         self.engine.store.close().await;
@@ -90,7 +90,7 @@ async fn poll_models(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(std::time::Duration::from_secs(every)) => {}
             _ = stop.changed() => return,
         }
-        match engine.reload().await {
+        match engine.reload(false).await {
             Ok(Some((from, to))) => tracing::info!(from, to, "a newer model version is in service"),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "the newest model version cannot be served"),

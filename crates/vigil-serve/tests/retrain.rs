@@ -165,16 +165,19 @@ async fn a_fine_tune_continues_a_neural_model_and_a_classical_one_is_refused() {
         })
     };
     let h = Harness::serving(Backend::Sqlite, &windowed_model(3), fine_tune).await;
-    h.write(&fleet_series(2, 0..120, spiked)).await;
+    h.write(&fleet_series(2, 0..160, spiked)).await;
     h.score().await;
     let (status, body) = h.post("/api/v1/models/retrain", "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["method"], "fine_tune");
     // Every step is trained on; the alarmed ones labelled anomalous, not left out.
-    assert_eq!(report["steps"], 240, "{report}");
+    assert_eq!(report["steps"], 320, "{report}");
+    let labelled = report["left_out"].as_u64().unwrap();
+    assert!(labelled > 0, "the spike is labelled: {report}");
     let stored = DirStore::new(&h.config.models).get("m", Some(2)).unwrap();
     assert_eq!(stored.manifest.detector, "usad");
+    assert_eq!(stored.manifest.training.labelled_anomalous as u64, labelled);
     assert!(stored.manifest.lineage.contains_key("fine_tuned_from"));
     h.finish().await;
 
@@ -186,4 +189,75 @@ async fn a_fine_tune_continues_a_neural_model_and_a_classical_one_is_refused() {
     assert!(body.contains("cannot continue training"), "{body}");
     assert_eq!(pca.get_json("/api/v1/status").await["version"], 1);
     pca.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_and_max_steps_bound_what_is_learnt() {
+    // A window of 500 s is each entity's newest 50 steps.
+    let h = Harness::new(Backend::Sqlite, |c| {
+        c.retrain = Some(RetrainConfig {
+            fit_window_s: 500,
+            ..retraining(10)
+        })
+    })
+    .await;
+    h.write(&fleet_series(2, 0..200, normal)).await;
+    h.score().await;
+    let (status, body) = h.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (steps, left_out) = (
+        report["steps"].as_u64().unwrap(),
+        report["left_out"].as_u64().unwrap(),
+    );
+    assert_eq!(steps + left_out, 100, "{report}");
+    assert_eq!(report["entities"], 2);
+    h.finish().await;
+
+    // max_steps 300 over two entities of 200 steps: all of one, the newest of the other.
+    let h = Harness::new(Backend::Sqlite, |c| {
+        c.retrain = Some(RetrainConfig {
+            max_steps: 300,
+            ..retraining(10)
+        })
+    })
+    .await;
+    h.write(&fleet_series(2, 0..200, normal)).await;
+    h.score().await;
+    let (status, body) = h.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let steps = report["steps"].as_u64().unwrap();
+    assert!((290..=300).contains(&steps), "{report}");
+    assert_eq!(report["entities"], 2);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_holds_against_the_poller_and_pauses_retraining_until_a_reload() {
+    let h = Harness::new(Backend::Sqlite, |c| c.retrain = Some(retraining(100))).await;
+    h.write(&fleet_series(2, 0..200, normal)).await;
+    h.score().await;
+    assert_eq!(h.post("/api/v1/models/retrain", "").await.0, StatusCode::OK);
+    assert_eq!(h.engine.model().version, 2);
+    let (status, body) = h.post("/api/v1/models/m/rollback", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The poller sees version 2 in the store and leaves the rollback be.
+    assert_eq!(h.engine.reload(false).await.unwrap(), None);
+    assert_eq!(h.engine.model().version, 1);
+    let (status, body) = h.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("rolled back"), "{body}");
+    assert_eq!(
+        DirStore::new(&h.config.models).versions("m").unwrap(),
+        [1, 2]
+    );
+    // An operator's reload serves the newest again, and retraining resumes from it.
+    assert_eq!(h.post("/api/v1/models/reload", "").await.0, StatusCode::OK);
+    assert_eq!(h.engine.model().version, 2);
+    let (status, body) = h.post("/api/v1/models/retrain", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"from\":\"m@2\""), "{body}");
+    assert_eq!(h.engine.model().version, 3);
+    h.finish().await;
 }

@@ -81,7 +81,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.threshold = Some(ThresholdSetting::Name(threshold));
     }
     config.validate()?;
-    runtime()?.block_on(vigil_serve::serve(config))?;
+    let runtime = runtime()?;
+    let served = runtime.block_on(vigil_serve::serve(config));
+    // A retraining's fit may still run on a blocking thread after the stop: it is not waited
+    // for past this (it writes nothing until its fit is done), while a model store write in
+    // progress has the time to finish.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(30));
+    served?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use stream::{Admit, Claim, Stream, StreamMemory};
 use tokio::sync::{watch, Notify, Semaphore};
+use vigil_models::{DirStore, ModelStore};
 
 /// A stream's key: (tenant, entity).
 type Key = (String, String);
@@ -40,6 +41,9 @@ pub struct Engine {
     ingest_turn: tokio::sync::Mutex<()>,
     /// One model reload at a time.
     reload_turn: tokio::sync::Mutex<()>,
+    /// The version an operator rolled back from: the poller does not serve it (or older) again,
+    /// and retraining waits, until an explicit reload.
+    rejected: Mutex<Option<u64>>,
     /// One retraining at a time, and what the last one did.
     pub(crate) retrain_turn: tokio::sync::Mutex<()>,
     pub(crate) last_retrain: Mutex<Option<crate::retrain::RetrainReport>>,
@@ -103,6 +107,7 @@ impl Engine {
             pending_steps: AtomicUsize::new(0),
             ingest_turn: tokio::sync::Mutex::new(()),
             reload_turn: tokio::sync::Mutex::new(()),
+            rejected: Mutex::new(None),
             retrain_turn: tokio::sync::Mutex::new(()),
             last_retrain: Mutex::new(None),
             waiting,
@@ -195,11 +200,16 @@ impl Engine {
     /// service; returns the versions (before, after) when it swapped. The new version is loaded
     /// and checked before anything changes: a version that cannot be loaded, or that reads other
     /// metrics, leaves the serving model as it was. The swap takes effect between two scoring
-    /// rounds, and the version it replaces is kept for [`Engine::rollback`].
-    pub async fn reload(&self) -> Result<Option<(u64, u64)>> {
+    /// rounds, and the version it replaces is kept for [`Engine::rollback`]. After a rollback,
+    /// only an `explicit` reload (an operator's request) serves the rejected version again; the
+    /// poller takes only a version newer than it.
+    pub async fn reload(&self, explicit: bool) -> Result<Option<(u64, u64)>> {
         // One reload at a time (the poller and a request could both swap in the same version,
         // leaving it as its own previous one).
         let _turn = self.reload_turn.lock().await;
+        if explicit {
+            *self.rejected.lock().expect("rejected lock") = None;
+        }
         let config = self.config.clone();
         let loaded = tokio::task::spawn_blocking(move || ServingModel::load(&config))
             .await
@@ -209,7 +219,8 @@ impl Engine {
             self.exposition.model_load_errors.inc();
             ServeError::Unprocessable(format!("{e}; still serving {}", current.id()))
         })?;
-        if fresh.version <= current.version {
+        let rejected = *self.rejected.lock().expect("rejected lock");
+        if fresh.version <= current.version || rejected.is_some_and(|r| fresh.version <= r) {
             return Ok(None);
         }
         if fresh.metrics() != current.metrics() {
@@ -225,12 +236,50 @@ impl Engine {
             )));
         }
         let versions = (current.version, fresh.version);
+        *self.rejected.lock().expect("rejected lock") = None;
         self.swap(Arc::new(fresh));
         Ok(Some(versions))
     }
 
+    /// Whether an operator rolled back and has not reloaded since.
+    pub fn rolled_back(&self) -> bool {
+        self.rejected.lock().expect("rejected lock").is_some()
+    }
+
+    /// Writes `candidate` (made from version `based_on`, its rule already fitted) to the model
+    /// store as the model's next version and serves exactly it, if version `based_on` is still
+    /// in service and nothing was rolled back meanwhile; else writes nothing (409). Returns the
+    /// version written.
+    pub async fn install(&self, based_on: u64, candidate: ServingModel) -> Result<u64> {
+        let _turn = self.reload_turn.lock().await;
+        let current = self.model();
+        if current.version != based_on || self.rolled_back() {
+            return Err(ServeError::Conflict(format!(
+                "{} is in service now, not the version {based_on} this was made from, or an \
+                 operator rolled back: nothing written",
+                current.id()
+            )));
+        }
+        let (models, name) = (self.config.models.clone(), self.config.model.clone());
+        let mut candidate = tokio::task::spawn_blocking(move || {
+            DirStore::new(models)
+                .put(&name, &candidate.model)
+                .map(|version| ServingModel {
+                    version,
+                    ..candidate
+                })
+        })
+        .await
+        .map_err(|e| ServeError::Config(format!("writing the model stopped: {e}")))??;
+        candidate.name = self.config.model.clone();
+        let version = candidate.version;
+        self.swap(Arc::new(candidate));
+        Ok(version)
+    }
+
     /// Serves the version served before the current one again; returns (from, to).
-    pub fn rollback(&self, name: &str) -> Result<(u64, u64)> {
+    pub async fn rollback(&self, name: &str) -> Result<(u64, u64)> {
+        let _turn = self.reload_turn.lock().await;
         let current = self.model();
         if name != current.name {
             return Err(ServeError::NotFound(format!(
@@ -245,6 +294,7 @@ impl Engine {
             ))
         })?;
         let versions = (current.version, previous.version);
+        *self.rejected.lock().expect("rejected lock") = Some(current.version);
         self.swap(previous);
         Ok(versions)
     }

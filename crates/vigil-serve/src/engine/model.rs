@@ -51,6 +51,17 @@ impl ServingModel {
                 config.models.display()
             ))
         })?;
+        ServingModel::from_trained(config, version, model)
+    }
+
+    /// `model` as version `version` of the configured model, with its rule fitted: what
+    /// [`ServingModel::load`] makes of a stored version, and a retraining of one it has not
+    /// stored yet (so that a version that could not be served is never written).
+    pub fn from_trained(
+        config: &ServeConfig,
+        version: u64,
+        model: TrainedModel,
+    ) -> Result<ServingModel> {
         let threshold = match &config.threshold {
             Some(setting) => setting.method()?,
             None => {

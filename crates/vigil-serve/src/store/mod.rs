@@ -288,6 +288,41 @@ impl Store {
         })
     }
 
+    /// Every stream's (tenant, entity, newest scored step), without its state.
+    pub async fn stream_heads(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query("SELECT tenant, entity, last_ts FROM stream_states")
+            .fetch_all(&self.pool)
+            .await?;
+        decoded(&rows, |r| {
+            Ok((
+                r.try_get("tenant")?,
+                r.try_get("entity")?,
+                r.try_get("last_ts")?,
+            ))
+        })
+    }
+
+    /// The times of an entity's alarmed steps in `[from, to]` (from the index of alarms).
+    pub async fn alarmed_steps(
+        &self,
+        tenant: &str,
+        entity: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT ts FROM scores WHERE tenant = $1 AND entity = $2 AND ts >= $3 AND ts <= $4 \
+             AND alarm = 1",
+        )
+        .bind(tenant)
+        .bind(entity)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        decoded(&rows, |r| r.try_get("ts"))
+    }
+
     /// Every tenant's entities with their labels (for the output series after a restart).
     pub async fn all_entities(&self) -> Result<Vec<(String, String, Vec<(String, String)>)>> {
         let rows = sqlx::query("SELECT tenant, entity, labels FROM entities")
