@@ -44,6 +44,38 @@ pub struct ServeConfig {
     pub tokens: Vec<Token>,
     /// Scheduled retraining of the model on recent data.
     pub retrain: Option<RetrainConfig>,
+    /// Tuning the model from operators' feedback (`POST /api/v1/models/{name}/tune` works
+    /// without it, with these defaults).
+    pub tune: Option<TuneConfig>,
+}
+
+/// The feedback loop (`crate::tune`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TuneConfig {
+    /// Tune once this many pieces of feedback have come in since the last tuning (0: only on
+    /// request).
+    pub after_feedback: usize,
+    /// How often (seconds) new feedback is counted.
+    pub check_every_s: u64,
+    /// The share of the feedback held back to check the tuned model (every `1/share`-th piece).
+    pub check_share: f64,
+    /// Epochs of fine-tuning (default: the detector's).
+    pub epochs: Option<usize>,
+    /// The most steps of one piece of feedback tuned on (its newest).
+    pub max_piece_steps: usize,
+}
+
+impl Default for TuneConfig {
+    fn default() -> Self {
+        TuneConfig {
+            after_feedback: 0,
+            check_every_s: 30,
+            check_share: 0.2,
+            epochs: None,
+            max_piece_steps: 10_000,
+        }
+    }
 }
 
 /// Scheduled retraining (`crate::retrain`): vmanomaly's `fit_every` and `fit_window`, in seconds.
@@ -103,6 +135,7 @@ impl Default for ServeConfig {
             shard: None,
             tokens: Vec::new(),
             retrain: None,
+            tune: None,
         }
     }
 }
@@ -339,6 +372,19 @@ impl ServeConfig {
                 return bad(format!(
                     "retrain: min_steps ({}) must be at least 1 and at most max_steps ({})",
                     retrain.min_steps, retrain.max_steps
+                ));
+            }
+        }
+        if let Some(tune) = &self.tune {
+            if !(tune.check_share > 0.0 && tune.check_share <= 0.5)
+                || tune.check_every_s == 0
+                || tune.max_piece_steps == 0
+                || tune.epochs == Some(0)
+            {
+                return bad(format!(
+                    "tune: check_share must be in (0, 0.5] (got {}), check_every_s, \
+                     max_piece_steps and epochs at least 1",
+                    tune.check_share
                 ));
             }
         }

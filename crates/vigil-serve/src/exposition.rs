@@ -46,6 +46,7 @@ pub struct Exposition {
     pub push_dropped: Family<Labels, Counter>,
     pub model_load_errors: Counter,
     pub retrains: Family<Labels, Counter>,
+    pub tunes: Family<Labels, Counter>,
     pub scoring_latency: Histogram,
     pub store_latency: Family<Labels, Histogram, fn() -> Histogram>,
 }
@@ -75,6 +76,7 @@ impl Exposition {
             push_dropped: Family::default(),
             model_load_errors: Counter::default(),
             retrains: Family::default(),
+            tunes: Family::default(),
             scoring_latency: latency_histogram(),
             store_latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
@@ -124,6 +126,11 @@ impl Exposition {
             "vigil_retrains",
             "Scheduled or requested retrainings, by outcome (ok, refused: too little data or a model that cannot train, failed)",
             exposition.retrains.clone(),
+        );
+        registry.register(
+            "vigil_tunes",
+            "Tunings from feedback, by outcome (ok, worse: not served, refused, failed)",
+            exposition.tunes.clone(),
         );
         registry.register(
             "vigil_pushed_steps",

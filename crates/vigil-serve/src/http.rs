@@ -15,6 +15,7 @@
 //! | `POST /api/v1/models/reload` | write, all tenants | serve the store's newest version |
 //! | `POST /api/v1/models/{name}/rollback` | write, all tenants | serve the previous version again |
 //! | `POST /api/v1/models/retrain` | write, all tenants | retrain now on recent data (`[retrain]`) |
+//! | `POST /api/v1/models/{name}/tune` | write, all tenants | fine-tune now from the feedback in force |
 //! | `GET /metrics` | read | anomaly scores and the service's health (OpenMetrics) |
 //! | `GET /-/healthy` | none | liveness |
 //! | `GET /ui/` | none | the web UI (its files; the data it shows comes from the routes above) |
@@ -53,6 +54,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/models/reload", post(reload_model))
         .route("/api/v1/models/retrain", post(retrain_model))
+        .route("/api/v1/models/{name}/tune", post(tune_model))
         .route("/api/v1/models/{name}/rollback", post(rollback_model))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "vigil is healthy\n" }))
@@ -386,6 +388,19 @@ async fn retrain_model(State(engine): AppState, headers: HeaderMap) -> Result<Re
     let report = tokio::spawn(async move { crate::retrain::retrain(&engine).await })
         .await
         .map_err(|e| ServeError::Config(format!("retraining stopped: {e}")))??;
+    Ok(Json(report).into_response())
+}
+
+async fn tune_model(
+    State(engine): AppState,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    crate::auth::authorize_admin(&engine.config, &headers)?;
+    // Its own task, as a retraining is (see `retrain_model`).
+    let report = tokio::spawn(async move { crate::tune::tune(&engine, &name).await })
+        .await
+        .map_err(|e| ServeError::Config(format!("tuning stopped: {e}")))??;
     Ok(Json(report).into_response())
 }
 

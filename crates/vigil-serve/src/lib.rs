@@ -8,7 +8,7 @@
 //! remote-write, import, CSV, the `query_range` pull), `shard` (instances' shares of entities),
 //! `demo` (`vigil serve --demo`),
 //! `engine/` (streams, readiness, scoring), `store/` (SQL, migrations), `exposition`
-//! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `retrain` (scheduled retraining), `http` (routes), `ui` (the web UI's embedded files, `ui/`),
+//! (`/metrics`), `outbound/` (alarms to Alertmanager, scores by remote-write), `feedback`, `retrain` (scheduled retraining), `tune` (the feedback loop), `http` (routes), `ui` (the web UI's embedded files, `ui/`),
 //! `server` (start, serve, shut down).
 
 pub mod auth;
@@ -25,6 +25,7 @@ pub mod retrain;
 pub mod server;
 pub mod shard;
 pub mod store;
+pub mod tune;
 pub mod ui;
 
 pub use config::ServeConfig;

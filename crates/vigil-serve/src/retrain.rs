@@ -237,28 +237,10 @@ async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Resu
             .into_iter()
             .collect();
         let feedback = effective(&engine.store.feedback(&tenant, &entity).await?);
-        let mut steps: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-        for (ts, metric, value) in samples {
-            let row = steps.entry(ts).or_insert_with(|| vec![f64::NAN; metrics]);
-            if let Some(cell) = usize::try_from(metric).ok().and_then(|m| row.get_mut(m)) {
-                *cell = value;
-            }
-        }
-        let mut last = vec![f64::NAN; metrics];
-        let mut rows: Vec<(Vec<f64>, bool)> = Vec::new();
-        for (ts, row) in steps {
-            for (cell, previous) in row.iter().zip(last.iter_mut()) {
-                if cell.is_finite() {
-                    *previous = *cell;
-                }
-            }
-            if last.iter().all(|v| v.is_finite()) {
-                rows.push((
-                    last.clone(),
-                    is_normal(ts, alarmed.contains(&ts), &feedback),
-                ));
-            }
-        }
+        let rows: Vec<(Vec<f64>, bool)> = filled_steps(&samples, metrics)
+            .into_iter()
+            .map(|(ts, row)| (row, is_normal(ts, alarmed.contains(&ts), &feedback)))
+            .collect();
         let mut contributed = false;
         for (row, normal) in &rows[rows.len().saturating_sub(room)..] {
             if !normal {
@@ -281,6 +263,31 @@ async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Resu
 /// The fewest steps an entity gives when the fleet is larger than `max_steps` allows whole
 /// windows of: a few model windows' worth, not scattered single steps.
 const MIN_SHARE: usize = 256;
+
+/// Samples `(ts, metric, value)` as steps, oldest first: a metric missing at a step takes its
+/// last value, as in scoring; steps before every metric has had a value are left out.
+pub(crate) fn filled_steps(samples: &[(i64, i64, f64)], metrics: usize) -> Vec<(i64, Vec<f64>)> {
+    let mut steps: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for &(ts, metric, value) in samples {
+        let row = steps.entry(ts).or_insert_with(|| vec![f64::NAN; metrics]);
+        if let Some(cell) = usize::try_from(metric).ok().and_then(|m| row.get_mut(m)) {
+            *cell = value;
+        }
+    }
+    let mut last = vec![f64::NAN; metrics];
+    let mut out = Vec::with_capacity(steps.len());
+    for (ts, row) in steps {
+        for (cell, previous) in row.iter().zip(last.iter_mut()) {
+            if cell.is_finite() {
+                *previous = *cell;
+            }
+        }
+        if last.iter().all(|v| v.is_finite()) {
+            out.push((ts, last.clone()));
+        }
+    }
+    out
+}
 
 /// Whether a step may be learnt as normal: not under feedback marking it `anomaly` or
 /// maintenance, and not alarmed unless feedback says `not_anomaly`.

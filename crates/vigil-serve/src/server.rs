@@ -46,6 +46,7 @@ impl Service {
         let scorer = tokio::spawn(self.engine.clone().run_scorer(stopped.clone()));
         let poller = tokio::spawn(poll_models(self.engine.clone(), stopped.clone()));
         let retrainer = tokio::spawn(crate::retrain::run(self.engine.clone(), stopped.clone()));
+        let tuner = tokio::spawn(crate::tune::run(self.engine.clone(), stopped.clone()));
         let pullers: Vec<_> = self
             .engine
             .config
@@ -73,6 +74,7 @@ impl Service {
         // A retraining in progress is given up: its fit writes nothing (a new version is
         // written only after the fit, see `retrain`), and the next start retrains on schedule.
         retrainer.abort();
+        tuner.abort();
         self.engine.outbound.finish().await;
         self.engine.store.close().await;
         served.map_err(|e| ServeError::Config(format!("the server stopped: {e}")))

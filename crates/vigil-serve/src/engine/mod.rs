@@ -47,6 +47,8 @@ pub struct Engine {
     /// One retraining at a time, and what the last one did.
     pub(crate) retrain_turn: tokio::sync::Mutex<()>,
     pub(crate) last_retrain: Mutex<Option<crate::retrain::RetrainReport>>,
+    /// The newest feedback id the last tuning took in (or that was there at the start).
+    pub(crate) tuned_through: std::sync::atomic::AtomicI64,
     /// Requests allowed to wait for their turn; beyond them ingest answers 429.
     waiting: Semaphore,
     wake: Notify,
@@ -110,6 +112,7 @@ impl Engine {
             rejected: Mutex::new(None),
             retrain_turn: tokio::sync::Mutex::new(()),
             last_retrain: Mutex::new(None),
+            tuned_through: std::sync::atomic::AtomicI64::new(0),
             waiting,
             wake: Notify::new(),
         };

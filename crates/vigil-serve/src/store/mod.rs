@@ -568,6 +568,24 @@ impl Store {
         Ok(id)
     }
 
+    /// Every (tenant, entity) with feedback, and the newest feedback id (0 when none).
+    pub async fn feedback_entities(&self) -> Result<(Vec<(String, String)>, i64)> {
+        let rows =
+            sqlx::query("SELECT DISTINCT tenant, entity FROM feedback ORDER BY tenant, entity")
+                .fetch_all(&self.pool)
+                .await?;
+        let entities = decoded(&rows, |r| Ok((r.try_get("tenant")?, r.try_get("entity")?)))?;
+        Ok((entities, self.newest_feedback_id().await?))
+    }
+
+    /// The newest feedback id, 0 when there is none (ids grow: new feedback has a larger one).
+    pub async fn newest_feedback_id(&self) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT CAST(MAX(id) AS BIGINT) FROM feedback")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id.unwrap_or(0))
+    }
+
     /// An entity's feedback history, oldest first.
     pub async fn feedback(&self, tenant: &str, entity: &str) -> Result<Vec<FeedbackRow>> {
         let rows = sqlx::query(
