@@ -64,6 +64,10 @@ pub struct TuneConfig {
     pub epochs: Option<usize>,
     /// The most steps of one piece of feedback tuned on (its newest).
     pub max_piece_steps: usize,
+    /// Recent steps of the fleet tuned on beside the feedback (as a retraining gathers them:
+    /// alarms and marked ranges labelled): they keep the model and the threshold it is
+    /// calibrated with on the fleet's normal, not on the marked ranges alone. 0: none.
+    pub normal_steps: usize,
 }
 
 impl Default for TuneConfig {
@@ -74,6 +78,7 @@ impl Default for TuneConfig {
             check_share: 0.2,
             epochs: None,
             max_piece_steps: 10_000,
+            normal_steps: 2_000,
         }
     }
 }

@@ -44,16 +44,16 @@ pub struct RetrainReport {
 }
 
 /// The data gathered for one retraining.
-struct Gathered {
-    values: Vec<f64>,
+pub(crate) struct Gathered {
+    pub(crate) values: Vec<f64>,
     /// 1 where a step is not to be learnt as normal.
-    labels: Vec<u8>,
+    pub(crate) labels: Vec<u8>,
     entities: usize,
     left_out: usize,
 }
 
 impl Gathered {
-    fn steps(&self, metrics: usize) -> usize {
+    pub(crate) fn steps(&self, metrics: usize) -> usize {
         self.values.len() / metrics
     }
 }
@@ -76,7 +76,7 @@ pub async fn retrain(engine: &Arc<Engine>) -> Result<RetrainReport> {
     let _turn = engine
         .retrain_turn
         .try_lock()
-        .map_err(|_| ServeError::Conflict("a retraining is already running".into()))?;
+        .map_err(|_| ServeError::Conflict("a retraining or tuning is already running".into()))?;
     if engine.rolled_back() {
         return Err(ServeError::Conflict(format!(
             "an operator rolled back to {}; retraining waits until POST /api/v1/models/reload",
@@ -196,7 +196,11 @@ fn train(model: &TrainedModel, data: Gathered, method: RetrainMethod) -> Result<
 /// had a value are left out. Entities are joined end to end, as a fleet's base model's are: a
 /// windowed model sees a few windows that straddle two of them (and, in `fresh`, two sides of a
 /// step left out).
-async fn gather(engine: &Engine, config: &RetrainConfig, metrics: usize) -> Result<Gathered> {
+pub(crate) async fn gather(
+    engine: &Engine,
+    config: &RetrainConfig,
+    metrics: usize,
+) -> Result<Gathered> {
     let window_ms = i64::try_from(config.fit_window_s)
         .unwrap_or(i64::MAX)
         .saturating_mul(1000);
@@ -291,7 +295,7 @@ pub(crate) fn filled_steps(samples: &[(i64, i64, f64)], metrics: usize) -> Vec<(
 
 /// Whether a step may be learnt as normal: not under feedback marking it `anomaly` or
 /// maintenance, and not alarmed unless feedback says `not_anomaly`.
-fn is_normal(ts: i64, alarmed: bool, feedback: &[Effective]) -> bool {
+pub(crate) fn is_normal(ts: i64, alarmed: bool, feedback: &[Effective]) -> bool {
     match feedback.iter().find(|f| f.start <= ts && ts <= f.end) {
         Some(f) if f.kind == "maintenance" => false,
         Some(f) if f.label == "anomaly" => false,
@@ -311,15 +315,21 @@ pub async fn run(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
         return;
     }
     let every = Duration::from_secs(config.fit_every_s);
+    let mut next = every;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(next) => {}
             _ = stopped.changed() => return,
         }
         if *stopped.borrow() {
             return;
         }
-        let _ = retrain(&engine).await;
+        // A tuning in the way (or a version swapped in under the fit): try again soon rather
+        // than a whole period later. A rollback's hold is a conflict too, retried as often.
+        next = match retrain(&engine).await {
+            Err(ServeError::Conflict(_)) => every.min(Duration::from_secs(60)),
+            _ => every,
+        };
     }
 }
 

@@ -15,7 +15,7 @@ use crate::engine::model::{RuleStart, ServingModel};
 use crate::engine::Engine;
 use crate::error::{Result, ServeError};
 use crate::feedback::effective;
-use crate::retrain::filled_steps;
+use crate::retrain::{filled_steps, is_normal};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,10 +51,11 @@ pub struct TuneReport {
 }
 
 /// One piece of feedback as data: the steps before it (context, fewer than the model's
-/// window) and its own steps, all of one entity.
+/// window; each labelled as a retraining would: anomalous when it alarmed or lies in a range
+/// marked anomalous or maintenance) and its own steps, all of one entity.
 struct Piece {
     anomalous: bool,
-    context: Vec<Vec<f64>>,
+    context: Vec<(Vec<f64>, bool)>,
     steps: Vec<Vec<f64>>,
 }
 
@@ -124,6 +125,18 @@ async fn tune_with(
     }
     let newest_feedback = engine.store.newest_feedback_id().await?;
     let pieces = gather(engine, &serving, config).await?;
+    // The fleet's recent steps, gathered as a retraining does (labelled, not cut).
+    let recent = crate::retrain::gather(
+        engine,
+        &crate::config::RetrainConfig {
+            method: crate::config::RetrainMethod::FineTune,
+            max_steps: config.normal_steps.max(1),
+            min_steps: 1,
+            ..crate::config::RetrainConfig::default()
+        },
+        serving.metrics().len(),
+    )
+    .await?;
     if pieces.is_empty() {
         return Err(ServeError::Unprocessable(
             "no feedback marking steps anomalous or normal, with data stored for them, to tune on"
@@ -136,11 +149,15 @@ async fn tune_with(
     if pieces.len() >= 2 && !held.contains(&true) {
         held[pieces.len() - 1] = true;
     }
-    let (mut values, mut labels) = (Vec::new(), Vec::new());
+    let (mut values, mut labels) = if config.normal_steps > 0 {
+        (recent.values, recent.labels)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     for (piece, _) in pieces.iter().zip(&held).filter(|(_, h)| !**h) {
-        for row in &piece.context {
+        for (row, anomalous) in &piece.context {
             values.extend_from_slice(row);
-            labels.push(0);
+            labels.push(u8::from(*anomalous));
         }
         for row in &piece.steps {
             values.extend_from_slice(row);
@@ -210,9 +227,6 @@ async fn tune_with(
         }
         _ => {
             let version = engine.install(serving.version, candidate).await?;
-            engine
-                .tuned_through
-                .fetch_max(newest_feedback, Ordering::Relaxed);
             report.version = Some(version);
             report.swapped = true;
             report.reason = match (before, after) {
@@ -224,6 +238,10 @@ async fn tune_with(
             };
         }
     }
+    // This job took in the feedback up to here, served or not.
+    engine
+        .tuned_through
+        .fetch_max(newest_feedback, Ordering::Relaxed);
     report.seconds = started.elapsed().as_secs_f64();
     report.finished_at = crate::engine::now_ms();
     Ok(report)
@@ -238,7 +256,7 @@ async fn gather(
 ) -> Result<Vec<Piece>> {
     let metrics = serving.metrics().len();
     let window = serving.model.detector.window().max(1);
-    let (entities, _) = engine.store.feedback_entities().await?;
+    let entities = engine.store.feedback_entities().await?;
     let mut pieces = Vec::new();
     for (tenant, entity) in entities {
         let feedback = effective(&engine.store.feedback(&tenant, &entity).await?);
@@ -248,6 +266,7 @@ async fn gather(
         {
             let limit =
                 |steps: usize| i64::try_from(steps.saturating_mul(metrics)).unwrap_or(i64::MAX);
+            // One step more than is kept: the oldest may come cut short by the limit.
             let own = engine
                 .store
                 .newest_samples(
@@ -255,7 +274,7 @@ async fn gather(
                     &entity,
                     piece.start,
                     piece.end,
-                    limit(config.max_piece_steps),
+                    limit(config.max_piece_steps + 1),
                 )
                 .await?;
             let Some(first) = own.first().map(|s| s.0) else {
@@ -268,16 +287,33 @@ async fn gather(
                 .await?;
             samples.extend(own);
             let rows = filled_steps(&samples, metrics);
-            let (context, steps): (Vec<_>, Vec<_>) =
-                rows.into_iter().partition(|(ts, _)| *ts < first);
-            if steps.is_empty() {
+            let in_piece = rows.iter().filter(|(ts, _)| *ts >= first).count();
+            let kept = in_piece.min(config.max_piece_steps);
+            let split = rows.len() - kept;
+            let context = &rows[split.saturating_sub(window - 1)..split];
+            // Too short to score (at the start of an entity's data): no window to judge or learn.
+            if kept == 0 || context.len() + kept < window {
                 continue;
             }
-            let context: Vec<Vec<f64>> = context.into_iter().map(|(_, r)| r).collect();
+            let alarmed: std::collections::HashSet<i64> = match context.first() {
+                Some((from, _)) => engine
+                    .store
+                    .alarmed_steps(&tenant, &entity, *from, rows[split].0 - 1)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => Default::default(),
+            };
             pieces.push(Piece {
                 anomalous: piece.label == "anomaly",
-                context: context[context.len().saturating_sub(window - 1)..].to_vec(),
-                steps: steps.into_iter().map(|(_, r)| r).collect(),
+                context: context
+                    .iter()
+                    .map(|(ts, row)| {
+                        let normal = is_normal(*ts, alarmed.contains(ts), &feedback);
+                        (row.clone(), !normal)
+                    })
+                    .collect(),
+                steps: rows[split..].iter().map(|(_, r)| r.clone()).collect(),
             });
         }
     }
@@ -290,7 +326,12 @@ fn accuracy(model: &ServingModel, pieces: &[Piece]) -> Result<Option<f64>> {
     let (mut agreed, mut judged) = (0usize, 0usize);
     for piece in pieces {
         let values: Vec<f64> = piece.steps.iter().flatten().copied().collect();
-        let context: Vec<f64> = piece.context.iter().flatten().copied().collect();
+        let context: Vec<f64> = piece
+            .context
+            .iter()
+            .flat_map(|(row, _)| row)
+            .copied()
+            .collect();
         let series = Series::new(model.metrics().to_vec(), values)
             .map_err(|e| ServeError::Unprocessable(format!("held-back feedback: {e}")))?;
         let (scores, _, _) = model
@@ -328,9 +369,6 @@ pub async fn run(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     if engine.config.shard.is_some_and(|s| s.index != 0) {
         return;
     }
-    if let Ok(newest) = engine.store.newest_feedback_id().await {
-        engine.tuned_through.fetch_max(newest, Ordering::Relaxed);
-    }
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(config.check_every_s)) => {}
@@ -346,12 +384,13 @@ pub async fn run(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
         if since >= config.after_feedback as i64 {
             let name = engine.config.model.clone();
             match tune(&engine, &name).await {
-                // Busy, or rolled back: the same feedback is tried again later.
-                Err(ServeError::Conflict(_)) => {}
-                // Served, not served, or refused: the next try waits for new feedback.
-                _ => {
+                // Done (served or not), or refused for what the feedback is: the next try
+                // waits for new feedback.
+                Ok(_) | Err(ServeError::Unprocessable(_)) => {
                     engine.tuned_through.fetch_max(newest, Ordering::Relaxed);
                 }
+                // Busy, rolled back, or a failure (the store, say): tried again next time.
+                Err(_) => {}
             }
         }
     }

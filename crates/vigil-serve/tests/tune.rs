@@ -50,8 +50,9 @@ async fn feedback_tunes_a_new_version_that_a_rollback_undoes(backend: Backend) {
     assert_eq!(report["from"], "m@1");
     assert_eq!(report["pieces"], 4, "{report}");
     assert_eq!(report["held_back"], 1);
-    // 21 + 21 + 21 + 5 steps, each piece after 4 steps of context (window 5).
-    assert_eq!(report["steps"], 68 + 4 * 4, "{report}");
+    // The fleet's 400 recent steps, then 21 + 21 + 21 + 5 steps of feedback, each piece after
+    // 4 steps of context (window 5).
+    assert_eq!(report["steps"], 400 + 68 + 4 * 4, "{report}");
     assert_eq!(
         report["accuracy_before"], 0.0,
         "the serving model alarmed: {report}"
@@ -136,5 +137,38 @@ async fn the_policy_tunes_once_enough_feedback_has_come_in() {
         .await
         .expect("the policy stops when told")
         .unwrap();
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tuned_model_that_misses_held_back_anomalies_is_not_served() {
+    // Told that the first half of e1's break is normal, and held back: its second half, marked
+    // anomalous. A model that learns the break as normal stops alarming on it: worse.
+    let h = Harness::serving(Backend::Sqlite, &windowed_model(5), |c| {
+        c.tune = Some(TuneConfig {
+            epochs: Some(30),
+            ..TuneConfig::default()
+        })
+    })
+    .await;
+    h.write(&fleet_series(2, 0..200, broken)).await;
+    h.score().await;
+    give(&h, "e1", 150, 154, "not_anomaly").await;
+    give(&h, "e1", 155, 159, "anomaly").await;
+    let (status, body) = h.post("/api/v1/models/m/tune", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["held_back"], 1, "{report}");
+    assert_eq!(report["accuracy_before"], 1.0, "{report}");
+    assert_eq!(report["swapped"], false, "{report}");
+    assert!(report["version"].is_null());
+    assert!(report["reason"].as_str().unwrap().contains("worse"), "{report}");
+    assert_eq!(h.engine.model().version, 1);
+    assert_eq!(DirStore::new(&h.config.models).versions("m").unwrap(), [1]);
+    let (_, metrics) = h.get("/metrics").await;
+    assert!(
+        metrics.contains("vigil_tunes_total{outcome=\"worse\"} 1"),
+        "{metrics}"
+    );
     h.finish().await;
 }

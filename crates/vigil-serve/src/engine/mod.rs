@@ -117,6 +117,11 @@ impl Engine {
             wake: Notify::new(),
         };
         engine.restore().await?;
+        // Feedback already there when the service starts does not count toward the next tuning.
+        let newest_feedback = engine.store.newest_feedback_id().await?;
+        engine
+            .tuned_through
+            .store(newest_feedback, Ordering::Relaxed);
         let version = engine.model().version;
         engine.exposition.model_version.set(version as i64);
         Ok(Arc::new(engine))
@@ -210,9 +215,6 @@ impl Engine {
         // One reload at a time (the poller and a request could both swap in the same version,
         // leaving it as its own previous one).
         let _turn = self.reload_turn.lock().await;
-        if explicit {
-            *self.rejected.lock().expect("rejected lock") = None;
-        }
         let config = self.config.clone();
         let loaded = tokio::task::spawn_blocking(move || ServingModel::load(&config))
             .await
@@ -222,8 +224,13 @@ impl Engine {
             self.exposition.model_load_errors.inc();
             ServeError::Unprocessable(format!("{e}; still serving {}", current.id()))
         })?;
+        // (An explicit reload lifts a rollback's hold, once it succeeds: below.)
         let rejected = *self.rejected.lock().expect("rejected lock");
-        if fresh.version <= current.version || rejected.is_some_and(|r| fresh.version <= r) {
+        let held = !explicit && rejected.is_some_and(|r| fresh.version <= r);
+        if fresh.version <= current.version || held {
+            if explicit && fresh.version == current.version {
+                *self.rejected.lock().expect("rejected lock") = None;
+            }
             return Ok(None);
         }
         if fresh.metrics() != current.metrics() {
@@ -253,7 +260,16 @@ impl Engine {
     /// store as the model's next version and serves exactly it, if version `based_on` is still
     /// in service and nothing was rolled back meanwhile; else writes nothing (409). Returns the
     /// version written.
-    pub async fn install(&self, based_on: u64, candidate: ServingModel) -> Result<u64> {
+    /// The write and the swap run in a task of their own, so that a job stopped while it waits
+    /// (a shutdown, a client gone) cannot leave a version written but not served.
+    pub async fn install(self: &Arc<Self>, based_on: u64, candidate: ServingModel) -> Result<u64> {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.install_now(based_on, candidate).await })
+            .await
+            .map_err(|e| ServeError::Config(format!("installing the model stopped: {e}")))?
+    }
+
+    async fn install_now(&self, based_on: u64, candidate: ServingModel) -> Result<u64> {
         let _turn = self.reload_turn.lock().await;
         let current = self.model();
         if current.version != based_on || self.rolled_back() {

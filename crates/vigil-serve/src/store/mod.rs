@@ -568,14 +568,13 @@ impl Store {
         Ok(id)
     }
 
-    /// Every (tenant, entity) with feedback, and the newest feedback id (0 when none).
-    pub async fn feedback_entities(&self) -> Result<(Vec<(String, String)>, i64)> {
+    /// Every (tenant, entity) with feedback.
+    pub async fn feedback_entities(&self) -> Result<Vec<(String, String)>> {
         let rows =
             sqlx::query("SELECT DISTINCT tenant, entity FROM feedback ORDER BY tenant, entity")
                 .fetch_all(&self.pool)
                 .await?;
-        let entities = decoded(&rows, |r| Ok((r.try_get("tenant")?, r.try_get("entity")?)))?;
-        Ok((entities, self.newest_feedback_id().await?))
+        decoded(&rows, |r| Ok((r.try_get("tenant")?, r.try_get("entity")?)))
     }
 
     /// The newest feedback id, 0 when there is none (ids grow: new feedback has a larger one).
