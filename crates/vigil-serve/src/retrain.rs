@@ -67,22 +67,7 @@ pub async fn retrain(engine: &Arc<Engine>) -> Result<RetrainReport> {
             "retraining is not configured; add a [retrain] table to the config".into(),
         ));
     };
-    if let Some(shard) = engine.config.shard.filter(|s| s.index != 0) {
-        return Err(ServeError::Misdirected(format!(
-            "shard {} does not retrain; instance 0 does (the others take its versions)",
-            shard.index
-        )));
-    }
-    let _turn = engine
-        .retrain_turn
-        .try_lock()
-        .map_err(|_| ServeError::Conflict("a retraining or tuning is already running".into()))?;
-    if engine.rolled_back() {
-        return Err(ServeError::Conflict(format!(
-            "an operator rolled back to {}; retraining waits until POST /api/v1/models/reload",
-            engine.model().id()
-        )));
-    }
+    let _turn = engine.version_job_turn("retrain")?;
     let started = Instant::now();
     let outcome = retrain_with(engine, &config, started).await;
     let label = match &outcome {

@@ -70,22 +70,7 @@ pub async fn tune(engine: &Arc<Engine>, name: &str) -> Result<TuneReport> {
             engine.config.model
         )));
     }
-    if let Some(shard) = engine.config.shard.filter(|s| s.index != 0) {
-        return Err(ServeError::Misdirected(format!(
-            "shard {} does not tune; instance 0 does (the others take its versions)",
-            shard.index
-        )));
-    }
-    let _turn = engine
-        .retrain_turn
-        .try_lock()
-        .map_err(|_| ServeError::Conflict("a tuning or retraining is already running".into()))?;
-    if engine.rolled_back() {
-        return Err(ServeError::Conflict(format!(
-            "an operator rolled back to {}; tuning waits until POST /api/v1/models/reload",
-            engine.model().id()
-        )));
-    }
+    let _turn = engine.version_job_turn("tune")?;
     let config = engine.config.tune.clone().unwrap_or_default();
     let started = Instant::now();
     let outcome = tune_with(engine, &config, started).await;

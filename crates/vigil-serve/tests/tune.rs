@@ -162,7 +162,10 @@ async fn a_tuned_model_that_misses_held_back_anomalies_is_not_served() {
     assert_eq!(report["accuracy_before"], 1.0, "{report}");
     assert_eq!(report["swapped"], false, "{report}");
     assert!(report["version"].is_null());
-    assert!(report["reason"].as_str().unwrap().contains("worse"), "{report}");
+    assert!(
+        report["reason"].as_str().unwrap().contains("worse"),
+        "{report}"
+    );
     assert_eq!(h.engine.model().version, 1);
     assert_eq!(DirStore::new(&h.config.models).versions("m").unwrap(), [1]);
     let (_, metrics) = h.get("/metrics").await;

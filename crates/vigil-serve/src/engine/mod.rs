@@ -44,8 +44,9 @@ pub struct Engine {
     /// The version an operator rolled back from: the poller does not serve it (or older) again,
     /// and retraining waits, until an explicit reload.
     rejected: Mutex<Option<u64>>,
-    /// One retraining at a time, and what the last one did.
-    pub(crate) retrain_turn: tokio::sync::Mutex<()>,
+    /// One job making a new version (retraining, tuning) at a time; what the last retraining
+    /// did.
+    retrain_turn: tokio::sync::Mutex<()>,
     pub(crate) last_retrain: Mutex<Option<crate::retrain::RetrainReport>>,
     /// The newest feedback id the last tuning took in (or that was there at the start).
     pub(crate) tuned_through: std::sync::atomic::AtomicI64,
@@ -249,6 +250,28 @@ impl Engine {
         *self.rejected.lock().expect("rejected lock") = None;
         self.swap(Arc::new(fresh));
         Ok(Some(versions))
+    }
+
+    /// The turn of a job that makes a new version (`what`: retrain, tune): on shard 0 only (421
+    /// elsewhere: the others take its versions from the store), one job at a time (409), and
+    /// not while an operator's rollback holds (409).
+    pub(crate) fn version_job_turn(&self, what: &str) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        if let Some(shard) = self.config.shard.filter(|s| s.index != 0) {
+            return Err(ServeError::Misdirected(format!(
+                "shard {} does not {what}; instance 0 does (the others take its versions)",
+                shard.index
+            )));
+        }
+        let turn = self.retrain_turn.try_lock().map_err(|_| {
+            ServeError::Conflict("a retraining or tuning is already running".into())
+        })?;
+        if self.rolled_back() {
+            return Err(ServeError::Conflict(format!(
+                "an operator rolled back to {}; no {what} until POST /api/v1/models/reload",
+                self.model().id()
+            )));
+        }
+        Ok(turn)
     }
 
     /// Whether an operator rolled back and has not reloaded since.
