@@ -72,9 +72,7 @@ async fn retraining_learns_recent_normal_data_and_takes_over_between_steps(backe
     );
     let left_out = e0_alarms.union(&maintenance).count() + e1_alarms.len();
 
-    let (status, body) = h.post("/api/v1/models/retrain", "").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = h.post_ok("/api/v1/models/retrain").await;
     assert_eq!(report["from"], "m@1");
     assert_eq!(report["version"], 2);
     assert_eq!(report["method"], "fresh");
@@ -140,19 +138,7 @@ async fn the_schedule_retrains_by_itself_and_stops_with_the_service() {
     h.score().await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let schedule = tokio::spawn(vigil_serve::retrain::run(h.engine.clone(), stopped));
-    let started = std::time::Instant::now();
-    while h.engine.model().version < 2 {
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "no retraining within a minute"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    stop.send(true).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(30), schedule)
-        .await
-        .expect("the schedule stops when told")
-        .unwrap();
+    h.await_version_from(2, schedule, stop).await;
     h.finish().await;
 }
 
@@ -167,9 +153,7 @@ async fn a_fine_tune_continues_a_neural_model_and_a_classical_one_is_refused() {
     let h = Harness::serving(Backend::Sqlite, &windowed_model(3), fine_tune).await;
     h.write(&fleet_series(2, 0..160, spiked)).await;
     h.score().await;
-    let (status, body) = h.post("/api/v1/models/retrain", "").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = h.post_ok("/api/v1/models/retrain").await;
     assert_eq!(report["method"], "fine_tune");
     // Every step is trained on; the alarmed ones labelled anomalous, not left out.
     assert_eq!(report["steps"], 320, "{report}");
@@ -203,9 +187,7 @@ async fn the_window_and_max_steps_bound_what_is_learnt() {
     .await;
     h.write(&fleet_series(2, 0..200, normal)).await;
     h.score().await;
-    let (status, body) = h.post("/api/v1/models/retrain", "").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = h.post_ok("/api/v1/models/retrain").await;
     let (steps, left_out) = (
         report["steps"].as_u64().unwrap(),
         report["left_out"].as_u64().unwrap(),
@@ -224,9 +206,7 @@ async fn the_window_and_max_steps_bound_what_is_learnt() {
     .await;
     h.write(&fleet_series(2, 0..200, normal)).await;
     h.score().await;
-    let (status, body) = h.post("/api/v1/models/retrain", "").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = h.post_ok("/api/v1/models/retrain").await;
     let steps = report["steps"].as_u64().unwrap();
     assert!((290..=300).contains(&steps), "{report}");
     assert_eq!(report["entities"], 2);

@@ -44,9 +44,7 @@ async fn feedback_tunes_a_new_version_that_a_rollback_undoes(backend: Backend) {
     give(&h, "e1", 150, 154, "not_anomaly").await;
     give(&h, "e1", 155, 159, "not_anomaly").await;
 
-    let (status, body) = h.post("/api/v1/models/m/tune", "").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = h.post_ok("/api/v1/models/m/tune").await;
     assert_eq!(report["from"], "m@1");
     assert_eq!(report["pieces"], 4, "{report}");
     assert_eq!(report["held_back"], 1);
@@ -124,19 +122,7 @@ async fn the_policy_tunes_once_enough_feedback_has_come_in() {
     // (Held back, the second piece: the alarm marked normal, which the serving model gets
     // wrong, so the tuned one cannot do worse and is served.)
     give(&h, "e1", 150, 159, "not_anomaly").await;
-    let started = std::time::Instant::now();
-    while h.engine.model().version < 2 {
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "no tuning within a minute"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    stop.send(true).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(30), policy)
-        .await
-        .expect("the policy stops when told")
-        .unwrap();
+    h.await_version_from(2, policy, stop).await;
     h.finish().await;
 }
 
@@ -155,9 +141,7 @@ async fn a_tuned_model_that_misses_held_back_anomalies_is_not_served() {
     h.score().await;
     give(&h, "e1", 150, 154, "not_anomaly").await;
     give(&h, "e1", 155, 159, "anomaly").await;
-    let (status, body) = h.post("/api/v1/models/m/tune", "").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = h.post_ok("/api/v1/models/m/tune").await;
     assert_eq!(report["held_back"], 1, "{report}");
     assert_eq!(report["accuracy_before"], 1.0, "{report}");
     assert_eq!(report["swapped"], false, "{report}");

@@ -271,6 +271,36 @@ impl Harness {
         self.engine.score_ready().await.unwrap()
     }
 
+    /// A `POST` that must answer 200, its JSON body.
+    pub async fn post_ok(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.post(path, "").await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Waits (a minute at most) until version `version` is in service, brought by the
+    /// background task `task` (a schedule or policy); then stops the task through `stop`.
+    pub async fn await_version_from(
+        &self,
+        version: u64,
+        task: tokio::task::JoinHandle<()>,
+        stop: tokio::sync::watch::Sender<bool>,
+    ) {
+        let started = std::time::Instant::now();
+        while self.engine.model().version < version {
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "version {version} was not served within a minute"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        stop.send(true).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("the task stops when told")
+            .unwrap();
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         let url = &self.config.store;
         let url = if url.starts_with("sqlite://") {
