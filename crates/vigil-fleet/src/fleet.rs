@@ -39,6 +39,28 @@ fn aligned() -> bool {
     true
 }
 
+/// Steps per segment by default: one day of five-minute steps.
+pub const DEFAULT_SEGMENT_LENGTH: usize = 288;
+/// Where the dendrogram is cut by default (standardised units: 0 identical, about 1 unrelated
+/// shapes; docs/fleet.md).
+pub const DEFAULT_MAX_DISTANCE: f64 = 0.7;
+/// Segments kept per cluster for its base model by default (the paper: 5).
+pub const DEFAULT_NEAREST: usize = 5;
+
+impl Default for ClusterConfig {
+    /// `vigil fleet cluster`'s defaults (and the Python package's `vigil.fleet.cluster`).
+    fn default() -> Self {
+        ClusterConfig {
+            segment_length: DEFAULT_SEGMENT_LENGTH,
+            segments_per_entity: None,
+            cut: Cut::Distance(DEFAULT_MAX_DISTANCE),
+            nearest: DEFAULT_NEAREST,
+            baseline: BaselineConfig::default(),
+            align: true,
+        }
+    }
+}
+
 impl ClusterConfig {
     /// Checks every field; the message names the field as its `vigil fleet cluster` flag.
     pub fn validate(&self) -> Result<(), FleetError> {
@@ -317,13 +339,13 @@ impl FleetClusters {
             )
     }
 
-    /// Writes `dir/clusters.json` through a temporary file and a rename.
     /// This clustering's identity: base and entity models record it, so that after a
     /// re-clustering they are known to be stale ([`vigil_models::model_dir::fingerprint`]).
     pub fn id(&self) -> String {
         vigil_models::model_dir::fingerprint(self)
     }
 
+    /// Writes `dir/clusters.json` through a temporary file and a rename.
     pub fn save(&self, dir: &Path) -> Result<(), FleetError> {
         write_json_atomic(&dir.join(CLUSTERS_FILE), self)
     }
@@ -336,19 +358,58 @@ impl FleetClusters {
             message,
         };
         let text = std::fs::read_to_string(&path).map_err(|e| corrupt(e.to_string()))?;
-        let clusters: FleetClusters =
-            serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        FleetClusters::from_json(&text).map_err(corrupt)
+    }
+
+    /// The clustering in `text` (as `clusters.json` holds it), or why it is not one this
+    /// version wrote.
+    pub fn from_json(text: &str) -> Result<FleetClusters, String> {
+        let clusters: FleetClusters = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if clusters.format != FORMAT || clusters.format_version != FORMAT_VERSION {
-            return Err(corrupt(format!(
+            return Err(format!(
                 "format {} version {}, this vigil reads {FORMAT} version {FORMAT_VERSION}",
                 clusters.format, clusters.format_version
-            )));
+            ));
         }
         clusters
             .config
             .validate()
-            .map_err(|e| corrupt(format!("its clustering settings are invalid: {e}")))?;
+            .map_err(|e| format!("its clustering settings are invalid: {e}"))?;
+        clusters.check_consistent()?;
         Ok(clusters)
+    }
+
+    /// Refuses a clustering whose parts do not fit together (an edited file): the steps after
+    /// it index clusters by id and slice centroids and the pivot by the segment's shape.
+    fn check_consistent(&self) -> Result<(), String> {
+        let n = self.clusters.len();
+        if n == 0 {
+            return Err("it holds no cluster".into());
+        }
+        let values = self.config.segment_length * self.metric_names.len();
+        if let Some(c) = self.clusters.iter().enumerate().find(|(i, c)| c.id != *i) {
+            return Err(format!("cluster {} is listed at position {}", c.1.id, c.0));
+        }
+        if let Some(c) = self.clusters.iter().find(|c| c.centroid.len() != values) {
+            return Err(format!(
+                "cluster {}'s centroid holds {} values, not segment_length × metrics = {values}",
+                c.id,
+                c.centroid.len()
+            ));
+        }
+        if self.pivot_values.len() != values {
+            return Err(format!(
+                "the pivot holds {} values, not segment_length × metrics = {values}",
+                self.pivot_values.len()
+            ));
+        }
+        if let Some(e) = self.entities.iter().find(|e| e.cluster >= n) {
+            return Err(format!(
+                "entity {} is in cluster {}, but there are {n}",
+                e.name, e.cluster
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -125,15 +125,8 @@ pub fn train_base_model<'a>(
             reused: true,
         });
     }
-    let series = base_training_series(entry, clusters.config.segment_length, series_of)?;
     let started = Instant::now();
-    // The spans are normalised already, each on its own.
-    let spec = TrainSpec {
-        normaliser: NormKind::None,
-        ..spec.clone()
-    };
-    let mut model = vigil_models::train(series, &spec, None)?;
-    model.manifest.lineage = lineage;
+    let model = base_model(clusters, cluster, spec, series_of)?;
     model.save(&dir)?;
     Ok(BaseRecord {
         cluster,
@@ -142,6 +135,33 @@ pub fn train_base_model<'a>(
         seconds: started.elapsed().as_secs_f64(),
         reused: false,
     })
+}
+
+/// The base model of cluster `cluster`, trained on the spans of the segments nearest its
+/// centroid (each span min-max scaled on its own), its lineage recorded; `series_of` gives an
+/// entity's training series by name. A pure function of the clustering and the data, which
+/// [`train_base_model`] keeps in the fleet directory.
+pub fn base_model<'a>(
+    clusters: &FleetClusters,
+    cluster: usize,
+    spec: &TrainSpec,
+    series_of: impl Fn(&str) -> Option<&'a Series>,
+) -> Result<TrainedModel, FleetError> {
+    let entry = clusters.clusters.get(cluster).ok_or_else(|| {
+        vigil_models::ModelError::Shape(format!(
+            "there is no cluster {cluster}: the clustering has {} (numbered from 0)",
+            clusters.clusters.len()
+        ))
+    })?;
+    let series = base_training_series(entry, clusters.config.segment_length, series_of)?;
+    // The spans are normalised already, each on its own.
+    let normalised = TrainSpec {
+        normaliser: NormKind::None,
+        ..spec.clone()
+    };
+    let mut model = vigil_models::train(series, &normalised, None)?;
+    model.manifest.lineage = base_lineage(clusters, spec);
+    Ok(model)
 }
 
 /// What a base model is made from: the clustering and the training settings. A model on disk
@@ -262,9 +282,28 @@ fn entity_lineage(
 ) -> std::collections::BTreeMap<String, String> {
     let base =
         vigil_models::model_dir::model_fingerprint(&base_dir(fleet, cluster)).unwrap_or_default();
+    lineage_of(clusters, base, config)
+}
+
+/// What an entity's model adapted from `base` is made from (see [`TransferRecord::lineage`]):
+/// the same lineage as one adapted from the base model saved in a fleet directory.
+pub fn lineage_from(
+    clusters: &FleetClusters,
+    base: &TrainedModel,
+    config: &TransferConfig,
+) -> Result<std::collections::BTreeMap<String, String>, FleetError> {
+    let fingerprint = vigil_models::model_dir::manifest_fingerprint(&base.manifest, &base.files()?);
+    Ok(lineage_of(clusters, fingerprint, config))
+}
+
+fn lineage_of(
+    clusters: &FleetClusters,
+    base_fingerprint: String,
+    config: &TransferConfig,
+) -> std::collections::BTreeMap<String, String> {
     [
         ("clustering".to_string(), clusters.id()),
-        ("base_model".to_string(), base),
+        ("base_model".to_string(), base_fingerprint),
         (
             "transfer".to_string(),
             vigil_models::model_dir::fingerprint(config),
@@ -296,6 +335,34 @@ pub fn adapt(
     train: &Series,
     config: &TransferConfig,
 ) -> Result<(TrainedModel, TransferRecord), FleetError> {
+    let placement = place(clusters, name, train, config)?;
+    let base = TrainedModel::load(&base_dir(fleet, placement.cluster))?;
+    let lineage = entity_lineage(fleet, clusters, placement.cluster, config);
+    adapt_from(base, lineage, name, placement, config)
+}
+
+/// Where an entity goes: its nearest cluster, and how its model starts from that cluster's base.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The nearest cluster, and the distance to its centroid.
+    pub cluster: usize,
+    pub distance: f64,
+    /// The threshold that chose the strategy.
+    pub tau: f64,
+    pub transfer: Transfer,
+    /// The short-term data it is adapted on: the newest steps of its training series.
+    pub recent: Series,
+}
+
+/// Places entity `name` with training series `train`: its newest `config.steps` steps are
+/// sliced and aligned as the clustering's segments were, and assigned to the nearest centroid;
+/// full transfer within `tau` of it, partial beyond (OmniTransfer §III-C).
+pub fn place(
+    clusters: &FleetClusters,
+    name: &str,
+    train: &Series,
+    config: &TransferConfig,
+) -> Result<Placement, FleetError> {
     config.validate()?;
     let segment_length = clusters.config.segment_length;
     let steps = config.steps.min(train.len());
@@ -319,16 +386,42 @@ pub fn adapt(
     .pop()
     .expect("the data holds at least one segment (checked above)");
     let (cluster, distance) = clusters.assign(&segment);
-    let tau = config.tau.unwrap_or(clusters.clusters[cluster].radius);
+    let radius = clusters.clusters.get(cluster).map_or(0.0, |c| c.radius);
+    let tau = config.tau.unwrap_or(radius);
     let transfer = if distance <= tau {
         Transfer::Full
     } else {
         Transfer::Partial
     };
+    Ok(Placement {
+        cluster,
+        distance,
+        tau,
+        transfer,
+        recent,
+    })
+}
+
+/// Adapts entity `name`, placed by [`place`], from `base` (its cluster's base model) and returns
+/// its model with the record of what was done; `lineage` is what the model is made from
+/// ([`TransferRecord::lineage`]). A pure function of the base model and the data.
+pub fn adapt_from(
+    base: TrainedModel,
+    lineage: std::collections::BTreeMap<String, String>,
+    name: &str,
+    placement: Placement,
+    config: &TransferConfig,
+) -> Result<(TrainedModel, TransferRecord), FleetError> {
+    let Placement {
+        cluster,
+        distance,
+        tau,
+        transfer,
+        recent,
+    } = placement;
+    let steps = recent.len();
     let started = Instant::now();
-    let mut model =
-        vigil_models::transfer(&base_dir(fleet, cluster), recent, &config.spec, transfer)?;
-    let lineage = entity_lineage(fleet, clusters, cluster, config);
+    let mut model = vigil_models::transfer_from(base, recent, &config.spec, transfer)?;
     model.manifest.lineage = lineage.clone();
     let record = TransferRecord {
         lineage,

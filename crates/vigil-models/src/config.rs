@@ -161,6 +161,10 @@ impl Display for FieldProblem {
     }
 }
 
+/// The largest count a config accepts (2^24): far above any real window, width, batch or
+/// number of trees, far below what would exhaust memory at the first allocation.
+pub const MOST_COUNT: usize = 1 << 24;
+
 /// Collects the fields of a config that are out of range.
 #[derive(Debug, Default)]
 pub struct FieldChecks {
@@ -186,9 +190,25 @@ impl FieldChecks {
         self
     }
 
-    /// A count of at least `least`.
+    /// A count of at least `least`, and at most [`MOST_COUNT`]: a larger one asks for more
+    /// memory than any machine has, and failing to allocate it would abort the process (a
+    /// Python interpreter with it) instead of erring.
     pub fn at_least(&mut self, field: &str, value: usize, least: usize) -> &mut Self {
-        self.require(field, value >= least, value, format!("at least {least}"))
+        self.require(field, value >= least, value, format!("at least {least}"));
+        self.require(
+            field,
+            value <= MOST_COUNT,
+            value,
+            format!("at most {MOST_COUNT}"),
+        )
+    }
+
+    /// Counts that may be 0 (flow layers, patience, smoothing), each at most [`MOST_COUNT`].
+    pub fn at_most_counts(&mut self, fields: &[(&str, usize)]) -> &mut Self {
+        for &(field, value) in fields {
+            self.at_least(field, value, 0);
+        }
+        self
     }
 
     /// Counts of at least 1 each (window, epochs, batch size, widths, ...).
@@ -199,10 +219,10 @@ impl FieldChecks {
         self
     }
 
-    /// A list of layer widths, each at least 1 (named `field[i]`).
+    /// A list of layer widths, each a count (named `field[i]`).
     pub fn widths(&mut self, field: &str, values: &[usize]) -> &mut Self {
         for (i, &value) in values.iter().enumerate() {
-            self.at_least(&format!("{field}[{i}]"), value, 1);
+            self.counts(&[(&format!("{field}[{i}]"), value)]);
         }
         self
     }

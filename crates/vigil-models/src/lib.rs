@@ -28,7 +28,7 @@ pub use detector::{
     Topology,
 };
 pub use error::{ModelError, Result};
-pub use pipeline::{train, transfer, TrainSpec, TrainedModel, Transfer};
+pub use pipeline::{train, transfer, transfer_from, TrainSpec, TrainedModel, Transfer};
 pub use store::{DirStore, MemoryStore, ModelStore};
 pub use tune::{fine_tune, TuneSpec};
 pub use weights::{NamedTensor, NamedTensors, WeightFiles};

@@ -264,6 +264,17 @@ pub enum Transfer {
 /// `series`), missing policy, seed and epochs of each stage.
 pub fn transfer(
     base_dir: &Path,
+    series: Series,
+    spec: &TrainSpec,
+    transfer: Transfer,
+) -> Result<TrainedModel> {
+    transfer_from(TrainedModel::load(base_dir)?, series, spec, transfer)
+}
+
+/// [`transfer`] from a base model in memory (the fleet's steps as pure functions of models
+/// and data, for engines that schedule them: the Python package's `vigil.fleet`).
+pub fn transfer_from(
+    base: TrainedModel,
     mut series: Series,
     spec: &TrainSpec,
     transfer: Transfer,
@@ -275,7 +286,6 @@ pub fn transfer(
                 .into(),
         ));
     }
-    let base = TrainedModel::load(base_dir)?;
     base.check_metrics(&series, "the entity's series")?;
     let report = clean(&mut series, spec.missing)?;
     check_window(base.detector.window(), series.len(), "the entity's series")?;

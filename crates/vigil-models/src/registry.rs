@@ -215,6 +215,17 @@ mod tests {
                     "{message}"
                 );
             }
+            // A count beyond any machine's memory is refused, not allocated.
+            let mut huge = info.defaults.clone();
+            huge["window"] = (crate::config::MOST_COUNT + 1).into();
+            let message = build(info.name, Some(&huge)).err().unwrap().to_string();
+            assert!(
+                message.contains(&format!(
+                    "window must be at most {}",
+                    crate::config::MOST_COUNT
+                )),
+                "{message}"
+            );
             let typo = serde_json::json!({"windwo": 3});
             let message = build(info.name, Some(&typo)).err().unwrap().to_string();
             assert!(message.contains("unknown field `windwo`"), "{message}");

@@ -85,11 +85,14 @@ pub fn flags(array: PyReadonlyArrayDyn<'_, i64>, what: &str) -> PyResult<Vec<u8>
         .collect()
 }
 
-/// The values in row-major order: one copy, straight from memory when the array is contiguous.
+/// The values in row-major order: one copy, straight from memory when the array is row-major
+/// contiguous, else element by element in logical order (a column-major array, as NumPy makes
+/// of a DataFrame, or a strided view: `as_slice` would hand a column-major buffer over in memory
+/// order, metrics first).
 fn values_of(array: &PyReadonlyArrayDyn<'_, f64>) -> Vec<f64> {
     match array.as_slice() {
-        Ok(contiguous) => contiguous.to_vec(),
-        Err(_) => array.as_array().iter().copied().collect(),
+        Ok(contiguous) if array.is_c_contiguous() => contiguous.to_vec(),
+        _ => array.as_array().iter().copied().collect(),
     }
 }
 

@@ -5,6 +5,7 @@
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::PyErr;
 use vigil_core::CoreError;
+use vigil_fleet::fleet::FleetError;
 use vigil_models::ModelError;
 
 /// The Python exception for a model-layer error.
@@ -36,4 +37,20 @@ pub fn core_error(error: CoreError) -> PyErr {
 /// A `ValueError` with `message`.
 pub fn invalid(message: impl Into<String>) -> PyErr {
     PyValueError::new_err(message.into())
+}
+
+/// The Python exception for a fleet error.
+pub fn fleet_error(error: FleetError) -> PyErr {
+    let message = error.to_string();
+    match error {
+        FleetError::Model(model) => model_error(model),
+        FleetError::Core(core) => core_error(core),
+        FleetError::Write { .. } => PyOSError::new_err(message),
+        FleetError::Cluster(_)
+        | FleetError::TooShort { .. }
+        | FleetError::Corrupt { .. }
+        | FleetError::Missing { .. }
+        | FleetError::Unlabelled { .. }
+        | FleetError::EmptyHalf { .. } => PyValueError::new_err(message),
+    }
 }

@@ -8,14 +8,18 @@ use numpy::{PyArray1, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use vigil_core::metrics::{adjust, affiliation, auc, best, point::Confusion, vus};
 
+/// The most thresholds a VUS sweep takes (vigil eval takes 250).
+const MOST_THRESHOLDS: usize = 100_000;
+
 /// Point-wise precision, recall, F1 and Matthews correlation of the alarms `pred`.
 #[pyfunction]
 pub fn point(
+    py: Python<'_>,
     pred: PyReadonlyArrayDyn<'_, i64>,
     labels: PyReadonlyArrayDyn<'_, i64>,
 ) -> PyResult<(f64, f64, f64, f64)> {
     let (pred, labels) = pair_of_flags(pred, labels)?;
-    let c = Confusion::count(&pred, &labels);
+    let c = py.detach(|| Confusion::count(&pred, &labels));
     Ok((c.precision(), c.recall(), c.f1(), c.mcc()))
 }
 
@@ -28,7 +32,8 @@ pub fn point_adjust<'py>(
     labels: PyReadonlyArrayDyn<'_, i64>,
 ) -> PyResult<Bound<'py, PyArray1<u8>>> {
     let (pred, labels) = pair_of_flags(pred, labels)?;
-    Ok(vector_out(py, adjust::point_adjust(&pred, &labels)))
+    let adjusted = py.detach(|| adjust::point_adjust(&pred, &labels));
+    Ok(vector_out(py, adjusted))
 }
 
 /// Affiliation precision (`None` without alarms), recall and F1 (Huet et al., KDD 2022);
@@ -36,11 +41,13 @@ pub fn point_adjust<'py>(
 #[pyfunction]
 #[pyo3(name = "affiliation")]
 pub fn affiliation_figures(
+    py: Python<'_>,
     pred: PyReadonlyArrayDyn<'_, i64>,
     labels: PyReadonlyArrayDyn<'_, i64>,
 ) -> PyResult<Option<(Option<f64>, f64, f64)>> {
     let (pred, labels) = pair_of_flags(pred, labels)?;
-    Ok(affiliation::affiliation(&pred, &labels).map(|a| (a.precision, a.recall, a.f1())))
+    let found = py.detach(|| affiliation::affiliation(&pred, &labels));
+    Ok(found.map(|a| (a.precision, a.recall, a.f1())))
 }
 
 /// VUS-ROC and VUS-PR of the scores (Paparrizos et al., VLDB 2022), with label buffers up to
@@ -48,16 +55,32 @@ pub fn affiliation_figures(
 #[pyfunction]
 #[pyo3(name = "vus", signature = (scores, labels, max_window=vus::DEFAULT_MAX_WINDOW, thresholds=vus::DEFAULT_THRESHOLDS))]
 pub fn volumes(
+    py: Python<'_>,
     scores: PyReadonlyArrayDyn<'_, f64>,
     labels: PyReadonlyArrayDyn<'_, i64>,
     max_window: usize,
     thresholds: usize,
 ) -> PyResult<Option<(f64, f64)>> {
-    if thresholds == 0 {
-        return Err(invalid("thresholds must be at least 1"));
-    }
     let (scores, labels) = scores_and_labels(scores, labels)?;
-    Ok(vus::vus(&scores, &labels, max_window, thresholds).map(|v| (v.roc, v.pr)))
+    // VUS sweeps every buffer up to max_window at every threshold: bounded here so that a
+    // mistyped parameter errs instead of running for hours or exhausting memory.
+    if !(1..=MOST_THRESHOLDS).contains(&thresholds) {
+        return Err(invalid(format!(
+            "thresholds must be in [1, {MOST_THRESHOLDS}], got {thresholds} (vigil eval uses {})",
+            vus::DEFAULT_THRESHOLDS
+        )));
+    }
+    if max_window > scores.len().max(vus::DEFAULT_MAX_WINDOW) {
+        return Err(invalid(format!(
+            "max_window ({max_window}) must be at most the series' length ({}): a buffer longer \
+             than the series changes nothing (vigil eval uses {})",
+            scores.len(),
+            vus::DEFAULT_MAX_WINDOW
+        )));
+    }
+    Ok(py
+        .detach(|| vus::vus(&scores, &labels, max_window, thresholds))
+        .map(|v| (v.roc, v.pr)))
 }
 
 /// ROC-AUC and PR-AUC (average precision) of the scores; each `None` where the labels do not
@@ -65,14 +88,17 @@ pub fn volumes(
 #[pyfunction]
 #[pyo3(name = "auc")]
 pub fn areas(
+    py: Python<'_>,
     scores: PyReadonlyArrayDyn<'_, f64>,
     labels: PyReadonlyArrayDyn<'_, i64>,
 ) -> PyResult<(Option<f64>, Option<f64>)> {
     let (scores, labels) = scores_and_labels(scores, labels)?;
-    Ok((
-        auc::roc_auc(&scores, &labels),
-        auc::average_precision(&scores, &labels),
-    ))
+    Ok(py.detach(|| {
+        (
+            auc::roc_auc(&scores, &labels),
+            auc::average_precision(&scores, &labels),
+        )
+    }))
 }
 
 /// The best F1 over every threshold (point-wise, or point-adjusted) — an oracle that looks at
@@ -80,22 +106,26 @@ pub fn areas(
 #[pyfunction]
 #[pyo3(signature = (scores, labels, adjusted=false))]
 pub fn best_f1(
+    py: Python<'_>,
     scores: PyReadonlyArrayDyn<'_, f64>,
     labels: PyReadonlyArrayDyn<'_, i64>,
     adjusted: bool,
 ) -> PyResult<Option<(f64, f64, f64, f64)>> {
     let (scores, labels) = scores_and_labels(scores, labels)?;
-    let found = if adjusted {
-        best::best_f1_adjusted(&scores, &labels)
-    } else {
-        best::best_f1_pointwise(&scores, &labels)
-    };
+    let found = py.detach(|| {
+        if adjusted {
+            best::best_f1_adjusted(&scores, &labels)
+        } else {
+            best::best_f1_pointwise(&scores, &labels)
+        }
+    });
     Ok(found.map(|b| (b.f1, b.precision, b.recall, b.threshold)))
 }
 
 /// Everything `vigil eval` reports for scores, their alarms and the labels, as JSON.
 #[pyfunction]
 pub fn evaluate(
+    py: Python<'_>,
     scores: PyReadonlyArrayDyn<'_, f64>,
     alarms: PyReadonlyArrayDyn<'_, i64>,
     labels: PyReadonlyArrayDyn<'_, i64>,
@@ -103,7 +133,7 @@ pub fn evaluate(
     let (scores, labels) = scores_and_labels(scores, labels)?;
     let alarms = flags(alarms, "alarms")?;
     same_length(alarms.len(), "alarms", labels.len())?;
-    let report = vigil_core::metrics::evaluate(&scores, &alarms, &labels, None, None);
+    let report = py.detach(|| vigil_core::metrics::evaluate(&scores, &alarms, &labels, None, None));
     serde_json::to_string(&report).map_err(|e| invalid(format!("cannot encode the report: {e}")))
 }
 

@@ -41,16 +41,9 @@ impl Model {
         threshold: &str,
         threshold_params_json: &str,
     ) -> PyResult<Model> {
-        let config = match config_json {
-            Some(text) => Some(
-                serde_json::from_str(text)
-                    .map_err(|e| invalid(format!("the detector config is not JSON: {e}")))?,
-            ),
-            None => None,
-        };
         let spec = TrainSpec {
             detector,
-            config,
+            config: config_of(config_json)?,
             normaliser: normaliser.parse().map_err(core_error)?,
             missing: missing.parse().map_err(core_error)?,
             seed,
@@ -198,8 +191,16 @@ impl Model {
     }
 }
 
+/// A detector's config overrides from the JSON the Python layer sends (`None`: the defaults).
+pub fn config_of(config_json: Option<&str>) -> PyResult<Option<serde_json::Value>> {
+    config_json
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| invalid(format!("the detector config is not JSON: {e}")))
+}
+
 /// `x` as a series named `metric_names` (default `m0, m1, ...`, as for a headerless file).
-fn series_of(x: Matrix, metric_names: Option<Vec<String>>) -> PyResult<Series> {
+pub fn series_of(x: Matrix, metric_names: Option<Vec<String>>) -> PyResult<Series> {
     match metric_names {
         None => Series::from_rows(x.metrics, x.values),
         Some(names) => {
@@ -208,6 +209,18 @@ fn series_of(x: Matrix, metric_names: Option<Vec<String>>) -> PyResult<Series> {
                     "metric_names has {} names but X has {} metrics (columns)",
                     names.len(),
                     x.metrics
+                )));
+            }
+            // As the CLI's readers refuse a header that names a column twice: a model with two
+            // metrics of one name could be given no file to score.
+            if let Some(twice) = names
+                .iter()
+                .enumerate()
+                .find(|(i, n)| names[..*i].contains(n))
+                .map(|(_, n)| n)
+            {
+                return Err(invalid(format!(
+                    "metric_names names `{twice}` twice; every metric needs a name of its own"
                 )));
             }
             Series::new(names, x.values)

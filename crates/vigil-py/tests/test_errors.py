@@ -55,6 +55,20 @@ def test_unknown_detectors_config_keys_and_ranges_are_named():
         vigil.Detector("pca", calibration_share=0.9).fit(x)
 
 
+def test_counts_beyond_memory_seeds_and_parameters_json_cannot_hold_are_refused():
+    x = np.zeros((50, 2))
+    with pytest.raises(ValueError, match=r"trees must be at most 16777216, got 1000000000000"):
+        vigil.Detector("iforest", trees=10**12).fit(x)
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\^64\), got -1"):
+        vigil.Detector("pca", seed=-1).fit(x)
+    with pytest.raises(ValueError, match=r"the usad config's parameter `learning_rate` is nan"):
+        vigil.Detector("usad", learning_rate=float("nan")).fit(x)
+    with pytest.raises(ValueError, match=r"the quantile threshold's level must be in \[0, 1\], got 2"):
+        vigil.thresholds.Quantile(level=2)
+    with pytest.raises(ValueError, match=r"metric_names names `a` twice"):
+        vigil.Detector("pca").fit(x, metric_names=["a", "a"])
+
+
 def test_a_series_shorter_than_the_window_is_refused():
     with pytest.raises(ValueError, match=r"window"):
         vigil.Detector("usad", window=10).fit(np.zeros((5, 2)))
@@ -87,3 +101,10 @@ def test_thresholds_and_metrics_refuse_bad_arrays(pca, series):
         vigil.metrics.f1([1, 0, 1], [1, 0])
     with pytest.raises(ValueError, match=r"scores has 199 steps but labels has 200"):
         vigil.metrics.vus_pr(pca.decision_function(test)[1:], labels)
+    with pytest.raises(ValueError, match=r"got 18446744073709551615 at index 0"):
+        vigil.metrics.f1(np.array([2**64 - 1, 0], dtype=np.uint64), [1, 0])
+    scores = pca.decision_function(test)
+    with pytest.raises(ValueError, match=r"thresholds must be in \[1, 100000\], got 1000000000000"):
+        vigil.metrics.vus_pr(scores, labels, thresholds=10**12)
+    with pytest.raises(ValueError, match=r"max_window \(1000000000000000\) must be at most the series' length \(200\)"):
+        vigil.metrics.vus_pr(scores, labels, max_window=10**15)

@@ -34,10 +34,20 @@ def test_a_stream_judged_in_parts_gets_the_alarms_of_one_pass(rule, scores):
     thresholds = whole.thresholds_
     rule.fit(calibration)
     parts = [rule.predict(stream[:700])]
+    in_force = [rule.thresholds_]
     # Carried across a pickle mid-stream, as a worker process would.
     rule = pickle.loads(pickle.dumps(rule))
-    parts += [rule.predict(stream[700:701]), rule.predict(stream[701:])]
+    for part in (stream[700:701], stream[701:]):
+        parts.append(rule.predict(part))
+        in_force.append(rule.thresholds_)
     assert np.concatenate(parts).tobytes() == one_pass.tobytes()
+    # The thresholds too: a rule that lost what it learnt of the first part (SPOT's peaks,
+    # DSPOT's level, auto's warm-up) would set others after it.
+    assert np.concatenate(in_force).tobytes() == thresholds.tobytes()
+    if rule.name in ("spot", "dspot", "auto"):
+        fresh = type(rule)(**rule.params).fit(calibration)
+        fresh.predict(stream[701:])
+        assert fresh.thresholds_.tobytes() != thresholds[701:].tobytes(), "the stream's state matters here"
     assert one_pass[1500:1520].all(), "the anomaly is alarmed"
     assert one_pass[:1500].mean() < 0.01
     assert len(thresholds) == len(stream)

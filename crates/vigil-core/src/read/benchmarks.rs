@@ -85,9 +85,15 @@ pub(crate) fn natural_key(p: &Path) -> (String, Vec<NaturalChunk>, String) {
     (parent, natural_chunks(&stem), stem)
 }
 
+/// The order of entity names that the folder readers give their files (`machine-1-2` before
+/// `machine-1-10`), for entities that come without files (the Python package's fleet).
+pub fn natural_name_key(name: &str) -> (Vec<NaturalChunk>, String) {
+    (natural_chunks(name), name.to_string())
+}
+
 /// A run of digits (compared as a number) or of other characters (compared as text).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum NaturalChunk {
+pub enum NaturalChunk {
     Number(u128),
     Text(String),
 }

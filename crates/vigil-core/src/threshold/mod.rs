@@ -289,6 +289,9 @@ impl ThresholdMethod {
             Self::Dspot(cfg) => cfg.validate(),
             Self::Auto(cfg) => cfg.validate(),
             Self::Pot(cfg) | Self::PotBatch(cfg) => cfg.validate(),
+            Self::Quantile { level } if !(0.0..=1.0).contains(level) => Err(CoreError::invalid(
+                format!("the quantile threshold's level must be in [0, 1], got {level}"),
+            )),
             Self::Ndt(_) | Self::Quantile { .. } | Self::BestF1 { .. } => Ok(()),
         }
     }

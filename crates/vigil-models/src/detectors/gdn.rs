@@ -79,6 +79,7 @@ impl Default for GdnConfig {
 detector_config! {
     GdnConfig = "gdn", batch batch_size;
     counts: window, embedding, top_k, epochs, batch_size;
+    at_most_counts: smoothing;
     shares_below_one: dropout;
     positive: learning_rate;
 }

@@ -67,12 +67,14 @@ detector_config! {
     shares_below_one: dropout;
     positive: learning_rate;
     |c, checks| {
-        checks.require(
-            "window",
-            c.window >= 2,
-            c.window,
-            "at least 2 (the steps read, then the step predicted)",
-        );
+        checks
+            .require(
+                "window",
+                c.window >= 2,
+                c.window,
+                "at least 2 (the steps read, then the step predicted)",
+            )
+            .at_most_counts(&[("window", c.window)]);
     }
 }
 

@@ -13,8 +13,33 @@ Models are values: ``to_bytes``/``from_bytes``, ``save``/``load`` of the model d
 ``RuntimeError`` (a fit that failed), each with vigil's message.
 """
 
-from . import metrics, thresholds
+import os
+from typing import Optional, Union
+
+import numpy as np
+
+from . import fleet, metrics, thresholds
 from ._detector import Detector, Scores, detectors
 from ._native import __version__
 
-__all__ = ["Detector", "Scores", "detectors", "metrics", "thresholds", "__version__"]
+
+def read_series(path: Union[str, os.PathLike]) -> tuple[np.ndarray, list[str], Optional[np.ndarray]]:
+    """A series file as the CLI reads it (``.csv`` with a header, ``.npy``, ``.txt``): its
+    values (steps × metrics, float64), metric names, and 0/1 labels when the file has them."""
+    from . import _native
+
+    return _native.read_series(os.fspath(path))
+
+
+def set_threads(threads: int) -> None:
+    """Sizes the pool vigil's parallel work runs on (default: one thread per core); only before
+    the first model is built or scored in this process."""
+    from . import _native
+
+    _native.set_threads(threads)
+
+
+__all__ = [
+    "Detector", "Scores", "detectors", "fleet", "metrics", "read_series", "set_threads", "thresholds",
+    "__version__",
+]

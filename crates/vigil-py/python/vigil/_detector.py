@@ -76,13 +76,24 @@ class Detector:
         return {"name": self.name, **{k: getattr(self, k) for k in _SPEC}, **self.config}
 
     def set_params(self, **params: Any) -> "Detector":
-        """Sets constructor arguments; the model must be fitted again."""
+        """Sets constructor arguments (a config key the detector does not have is refused, as
+        scikit-learn refuses an unknown parameter); the model must be fitted again. A new
+        ``name`` keeps only the config keys the new detector has too."""
+        name = params.get("name", self.name)
+        known = _config_keys(name)
+        config = {k: v for k, v in self.config.items() if k in known}
         for key, value in params.items():
             if key == "name" or key in _SPEC:
-                setattr(self, key, value)
-            else:
-                self.config[key] = value
-        self.model_ = None
+                continue
+            if key not in known:
+                raise ValueError(
+                    f"the {name} detector has no parameter `{key}`; its config keys: {', '.join(sorted(known))}"
+                )
+            config[key] = value
+        for key in _SPEC:
+            if key in params:
+                setattr(self, key, params[key])
+        self.name, self.config, self.model_ = name, config, None
         return self
 
     # -- training and scoring ----------------------------------------------------------------
@@ -97,13 +108,13 @@ class Detector:
             _arrays.values(X, "X"),
             names,
             self.name,
-            json.dumps(self.config) if self.config else None,
-            int(self.seed),
+            _arrays.params_json(self.config, f"the {self.name} config") if self.config else None,
+            _arrays.count(self.seed, "seed"),
             self.normaliser,
             self.missing,
             float(self.calibration_share),
             rule.name,
-            json.dumps(rule.params),
+            _arrays.params_json(rule.params, f"the {rule.name} threshold"),
         )
         return self
 
@@ -136,7 +147,7 @@ class Detector:
         if threshold is None:
             return model.decide(scores)
         rule = _as_threshold(threshold)
-        return model.decide(scores, rule.name, json.dumps(rule.params))
+        return model.decide(scores, rule.name, _arrays.params_json(rule.params, f"the {rule.name} threshold"))
 
     # -- what the model is ----------------------------------------------------------------------
 
@@ -222,6 +233,14 @@ class Detector:
         if self.model_ is None:
             raise ValueError(f"this {self.name} detector is not fitted: call fit(X) first")
         return self.model_
+
+
+def _config_keys(name: str) -> set[str]:
+    """The config keys of detector ``name``, or ``ValueError`` naming the known detectors."""
+    found = {d["name"]: d for d in detectors()}
+    if name not in found:
+        raise ValueError(f"unknown detector `{name}`; known detectors: {', '.join(found)}")
+    return set(found[name]["defaults"])
 
 
 def _as_threshold(threshold: Union[str, Threshold]) -> Threshold:

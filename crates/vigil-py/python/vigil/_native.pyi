@@ -60,3 +60,38 @@ def vus(scores: F64, labels: I64, max_window: int = 100, thresholds: int = 250) 
 def auc(scores: F64, labels: I64) -> tuple[Optional[float], Optional[float]]: ...
 def best_f1(scores: F64, labels: I64, adjusted: bool = False) -> Optional[tuple[float, float, float, float]]: ...
 def evaluate(scores: F64, alarms: I64, labels: I64) -> str: ...
+def read_series(path: str) -> tuple[F64, list[str], Optional[npt.NDArray[np.uint8]]]: ...
+def cluster(
+    entities: list[tuple[str, F64]],
+    metric_names: Optional[list[str]] = None,
+    segment_length: int = 288,
+    segments_per_entity: Optional[int] = None,
+    clusters: Optional[int] = None,
+    max_distance: float = 0.7,
+    nearest: int = 5,
+    align: bool = True,
+) -> str: ...
+def train_base(
+    clusters_json: str,
+    cluster: int,
+    entities: list[tuple[str, F64]],
+    detector: str,
+    config_json: Optional[str],
+    seed: int,
+    epochs: Optional[int],
+    missing: str,
+) -> bytes: ...
+def place_entity(
+    clusters_json: str, name: str, train: F64, steps: Optional[int] = None, tau: Optional[float] = None
+) -> tuple[int, float, float, str]: ...
+def transfer(
+    clusters_json: str,
+    base_models: object,
+    name: str,
+    train: F64,
+    steps: Optional[int] = None,
+    tau: Optional[float] = None,
+    seed: int = 0,
+    epochs: int = 1,
+) -> tuple[bytes, str]: ...
+def set_threads(threads: int) -> None: ...

@@ -12,6 +12,7 @@ The rules themselves are described in docs/thresholds.md.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Optional
 
 import numpy as np
@@ -27,15 +28,19 @@ class Threshold:
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
         # Built now, so that a bad parameter fails here rather than at the first predict.
-        self._rule = _native.Rule(self.name, json.dumps(self.params))
+        self._rule = _native.Rule(self.name, _arrays.params_json(self.params, f"the {self.name} threshold"))
+        # A rule is one stream's state: calls from several threads are taken one at a time.
+        self._lock = threading.Lock()
         self._calibration: Optional[np.ndarray] = None
         self.thresholds_: Optional[np.ndarray] = None
         self.choice_: Optional[dict[str, Any]] = None
 
     def fit(self, calibration: Any) -> "Threshold":
         """Calibrates on ``calibration`` (scores of normal data) and starts a new stream."""
-        calibration = _arrays.values(calibration, "calibration")
-        self._rule.fit(calibration)
+        # A copy: the rule (and its pickle) must not change when the caller's array does.
+        calibration = np.array(_arrays.values(calibration, "calibration"), copy=True)
+        with self._lock:
+            self._rule.fit(calibration)
         self._calibration = calibration
         self.thresholds_ = None
         self.choice_ = None
@@ -45,7 +50,8 @@ class Threshold:
         """1 where each of the next ``scores`` reaches the threshold in force, else 0; the
         thresholds are kept in ``thresholds_`` and, under ``Auto``, what it chose (and why) in
         ``choice_``."""
-        (thresholds, alarms), choice = self._rule.predict(_arrays.values(scores, "scores"))
+        with self._lock:
+            (thresholds, alarms), choice = self._rule.predict(_arrays.values(scores, "scores"))
         self.thresholds_ = thresholds
         if choice is not None:
             self.choice_ = json.loads(choice)
@@ -75,14 +81,16 @@ class Threshold:
     __hash__ = None  # type: ignore[assignment]  (mutable: learns along its stream)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k != "_rule"}
-        state["rule_state"] = self._rule.state_json()
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_rule", "_lock")}
+        with self._lock:
+            state["rule_state"] = self._rule.state_json()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         rule_state = state.pop("rule_state")
         self.__dict__.update(state)
-        self._rule = _native.Rule(self.name, json.dumps(self.params))
+        self._lock = threading.Lock()
+        self._rule = _native.Rule(self.name, _arrays.params_json(self.params, f"the {self.name} threshold"))
         if self._calibration is not None:
             self._rule.set_state(self._calibration, rule_state)
 

@@ -9,7 +9,9 @@ use vigil_core::read::entities::{entity_files, read_entity};
 use vigil_core::Series;
 use vigil_fleet::baseline::BaselineConfig;
 use vigil_fleet::cluster::Cut;
-use vigil_fleet::fleet::{cluster_fleet, ClusterConfig};
+use vigil_fleet::fleet::{
+    cluster_fleet, ClusterConfig, DEFAULT_MAX_DISTANCE, DEFAULT_NEAREST, DEFAULT_SEGMENT_LENGTH,
+};
 use vigil_fleet::rand_index::adjusted_rand_index;
 
 #[derive(Debug, Args)]
@@ -21,7 +23,7 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub fleet: PathBuf,
     /// Steps per segment: the span of data a new entity will bring (e.g. one day).
-    #[arg(long, default_value_t = 288)]
+    #[arg(long, default_value_t = DEFAULT_SEGMENT_LENGTH)]
     pub segment_length: usize,
     /// Segments per entity, newest first (default: all whole segments).
     #[arg(long)]
@@ -31,10 +33,10 @@ pub struct ClusterArgs {
     pub clusters: Option<usize>,
     /// Cut between merges whose average distance is above this (standardised units: 0
     /// identical, about 1 unrelated shapes; docs/fleet.md).
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = DEFAULT_MAX_DISTANCE)]
     pub max_distance: f64,
     /// Segments kept per cluster for its base model (the paper: 5).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_NEAREST)]
     pub nearest: usize,
     /// Skip phase alignment (the paper's ablation C2).
     #[arg(long)]

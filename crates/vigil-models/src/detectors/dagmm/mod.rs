@@ -117,6 +117,7 @@ detector_config! {
                 c.batch_size,
                 "at least 2 (each batch fits a mixture)",
             )
+            .at_most_counts(&[("batch_size", c.batch_size)])
             .widths("hidden", &c.hidden);
     }
 }

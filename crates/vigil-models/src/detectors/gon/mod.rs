@@ -112,6 +112,7 @@ impl Default for GonConfig {
 detector_config! {
     GonConfig = "gon", smaller GonConfig::shrunk;
     counts: window, epochs, batch_size, search_cycle, search_max_iterations;
+    at_most_counts: search_patience;
     positive: learning_rate, search_learning_rate, train_tolerance, score_tolerance;
     non_negative: weight_decay, leaky_slope;
     |c, checks| {

@@ -105,6 +105,7 @@ detector_config! {
     non_negative: l2;
     |c, checks| {
         // A coupling layer splits z1 in two.
+        checks.at_most_counts(&[("flow_levels", c.flow_levels), ("latent", c.latent)]);
         if c.flow_levels > 0 {
             checks.require(
                 "latent",

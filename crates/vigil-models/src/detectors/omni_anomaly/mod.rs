@@ -85,6 +85,7 @@ impl Default for OmniAnomalyConfig {
 detector_config! {
     OmniAnomalyConfig = "omni-anomaly", batch batch_size;
     counts: window, hidden, dense, latent, epochs, batch_size, train_stride, validate_every;
+    at_most_counts: flow_layers;
     // The share of the training series held out.
     shares_below_one: validation;
     positive: learning_rate, std_epsilon, gradient_clip;
