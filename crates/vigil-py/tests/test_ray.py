@@ -120,12 +120,12 @@ def test_a_task_whose_worker_dies_is_retried_to_the_same_results(generated, unin
         start_ray(**{vigil.ray._CRASH_ONCE: str(marker)})
         # Without retries the lost task fails the run, naming it (so the option reaches Ray)...
         marker.touch()
-        with pytest.raises(RuntimeError, match=r"1 of 240 transfers failed; the first, entity-"):
-            run_fleet(generated, max_retries=0)
+        with pytest.raises(RuntimeError, match=r"\d+ of 240 transfers failed; the first, entity-\d+ \(with \d+ more in its task\)"):
+            run_fleet(generated, max_retries=0, entities_per_task=8)
         assert not marker.exists()
         # ... and with them, the run ends as an uninterrupted one does.
         marker.touch()
-        crashed = run_fleet(generated, max_retries=1)
+        crashed = run_fleet(generated, max_retries=1, entities_per_task=8)
     finally:
         start_ray()
     assert not marker.exists(), "no worker died mid-run"

@@ -82,9 +82,12 @@ class _BaseModels:
 
 
 @ray.remote
-def _transfer(clustering, base_refs: list, name: str, series, options: dict[str, Any]):
+def _transfer(clustering, base_refs: list, names: list[str], options: dict[str, Any], *series):
+    """Adapts a chunk of entities: one task for several, since adapting one small model takes
+    a few milliseconds, less than scheduling a task does."""
     _one_thread_per_cpu()
-    adapted = _fleet.transfer(clustering, _BaseModels(base_refs), name, series, **options)
+    models = _BaseModels(base_refs)
+    adapted = [_fleet.transfer(clustering, models, name, x, **options) for name, x in zip(names, series)]
     marker = os.environ.get(_CRASH_ONCE)
     if marker:
         try:
@@ -117,6 +120,7 @@ def run_fleet(
     tau: Optional[float] = None,
     epochs: int = 1,
     checkpoint: Optional[str] = None,
+    entities_per_task: Optional[int] = None,
     max_retries: int = 3,
     progress: bool = True,
 ) -> FleetRun:
@@ -169,16 +173,17 @@ def run_fleet(
     base_refs = [ray.put(base_models[c]) for c in range(len(clustering))]
     clustering_ref = ray.put(clustering)
 
-    options = {"steps": steps, "tau": tau, "seed": seed, "epochs": epochs}
-    adapted, pending = {}, {}
-    for name, x in online.items():
-        kept = store.entity(name) if store else None
-        if kept is not None:
-            adapted[name] = kept
-            continue
-        pending[_transfer.options(**retry).remote(clustering_ref, base_refs, name, ray.put(x), options)] = name
+    adapted = {name: store.entity(name) for name in online} if store else {}
+    adapted = {name: kept for name, kept in adapted.items() if kept is not None}
+    left = {name: x for name, x in online.items() if name not in adapted}
     save = (lambda name, result: store.save_entity(name, *result)) if store else None
-    _collect(pending, adapted, "transfers", progress, save)
+    adapted.update(
+        transfer_all(
+            clustering_ref, base_refs, left, steps=steps, tau=tau, seed=seed, epochs=epochs,
+            entities_per_task=entities_per_task, max_retries=max_retries, progress=progress, on_done=save,
+            done_before=len(adapted),
+        )
+    )
     models = {name: model for name, (model, _) in adapted.items()}
     records = {name: record for name, (_, record) in adapted.items()}
 
@@ -193,11 +198,58 @@ def run_fleet(
     return FleetRun(clustering, base_models, models, records, scores)
 
 
-def _collect(pending: dict, into: dict, what: str, progress: bool, save) -> None:
+def transfer_all(
+    clustering,
+    base_models: list,
+    online: Mapping[str, Any],
+    *,
+    steps: Optional[int] = None,
+    tau: Optional[float] = None,
+    seed: int = 0,
+    epochs: int = 1,
+    entities_per_task: Optional[int] = None,
+    max_retries: int = 3,
+    progress: bool = True,
+    on_done=None,
+    done_before: int = 0,
+) -> dict[str, tuple[bytes, dict[str, Any]]]:
+    """Adapts every entity of ``online`` on Ray from its cluster's base model (``base_models``:
+    bytes or object references, by cluster; ``clustering`` a ``Clustering`` or a reference to
+    one), ``entities_per_task`` entities a task (default: enough tasks for eight per CPU of the
+    cluster, at most 64 entities each). Returns ``{name: (model bytes, record)}``; ``on_done``
+    is called with each entity's as its task finishes."""
+    base_refs = [m if isinstance(m, ray.ObjectRef) else ray.put(m) for m in base_models]
+    clustering_ref = clustering if isinstance(clustering, ray.ObjectRef) else ray.put(clustering)
+    names = sorted(online)
+    if entities_per_task is None:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        entities_per_task = min(64, max(1, -(-len(names) // (8 * cpus))))
+    if entities_per_task < 1:
+        raise ValueError(f"entities_per_task must be at least 1, got {entities_per_task}")
+    options = {"steps": steps, "tau": tau, "seed": seed, "epochs": epochs}
+    retry = {"max_retries": max_retries, "retry_exceptions": False}
+    pending = {}
+    for start in range(0, len(names), entities_per_task):
+        chunk = names[start:start + entities_per_task]
+        series = [ray.put(_arrays.values(online[n], f"entity {n}'s array")) for n in chunk]
+        pending[_transfer.options(**retry).remote(clustering_ref, base_refs, chunk, options, *series)] = tuple(chunk)
+    chunks: dict = {}
+    save_chunk = None
+    if on_done:
+        save_chunk = lambda chunk, results: [on_done(n, r) for n, r in zip(chunk, results)]
+    _collect(pending, chunks, "transfers", progress, save_chunk, unit=len, done_before=done_before)
+    return {name: result for chunk, results in chunks.items() for name, result in zip(chunk, results)}
+
+
+def _collect(pending: dict, into: dict, what: str, progress: bool, save, unit=lambda key: 1,
+             done_before: int = 0) -> None:
     """Puts each task's result into ``into[pending[ref]]`` (and ``save``s it) as the task
     finishes, with a progress line on stderr. A task that fails does not stop the others: every
-    result that comes is kept, then the first failure is raised, naming how many failed."""
-    total, done, left, failed = len(into) + len(pending), len(into), list(pending), []
+    result that comes is kept, then the first failure is raised, naming how many failed.
+    ``unit`` counts the items a key stands for (the entities of a chunk)."""
+    done = done_before + sum(unit(k) for k in into)
+    total = done + sum(unit(k) for k in pending.values())
+    left, failed = list(pending), []
     while left:
         ready, left = ray.wait(left, num_returns=1)
         key = pending[ready[0]]
@@ -208,12 +260,14 @@ def _collect(pending: dict, into: dict, what: str, progress: bool, save) -> None
             continue
         if save:
             save(key, into[key])
-        done += 1
+        done += unit(key)
         if progress:
             print(f"\r{what}: {done}/{total}", end="" if left else "\n", file=sys.stderr, flush=True)
     if failed:
         key, error = failed[0]
-        raise RuntimeError(f"{len(failed)} of {total} {what} failed; the first, {key}: {error}") from error
+        lost = sum(unit(k) for k, _ in failed)
+        first = f"{key[0]} (with {len(key) - 1} more in its task)" if isinstance(key, tuple) else key
+        raise RuntimeError(f"{lost} of {total} {what} failed; the first, {first}: {error}") from error
 
 
 def _digests(arrays: Mapping[str, Any]) -> dict[str, str]:
