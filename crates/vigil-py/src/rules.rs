@@ -119,10 +119,8 @@ impl Rule {
     ) -> PyResult<(Verdict<'py>, Option<String>)> {
         let scores = finite_vector(scores, "scores")?;
         let method = self.method;
-        let judges_batch = matches!(
-            method,
-            ThresholdMethod::PotBatch(_) | ThresholdMethod::Ndt(_)
-        );
+        // The rules fitted on the batch they judge (BestF1 is refused when a rule is made).
+        let judges_batch = !method.judges_streams();
         let Some(calibration) = self
             .calibration
             .as_deref()

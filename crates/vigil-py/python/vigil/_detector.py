@@ -114,7 +114,7 @@ class Detector:
             self.missing,
             float(self.calibration_share),
             rule.name,
-            _arrays.params_json(rule.params, f"the {rule.name} threshold"),
+            rule.params_json(),
         )
         return self
 
@@ -147,7 +147,7 @@ class Detector:
         if threshold is None:
             return model.decide(scores)
         rule = _as_threshold(threshold)
-        return model.decide(scores, rule.name, _arrays.params_json(rule.params, f"the {rule.name} threshold"))
+        return model.decide(scores, rule.name, rule.params_json())
 
     # -- what the model is ----------------------------------------------------------------------
 

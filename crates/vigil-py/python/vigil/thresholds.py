@@ -28,7 +28,7 @@ class Threshold:
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
         # Built now, so that a bad parameter fails here rather than at the first predict.
-        self._rule = _native.Rule(self.name, _arrays.params_json(self.params, f"the {self.name} threshold"))
+        self._rule = self._native_rule()
         # A rule is one stream's state: calls from several threads are taken one at a time.
         self._lock = threading.Lock()
         self._calibration: Optional[np.ndarray] = None
@@ -68,6 +68,13 @@ class Threshold:
             raise ValueError("anomaly_score needs the thresholds of a predict over these scores first")
         return _native.anomaly_scores(_arrays.values(scores, "scores"), self.thresholds_)
 
+    def params_json(self) -> str:
+        """The parameters as the native module reads them (refused by name if JSON cannot hold one)."""
+        return _arrays.params_json(self.params, f"the {self.name} threshold")
+
+    def _native_rule(self) -> "_native.Rule":
+        return _native.Rule(self.name, self.params_json())
+
     @property
     def method(self) -> dict[str, Any]:
         """The rule with every parameter, defaults included."""
@@ -90,7 +97,7 @@ class Threshold:
         rule_state = state.pop("rule_state")
         self.__dict__.update(state)
         self._lock = threading.Lock()
-        self._rule = _native.Rule(self.name, _arrays.params_json(self.params, f"the {self.name} threshold"))
+        self._rule = self._native_rule()
         if self._calibration is not None:
             self._rule.set_state(self._calibration, rule_state)
 
