@@ -246,7 +246,7 @@ fn same_seed_gives_byte_identical_scores_on_any_number_of_threads() {
     // per-chunk gradients, included) and one without a training loss (its manifest records none).
     // The second run uses one core (`--threads 1`, for edge devices): the work is split the same
     // way whatever the pool size, so the scores must not change.
-    for detector in ["usad", "gon", "interfusion", "iforest"] {
+    for detector in ["usad", "gon", "interfusion", "anotuner", "iforest"] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         write(d, "train.csv", &series_csv(400, false));

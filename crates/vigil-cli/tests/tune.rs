@@ -76,6 +76,57 @@ fn tune_learns_from_labels_and_writes_a_model_detect_reads() {
     assert!(manifest["lineage"]["fine_tuned_from"].is_string());
 }
 
+#[test]
+fn anotuner_fine_tunes_from_a_feedback_file_of_judged_stretches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("train.csv"), csv(400, false, false)).unwrap();
+    std::fs::write(
+        d.join("fast.toml"),
+        "[detector_config]\nepochs = 2\nwindow = 10\nhidden = 16\n",
+    )
+    .unwrap();
+    train_ok(d, "train.csv", "m", "anotuner", &["--config", "fast.toml"]);
+    std::fs::write(d.join("new.csv"), csv(600, true, false)).unwrap();
+    // Operators: the first burst was a missed anomaly, steps 300..320 a false alarm.
+    std::fs::write(
+        d.join("feedback.csv"),
+        "entity,start,end,label\nweb-1,100,109,anomaly\nweb-1,300,319,normal\nweb-2,0,5,anomaly\n",
+    )
+    .unwrap();
+    let flags = [
+        "--feedback",
+        "feedback.csv",
+        "--entity",
+        "web-1",
+        "--epochs",
+        "2",
+    ];
+    let out = vigil_ok(&tune_args("new.csv", "tuned", &flags), d);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("10 labelled anomalous"), "{said}");
+    // Several entities and none named; an entity the file does not know; labels twice.
+    let refused = |input: &str, extra: &[&str]| {
+        let out = vigil(&tune_args(input, "never", extra), d);
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let why = refused("new.csv", &["--feedback", "feedback.csv"]);
+    assert!(
+        why.contains("several entities (web-1, web-2)") && why.contains("--entity"),
+        "{why}"
+    );
+    let why = refused("new.csv", &["--feedback", "feedback.csv", "--entity", "db"]);
+    assert!(why.contains("no feedback about entity `db`"), "{why}");
+    std::fs::write(d.join("labelled.csv"), csv(600, true, true)).unwrap();
+    let why = refused(
+        "labelled.csv",
+        &["--feedback", "feedback.csv", "--entity", "web-1"],
+    );
+    assert!(why.contains("use one of them"), "{why}");
+    assert!(!d.join("never").exists());
+}
+
 /// [`csv`] without labels, with a `weight` column: `weight(t)` for step `t`.
 fn weighted_csv(rows: usize, weight: impl Fn(usize) -> f64) -> String {
     let plain = csv(rows, true, false);

@@ -369,6 +369,17 @@ pub trait Detector: Send + Sync {
         false
     }
 
+    /// Each window's code under the detector's own encoder (a VAE's posterior mean): one row
+    /// per window starting at `starts` (each `window()` steps), as `(codes, code size)`. What
+    /// AnoTuner's TSAL clusters history by (the paper: the model's encoding finds what the
+    /// model sees as alike). Detectors without an encoder say so.
+    fn encode(&self, _input: &MtsInput, _starts: &[usize]) -> Result<(Vec<f32>, usize)> {
+        Err(ModelError::config(
+            self.kind(),
+            "this detector has no encoder to embed windows with; TSAL needs one (anotuner has it)",
+        ))
+    }
+
     /// The layer groups of a neural detector (empty for classical ones).
     fn layer_groups(&self) -> Vec<LayerGroup> {
         Vec::new()

@@ -425,6 +425,20 @@ impl TrainedModel {
         Ok((own, report, next_context))
     }
 
+    /// The codes of `series`'s windows starting at `starts` under the detector's own encoder
+    /// ([`Detector::encode`]), after the stored cleaning and normalisation: what TSAL
+    /// (`detectors::anotuner::tsal`) clusters history and feedback by.
+    pub fn encode(
+        &self,
+        mut series: Series,
+        starts: &[usize],
+        what: &str,
+    ) -> Result<(Vec<f32>, usize)> {
+        self.admit(&mut series, what)?;
+        let prepared = Prepared::new(series, &self.manifest.normaliser)?;
+        self.detector.encode(&prepared.input(), starts)
+    }
+
     /// Everything the model is, as files in memory: the detector's weights and the calibration
     /// scores (the manifest lists them when they are stored).
     pub fn files(&self) -> Result<WeightFiles> {

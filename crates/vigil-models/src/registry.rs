@@ -3,6 +3,7 @@
 use crate::config::DetectorConfig;
 use crate::detector::Detector;
 use crate::detectors::anomaly_transformer::{AnomalyTransformer, AnomalyTransformerConfig};
+use crate::detectors::anotuner::{Anotuner, AnotunerConfig};
 use crate::detectors::dagmm::{Dagmm, DagmmConfig};
 use crate::detectors::deep_svdd::{DeepSvdd, DeepSvddConfig};
 use crate::detectors::gdn::{Gdn, GdnConfig};
@@ -94,6 +95,8 @@ registry! {
         "Anomaly Transformer: anomaly-attention, association discrepancy, minimax training (Xu et al., ICLR 2022)";
     InterFusion, InterFusionConfig,
         "InterFusion: hierarchical VAE with temporal and inter-metric embeddings, MCMC imputation at scoring (Li et al., KDD 2021)";
+    Anotuner, AnotunerConfig,
+        "AnoTuner: CVAE conditioned on each window's STL trend and season, fine-tuned from feedback with the label-aware ELBO, false-negative augmentation and TSAL (Sun et al.)";
 }
 
 /// Every registered detector.

@@ -147,10 +147,16 @@ pub fn fine_tune(
         )));
     }
     let scores = finite_scores(tuned.detector.score(&input)?, kind, "fine-tuning series")?;
-    // Steps labelled anomalous or weighted 0 are not normal data to calibrate on.
+    // Steps labelled anomalous are not normal data to calibrate on, nor steps whose window
+    // holds a step weighted 0: training never drew those windows (a window weighs the least
+    // of its steps' weights), and a caller that joins pieces of data separates them with
+    // steps weighted 0, so that no window across a junction is learnt or calibrated on.
     let left_out = |t: usize| {
         labels.as_ref().is_some_and(|l| l[t] != 0)
-            || spec.step_weights.as_ref().is_some_and(|w| w[t] == 0.0)
+            || spec
+                .step_weights
+                .as_ref()
+                .is_some_and(|w| w[(t + 1).saturating_sub(window)..=t].contains(&0.0))
     };
     tuned.calibration = scores
         .total

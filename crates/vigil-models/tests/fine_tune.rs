@@ -160,7 +160,11 @@ fn steps_weighted_zero_stay_out_of_the_calibration() {
         ..TuneSpec::default()
     };
     let tuned = fine_tune(&model, series(values, None), &spec).unwrap();
-    assert_eq!(tuned.calibration.len(), 500 - 35);
+    // Out: the 35 steps weighted 0, and the steps whose window (10 steps) holds one of them —
+    // the 9 after each run of 7: training never drew those windows either.
+    let window = model.detector.window();
+    assert_eq!(window, 10);
+    assert_eq!(tuned.calibration.len(), 500 - 5 * (7 + window - 1));
 }
 
 #[test]

@@ -40,6 +40,7 @@ QUICK_CONFIGS = {
         "learning_rate": 0.001,
     },
     "gon": {"window": 5, "epochs": 1, "batch_size": 32},
+    "anotuner": {"window": 10, "hidden": 24, "latent": 4, "epochs": 1, "batch_size": 32},
 }
 
 

@@ -33,6 +33,16 @@ pub struct TuneArgs {
     /// metric: how much the step counts (0 leaves its windows out, 10 counts it ten times).
     #[arg(long, value_name = "COLUMN")]
     pub weight_column: Option<String>,
+    /// Operators' feedback instead of a `label` column: a CSV (`entity,start,end,label`) or JSON
+    /// lines file of stretches judged `anomaly` or `normal` (`start`/`end` inclusive, as the
+    /// input's timestamps, or step numbers when it has none). Steps no stretch covers are
+    /// learnt as normal, as unlabelled input is.
+    #[arg(long, value_name = "FILE")]
+    pub feedback: Option<PathBuf>,
+    /// The entity of the input, to pick its rows of --feedback (needed when the file is about
+    /// several).
+    #[arg(long, requires = "feedback")]
+    pub entity: Option<String>,
 }
 
 pub fn run(args: TuneArgs, ui: &Ui) -> anyhow::Result<()> {
@@ -58,6 +68,14 @@ pub fn run(args: TuneArgs, ui: &Ui) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--weight-column: {}: {e}", args.input.display()))?;
         spec.step_weights = Some(weights.into_iter().map(|w| w as f32).collect());
     }
+    if let Some(path) = &args.feedback {
+        series.labels = Some(feedback_labels(
+            &series,
+            path,
+            args.entity.as_deref(),
+            &args.input,
+        )?);
+    }
     let tuned = fine_tune(&model, series, &spec)?;
     tuned.save(&args.output)?;
     let t = &tuned.manifest.training;
@@ -78,4 +96,37 @@ pub fn run(args: TuneArgs, ui: &Ui) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Each step's label from the feedback file's stretches about the input's entity.
+fn feedback_labels(
+    series: &vigil_core::Series,
+    path: &std::path::Path,
+    entity: Option<&str>,
+    input: &std::path::Path,
+) -> anyhow::Result<Vec<u8>> {
+    use vigil_core::read::feedback::{entities_of, labels_from_feedback, read_feedback};
+    if series.labels.is_some() {
+        anyhow::bail!(
+            "{} has a `label` column and --feedback gives labels too; use one of them",
+            input.display()
+        );
+    }
+    let ranges = read_feedback(path)?;
+    let known = entities_of(&ranges);
+    let entity = match (entity, known.as_slice()) {
+        (Some(name), _) if known.contains(&name) => name,
+        (Some(name), _) => anyhow::bail!(
+            "{} has no feedback about entity `{name}`; it is about: {}",
+            path.display(),
+            known.join(", ")
+        ),
+        (None, [only]) => only,
+        (None, _) => anyhow::bail!(
+            "{} is about several entities ({}); name the input's with --entity",
+            path.display(),
+            known.join(", ")
+        ),
+    };
+    Ok(labels_from_feedback(series, &ranges, entity, path)?)
 }

@@ -6,6 +6,7 @@
 pub mod benchmarks;
 pub mod csv;
 pub mod entities;
+pub mod feedback;
 pub mod npy;
 pub mod parquet;
 pub mod text;

@@ -3,6 +3,7 @@
 //! detectors share (the network plumbing, training loop, fused kernels) lives in [`crate::nn`].
 
 pub mod anomaly_transformer;
+pub mod anotuner;
 pub mod dagmm;
 pub mod deep_svdd;
 pub mod gdn;

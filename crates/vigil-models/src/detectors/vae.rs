@@ -73,16 +73,17 @@ detector_config! {
     non_negative: weight_decay;
 }
 
-/// Dense ReLU layers, then a diagonal Gaussian (mean, softplus standard deviation + ε).
+/// Dense ReLU layers, then a diagonal Gaussian (mean, softplus standard deviation + ε) — the
+/// encoder and the decoder of this VAE and of AnoTuner's CVAE.
 #[derive(Module, Debug)]
-struct GaussianBlock {
-    hidden: Mlp,
-    mean: Linear,
-    std: Linear,
+pub(crate) struct GaussianBlock {
+    pub(crate) hidden: Mlp,
+    pub(crate) mean: Linear,
+    pub(crate) std: Linear,
 }
 
 impl GaussianBlock {
-    fn new(input: usize, hidden: usize, output: usize, device: &Device) -> Self {
+    pub(crate) fn new(input: usize, hidden: usize, output: usize, device: &Device) -> Self {
         GaussianBlock {
             hidden: Mlp::new(&[input, hidden, hidden], device),
             mean: LinearConfig::new(hidden, output).init(device),
@@ -96,13 +97,27 @@ impl GaussianBlock {
     }
 
     /// The mean and the raw standard deviation (before softplus + ε), for the fused likelihood.
-    fn forward_raw(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    pub(crate) fn forward_raw(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let h = self.hidden.forward(x, Activation::Relu);
         (
             nn::dense(&self.mean, h.clone(), Activation::Linear),
             nn::dense(&self.std, h, Activation::Linear),
         )
     }
+}
+
+/// The layer groups of a network whose `encoder` and `decoder` are [`GaussianBlock`]s. Dense
+/// models transfer their outer layers (OmniTransfer): the input-side encoder layers and the
+/// output-side decoder layers; the layers around the latent are task-specific.
+pub(crate) fn encoder_decoder_groups() -> Vec<LayerGroup> {
+    vec![
+        LayerGroup::new("encoder.hidden", LayerRole::Generic),
+        LayerGroup::new("decoder.mean", LayerRole::Generic),
+        LayerGroup::new("decoder.std", LayerRole::Generic),
+        LayerGroup::new("encoder.mean", LayerRole::TaskSpecific),
+        LayerGroup::new("encoder.std", LayerRole::TaskSpecific),
+        LayerGroup::new("decoder.hidden", LayerRole::TaskSpecific),
+    ]
 }
 
 #[derive(Module, Debug)]
@@ -142,16 +157,7 @@ impl Detector for Vae {
     crate::config::config_methods!(window);
 
     fn layer_groups(&self) -> Vec<LayerGroup> {
-        // Dense models transfer their outer layers (OmniTransfer): the input-side encoder layers
-        // and the output-side decoder layers; the layers around the latent are task-specific.
-        vec![
-            LayerGroup::new("encoder.hidden", LayerRole::Generic),
-            LayerGroup::new("decoder.mean", LayerRole::Generic),
-            LayerGroup::new("decoder.std", LayerRole::Generic),
-            LayerGroup::new("encoder.mean", LayerRole::TaskSpecific),
-            LayerGroup::new("encoder.std", LayerRole::TaskSpecific),
-            LayerGroup::new("decoder.hidden", LayerRole::TaskSpecific),
-        ]
+        encoder_decoder_groups()
     }
 
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {

@@ -81,10 +81,30 @@ impl<'a> Epochs<'a> {
         epochs: usize,
         options: &'a FitOptions,
     ) -> Self {
+        Self::over(
+            model,
+            windows.len(),
+            windows.weights(),
+            batch_size,
+            epochs,
+            options,
+        )
+    }
+
+    /// Epochs over `examples` training examples that are not all windows of one series (a
+    /// fine-tune that adds generated windows), drawn by `weights` when given (one per example).
+    pub fn over(
+        model: &'a str,
+        examples: usize,
+        weights: Option<Vec<f64>>,
+        batch_size: usize,
+        epochs: usize,
+        options: &'a FitOptions,
+    ) -> Self {
         Self {
             model,
-            windows: windows.len(),
-            weights: windows.weights(),
+            windows: examples,
+            weights,
             batch_size,
             epochs,
             options,

@@ -1,7 +1,7 @@
 //! Detector configs small enough for the tests' short periodic series.
 
 /// The detectors with layers to transfer: every neural one.
-pub const NEURAL_DETECTORS: [&str; 12] = [
+pub const NEURAL_DETECTORS: [&str; 13] = [
     "usad",
     "tranad",
     "rnn-vae",
@@ -14,6 +14,7 @@ pub const NEURAL_DETECTORS: [&str; 12] = [
     "deep-svdd",
     "dagmm",
     "gon",
+    "anotuner",
 ];
 
 /// Configs that fit this small series. USAD learns to reconstruct almost only in epoch 1 (later
@@ -57,6 +58,9 @@ pub fn small_config(name: &str) -> serde_json::Value {
         }),
         "ocsvm" => serde_json::json!({"window": 5, "max_train": 1000}),
         "gon" => serde_json::json!({"window": 5, "epochs": 3, "batch_size": 32}),
+        "anotuner" => serde_json::json!({
+            "window": 10, "hidden": 24, "latent": 4, "epochs": 10, "batch_size": 32
+        }),
         _ => serde_json::json!({"window": 5}),
     }
 }
