@@ -178,33 +178,11 @@ fn hac(segments: &[Segment], cut: Cut) -> Vec<usize> {
             (i + 1..n).map(move |j| distance(&segments[i].values, &segments[j].values))
         })
         .collect();
-    let dendrogram = kodama::linkage(&mut condensed, n, kodama::Method::Average);
-    // Replay the merges that the cut keeps; kodama numbers the cluster made by step s as n + s.
-    let mut parent: Vec<usize> = (0..2 * n - 1).collect();
-    for (s, step) in dendrogram.steps().iter().enumerate() {
-        let keep = match cut {
-            Cut::Clusters(k) => s < n - k,
-            Cut::Distance(limit) => step.dissimilarity <= limit,
-        };
-        if !keep {
-            break; // merges come in order of rising distance
-        }
-        parent[step.cluster1] = n + s;
-        parent[step.cluster2] = n + s;
-    }
-    let root = |mut i: usize| {
-        while parent[i] != i {
-            i = parent[i];
-        }
-        i
-    };
-    let mut number: std::collections::HashMap<usize, usize> = Default::default();
-    (0..n)
-        .map(|i| {
-            let next = number.len();
-            *number.entry(root(i)).or_insert(next)
-        })
-        .collect()
+    // Merges come in order of rising distance: the cut keeps a prefix of them.
+    vigil_models::hac::average_linkage_labels(&mut condensed, n, |s, dissimilarity| match cut {
+        Cut::Clusters(k) => s < n - k,
+        Cut::Distance(limit) => dissimilarity <= limit,
+    })
 }
 
 impl Clustering {

@@ -33,6 +33,14 @@ impl Decomposer {
     /// Appends the condition of `values` (one window, `window × m` step-major) to `out`.
     pub fn condition_into(&self, values: &[f32], m: usize, out: &mut Vec<f32>) -> Result<()> {
         let window = values.len() / m.max(1);
+        let start = out.len();
+        out.resize(start + Self::width(window, m), 0.0);
+        self.condition_of(values, m, &mut out[start..])
+    }
+
+    /// Writes the condition of `values` (one window) into `out` ([`Self::width`] values).
+    fn condition_of(&self, values: &[f32], m: usize, out: &mut [f32]) -> Result<()> {
+        let window = values.len() / m.max(1);
         // stlrs sorts residuals with `partial_cmp().unwrap()`: a NaN would panic inside it.
         // The pipeline cleans data first; a caller of the bare detector may not have.
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
@@ -40,9 +48,7 @@ impl Decomposer {
                 "anotuner: a window holds the value {bad}; clean missing and infinite values first"
             )));
         }
-        let start = out.len();
-        out.resize(start + Self::width(window, m), 0.0);
-        let (trend, seasonal) = out[start..].split_at_mut(window * m);
+        let (trend, seasonal) = out.split_at_mut(window * m);
         let mut params = stlrs::params();
         params
             .robust(self.robust_loops > 0)
@@ -75,14 +81,12 @@ impl Decomposer {
             return Ok(Vec::new());
         }
         let d = windows.len() / n;
-        let per_window: Vec<Vec<f32>> = windows
-            .par_chunks_exact(d)
-            .map(|one| {
-                let mut out = Vec::with_capacity(2 * d);
-                self.condition_into(one, m, &mut out).map(|_| out)
-            })
-            .collect::<Result<_>>()?;
-        Ok(per_window.concat())
+        let mut out = vec![0.0f32; n * 2 * d];
+        // Each window's condition straight into its place: no per-window buffer to join.
+        out.par_chunks_exact_mut(2 * d)
+            .zip(windows.par_chunks_exact(d))
+            .try_for_each(|(condition, one)| self.condition_of(one, m, condition))?;
+        Ok(out)
     }
 }
 

@@ -50,36 +50,15 @@ pub fn cluster(codes: &[f32], dim: usize, clusters: usize) -> Clusters {
     let n = codes.len() / dim.max(1);
     let row = |i: usize| &codes[i * dim..(i + 1) * dim];
     let k = clusters.clamp(1, n.max(1));
-    let mut parent: Vec<usize> = (0..(2 * n).max(1)).collect();
-    if n > 1 {
-        let mut condensed: Vec<f64> = (0..n)
-            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-            .map(|(i, j)| distance(row(i), row(j)))
-            .collect();
-        let dendrogram = kodama::linkage(&mut condensed, n, kodama::Method::Average);
-        // kodama numbers the cluster made by merge s as n + s; the first n − k merges stay.
-        for (s, step) in dendrogram.steps().iter().take(n - k).enumerate() {
-            parent[step.cluster1] = n + s;
-            parent[step.cluster2] = n + s;
-        }
-    }
-    let root = |mut i: usize| {
-        while parent[i] != i {
-            i = parent[i];
-        }
-        i
-    };
-    let mut roots: Vec<usize> = Vec::new();
-    let mut members: Vec<Vec<usize>> = Vec::new();
-    for i in 0..n {
-        let r = root(i);
-        match roots.iter().position(|&x| x == r) {
-            Some(c) => members[c].push(i),
-            None => {
-                roots.push(r);
-                members.push(vec![i]);
-            }
-        }
+    let mut condensed: Vec<f64> = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .map(|(i, j)| distance(row(i), row(j)))
+        .collect();
+    // The first n − k merges stay: k clusters.
+    let labels = crate::hac::average_linkage_labels(&mut condensed, n, |s, _| s < n - k);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); labels.iter().max().map_or(0, |m| m + 1)];
+    for (i, &label) in labels.iter().enumerate() {
+        members[label].push(i);
     }
     let centroids: Vec<Vec<f32>> = members
         .iter()
