@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::fleet::FleetCommand,
     },
+    /// Systems of components with a call graph (TopoMAD): generate one.
+    System {
+        #[command(subcommand)]
+        command: commands::system::SystemCommand,
+    },
     /// Draw a series with its scores, threshold, alarms and labels to PNG or SVG.
     Plot(commands::plot::PlotArgs),
     /// Run the online service: ingest metrics, score them as they arrive, serve anomaly_score.
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => commands::bench::run(*args, &ui),
             Command::Thresholds(args) => commands::thresholds::run(args, &ui),
             Command::Fleet { command } => commands::fleet::run(command, &ui),
+            Command::System { command } => commands::system::run(command, &ui),
             Command::Plot(args) => commands::plot::run(args, &ui),
             Command::Serve(args) => commands::serve::run(args),
             Command::Models => commands::models::run(&ui),

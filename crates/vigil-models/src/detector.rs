@@ -164,16 +164,9 @@ impl<'a> MtsInput<'a> {
     }
 }
 
-/// Components (nodes) of a system and their links, for topology-aware detectors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Topology {
-    /// Node names.
-    pub nodes: Vec<String>,
-    /// For each metric column, the node it belongs to.
-    pub metric_node: Vec<usize>,
-    /// Directed edges between nodes (both directions for undirected links).
-    pub edges: Vec<(usize, usize)>,
-}
+/// Components of a system, their common metrics and their links, for topology-aware
+/// detectors (TopoMAD); built and checked against the data in `vigil-core`.
+pub use vigil_core::topology::Topology;
 
 /// Scores of every time step: the total and each metric's contribution (`T x M`).
 #[derive(Debug, Clone, PartialEq)]
@@ -366,6 +359,12 @@ pub trait Detector: Send + Sync {
     /// labelled anomalous are left out of training); classical ones fit on every window and
     /// say so here, so that a fine-tune with labels is refused rather than silently unlabelled.
     fn learns_from_labels(&self) -> bool {
+        false
+    }
+
+    /// Whether fitting reads [`MtsInput::topology`] (TopoMAD); the others have no use for a
+    /// call graph and say so here, so that one given to them is refused rather than ignored.
+    fn reads_topology(&self) -> bool {
         false
     }
 

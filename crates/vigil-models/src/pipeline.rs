@@ -37,6 +37,11 @@ pub struct TrainSpec {
     /// that the fleet's fingerprints of specs written before it stay the same.
     #[serde(skip_serializing_if = "is_zero_share")]
     pub calibration_share: f64,
+    /// The system's components and calls, for detectors that read them (TopoMAD keeps it in
+    /// its config, so it travels with the model); `None` for the others. Left out of the
+    /// serialised spec when `None`, as `calibration_share` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<crate::detector::Topology>,
 }
 
 fn is_zero_share(share: &f64) -> bool {
@@ -53,6 +58,7 @@ impl Default for TrainSpec {
             seed: 0,
             epochs: None,
             calibration_share: 0.0,
+            topology: None,
         }
     }
 }
@@ -93,6 +99,8 @@ impl TrainSpec {
                 0 => 0.0,
                 steps => training.calibration_steps as f64 / steps as f64,
             },
+            // A detector that reads a topology keeps it in its config.
+            topology: None,
         }
     }
 }
@@ -183,7 +191,10 @@ pub fn train(
     // the calibration scores must come from inputs in the range the model was fitted for).
     let normaliser = Normaliser::fit(spec.normaliser, &series);
     let series = Prepared::new(series, &normaliser)?;
-    let input = series.input();
+    let input = MtsInput {
+        topology: spec.topology.as_ref(),
+        ..series.input()
+    };
     let held_out = (series.steps() as f64 * spec.calibration_share).round() as usize;
     let fitted_steps = series.steps() - held_out;
     if spec.calibration_share > 0.0 {
@@ -194,10 +205,10 @@ pub fn train(
             spec.calibration_share,
         )?;
     }
-    let fit_input = MtsInput::new(
-        &input.values[..fitted_steps * input.n_metrics],
-        input.n_metrics,
-    );
+    let fit_input = MtsInput {
+        values: &input.values[..fitted_steps * input.n_metrics],
+        ..input
+    };
     let options = FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,
@@ -437,6 +448,34 @@ impl TrainedModel {
         self.admit(&mut series, what)?;
         let prepared = Prepared::new(series, &self.manifest.normaliser)?;
         self.detector.encode(&prepared.input(), starts)
+    }
+
+    /// The system topology the model was trained on, when its detector reads one (TopoMAD
+    /// keeps it in its config).
+    pub fn topology(&self) -> Option<crate::detector::Topology> {
+        let value = self.manifest.config.get("topology")?;
+        serde_json::from_value(value.clone()).ok()
+    }
+
+    /// Refuses `topology` (the data's) unless it is the one the model was trained on.
+    pub fn check_topology(&self, topology: &crate::detector::Topology) -> Result<()> {
+        let Some(mine) = self.topology() else {
+            return Err(ModelError::config(
+                self.detector.kind(),
+                "this model was trained without a topology (only topomad reads one); drop \
+                 --topology",
+            ));
+        };
+        match mine.difference(topology) {
+            None => Ok(()),
+            Some(difference) => Err(ModelError::config(
+                self.detector.kind(),
+                format!(
+                    "the data's topology is not the one the model was trained on: {difference}; \
+                     retrain on the new graph or pass the training's edge list"
+                ),
+            )),
+        }
     }
 
     /// Everything the model is, as files in memory: the detector's weights and the calibration

@@ -15,6 +15,7 @@ use crate::detectors::ocsvm::{Ocsvm, OcsvmConfig};
 use crate::detectors::omni_anomaly::{OmniAnomaly, OmniAnomalyConfig};
 use crate::detectors::pca::{Pca, PcaConfig};
 use crate::detectors::rnn_vae::{RnnVae, RnnVaeConfig};
+use crate::detectors::topomad::{Topomad, TopomadConfig};
 use crate::detectors::tranad::{Tranad, TranadConfig};
 use crate::detectors::usad::{Usad, UsadConfig};
 use crate::detectors::vae::{Vae, VaeConfig};
@@ -97,6 +98,8 @@ registry! {
         "InterFusion: hierarchical VAE with temporal and inter-metric embeddings, MCMC imputation at scoring (Li et al., KDD 2021)";
     Anotuner, AnotunerConfig,
         "AnoTuner: CVAE conditioned on each window's STL trend and season, fine-tuned from feedback with the label-aware ELBO, false-negative augmentation and TSAL (Sun et al.)";
+    Topomad, TopomadConfig,
+        "TopoMAD: graph-convolutional LSTM VAE over a system's components and call graph, scores per component localise the fault (He et al., TNNLS 2020; needs --topology)";
 }
 
 /// Every registered detector.

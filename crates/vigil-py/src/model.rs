@@ -49,6 +49,8 @@ impl Model {
             seed,
             epochs: None,
             calibration_share,
+            // Topology-aware detectors (topomad) are trained from the CLI or Rust for now.
+            topology: None,
         };
         let method = threshold_method(threshold, threshold_params_json)?;
         let series = series_of(matrix(x, "X")?, metric_names)?;

@@ -41,6 +41,21 @@ QUICK_CONFIGS = {
     },
     "gon": {"window": 5, "epochs": 1, "batch_size": 32},
     "anotuner": {"window": 10, "hidden": 24, "latent": 4, "epochs": 1, "batch_size": 32},
+    # The three metrics as three components of one metric each, called in a chain (the
+    # topology rides in the config, as it does once a model is fitted).
+    "topomad": {
+        "window": 10,
+        "hidden": 6,
+        "latent": 3,
+        "epochs": 1,
+        "batch_size": 32,
+        "topology": {
+            "components": ["a", "b", "c"],
+            "metrics": ["value"],
+            "columns": [0, 1, 2],
+            "edges": [[0, 1], [1, 2]],
+        },
+    },
 }
 
 

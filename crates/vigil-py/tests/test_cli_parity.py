@@ -42,6 +42,16 @@ def read_detect_csv(path: pathlib.Path, metrics: int) -> dict[str, np.ndarray]:
     }
 
 
+def toml_value(value) -> str:
+    """A config value as TOML: JSON's numbers, strings and arrays are TOML's too; an object
+    becomes an inline table."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def cli(vigil_bin: pathlib.Path, *args: str) -> None:
     done = subprocess.run([str(vigil_bin), *args], capture_output=True, text=True)
     assert done.returncode == 0, f"vigil {' '.join(args)} failed:\n{done.stderr}"
@@ -53,9 +63,8 @@ def test_python_and_the_cli_give_the_same_scores_and_alarms(name, series, vigil_
     config = QUICK_CONFIGS[name]
     write_csv(tmp_path / "train.csv", train)
     write_csv(tmp_path / "test.csv", test)
-    # JSON values are TOML values too (numbers and arrays of numbers).
     toml = [f"detector = {json.dumps(name)}", f"seed = {SEED}", "[detector_config]"]
-    toml += [f"{key} = {json.dumps(value)}" for key, value in config.items()]
+    toml += [f"{key} = {toml_value(value)}" for key, value in config.items()]
     (tmp_path / "config.toml").write_text("\n".join(toml) + "\n")
     model_dir = tmp_path / "model"
     cli(vigil_bin, "train", "--train", str(tmp_path / "train.csv"), "--model", str(model_dir),

@@ -1,11 +1,13 @@
 //! `vigil detect`: score a series with a trained model; write scores, thresholds, alarms and
 //! per-metric contributions as CSV.
 
+use super::ranking;
 use crate::budget::{self, BudgetArgs, Role};
 use crate::output::{write_atomic_with, Ui};
 use clap::Args;
 use std::path::PathBuf;
 use vigil_core::threshold::{decide, decide_stream, Decision, ThresholdMethod};
+use vigil_core::topology::Topology;
 use vigil_core::write::{csv_writer, write_csv_header};
 use vigil_models::stream_state::StreamState;
 use vigil_models::TrainedModel;
@@ -22,6 +24,14 @@ pub struct DetectArgs {
     /// alarm boundary), then one contribution column per metric.
     #[arg(long)]
     pub output: PathBuf,
+    /// The system's call graph the data comes with (an edge list, as `vigil train
+    /// --topology` takes): refused unless it is the graph the model was trained on.
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
+    /// Also write, for every alarm, the components ranked by their summed contributions:
+    /// CSV `step,rank,component,contribution` (columns named `component.metric`).
+    #[arg(long)]
+    pub ranking: Option<PathBuf>,
     /// Label-free threshold: `auto` (calibrated SPOT, or SPOT fitted on this stream's first scores when they sit above the calibration; what it chose is printed), `spot`, `dspot` (SPOT on the residual from a moving level, for drifting scores), `pot`, `pot-batch` (POT fitted on these scores), `ndt` (LSTM-NDT's dynamic threshold on these scores) or `quantile` (default: the rule the model was trained with, else `auto`).
     #[arg(long)]
     pub threshold: Option<String>,
@@ -82,11 +92,20 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             &[("--input", &args.input)],
         )?;
     }
+    if let Some(topology) = &args.topology {
+        inputs.push(("--topology", topology));
+    }
     vigil_core::write::refuse_overwriting_inputs("--output", &args.output, &inputs)?;
     for (flag, path) in &inputs[1..] {
         vigil_core::write::refuse_writing_inside(flag, path, "--model", &args.model)?;
     }
     vigil_core::write::refuse_writing_inside("--output", &args.output, "--model", &args.model)?;
+    if let Some(ranking) = &args.ranking {
+        let mut written = inputs.clone();
+        written.push(("--output", args.output.as_path()));
+        vigil_core::write::refuse_overwriting_inputs("--ranking", ranking, &written)?;
+        vigil_core::write::refuse_writing_inside("--ranking", ranking, "--model", &args.model)?;
+    }
     let model = TrainedModel::load(&args.model)?;
     let method = match &args.threshold {
         Some(name) => name.parse()?,
@@ -107,7 +126,15 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
         None => None,
     };
     let series = vigil_core::read::read_series(&args.input)?;
+    if let Some(edges) = &args.topology {
+        model.check_topology(&Topology::read(&series.metric_names, &args.input, edges)?)?;
+    }
     let names = model.manifest.metric_names.clone();
+    // Checked before scoring, so that a ranking that cannot be made fails fast.
+    let components = match &args.ranking {
+        Some(_) => Some(ranking::components(&model)?),
+        None => None,
+    };
     let what = args.input.display().to_string();
     let (scores, report) = match &mut state {
         Some(state) => {
@@ -137,6 +164,9 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
             _ => Ok(()),
         },
     )?;
+    if let (Some(path), Some(components)) = (&args.ranking, &components) {
+        ranking::write(path, components, &scores, &flagged)?;
+    }
     // Saved after the scores: a run that fails before them leaves the previous state.
     if let (Some(state), Some(path)) = (&state, &args.state) {
         state.save(path)?;

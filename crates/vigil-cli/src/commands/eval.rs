@@ -3,6 +3,7 @@
 use crate::output::{fmt_opt, Ui};
 use clap::Args;
 use std::path::PathBuf;
+use vigil_core::metrics::localisation::{localisation, read_faults};
 use vigil_core::metrics::EvalReport;
 use vigil_core::threshold::ThresholdMethod;
 use vigil_models::experiment::threshold_and_evaluate;
@@ -19,6 +20,11 @@ pub struct EvalArgs {
     /// Threshold: `auto` (default: calibrated SPOT, or SPOT on these scores when they sit above the calibration), `spot`, `dspot`, `pot`, `pot-batch`, `ndt`, `quantile`, or the oracles `best-f1`, `best-f1-adjusted`.
     #[arg(long, default_value = "auto")]
     pub threshold: String,
+    /// Labelled faults (CSV `start,end,component`, steps of the test series): also report how
+    /// often the faulty component is ranked first and among the first three by its summed
+    /// contributions over the fault (columns named `component.metric`).
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
 }
 
 pub fn run(args: EvalArgs, ui: &Ui) -> anyhow::Result<()> {
@@ -32,6 +38,10 @@ pub fn run(args: EvalArgs, ui: &Ui) -> anyhow::Result<()> {
         )
     })?;
     let interpretation = series.interpretation.clone();
+    let faults = match &args.faults {
+        Some(path) => Some((read_faults(path)?, super::ranking::components(&model)?)),
+        None => None,
+    };
     let (scores, _) = model.score(series, &args.test.display().to_string())?;
     let (report, _, _) = threshold_and_evaluate(
         &scores,
@@ -40,10 +50,31 @@ pub fn run(args: EvalArgs, ui: &Ui) -> anyhow::Result<()> {
         &labels,
         interpretation.as_deref(),
     )?;
+    let located = match &faults {
+        Some((faults, components)) => Some(localisation(
+            &scores.per_metric,
+            &components.of_column,
+            &components.names,
+            faults,
+        )?),
+        None => None,
+    };
     if ui.json {
-        crate::say!("{}", serde_json::to_string_pretty(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(located) = located {
+            value["localisation"] = serde_json::to_value(located)?;
+        }
+        crate::say!("{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         print_report(&report, &args.threshold)?;
+        if let Some(l) = located {
+            crate::say!(
+                "localisation:             top-1 {:.4}  top-3 {:.4}  over {} faults",
+                l.top1,
+                l.top3,
+                l.faults
+            )?;
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use crate::progress::epoch_bar;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
+use vigil_core::topology::Topology;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -16,6 +17,11 @@ pub struct TrainArgs {
     /// Model directory to write.
     #[arg(long)]
     pub model: PathBuf,
+    /// The system's call graph, an edge list (`caller,callee` per line) over the components
+    /// that the columns name (`component.metric`): for detectors that read a topology
+    /// (`topomad`), which keep it with the model.
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
     #[command(flatten)]
     pub spec: SpecArgs,
     #[command(flatten)]
@@ -46,6 +52,17 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<()> {
         }
     }
     let series = vigil_core::read::read_series(&args.train)?;
+    if let Some(edges) = &args.topology {
+        let detector = vigil_models::registry::build(&spec.detector, spec.config.as_ref())?;
+        if !detector.reads_topology() {
+            anyhow::bail!(
+                "--topology: the {} detector does not read a topology (topomad does); drop \
+                 --topology, or train topomad",
+                spec.detector
+            );
+        }
+        spec.topology = Some(Topology::read(&series.metric_names, &args.train, edges)?);
+    }
     let (bar, on_epoch) = epoch_bar(ui, &spec.detector);
     let mut model = vigil_models::train(series, &spec, on_epoch)?;
     // The rule `vigil detect` applies unless told otherwise.

@@ -9,6 +9,7 @@ pub mod affiliation;
 pub mod auc;
 pub mod best;
 pub mod hitrate;
+pub mod localisation;
 pub mod point;
 pub mod vus;
 

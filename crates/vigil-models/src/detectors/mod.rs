@@ -15,6 +15,7 @@ pub mod ocsvm;
 pub mod omni_anomaly;
 pub mod pca;
 pub mod rnn_vae;
+pub mod topomad;
 pub mod tranad;
 pub mod usad;
 pub mod vae;

@@ -1,7 +1,7 @@
 //! Detector configs small enough for the tests' short periodic series.
 
 /// The detectors with layers to transfer: every neural one.
-pub const NEURAL_DETECTORS: [&str; 13] = [
+pub const NEURAL_DETECTORS: [&str; 14] = [
     "usad",
     "tranad",
     "rnn-vae",
@@ -15,6 +15,7 @@ pub const NEURAL_DETECTORS: [&str; 13] = [
     "dagmm",
     "gon",
     "anotuner",
+    "topomad",
 ];
 
 /// Configs that fit this small series. USAD learns to reconstruct almost only in epoch 1 (later
@@ -60,6 +61,16 @@ pub fn small_config(name: &str) -> serde_json::Value {
         "gon" => serde_json::json!({"window": 5, "epochs": 3, "batch_size": 32}),
         "anotuner" => serde_json::json!({
             "window": 10, "hidden": 24, "latent": 4, "epochs": 10, "batch_size": 32
+        }),
+        // The three metrics as three components of one metric each, called in a chain: the
+        // topology rides in the config, as it does once a model is fitted.
+        "topomad" => serde_json::json!({
+            "window": 10, "hidden": 8, "latent": 4, "epochs": 6, "batch_size": 32,
+            "learning_rate": 0.003,
+            "topology": {
+                "components": ["a", "b", "c"], "metrics": ["value"], "columns": [0, 1, 2],
+                "edges": [[0, 1], [1, 2]]
+            }
         }),
         _ => serde_json::json!({"window": 5}),
     }
