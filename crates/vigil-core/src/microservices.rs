@@ -13,9 +13,12 @@
 //!
 //! The test series carries faults, one component at a time: a CPU hog, a memory leak, slow
 //! queries or an error burst. Each changes its component's own metrics, and its callers inherit
-//! the latency and errors it causes a step per hop later, scaled by their calls per request: the
-//! symptoms spread up the call chain, so the component that deviates most is not always the
-//! faulty one — what a localiser must see through.
+//! the latency and errors it causes a step per hop later, scaled by their calls per request. A
+//! caller gives up on a call after a timeout (2.5 times the callee's normal mean latency), so a
+//! callee slow enough makes its callers fail requests: the symptoms spread up the call chain and
+//! change kind on the way (latency at the root, errors at its callers), so the component that
+//! deviates most is not always the faulty one — what a localiser must see through. Labels cover
+//! the fault's own steps; its callers keep showing it for a step per hop after it ends.
 
 use crate::error::{CoreError, Result};
 use crate::series::{Interpretation, Series};
@@ -26,6 +29,9 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::path::Path;
+
+/// The files [`GeneratedSystem::write`] writes.
+pub const SYSTEM_FILES: [&str; 4] = ["train.csv", "test.csv", "edges.csv", "faults.csv"];
 
 /// The metrics every component reports, in column order.
 pub const METRICS: [&str; 5] = ["cpu", "memory", "latency", "rate", "errors"];
@@ -143,8 +149,38 @@ impl GeneratedSystem {
 
     /// Writes `train.csv`, `test.csv` (with a `label` column), `edges.csv` and `faults.csv`
     /// (`start,end,component,kind`, steps of the test series) into `dir`.
+    /// The folder must not exist yet, or be empty: a new folder is written as a staging folder
+    /// beside it that becomes `dir` only once all four files are complete.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| CoreError::write(dir, e))?;
+        let occupied = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+        if occupied || (dir.exists() && !dir.is_dir()) {
+            return Err(CoreError::file(
+                dir,
+                "already exists and is not an empty folder; choose a new folder for the system",
+            ));
+        }
+        if dir.is_dir() {
+            // An empty folder (`--out .` included, which cannot be renamed into place): the
+            // files go straight in, each written whole, and are removed again on failure.
+            let written = self.write_files(dir);
+            if written.is_err() {
+                for name in SYSTEM_FILES {
+                    let _ = std::fs::remove_file(dir.join(name));
+                }
+            }
+            return written;
+        }
+        let staged = crate::write::staging_dir(dir)?;
+        let written = self
+            .write_files(&staged)
+            .and_then(|()| std::fs::rename(&staged, dir).map_err(|e| CoreError::write(dir, e)));
+        if written.is_err() {
+            let _ = std::fs::remove_dir_all(&staged);
+        }
+        written
+    }
+
+    fn write_files(&self, dir: &Path) -> Result<()> {
         crate::write::write_series_csv(&self.train, &dir.join("train.csv"))?;
         crate::write::write_series_csv(&self.test, &dir.join("test.csv"))?;
         let mut edges = String::from("source,target\n");
@@ -181,8 +217,37 @@ struct Profile {
     base_errors: f64,
 }
 
-/// Generates a system from `cfg`.
+/// Generates a system from `cfg`, with `cfg.faults` faults placed at random.
 pub fn generate_system(cfg: &SystemConfig) -> Result<GeneratedSystem> {
+    generate(cfg, None)
+}
+
+/// Generates the system of `cfg` (the same graph and profiles as [`generate_system`] gives for
+/// it) with the given faults instead of random ones, e.g. one chosen fault at one component.
+pub fn generate_system_with_faults(
+    cfg: &SystemConfig,
+    faults: Vec<Fault>,
+) -> Result<GeneratedSystem> {
+    if let Some(f) = faults
+        .iter()
+        .find(|f| f.component >= cfg.components || f.end < f.start || f.end >= cfg.test_len)
+    {
+        return Err(CoreError::invalid(format!(
+            "fault at component {} over steps {}..={} does not fit a system of {} components \
+             and {} test steps",
+            f.component, f.start, f.end, cfg.components, cfg.test_len
+        )));
+    }
+    generate(cfg, Some(faults))
+}
+
+fn generate(cfg: &SystemConfig, given_faults: Option<Vec<Fault>>) -> Result<GeneratedSystem> {
+    if cfg.train_len == 0 || cfg.test_len == 0 {
+        return Err(CoreError::invalid(format!(
+            "a system needs training and test steps, got train_len {} and test_len {}",
+            cfg.train_len, cfg.test_len
+        )));
+    }
     if cfg.components < 2 {
         return Err(CoreError::invalid(format!(
             "a system needs at least 2 components (a gateway and a service), got {}",
@@ -196,7 +261,8 @@ pub fn generate_system(cfg: &SystemConfig) -> Result<GeneratedSystem> {
             cfg.fault_len
         )));
     }
-    if cfg.faults * (longest + 2 * shortest) > cfg.test_len {
+    let room = (longest + 2 * shortest).checked_mul(cfg.faults);
+    if given_faults.is_none() && room.is_none_or(|room| room > cfg.test_len) {
         return Err(CoreError::invalid(format!(
             "{} faults of up to {longest} steps do not fit apart in {} test steps; lower \
              faults or raise test_len",
@@ -244,9 +310,14 @@ pub fn generate_system(cfg: &SystemConfig) -> Result<GeneratedSystem> {
         profiles: &profiles,
         period: cfg.period.max(2) as f64,
         noise: cfg.noise,
-    };
+        timeouts: Vec::new(),
+    }
+    .with_timeouts();
     let train = system.run(0, cfg.train_len, &[], &mut rng);
-    let faults = place_faults(cfg, n, &mut rng);
+    let faults = match given_faults {
+        Some(faults) => faults,
+        None => place_faults(cfg, n, &mut rng),
+    };
     let test = system.run(cfg.train_len, cfg.test_len, &faults, &mut rng);
     let names: Vec<String> = components
         .iter()
@@ -314,9 +385,40 @@ struct System<'a> {
     profiles: &'a [Profile],
     period: f64,
     noise: f64,
+    /// How long a caller waits on each edge before giving up on the call (ms; infinite: never).
+    timeouts: Vec<f64>,
 }
 
+/// A caller's timeout on a call, as a multiple of the callee's mean latency in normal operation.
+const TIMEOUT_OVER_NORMAL: f64 = 2.5;
+
 impl System<'_> {
+    /// Sets every edge's timeout to [`TIMEOUT_OVER_NORMAL`] times its callee's mean latency over
+    /// one noise-free, fault-free cycle (as operators size timeouts from what they see).
+    fn with_timeouts(mut self) -> Self {
+        let quiet = System {
+            noise: 0.0,
+            timeouts: vec![f64::INFINITY; self.edges.len()],
+            ..self
+        };
+        let steps = self.period as usize;
+        let values = quiet.run(0, steps, &[], &mut ChaCha8Rng::seed_from_u64(0));
+        let c = METRICS.len();
+        let mean_latency = |i: usize| {
+            values
+                .chunks_exact(self.n * c)
+                .map(|row| row[i * c + 2])
+                .sum::<f64>()
+                / steps as f64
+        };
+        self.timeouts = self
+            .edges
+            .iter()
+            .map(|&(_, callee)| TIMEOUT_OVER_NORMAL * mean_latency(callee))
+            .collect();
+        self
+    }
+
     /// `len` steps starting at time `t0` (faults are placed relative to the first of them),
     /// component-major rows of the five metrics.
     fn run(&self, t0: usize, len: usize, faults: &[Fault], rng: &mut ChaCha8Rng) -> Vec<f64> {
@@ -363,22 +465,25 @@ impl System<'_> {
                 match fault.map(|f| f.kind) {
                     Some(FaultKind::CpuHog) => {
                         cpu += 25.0;
-                        service *= 1.8;
+                        service *= 2.0;
                     }
                     Some(FaultKind::MemoryLeak) => {
                         memory += 0.5 * p.base_memory * progress;
                         service *= 1.0 + progress;
                     }
-                    Some(FaultKind::SlowQueries) => service *= 2.0,
+                    Some(FaultKind::SlowQueries) => service *= 3.0,
                     Some(FaultKind::ErrorBurst) => own_errors += 2.0 + 0.02 * rate[i],
                     None => {}
                 }
-                // A caller waits for every call it makes (`fan_out` calls per request) and
-                // passes its callees' failures on.
+                // A caller waits for every call it makes (`fan_out` calls per request), at most
+                // its timeout, and passes its callees' failures on; calls that time out fail
+                // too: the share of them grows as the callee's latency passes the timeout.
                 let (mut waited, mut passed_on) = (0.0, 0.0);
                 for (k, e) in self.edges.iter().enumerate().filter(|(_, e)| e.0 == i) {
-                    waited += self.fan_out[k] * previous_latency[e.1];
-                    passed_on += self.fan_out[k] * previous_errors[e.1];
+                    let (latency, timeout) = (previous_latency[e.1], self.timeouts[k]);
+                    let timed_out = ((latency - timeout) / timeout).clamp(0.0, 1.0);
+                    waited += self.fan_out[k] * latency.min(timeout);
+                    passed_on += self.fan_out[k] * previous_errors[e.1] + 0.3 * timed_out * rate[i];
                 }
                 latency[i] = service + waited;
                 errors[i] = own_errors + passed_on;
@@ -447,6 +552,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             period: 100.0,
             noise: 0.0,
+            timeouts: vec![f64::INFINITY; clean.edges.len()],
         };
         let leaf = (0..cfg.components)
             .rev()
@@ -486,5 +592,23 @@ mod tests {
         assert_eq!(t, system.topology());
         let faults = std::fs::read_to_string(dir.path().join("faults.csv")).unwrap();
         assert_eq!(faults.lines().count(), 5);
+        // A folder that holds anything is not written into.
+        let err = system.write(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not an empty folder"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+        // A new folder is staged beside and renamed into place: nothing else is left.
+        let parent = tempfile::tempdir().unwrap();
+        system.write(&parent.path().join("new")).unwrap();
+        let names: Vec<String> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["new"]);
+        assert_eq!(
+            std::fs::read_dir(parent.path().join("new"))
+                .unwrap()
+                .count(),
+            4
+        );
     }
 }

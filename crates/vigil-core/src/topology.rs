@@ -186,12 +186,56 @@ impl Topology {
                 edges_out.push(pair);
             }
         }
+        // Sorted, so that the same calls listed in another order are the same topology.
+        edges_out.sort_unstable();
         Ok(Topology {
             components,
             metrics,
             columns,
             edges: edges_out,
         })
+    }
+
+    /// Checks a topology that did not come from [`Topology::from_columns`] (a config written by
+    /// hand, a model file): at least one component and metric, `columns` a permutation of
+    /// `0..components x metrics`, every edge between two different known components.
+    pub fn check(&self) -> Result<()> {
+        let (n, c) = (self.n_components(), self.n_metrics());
+        let problem = if n == 0 || c == 0 {
+            Some(format!(
+                "it has {n} components and {c} metrics; it needs at least one of each"
+            ))
+        } else if self.columns.len() != n * c {
+            Some(format!(
+                "`columns` has {} entries for {n} components x {c} metrics",
+                self.columns.len()
+            ))
+        } else {
+            let mut seen = vec![false; n * c];
+            let repeated = self
+                .columns
+                .iter()
+                .find(|&&k| k >= n * c || std::mem::replace(&mut seen[k], true));
+            match (
+                repeated,
+                self.edges
+                    .iter()
+                    .find(|&&(a, b)| a >= n || b >= n || a == b),
+            ) {
+                (Some(k), _) => Some(format!(
+                    "`columns` must hold every column 0..{} once; {k} is out of range or repeated",
+                    n * c
+                )),
+                (None, Some((a, b))) => Some(format!(
+                    "edge ({a}, {b}) is a loop or names a component beyond the {n} there are"
+                )),
+                (None, None) => None,
+            }
+        };
+        match problem {
+            Some(problem) => Err(CoreError::invalid(format!("invalid topology: {problem}"))),
+            None => Ok(()),
+        }
     }
 
     /// Reads the edge list at `edges_file` and builds the topology of the data in `data_file`,
@@ -325,6 +369,27 @@ mod tests {
         std::fs::write(&path, "web,db\nweb\n").unwrap();
         let err = read_edges(&path).unwrap_err().to_string();
         assert!(err.contains(":2: expected `caller,callee`"), "{err}");
+    }
+
+    #[test]
+    fn edge_order_does_not_matter_and_bad_topologies_are_refused() {
+        let cols = names(&["a.x", "b.x", "c.x"]);
+        let p = Path::new("e");
+        let one = [edge("a", "b", 1), edge("b", "c", 2)];
+        let other = [edge("b", "c", 1), edge("a", "b", 2)];
+        let t1 = Topology::from_columns(&cols, p, &one, p).unwrap();
+        let t2 = Topology::from_columns(&cols, p, &other, p).unwrap();
+        assert_eq!(t1.difference(&t2), None);
+        assert!(t1.check().is_ok());
+        let mut bad = t1.clone();
+        bad.edges.push((0, 9));
+        assert!(bad.check().unwrap_err().to_string().contains("edge (0, 9)"));
+        let mut bad = t1.clone();
+        bad.columns = vec![0, 0, 1];
+        assert!(bad.check().unwrap_err().to_string().contains("repeated"));
+        let mut bad = t1;
+        bad.metrics.clear();
+        assert!(bad.check().is_err());
     }
 
     #[test]

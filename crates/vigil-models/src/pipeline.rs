@@ -452,14 +452,23 @@ impl TrainedModel {
 
     /// The system topology the model was trained on, when its detector reads one (TopoMAD
     /// keeps it in its config).
-    pub fn topology(&self) -> Option<crate::detector::Topology> {
-        let value = self.manifest.config.get("topology")?;
-        serde_json::from_value(value.clone()).ok()
+    pub fn topology(&self) -> Result<Option<crate::detector::Topology>> {
+        match self.manifest.config.get("topology") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|e| {
+                    ModelError::config(
+                        self.detector.kind(),
+                        format!("the model's topology cannot be read: {e}"),
+                    )
+                }),
+        }
     }
 
     /// Refuses `topology` (the data's) unless it is the one the model was trained on.
     pub fn check_topology(&self, topology: &crate::detector::Topology) -> Result<()> {
-        let Some(mine) = self.topology() else {
+        let Some(mine) = self.topology()? else {
             return Err(ModelError::config(
                 self.detector.kind(),
                 "this model was trained without a topology (only topomad reads one); drop \

@@ -3,7 +3,7 @@
 use crate::output::{fmt_opt, Ui};
 use clap::Args;
 use std::path::PathBuf;
-use vigil_core::metrics::localisation::{localisation, read_faults};
+use vigil_core::metrics::localisation::{check_faults, localisation, read_faults};
 use vigil_core::metrics::EvalReport;
 use vigil_core::threshold::ThresholdMethod;
 use vigil_models::experiment::threshold_and_evaluate;
@@ -38,8 +38,14 @@ pub fn run(args: EvalArgs, ui: &Ui) -> anyhow::Result<()> {
         )
     })?;
     let interpretation = series.interpretation.clone();
+    // Checked against the data before scoring, so that a bad faults file fails fast.
     let faults = match &args.faults {
-        Some(path) => Some((read_faults(path)?, super::ranking::components(&model)?)),
+        Some(path) => {
+            let faults = read_faults(path)?;
+            let components = super::ranking::components(&model)?;
+            check_faults(path, &faults, &components.names, series.len())?;
+            Some((faults, components))
+        }
         None => None,
     };
     let (scores, _) = model.score(series, &args.test.display().to_string())?;

@@ -15,7 +15,7 @@ pub struct Components {
 
 /// The components of the data `model` scores.
 pub fn components(model: &TrainedModel) -> anyhow::Result<Components> {
-    Ok(match model.topology() {
+    Ok(match model.topology()? {
         Some(topology) => Components {
             of_column: topology.component_of_column(),
             names: topology.components,

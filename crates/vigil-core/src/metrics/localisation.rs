@@ -5,7 +5,10 @@
 //! A component's share of a stretch of steps is the sum of its columns' contributions over those
 //! steps; the ranking orders components by it, largest first (ties keep component order, so
 //! rankings are deterministic). A fault is ranked over its labelled interval: localisation is
-//! judged given when the fault happened, apart from whether the threshold caught it.
+//! judged given when the fault happened, apart from whether the threshold caught it. In the
+//! accuracy, the faulty component's rank counts every other component whose share is at least
+//! its own: a tie is not a hit, so a model that puts nothing on any component gains nothing from
+//! the component order.
 
 use crate::error::{CoreError, Result};
 use std::path::Path;
@@ -74,6 +77,8 @@ pub struct LabelledFault {
     pub end: usize,
     /// The faulty component's name.
     pub component: String,
+    /// Where it was read: the 1-based line of its file (0 when it was not read from one).
+    pub line: usize,
 }
 
 /// Reads a faults file: CSV with a header holding `start`, `end` and `component` (other columns,
@@ -97,14 +102,14 @@ pub fn read_faults(path: &Path) -> Result<Vec<LabelledFault>> {
     };
     let (start, end, component) = (column("start")?, column("end")?, column("component")?);
     let mut faults = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
+    for record in reader.records() {
         let record = record.map_err(|e| CoreError::Parse {
             path: path.to_path_buf(),
-            line,
+            line: e.position().map_or(0, |p| p.line() as usize),
             column: None,
             message: e.to_string(),
         })?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
         let step = |k: usize, name: &str| -> Result<usize> {
             record
                 .get(k)
@@ -123,6 +128,7 @@ pub fn read_faults(path: &Path) -> Result<Vec<LabelledFault>> {
             start: step(start, "start")?,
             end: step(end, "end")?,
             component: record.get(component).unwrap_or("").to_string(),
+            line,
         };
         if fault.end < fault.start {
             return Err(CoreError::Parse {
@@ -141,6 +147,44 @@ pub fn read_faults(path: &Path) -> Result<Vec<LabelledFault>> {
         ));
     }
     Ok(faults)
+}
+
+/// Checks faults read from `path` against the data before anything is scored: each must name
+/// one of `components` and end within the `steps` steps.
+pub fn check_faults(
+    path: &Path,
+    faults: &[LabelledFault],
+    components: &[String],
+    steps: usize,
+) -> Result<()> {
+    for fault in faults {
+        let problem = if !components.contains(&fault.component) {
+            Some((
+                "component",
+                format!(
+                    "names component `{}`, which the data does not have (components: {})",
+                    fault.component,
+                    components.join(", ")
+                ),
+            ))
+        } else if fault.end >= steps {
+            Some((
+                "end",
+                format!("ends at step {}, past the data's {steps} steps", fault.end),
+            ))
+        } else {
+            None
+        };
+        if let Some((column, message)) = problem {
+            return Err(CoreError::Parse {
+                path: path.to_path_buf(),
+                line: fault.line,
+                column: Some(column.into()),
+                message,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Top-1 and top-3 localisation accuracy.
@@ -191,10 +235,10 @@ pub fn localisation(
             components.len(),
             fault.start..=fault.end,
         );
-        let rank = ranking(&scores)
-            .iter()
-            .position(|&c| c == truth)
-            .expect("every component is ranked");
+        // Pessimistic about ties: every other component scoring at least as much ranks above.
+        let rank = (0..scores.len())
+            .filter(|&c| c != truth && scores[c] >= scores[truth])
+            .count();
         top1 += usize::from(rank == 0);
         top3 += usize::from(rank < 3);
     }
@@ -228,6 +272,7 @@ mod tests {
             start,
             end,
             component: c.into(),
+            line: 0,
         };
         let l = localisation(&per_metric, &of, &components, &[fault(0, 0, "b")]).unwrap();
         assert_eq!((l.top1, l.top3), (1.0, 1.0));
@@ -236,6 +281,10 @@ mod tests {
         let err = localisation(&per_metric, &of, &components, &[fault(0, 1, "z")]).unwrap_err();
         assert!(err.to_string().contains("`z`"));
         assert!(components_of_columns(&["cpu".to_string()]).is_err());
+        // All-equal shares: a tie is not a hit.
+        let flat = [0.0f32; 6];
+        let l = localisation(&flat, &of, &components, &[fault(0, 0, "a")]).unwrap();
+        assert_eq!((l.top1, l.top3), (0.0, 1.0));
     }
 
     #[test]
@@ -249,7 +298,8 @@ mod tests {
             [LabelledFault {
                 start: 3,
                 end: 9,
-                component: "db".into()
+                component: "db".into(),
+                line: 2,
             }]
         );
         std::fs::write(&path, "start,end,component\n9,3,db\n").unwrap();

@@ -1,4 +1,6 @@
-//! Wide CSV: a header row, one column per metric, optional `timestamp` and `label` columns.
+//! Wide CSV: a header row, one column per metric, optional `timestamp` and `label` columns. A
+//! header of exactly `timestamp,component,metric,value` (and optionally `label`) is the long
+//! layout instead, pivoted by `long.rs`.
 //!
 //! The delimiter (`,` or `;`) is detected from the header. Empty cells and `NaN`/`inf` literals
 //! are read as non-finite values and left to the cleaning policy; anything else that is not a
@@ -61,6 +63,10 @@ pub fn read_csv_with(path: &Path, layout: &CsvLayout) -> Result<Series> {
         .headers()
         .map_err(|e| parse_error(path, 1, None, format!("unreadable header: {e}")))?
         .clone();
+    let names: Vec<&str> = header.iter().map(str::trim).collect();
+    if super::long::is_long_header(&names) {
+        return super::long::read_long_csv(path, &bytes, delimiter);
+    }
     let roles: Vec<Role> = header
         .iter()
         .map(|name| {

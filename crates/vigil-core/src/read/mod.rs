@@ -7,6 +7,7 @@ pub mod benchmarks;
 pub mod csv;
 pub mod entities;
 pub mod feedback;
+pub mod long;
 pub mod npy;
 pub mod parquet;
 pub mod text;
@@ -18,7 +19,8 @@ use std::path::Path;
 pub use benchmarks::{load_benchmark, BenchmarkKind};
 
 /// Reads one series, choosing the format from the extension:
-/// `.csv` (wide CSV with header), `.parquet` (the same columns), `.npy` (NumPy), `.txt`
+/// `.csv` (wide CSV with header, or long `timestamp,component,metric,value` rows), `.parquet`
+/// (the same columns as wide CSV), `.npy` (NumPy), `.txt`
 /// (headerless comma-separated numbers).
 pub fn read_series(path: &Path) -> Result<Series> {
     if !path.exists() {

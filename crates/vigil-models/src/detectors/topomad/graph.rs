@@ -47,6 +47,16 @@ pub fn normalised_adjacency(topology: &Topology, kind: GraphKind) -> Vec<f32> {
         .collect()
 }
 
+/// The attention mask of a GAT cell, `N x N` row-major: 0 where row i may attend to column j
+/// (itself, and the components linked to it as [`normalised_adjacency`] links them), `masked`
+/// elsewhere.
+pub fn attention_mask(topology: &Topology, kind: GraphKind, masked: f32) -> Vec<f32> {
+    normalised_adjacency(topology, kind)
+        .into_iter()
+        .map(|a| if a > 0.0 { 0.0 } else { masked })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,19 +7,28 @@
 //!   `component.metric` and an edge list) tells the model which column is which component's
 //!   metric. It comes with the training data ([`MtsInput::topology`]), is kept in the config —
 //!   so it travels in the model's manifest — and scoring refuses data whose graph differs.
-//! - Network (`net.rs`, `cell.rs`): two GraphLSTM layers in the encoder and the decoder, a
-//!   Gaussian posterior per component, backward reconstruction with teacher forcing whose
-//!   probability falls linearly from 1 in the first epoch to 0 in the last.
+//! - Network (`net.rs`, `cell.rs`): two GraphLSTM layers (GCN gates, or GAT with `cell: gat`)
+//!   in the encoder and the decoder, a Gaussian posterior per component, backward
+//!   reconstruction with teacher forcing whose probability falls linearly from 1 in the first
+//!   epoch to 0 in the last.
 //! - Loss: the Gaussian negative log-likelihood of the window plus the KL term.
 //! - Score: the squared reconstruction error of each component's metrics (the per-metric
 //!   contributions: a component's share is its summed error, what localises the fault), with z
 //!   at its posterior mean so that scores are deterministic (the reference averages L draws).
 //!   The system's score is their sum, or the largest component's (`system_score`).
 //!
-//! Deviations from the reference, each for a reason stated at its field: the score of a step
-//! averages the errors of the last `delay` steps of the window that ends at it (the reference
-//! averages the windows that end up to `delay − 1` steps later, which a stream cannot wait
-//! for); a fixed number of epochs instead of early stopping on a validation split.
+//! Deviations from the reference:
+//! - the score of a step averages the errors of the last `delay` steps of the window that ends
+//!   at it (the reference averages the windows that end up to `delay − 1` steps later, which a
+//!   stream cannot wait for);
+//! - a fixed number of epochs instead of early stopping on a validation split;
+//! - the data is normalised per column by the pipeline's normaliser (min-max unless chosen),
+//!   not per metric type pooled over components as the reference does: every detector here
+//!   sees the same preparation, stored with the model;
+//! - the heads give a standard deviation through softplus + ε (as the other VAEs here) rather
+//!   than a log-variance, which keeps the likelihood finite when a head's output runs large;
+//! - every head is one linear map shared by the components (`net.rs`);
+//! - not built yet: fused kernels for the cell (it is composed from burn's operations).
 
 mod cell;
 mod graph;
@@ -34,6 +43,7 @@ use crate::nn::infer::par_rows;
 use crate::nn::{self};
 use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
+use cell::{Graph, NOT_LINKED};
 pub use graph::GraphKind;
 use net::{Feeding, Shape, TopomadNet};
 use rand::{Rng, SeedableRng};
@@ -42,6 +52,16 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use vigil_core::topology::Topology;
 use vigil_core::window::{check_window, windows_ending_at};
+
+/// How a cell mixes components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellKind {
+    /// A graph convolution (GCN, improved normalisation), the reference's default.
+    Gcn,
+    /// Graph attention (GAT, one head), the reference's option.
+    Gat,
+}
 
 /// How the system's score of a step is made from its components'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +86,9 @@ pub struct TopomadConfig {
     pub latent: usize,
     /// GraphLSTM layers in the encoder and in the decoder (reference: 2).
     pub layers: usize,
-    /// Which links the graph convolutions follow; `none` is the model without the graph.
+    /// How the cells mix components: `gcn` (graph convolution) or `gat` (graph attention).
+    pub cell: CellKind,
+    /// Which links the cells follow; `none` is the model without the graph.
     pub graph: GraphKind,
     /// Training epochs (the reference stops early on a validation split; a fixed count here,
     /// which the teacher-forcing schedule is spread over).
@@ -101,6 +123,7 @@ impl Default for TopomadConfig {
             hidden: 16,
             latent: 8,
             layers: 2,
+            cell: CellKind::Gcn,
             graph: GraphKind::Undirected,
             epochs: 10,
             batch_size: 32,
@@ -124,6 +147,14 @@ detector_config! {
     |c, checks| {
         checks.at_least("window", c.window, 2);
         checks.require("delay", c.delay <= c.window, c.delay, "at most the window");
+        if let Some(Err(problem)) = c.topology.as_ref().map(Topology::check) {
+            checks.require(
+                "topology",
+                false,
+                problem,
+                "components, metrics, columns and edges that agree",
+            );
+        }
     }
 }
 
@@ -160,6 +191,7 @@ impl Topomad {
                 hidden: c.hidden,
                 latent: c.latent,
                 layers: c.layers,
+                attention: c.cell == CellKind::Gat,
             };
             TopomadNet::new(shape, device)
         })
@@ -183,7 +215,10 @@ impl Topomad {
                 mine.clone()
             }
             (Some(mine), None) => mine.clone(),
-            (None, Some(theirs)) => theirs.clone(),
+            (None, Some(theirs)) => {
+                theirs.check()?;
+                theirs.clone()
+            }
             (None, None) => {
                 return Err(ModelError::config(
                     "topomad",
@@ -221,10 +256,18 @@ fn component_major<'a>(values: &'a [f32], topology: &Topology) -> Cow<'a, [f32]>
     Cow::Owned(out)
 }
 
-/// The normalised adjacency as a tensor.
-fn adjacency(topology: &Topology, kind: GraphKind, device: &Device) -> Tensor<2> {
+/// The graph's tensors the cells mix components with.
+fn graph_of(topology: &Topology, kind: GraphKind, device: &Device) -> Graph {
     let n = topology.n_components();
-    nn::tensor2(graph::normalised_adjacency(topology, kind), n, n, device)
+    Graph {
+        adjacency: nn::tensor2(graph::normalised_adjacency(topology, kind), n, n, device),
+        mask: nn::tensor2(
+            graph::attention_mask(topology, kind, NOT_LINKED),
+            n,
+            n,
+            device,
+        ),
+    }
 }
 
 /// The probability of teacher forcing in `epoch` (from 1) of `epochs`: 1 in the first, falling
@@ -256,11 +299,14 @@ impl Detector for Topomad {
 
     fn fit(&mut self, input: &MtsInput, options: &FitOptions) -> Result<FitSummary> {
         let topology = self.topology_for(input)?;
-        if self.config.topology.is_none() {
-            self.config.topology = Some(topology.clone());
-            self.net = Self::network(&self.config);
+        // A first fit binds the model to the data's topology, once it has succeeded.
+        let mut c = self.config.clone();
+        let mut fresh = None;
+        if c.topology.is_none() {
+            c.topology = Some(topology.clone());
+            fresh = Some(Self::network(&c));
         }
-        let c = self.config.clone();
+        let fitted = fresh.as_mut().unwrap_or(&mut self.net);
         let (m, w) = (input.n_metrics, c.window);
         let (n, per) = (topology.n_components(), topology.n_metrics());
         check_window(w, input.len(), "training series")?;
@@ -270,8 +316,8 @@ impl Detector for Topomad {
             topology: None,
             ..*input
         };
-        let (device, net) = self.net.start_fit(m, options);
-        let adjacency = adjacency(&topology, c.graph, &device);
+        let (device, net) = fitted.start_fit(m, options);
+        let graph = graph_of(&topology, c.graph, &device);
         let mut windows = nn::TrainingWindows::every(&ordered, w, ordered.len(), c.train_stride);
         let mut optimiser = nn::adam()
             .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
@@ -293,7 +339,7 @@ impl Detector for Topomad {
                     teacher: &teacher,
                     std_epsilon: c.std_epsilon,
                 };
-                let decoded = net.forward(&adjacency, x.clone(), feeding);
+                let decoded = net.forward(&graph, x.clone(), feeding);
                 let nll = nn::likelihood::gaussian_nll_softplus(
                     x,
                     decoded.mean,
@@ -310,7 +356,11 @@ impl Detector for Topomad {
                 let loss = (nll + kl).div_scalar(b as f64);
                 nn::descend(&mut optimiser, c.learning_rate, net, loss)
             })?;
-        self.net.keep_trained(&net, m, options);
+        fitted.keep_trained(&net, m, options);
+        if let Some(fresh) = fresh {
+            self.net = fresh;
+        }
+        self.config = c;
         Ok(FitSummary::trained(epochs, last_loss, windows.len()))
     }
 
@@ -322,7 +372,7 @@ impl Detector for Topomad {
         let (n, per) = (topology.n_components(), topology.n_metrics());
         let values = component_major(input.values, &topology);
         let device = nn::device();
-        let adjacency = adjacency(&topology, c.graph, &device);
+        let graph = graph_of(&topology, c.graph, &device);
         let delay = c.delay.min(w);
         let contributions = par_rows(input.len(), m, SCORE_CHUNK_WINDOWS, |rows, out| {
             let b = rows.len();
@@ -334,7 +384,7 @@ impl Detector for Topomad {
                 teacher: &[],
                 std_epsilon: c.std_epsilon,
             };
-            let mean = nn::to_vec(net.forward(&adjacency, tensor, feeding).mean);
+            let mean = nn::to_vec(net.forward(&graph, tensor, feeding).mean);
             for (r, row) in out.chunks_exact_mut(m).enumerate() {
                 for (k, &column) in topology.columns.iter().enumerate() {
                     let error: f32 = (w - delay..w)

@@ -10,7 +10,7 @@
 //! Every head is one linear map shared by all components (applied per component), so one
 //! network serves any graph of components reporting the same metrics.
 
-use super::cell::{GraphLstm, State};
+use super::cell::{Graph, GraphLstm, State};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -27,6 +27,8 @@ pub struct Shape {
     pub latent: usize,
     /// GraphLSTM layers in the encoder and in the decoder.
     pub layers: usize,
+    /// GAT cells (attention over the neighbours) instead of GCN cells.
+    pub attention: bool,
 }
 
 #[derive(Module, Debug)]
@@ -67,7 +69,10 @@ impl TopomadNet {
     pub fn new(s: Shape, device: &Device) -> TopomadNet {
         let layers = |first: usize| -> Vec<GraphLstm> {
             (0..s.layers.max(1))
-                .map(|k| GraphLstm::new(if k == 0 { first } else { s.hidden }, s.hidden, device))
+                .map(|k| {
+                    let input = if k == 0 { first } else { s.hidden };
+                    GraphLstm::new(input, s.hidden, s.attention, device)
+                })
                 .collect()
         };
         let linear = |i: usize, o: usize| LinearConfig::new(i, o).init(device);
@@ -83,14 +88,14 @@ impl TopomadNet {
         }
     }
 
-    /// Encodes and decodes windows `x [batch, steps, N, metrics]` over the graph `adjacency`.
-    pub fn forward(&self, adjacency: &Tensor<2>, x: Tensor<4>, feeding: Feeding) -> Decoded {
+    /// Encodes and decodes windows `x [batch, steps, N, metrics]` over `graph`.
+    pub fn forward(&self, graph: &Graph, x: Tensor<4>, feeding: Feeding) -> Decoded {
         let [batch, steps, n, metrics] = x.dims();
         // Encoder, layer by layer over the whole window.
         let mut states: Vec<State> = Vec::with_capacity(self.encoder.len());
         let mut sequence = x.clone();
         for layer in &self.encoder {
-            let (outputs, last) = layer.sequence(adjacency, sequence);
+            let (outputs, last) = layer.sequence(graph, sequence);
             states.push(last);
             sequence = outputs;
         }
@@ -113,8 +118,8 @@ impl TopomadNet {
             };
             let mut input = fed;
             for (layer, state) in self.decoder.iter().zip(states.iter_mut()) {
-                let part = layer.input_part(adjacency, input);
-                let next = layer.step(adjacency, part, Some(state.clone()));
+                let part = layer.input_part(graph, input);
+                let next = layer.step(graph, part, Some(state.clone()));
                 input = next.0.clone();
                 *state = next;
             }

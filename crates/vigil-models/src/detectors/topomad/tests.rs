@@ -1,9 +1,11 @@
-use super::cell::GraphLstm;
+use super::cell::{Graph, GraphLstm};
 use super::*;
 use burn::tensor::Distribution;
-use vigil_core::microservices::{generate_system, SystemConfig};
+use vigil_core::microservices::{
+    generate_system, generate_system_with_faults, Fault, FaultKind, SystemConfig,
+};
 
-/// A chain a -> b -> c with one metric each.
+/// A chain a -> b -> c with two metrics each.
 fn chain() -> Topology {
     Topology {
         components: vec!["a".into(), "b".into(), "c".into()],
@@ -14,100 +16,127 @@ fn chain() -> Topology {
 }
 
 /// The loss of a weighted sum of every hidden state of a two-layer GraphLSTM stack.
-fn stack_loss(
-    layers: &[GraphLstm],
-    adjacency: &Tensor<2>,
-    x: Tensor<4>,
-    weights: &Tensor<4>,
-) -> Tensor<1> {
-    let (h, _) = layers[0].sequence(adjacency, x);
-    let (h, _) = layers[1].sequence(adjacency, h);
+fn stack_loss(layers: &[GraphLstm], graph: &Graph, x: Tensor<4>, weights: &Tensor<4>) -> Tensor<1> {
+    let (h, _) = layers[0].sequence(graph, x);
+    let (h, _) = layers[1].sequence(graph, h);
     (h * weights.clone()).sum()
 }
 
-#[test]
-fn graph_cell_gradients_match_finite_differences() {
+/// The first layer's parameters and the input as plain values, in a fixed order: w_x, w_h,
+/// bias, then (GAT) the attention's source and target, then x.
+struct Values {
+    parts: Vec<(Vec<f32>, Vec<usize>)>,
+}
+
+impl Values {
+    fn data(&self) -> Vec<TensorData> {
+        self.parts
+            .iter()
+            .map(|(v, dims)| TensorData::new(v.clone(), dims.clone()))
+            .collect()
+    }
+}
+
+/// The stack's loss at `values` (see [`Values`]), `top` the fixed second layer.
+fn loss_at(
+    values: &Values,
+    attention: bool,
+    top: &GraphLstm,
+    graph: &Graph,
+    weights: &Tensor<4>,
+    device: &Device,
+) -> (Tensor<1>, GraphLstm, Tensor<4>) {
+    let mut data = values.data().into_iter();
+    let mut next2 = || Tensor::<2>::from_data(data.next().unwrap(), device);
+    let (w_x, w_h) = (next2(), next2());
+    let mut rest: Vec<TensorData> = data.collect();
+    let x = Tensor::<4>::from_data(rest.pop().unwrap(), device).require_grad();
+    let mut vectors = rest.into_iter().map(|d| Tensor::<1>::from_data(d, device));
+    let mut first = GraphLstm::from_weights(w_x, w_h, vectors.next().unwrap());
+    if attention {
+        first = first.with_attention(vectors.next().unwrap(), vectors.next().unwrap());
+    }
+    let loss = stack_loss(&[first.clone(), top.clone()], graph, x.clone(), weights);
+    (loss, first, x)
+}
+
+fn check_gradients(attention: bool) {
     let device = nn::device().autodiff();
     let topology = chain();
-    let adjacency = super::adjacency(&topology, GraphKind::Undirected, &device);
+    let kind = GraphKind::Undirected;
+    let graph = graph_of(&topology, kind, &device);
     let (batch, steps, n, input, hidden) = (2, 4, 3, 2, 3);
-    let normal = Distribution::Normal(0.0, 0.5);
-    let w_x = Tensor::<2>::random([input, 4 * hidden], normal, &device);
-    let w_h = Tensor::<2>::random([hidden, 4 * hidden], normal, &device);
-    let bias = Tensor::<1>::random([4 * hidden], normal, &device);
-    let top = GraphLstm::new(hidden, hidden, &device);
-    let x = Tensor::<4>::random([batch, steps, n, input], normal, &device);
-    let weights = Tensor::<4>::random([batch, steps, n, hidden], normal, &device);
-    let loss_of = |w_x: Tensor<2>, w_h: Tensor<2>, bias: Tensor<1>, x: Tensor<4>| {
-        let first = GraphLstm::from_weights(w_x, w_h, bias);
-        nn::scalar(stack_loss(&[first, top.clone()], &adjacency, x, &weights).detach())
+    let gates = 4 * hidden;
+    let draw = |dims: Vec<usize>| {
+        let count: usize = dims.iter().product();
+        let t = Tensor::<1>::random([count], Distribution::Normal(0.0, 0.5), &device);
+        (nn::to_vec(t), dims)
     };
-    // Analytic gradients of the first layer's weights and of the input.
-    let first = GraphLstm::from_weights(w_x.clone(), w_h.clone(), bias.clone());
-    let x_tracked = x.clone().require_grad();
-    let grads = stack_loss(
-        &[first.clone(), top.clone()],
-        &adjacency,
-        x_tracked.clone(),
-        &weights,
-    )
-    .backward();
-    let (p_x, p_h, p_b) = first.params();
-    let analytic = [
-        nn::to_vec(p_x.grad(&grads).unwrap()),
-        nn::to_vec(p_h.grad(&grads).unwrap()),
-        nn::to_vec(p_b.grad(&grads).unwrap()),
-        nn::to_vec(x_tracked.grad(&grads).unwrap()),
+    let mut parts = vec![
+        draw(vec![input, gates]),
+        draw(vec![hidden, gates]),
+        draw(vec![gates]),
     ];
+    if attention {
+        parts.extend([draw(vec![gates]), draw(vec![gates])]);
+    }
+    parts.push(draw(vec![batch, steps, n, input]));
+    let values = Values { parts };
+    let top = GraphLstm::new(hidden, hidden, attention, &device);
+    let weights = Tensor::<4>::random(
+        [batch, steps, n, hidden],
+        Distribution::Normal(0.0, 0.5),
+        &device,
+    );
+    // Analytic gradients of the first layer's parameters and of the input.
+    let (loss, first, x) = loss_at(&values, attention, &top, &graph, &weights, &device);
+    let grads = loss.backward();
+    let (w_x, w_h) = first.matrices();
+    let mut analytic = vec![
+        nn::to_vec(w_x.grad(&grads).unwrap()),
+        nn::to_vec(w_h.grad(&grads).unwrap()),
+    ];
+    analytic.extend(
+        first
+            .params()
+            .iter()
+            .map(|p| nn::to_vec(p.grad(&grads).unwrap())),
+    );
+    analytic.push(nn::to_vec(x.grad(&grads).unwrap()));
     let eps = 1e-2f32;
-    let values = [
-        nn::to_vec(w_x.clone()),
-        nn::to_vec(w_h.clone()),
-        nn::to_vec(bias.clone()),
-        nn::to_vec(x.clone()),
-    ];
-    for (which, (analytic, base)) in analytic.iter().zip(&values).enumerate() {
-        // Every fourth entry keeps the test quick while touching every gate's block.
-        for k in (0..base.len()).step_by(3) {
+    for (which, analytic) in analytic.iter().enumerate() {
+        // Every third entry keeps the test quick while touching every gate's block.
+        for k in (0..analytic.len()).step_by(3) {
             let nudged = |delta: f32| {
-                let mut v = base.clone();
-                v[k] += delta;
-                let data = |dims: Vec<usize>| TensorData::new(v.clone(), dims);
-                match which {
-                    0 => loss_of(
-                        Tensor::from_data(data(vec![input, 4 * hidden]), &device),
-                        w_h.clone(),
-                        bias.clone(),
-                        x.clone(),
-                    ),
-                    1 => loss_of(
-                        w_x.clone(),
-                        Tensor::from_data(data(vec![hidden, 4 * hidden]), &device),
-                        bias.clone(),
-                        x.clone(),
-                    ),
-                    2 => loss_of(
-                        w_x.clone(),
-                        w_h.clone(),
-                        Tensor::from_data(data(vec![4 * hidden]), &device),
-                        x.clone(),
-                    ),
-                    _ => loss_of(
-                        w_x.clone(),
-                        w_h.clone(),
-                        bias.clone(),
-                        Tensor::from_data(data(vec![batch, steps, n, input]), &device),
-                    ),
-                }
+                let mut v = Values {
+                    parts: values.parts.clone(),
+                };
+                v.parts[which].0[k] += delta;
+                nn::scalar(
+                    loss_at(&v, attention, &top, &graph, &weights, &device)
+                        .0
+                        .detach(),
+                )
             };
             let numeric = ((nudged(eps) - nudged(-eps)) / (2.0 * eps as f64)) as f32;
             let got = analytic[k];
             assert!(
                 (got - numeric).abs() <= 2e-2 * (1.0 + numeric.abs()),
-                "parameter {which} entry {k}: analytic {got}, finite difference {numeric}"
+                "attention {attention}, parameter {which} entry {k}: analytic {got}, finite \
+                 difference {numeric}"
             );
         }
     }
+}
+
+#[test]
+fn graph_cell_gradients_match_finite_differences() {
+    check_gradients(false);
+}
+
+#[test]
+fn attention_cell_gradients_match_finite_differences() {
+    check_gradients(true);
 }
 
 #[test]
@@ -116,15 +145,15 @@ fn recurrent_messages_cross_edges_and_not_without_them() {
     // never without it.
     let device = nn::device();
     let topology = chain();
-    let layer = GraphLstm::new(2, 4, &device);
+    let layer = GraphLstm::new(2, 4, false, &device);
     let reach = |kind| {
-        let adjacency = super::adjacency(&topology, kind, &device);
+        let graph = graph_of(&topology, kind, &device);
         let base = Tensor::<4>::zeros([1, 3, 3, 2], &device);
         let mut bumped = nn::to_vec(base.clone());
         bumped[2 * 2] = 1.0; // step 0, component c, metric x
         let bumped = Tensor::from_data(TensorData::new(bumped, [1, 3, 3, 2]), &device);
-        let (h0, _) = layer.sequence(&adjacency, base);
-        let (h1, _) = layer.sequence(&adjacency, bumped);
+        let (h0, _) = layer.sequence(&graph, base);
+        let (h1, _) = layer.sequence(&graph, bumped);
         let diff = nn::to_vec((h1 - h0).abs());
         // Component a at the last step: [0, 2, 0, ..].
         diff[(2 * 3) * 4..(2 * 3) * 4 + 4].iter().sum::<f32>()
@@ -181,19 +210,23 @@ fn a_fault_at_a_leaf_is_localised_on_a_noise_free_system() {
         seed: 2,
         ..SystemConfig::default()
     };
-    let mut system = generate_system(&cfg).unwrap();
-    let topology = system.topology();
+    let plain = generate_system(&cfg).unwrap();
     let leaf = (0..cfg.components)
         .rev()
-        .find(|&i| system.edges.iter().all(|e| e.0 != i))
+        .find(|&i| plain.edges.iter().all(|e| e.0 != i))
         .unwrap();
-    // Slow queries at the leaf for steps 200..=229: its latency triples, its callers see part
-    // of it a step later.
+    // Slow queries at the leaf for steps 200..=229, injected by the generator: the leaf's
+    // service slows, and its callers inherit the latency a step per hop later.
+    let fault = Fault {
+        start: 200,
+        end: 229,
+        component: leaf,
+        kind: FaultKind::SlowQueries,
+    };
+    let system = generate_system_with_faults(&cfg, vec![fault]).unwrap();
+    assert_eq!(system.edges, plain.edges);
+    let topology = system.topology();
     let m = system.test.n_metrics();
-    let latency = leaf * 5 + 2;
-    for t in 200..230 {
-        system.test.values[t * m + latency] *= 3.0;
-    }
     let (train, test) = scaled(&system.train.values, &system.test.values, m);
     let mut detector = Topomad::new(quick(GraphKind::Undirected)).unwrap();
     let fit_input = MtsInput {
@@ -263,4 +296,35 @@ fn topology_is_required_kept_and_checked() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("only the model's: [a->b, b->c]"), "{err}");
+}
+
+#[test]
+fn the_attention_cell_trains_saves_and_streams() {
+    let m = 6;
+    let values: Vec<f32> = (0..80 * m).map(|i| ((i as f32) * 0.29).sin()).collect();
+    let topology = chain();
+    let config = TopomadConfig {
+        cell: CellKind::Gat,
+        epochs: 2,
+        ..quick(GraphKind::Directed)
+    };
+    let mut detector = Topomad::new(config.clone()).unwrap();
+    let input = MtsInput {
+        topology: Some(&topology),
+        ..MtsInput::new(&values, m)
+    };
+    detector.fit(&input, &FitOptions::default()).unwrap();
+    let plain = MtsInput::new(&values, m);
+    let scores = detector.score(&plain).unwrap();
+    assert!(scores.total.iter().all(|s| s.is_finite()));
+    let newest = detector
+        .score_newest(&MtsInput::new(&values[70 * m..80 * m], m))
+        .unwrap();
+    assert!((newest.total[0] - scores.total[79]).abs() < 1e-4 * (1.0 + scores.total[79]));
+    // Saved and loaded into a detector built from the stored config, it scores the same.
+    let files = detector.save_weights().unwrap();
+    let stored: TopomadConfig = serde_json::from_value(detector.config_json()).unwrap();
+    let mut loaded = Topomad::new(stored).unwrap();
+    loaded.load_weights(&files, m).unwrap();
+    assert_eq!(loaded.score(&plain).unwrap().total, scores.total);
 }
