@@ -313,12 +313,19 @@ fn generate(cfg: &SystemConfig, given_faults: Option<Vec<Fault>>) -> Result<Gene
         timeouts: Vec::new(),
     }
     .with_timeouts();
-    let train = system.run(0, cfg.train_len, &[], &mut rng);
     let faults = match given_faults {
         Some(faults) => faults,
         None => place_faults(cfg, n, &mut rng),
     };
-    let test = system.run(cfg.train_len, cfg.test_len, &faults, &mut rng);
+    // One run for both series, so the test continues the training's state (load cycle,
+    // service-time drift, latencies in flight) instead of restarting it.
+    let mut train = system.run(
+        cfg.train_len + cfg.test_len,
+        &faults,
+        cfg.train_len,
+        &mut rng,
+    );
+    let test = train.split_off(cfg.train_len * n * METRICS.len());
     let names: Vec<String> = components
         .iter()
         .flat_map(|c| METRICS.iter().map(move |m| format!("{c}.{m}")))
@@ -402,7 +409,7 @@ impl System<'_> {
             ..self
         };
         let steps = self.period as usize;
-        let values = quiet.run(0, steps, &[], &mut ChaCha8Rng::seed_from_u64(0));
+        let values = quiet.run(steps, &[], 0, &mut ChaCha8Rng::seed_from_u64(0));
         let c = METRICS.len();
         let mean_latency = |i: usize| {
             values
@@ -419,9 +426,9 @@ impl System<'_> {
         self
     }
 
-    /// `len` steps starting at time `t0` (faults are placed relative to the first of them),
-    /// component-major rows of the five metrics.
-    fn run(&self, t0: usize, len: usize, faults: &[Fault], rng: &mut ChaCha8Rng) -> Vec<f64> {
+    /// `len` recorded steps, component-major rows of the five metrics; `faults` are placed in
+    /// steps counted from step `offset` of the recording.
+    fn run(&self, len: usize, faults: &[Fault], offset: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
         let (n, c) = (self.n, METRICS.len());
         let normal = Normal::new(0.0, 1.0).expect("unit normal");
         let mut values = Vec::with_capacity(len * n * c);
@@ -433,8 +440,14 @@ impl System<'_> {
         let mut jitter = vec![0.0f64; n];
         let (phi, jitter_sd) = (0.9f64, 5.0 * self.noise);
         let mut draw = || normal.sample(rng);
-        for step in 0..len {
-            let t = (t0 + step) as f64;
+        // The system starts idle (no latency or errors in flight): it runs a few steps more
+        // than the longest chain of calls before the first recorded step.
+        let warmup = self.n + 5;
+        for simulated in 0..warmup + len {
+            let step = simulated.saturating_sub(warmup);
+            let t = simulated as f64 - warmup as f64;
+            // Faults are placed in steps counted from `offset` (the test series' start).
+            let at = (simulated >= warmup + offset).then(|| step - offset);
             let load = 100.0
                 * (1.0
                     + 0.4 * (TAU * t / self.period).sin()
@@ -451,12 +464,13 @@ impl System<'_> {
             for i in 0..n {
                 let p = &self.profiles[i];
                 jitter[i] = phi * jitter[i] + jitter_sd * (1.0 - phi * phi).sqrt() * draw();
-                let fault = faults
-                    .iter()
-                    .find(|f| f.component == i && (f.start..=f.end).contains(&step));
-                let progress = fault.map_or(0.0, |f| {
-                    (step - f.start + 1) as f64 / (f.end - f.start + 1) as f64
+                let fault = faults.iter().find(|f| {
+                    f.component == i && at.is_some_and(|a| (f.start..=f.end).contains(&a))
                 });
+                let progress = match (fault, at) {
+                    (Some(f), Some(a)) => (a - f.start + 1) as f64 / (f.end - f.start + 1) as f64,
+                    _ => 0.0,
+                };
                 let mut cpu = p.base_cpu + p.cpu_per_request * rate[i];
                 let mut memory = p.base_memory + 0.5 * rate[i];
                 let mut service =
@@ -495,7 +509,9 @@ impl System<'_> {
                 out[3] = measured(rate[i], 0.5);
                 out[4] = measured(errors[i], 2.0);
             }
-            values.extend_from_slice(&row);
+            if simulated >= warmup {
+                values.extend_from_slice(&row);
+            }
         }
         values
     }
@@ -530,6 +546,14 @@ mod tests {
         assert_eq!(labels.iter().filter(|&&l| l == 1).count(), labelled);
         assert!(a.edges.iter().all(|&(x, y)| x < y));
         assert!(a.train.values.iter().all(|v| v.is_finite() && *v >= 0.0));
+        // No start-up transient: the first steps' latencies (all of a callee's waited for) are
+        // like the later ones, and the test continues where the training left off.
+        let m = a.train.n_metrics();
+        let gateway_latency = |s: &Series, t: usize| s.values[t * m + 2];
+        let later = gateway_latency(&a.train, 50);
+        assert!((gateway_latency(&a.train, 0) / later - 1.0).abs() < 0.5);
+        let last = gateway_latency(&a.train, a.train.len() - 1);
+        assert!((gateway_latency(&a.test, 0) / last - 1.0).abs() < 0.2);
     }
 
     #[test]
@@ -566,8 +590,8 @@ mod tests {
             kind: FaultKind::SlowQueries,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let healthy = s.run(0, 100, &[], &mut rng);
-        let faulty = s.run(0, 100, &[fault], &mut rng);
+        let healthy = s.run(100, &[], 0, &mut rng);
+        let faulty = s.run(100, &[fault], 0, &mut rng);
         let c = METRICS.len();
         let lat = |v: &[f64], t: usize, i: usize| v[t * cfg.components * c + i * c + 2];
         assert!(lat(&faulty, 50, leaf) > 1.5 * lat(&healthy, 50, leaf));
