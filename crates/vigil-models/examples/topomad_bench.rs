@@ -87,6 +87,7 @@ fn parse_args() -> anyhow::Result<Args> {
         "noise",
         "epochs",
         "threshold",
+        "testbed",
     ];
     if let Some(unknown) = given.keys().find(|k| !known.contains(&k.as_str())) {
         bail!("unknown flag --{unknown}; flags: --{}", known.join(", --"));

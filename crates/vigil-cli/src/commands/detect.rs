@@ -2,6 +2,7 @@
 //! per-metric contributions as CSV.
 
 use super::ranking;
+use anyhow::Context;
 use crate::budget::{self, BudgetArgs, Role};
 use crate::output::{write_atomic_with, Ui};
 use clap::Args;
@@ -127,7 +128,10 @@ pub fn run(args: DetectArgs, ui: &Ui) -> anyhow::Result<()> {
     };
     let series = vigil_core::read::read_series(&args.input)?;
     if let Some(edges) = &args.topology {
-        model.check_topology(&Topology::read(&series.metric_names, &args.input, edges)?)?;
+        let topology = Topology::read(&series.metric_names, &args.input, edges)?;
+        model
+            .check_topology(&topology)
+            .with_context(|| format!("--topology {}", edges.display()))?;
     }
     let names = model.manifest.metric_names.clone();
     // Checked before scoring, so that a ranking that cannot be made fails fast.
