@@ -2,9 +2,9 @@
 //! per-metric contributions as CSV.
 
 use super::ranking;
-use anyhow::Context;
 use crate::budget::{self, BudgetArgs, Role};
 use crate::output::{write_atomic_with, Ui};
+use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use vigil_core::threshold::{decide, decide_stream, Decision, ThresholdMethod};
