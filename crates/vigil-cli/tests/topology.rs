@@ -42,6 +42,24 @@ fn system_and_model(dir: &Path) {
     );
 }
 
+/// `vigil detect` of model `m` on `test.csv` into `output` with the edge list `edges`, then
+/// `extra`.
+fn detect_args<'a>(output: &'a str, edges: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "detect",
+        "--model",
+        "m",
+        "--input",
+        "test.csv",
+        "--output",
+        output,
+        "--topology",
+        edges,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The stderr of a run that must exit 2.
 fn exit_2(args: &[&str], dir: &Path) -> String {
     let out = vigil(args, dir);
@@ -64,24 +82,8 @@ fn the_graph_travels_with_the_model_and_alarms_name_components() {
         serde_json::from_slice(&std::fs::read(d.join("m/manifest.json")).unwrap()).unwrap();
     let components = &manifest["config"]["topology"]["components"];
     assert_eq!(components.as_array().unwrap().len(), 4, "{manifest}");
-    vigil_ok(
-        &[
-            "detect",
-            "--model",
-            "m",
-            "--input",
-            "test.csv",
-            "--output",
-            "scores.csv",
-            "--topology",
-            "edges.csv",
-            "--ranking",
-            "ranking.csv",
-            "--threshold",
-            "quantile",
-        ],
-        d,
-    );
+    let flags = ["--ranking", "ranking.csv", "--threshold", "quantile"];
+    vigil_ok(&detect_args("scores.csv", "edges.csv", &flags), d);
     let ranking = std::fs::read_to_string(d.join("ranking.csv")).unwrap();
     let mut lines = ranking.lines();
     assert_eq!(lines.next(), Some("step,rank,component,contribution"));
@@ -119,23 +121,8 @@ fn malformed_or_changed_topologies_exit_2_naming_the_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     system_and_model(d);
-    let detect = |edges: &str| -> Vec<String> {
-        [
-            "detect",
-            "--model",
-            "m",
-            "--input",
-            "test.csv",
-            "--output",
-            "s.csv",
-            "--topology",
-            edges,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let run = |args: Vec<String>| exit_2(&args.iter().map(String::as_str).collect::<Vec<_>>(), d);
+    let detect = |edges: &'static str| detect_args("s.csv", edges, &[]);
+    let run = |args: Vec<&str>| exit_2(&args, d);
     // An edge naming a component the data does not have.
     std::fs::write(
         d.join("unknown.csv"),

@@ -24,7 +24,6 @@
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use vigil_core::metrics::evaluate;
 use vigil_core::read::{load_benchmark, BenchmarkKind};
@@ -32,6 +31,9 @@ use vigil_core::threshold::{decide, ThresholdMethod};
 use vigil_core::{Entity, Series};
 use vigil_models::detectors::anotuner::tsal;
 use vigil_models::{fine_tune, train, TrainSpec, TrainedModel, TuneSpec};
+
+#[path = "support/flags.rs"]
+mod flags;
 
 struct Args {
     dataset: String,
@@ -49,26 +51,21 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut given: HashMap<String, String> = HashMap::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let key = flag
-            .strip_prefix("--")
-            .with_context(|| format!("unexpected argument `{flag}`; flags are --name value"))?;
-        let value = it
-            .next()
-            .with_context(|| format!("--{key} needs a value"))?;
-        given.insert(key.to_string(), value);
-    }
-    let list = |v: Option<&String>| -> Vec<String> {
-        v.map(|s| {
-            s.split(',')
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-    };
+    let given = flags::parse(&[
+        "dataset",
+        "data-dir",
+        "detectors",
+        "seeds",
+        "entities",
+        "max-pieces",
+        "max-piece-steps",
+        "epochs",
+        "tune-epochs",
+        "threshold",
+        "clusters",
+        "history",
+    ])?;
+    let list = |key: &str| flags::list(&given, key, "");
     let number = |key: &str, default: usize| -> anyhow::Result<usize> {
         given.get(key).map_or(Ok(default), |v| {
             v.parse()
@@ -93,12 +90,12 @@ fn parse_args() -> anyhow::Result<Args> {
             .get("data-dir")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("../shared/data")),
-        detectors: list(given.get("detectors")),
-        seeds: list(given.get("seeds"))
+        detectors: list("detectors"),
+        seeds: list("seeds")
             .iter()
             .map(|s| s.parse().with_context(|| format!("seed `{s}`")))
             .collect::<anyhow::Result<_>>()?,
-        entities: list(given.get("entities")),
+        entities: list("entities"),
         max_pieces: number("max-pieces", 20)?,
         max_piece_steps: number("max-piece-steps", 60)?,
         epochs: optional("epochs")?,

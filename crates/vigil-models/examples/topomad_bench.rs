@@ -20,9 +20,8 @@
 //! topomad_bench --testbed bench/testbed/data --models topomad,topomad-nograph,pca
 //! ```
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde_json::json;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 use vigil_core::metrics::localisation::{localisation, read_faults, LabelledFault};
@@ -32,6 +31,9 @@ use vigil_core::topology::Topology;
 use vigil_core::Series;
 use vigil_models::experiment::threshold_and_evaluate;
 use vigil_models::{train, TrainSpec};
+
+#[path = "support/flags.rs"]
+mod flags;
 
 struct Args {
     systems: Vec<u64>,
@@ -44,26 +46,16 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut given: HashMap<String, String> = HashMap::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let key = flag
-            .strip_prefix("--")
-            .with_context(|| format!("unexpected argument `{flag}`; flags are --name value"))?;
-        let value = it
-            .next()
-            .with_context(|| format!("--{key} needs a value"))?;
-        given.insert(key.to_string(), value);
-    }
-    let list = |key: &str, default: &str| -> Vec<String> {
-        given
-            .get(key)
-            .map_or(default, String::as_str)
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(String::from)
-            .collect()
-    };
+    let given = flags::parse(&[
+        "systems",
+        "models",
+        "components",
+        "noise",
+        "epochs",
+        "threshold",
+        "testbed",
+    ])?;
+    let list = |key: &str, default: &str| flags::list(&given, key, default);
     let systems = list("systems", "1")
         .iter()
         .map(|s| {
@@ -80,18 +72,6 @@ fn parse_args() -> anyhow::Result<Args> {
             })
             .transpose()
     };
-    let known = [
-        "systems",
-        "models",
-        "components",
-        "noise",
-        "epochs",
-        "threshold",
-        "testbed",
-    ];
-    if let Some(unknown) = given.keys().find(|k| !known.contains(&k.as_str())) {
-        bail!("unknown flag --{unknown}; flags: --{}", known.join(", --"));
-    }
     Ok(Args {
         systems,
         models: list("models", "topomad,topomad-nograph,pca,usad"),
