@@ -111,6 +111,13 @@ def control_handler(counters: Counters, faults: Faults, kinds: tuple[str, ...], 
     return Handler
 
 
+def serve_http(port: int, handler) -> None:
+    """Serves `handler` on 127.0.0.1:`port`, a thread per request, until the process ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
 def run_front(port: int, upstream: str) -> None:
     """GET /buy calls the app (through the proxy) and answers with its result."""
     counters, faults = Counters(), Faults()
@@ -129,9 +136,7 @@ def run_front(port: int, upstream: str) -> None:
         finally:
             counters.record(time.perf_counter() - started, ok)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), control_handler(counters, faults, ("cpu-hog", "memory-pressure"), serve))
-    server.daemon_threads = True
-    server.serve_forever()
+    serve_http(port, control_handler(counters, faults, ("cpu-hog", "memory-pressure"), serve))
 
 
 def run_app(port: int, dsn: str, redis_url: str) -> None:
@@ -184,9 +189,7 @@ def run_app(port: int, dsn: str, redis_url: str) -> None:
         finally:
             counters.record(time.perf_counter() - started, ok)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), control_handler(counters, faults, ("cpu-hog", "memory-pressure"), serve))
-    server.daemon_threads = True
-    server.serve_forever()
+    serve_http(port, control_handler(counters, faults, ("cpu-hog", "memory-pressure"), serve))
 
 
 def run_proxy(port: int, control: int, upstream_port: int, delay_ms: float) -> None:

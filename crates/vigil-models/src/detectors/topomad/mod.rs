@@ -397,30 +397,24 @@ impl Detector for Topomad {
                 }
             }
         });
-        let total: Vec<f64> = match c.system_score {
-            SystemScore::Sum => contributions
-                .chunks_exact(m)
-                .map(|row| row.iter().map(|&v| v as f64).sum())
-                .collect(),
-            SystemScore::Max => {
-                let component = topology.component_of_column();
-                contributions
-                    .chunks_exact(m)
-                    .map(|row| {
-                        let mut sums = vec![0.0f64; n];
-                        for (v, &j) in row.iter().zip(&component) {
-                            sums[j] += *v as f64;
-                        }
-                        sums.into_iter().fold(f64::NEG_INFINITY, f64::max)
-                    })
-                    .collect()
-            }
-        };
-        Ok(Scores {
-            total,
-            per_metric: contributions,
-            n_metrics: m,
-        })
+        let scores = Scores::from_contributions(contributions, m);
+        if c.system_score == SystemScore::Sum {
+            return Ok(scores);
+        }
+        // The largest component's summed error.
+        let component = topology.component_of_column();
+        let total = scores
+            .per_metric
+            .chunks_exact(m)
+            .map(|row| {
+                let mut sums = vec![0.0f64; n];
+                for (v, &j) in row.iter().zip(&component) {
+                    sums[j] += *v as f64;
+                }
+                sums.into_iter().fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect();
+        Ok(Scores { total, ..scores })
     }
 
     nn::fitted_checkpoints!();
