@@ -32,7 +32,8 @@ pub struct MtsInput<'a> {
     /// Optional per-step labels of training data (0 normal, anything else anomalous), `T` of
     /// them: operators' feedback for a fine-tune. Detectors that learn from them
     /// ([`Detector::learns_from_labels`]) leave out of training every window that holds a
-    /// step labelled anomalous, so that what an operator flagged is not learnt as normal.
+    /// step labelled anomalous, so that what an operator flagged is not learnt as normal —
+    /// except supervised ones ([`Detector::supervised`]), which learn to classify them.
     pub labels: Option<&'a [u8]>,
     /// Optional per-step weights of training data (finite, zero or more), `T` of them: how much
     /// each step counts in a fit (an operator's recent feedback counting more than old data,
@@ -359,6 +360,14 @@ pub trait Detector: Send + Sync {
     /// labelled anomalous are left out of training); classical ones fit on every window and
     /// say so here, so that a fine-tune with labels is refused rather than silently unlabelled.
     fn learns_from_labels(&self) -> bool {
+        false
+    }
+
+    /// Whether fitting learns *from* labels as its targets (a classifier: MTAD-FL's Local and
+    /// Transfer models). Such a detector refuses a fit without [`MtsInput::labels`] or without
+    /// a step labelled anomalous; `pipeline::train` gives it the training series' labels, which
+    /// the others never see at training.
+    fn supervised(&self) -> bool {
         false
     }
 

@@ -11,6 +11,7 @@ pub mod detector;
 pub mod detectors;
 pub mod error;
 pub mod experiment;
+pub mod federated;
 pub mod hac;
 pub mod memory;
 pub mod model_bytes;

@@ -190,6 +190,7 @@ pub fn train(
     // The normaliser sees the whole series (held-out steps included: it is label-free, and
     // the calibration scores must come from inputs in the range the model was fitted for).
     let normaliser = Normaliser::fit(spec.normaliser, &series);
+    let series_labels = series.labels.take();
     let series = Prepared::new(series, &normaliser)?;
     let input = MtsInput {
         topology: spec.topology.as_ref(),
@@ -205,8 +206,11 @@ pub fn train(
             spec.calibration_share,
         )?;
     }
+    let labels = supervised_labels(detector.as_ref(), series_labels.as_deref())?
+        .map(|labels| &labels[..fitted_steps]);
     let fit_input = MtsInput {
         values: &input.values[..fitted_steps * input.n_metrics],
+        labels,
         ..input
     };
     let options = FitOptions {
@@ -232,7 +236,7 @@ pub fn train(
         epochs: summary.epochs,
         final_loss: summary.final_loss,
         train_seconds,
-        labelled_anomalous: 0,
+        labelled_anomalous: labels.map_or(0, |l| l.iter().filter(|&&v| v != 0).count()),
         calibration_steps: held_out,
     };
     let manifest = new_manifest(detector.as_ref(), spec, normaliser, &series, training);
@@ -241,6 +245,23 @@ pub fn train(
         manifest,
         calibration,
     })
+}
+
+/// The training labels a fit of `detector` sees: a supervised detector's, which it needs; none
+/// for the others, which fit on every window as normal, as they always have.
+fn supervised_labels<'a>(
+    detector: &dyn Detector,
+    labels: Option<&'a [u8]>,
+) -> Result<Option<&'a [u8]>> {
+    match (detector.supervised(), labels) {
+        (false, _) => Ok(None),
+        (true, Some(labels)) => Ok(Some(labels)),
+        (true, None) => Err(ModelError::config(
+            detector.kind(),
+            "this detector learns from labels and the training data has no label column; give \
+             a training file with a `label` column (1 marks an anomalous step)",
+        )),
+    }
 }
 
 /// Refuses a calibration share that leaves too little on either side: the thresholds need 20
@@ -302,8 +323,12 @@ pub fn transfer_from(
     check_window(base.detector.window(), series.len(), "the entity's series")?;
     let normaliser = Normaliser::fit(spec.normaliser, &series);
     let m = series.n_metrics();
+    let series_labels = series.labels.take();
     let series = Prepared::new(series, &normaliser)?;
-    let input = series.input();
+    let input = MtsInput {
+        labels: supervised_labels(base.detector.as_ref(), series_labels.as_deref())?,
+        ..series.input()
+    };
     let options = |frozen_groups: Vec<String>| FitOptions {
         seed: spec.seed,
         epochs: spec.epochs,

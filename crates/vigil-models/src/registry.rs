@@ -11,6 +11,7 @@ use crate::detectors::gon::{Gon, GonConfig};
 use crate::detectors::iforest::{Iforest, IforestConfig};
 use crate::detectors::interfusion::{InterFusion, InterFusionConfig};
 use crate::detectors::lstm_ndt::{LstmNdt, LstmNdtConfig};
+use crate::detectors::mtad_fl::{MtadLocal, MtadLocalConfig, MtadTransfer, MtadTransferConfig};
 use crate::detectors::ocsvm::{Ocsvm, OcsvmConfig};
 use crate::detectors::omni_anomaly::{OmniAnomaly, OmniAnomalyConfig};
 use crate::detectors::pca::{Pca, PcaConfig};
@@ -36,6 +37,9 @@ pub struct DetectorInfo {
     pub layer_groups: Vec<crate::detector::LayerGroup>,
     /// Whether `vigil tune` can fine-tune it (with labels).
     pub fine_tunes: bool,
+    /// Whether it learns from training labels as targets (a classifier): it needs labelled
+    /// training data.
+    pub supervised: bool,
 }
 
 /// The detector `vigil train` uses when none is named.
@@ -98,6 +102,10 @@ registry! {
         "InterFusion: hierarchical VAE with temporal and inter-metric embeddings, MCMC imputation at scoring (Li et al., KDD 2021)";
     Anotuner, AnotunerConfig,
         "AnoTuner: CVAE conditioned on each window's STL trend and season, fine-tuned from feedback with the label-aware ELBO, false-negative augmentation and TSAL (Sun et al.)";
+    MtadLocal, MtadLocalConfig,
+        "MTAD-FL's Local model: supervised 1-D CNN classifier over the metrics, trained on labelled data (Hao et al., ICSOC 2023 workshops; needs training labels)";
+    MtadTransfer, MtadTransferConfig,
+        "MTAD-FL's Transfer model: the Local model's convolutions with squeeze-excitation and external attention, receives a peer's hidden layers by LGF-PKT (Hao et al.; needs training labels)";
     Topomad, TopomadConfig,
         "TopoMAD: graph-convolutional LSTM VAE over a system's components and call graph, scores per component localise the fault (He et al., TNNLS 2020; needs --topology)";
 }
@@ -114,6 +122,7 @@ pub fn detectors() -> Vec<DetectorInfo> {
                 defaults: (e.defaults)(),
                 layer_groups: detector.layer_groups(),
                 fine_tunes: detector.continues_training(),
+                supervised: detector.supervised(),
             }
         })
         .collect()

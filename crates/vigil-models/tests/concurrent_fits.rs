@@ -12,7 +12,7 @@ mod small;
 #[path = "support/periodic.rs"]
 #[allow(dead_code)]
 mod support;
-use small::quick_config;
+use small::{quick_config, training_input, training_labels};
 use support::{periodic, periodic_with_burst};
 
 fn fit_and_score(name: &str, seed: u64) -> Scores {
@@ -23,7 +23,9 @@ fn fit_and_score(name: &str, seed: u64) -> Scores {
         seed,
         ..FitOptions::default()
     };
-    det.fit(&MtsInput::new(&train, 3), &options).unwrap();
+    let labels = training_labels(name, train.len() / 3);
+    det.fit(&training_input(&train, 3, &labels), &options)
+        .unwrap();
     det.score(&MtsInput::new(&test, 3)).unwrap()
 }
 

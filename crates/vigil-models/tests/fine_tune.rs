@@ -11,7 +11,7 @@ mod small;
 #[path = "support/periodic.rs"]
 #[allow(dead_code)]
 mod support;
-use small::{quick_config, small_config, NEURAL_DETECTORS};
+use small::{quick_config, small_config, training_labels, NEURAL_DETECTORS};
 use support::{periodic, periodic_with_burst, BURST};
 
 fn series(values: Vec<f32>, labels: Option<Vec<u8>>) -> Series {
@@ -28,7 +28,8 @@ fn trained(name: &str, config: serde_json::Value) -> TrainedModel {
         seed: 1,
         ..TrainSpec::default()
     };
-    vigil_models::train(series(periodic(600), None), &spec, None).unwrap()
+    let labels = training_labels(name, 600);
+    vigil_models::train(series(periodic(600), labels), &spec, None).unwrap()
 }
 
 /// [`periodic`] over `n` steps with the shape of [`BURST`] repeated every 100 steps, and labels

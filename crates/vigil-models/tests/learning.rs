@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex};
 use vigil_models::{registry, FitOptions, MtsInput};
 
 #[path = "support/small.rs"]
+#[allow(dead_code)]
 mod small;
 #[path = "support/periodic.rs"]
 mod support;
-use small::{quick_config, small_config, NEURAL_DETECTORS};
+use small::{quick_config, small_config, training_input, training_labels, NEURAL_DETECTORS};
 use support::{mean_over, periodic, periodic_with_burst, BURST, NORMAL};
 
 fn losses(name: &str, config: serde_json::Value) -> Vec<f64> {
@@ -325,7 +326,9 @@ fn streaming_scores_equal_batch_scores_for_every_detector() {
             seed: 5,
             ..FitOptions::default()
         };
-        det.fit(&MtsInput::new(&train, 3), &options).unwrap();
+        let labels = training_labels(info.name, train.len() / 3);
+        det.fit(&training_input(&train, 3, &labels), &options)
+            .unwrap();
         let batch = det.score(&MtsInput::new(&test, 3)).unwrap();
         let w = det.window();
         for t in [w - 1, 252, 299] {
@@ -349,8 +352,11 @@ fn transfer_starts_from_the_base_model() {
     use vigil_core::Series;
     use vigil_models::{transfer, TrainSpec, Transfer};
     let values: Vec<f64> = periodic(600).into_iter().map(f64::from).collect();
-    let series = || Series::new(vec!["a".into(), "b".into(), "c".into()], values.clone()).unwrap();
     for name in NEURAL_DETECTORS {
+        let series = || Series {
+            labels: training_labels(name, values.len() / 3),
+            ..Series::new(vec!["a".into(), "b".into(), "c".into()], values.clone()).unwrap()
+        };
         let mut config = small_config(name);
         config["epochs"] = serde_json::json!(1);
         let spec = TrainSpec {
@@ -401,7 +407,8 @@ fn eight_threads_scoring_one_model_at_once_equal_serial_scoring() {
     for info in registry::detectors() {
         let config = quick_config(info.name);
         let mut det = registry::build(info.name, Some(&config)).unwrap();
-        det.fit(&MtsInput::new(&train, 3), &FitOptions::default())
+        let labels = training_labels(info.name, train.len() / 3);
+        det.fit(&training_input(&train, 3, &labels), &FitOptions::default())
             .unwrap();
         let det: &dyn vigil_models::Detector = det.as_ref();
         shareable(det);

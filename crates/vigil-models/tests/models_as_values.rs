@@ -7,12 +7,13 @@ use vigil_core::Series;
 use vigil_models::{registry, DirStore, MemoryStore, ModelStore, TrainSpec, TrainedModel};
 
 #[path = "support/small.rs"]
+#[allow(dead_code)]
 mod small;
 // The series helpers; the ranking checks (NORMAL, mean_over) are learning.rs's.
 #[allow(dead_code)]
 #[path = "support/periodic.rs"]
 mod support;
-use small::{quick_config, NEURAL_DETECTORS};
+use small::{quick_config, training_labels, NEURAL_DETECTORS};
 use support::{periodic, periodic_with_burst};
 
 fn series(values: Vec<f32>) -> Series {
@@ -27,7 +28,11 @@ fn trained(name: &str, seed: u64) -> TrainedModel {
         seed,
         ..TrainSpec::default()
     };
-    vigil_models::train(series(periodic(400)), &spec, None).unwrap()
+    let train = Series {
+        labels: training_labels(name, 400),
+        ..series(periodic(400))
+    };
+    vigil_models::train(train, &spec, None).unwrap()
 }
 
 fn same_bits(a: &vigil_models::Scores, b: &vigil_models::Scores) -> bool {

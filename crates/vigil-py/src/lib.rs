@@ -5,6 +5,7 @@
 
 mod arrays;
 mod errors;
+mod federated;
 mod fleet;
 mod metrics;
 mod model;
@@ -61,6 +62,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(detectors_json, m)?)?;
     m.add_function(wrap_pyfunction!(read_series, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(federated::average, m)?)?;
+    m.add_function(wrap_pyfunction!(federated::rank, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::cluster, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::train_base, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::place_entity, m)?)?;

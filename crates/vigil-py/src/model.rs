@@ -15,7 +15,7 @@ use vigil_models::{TrainSpec, TrainedModel};
 
 #[pyclass(frozen, module = "vigil._native", name = "Model")]
 pub struct Model {
-    trained: TrainedModel,
+    pub(crate) trained: TrainedModel,
 }
 
 /// The scores of a series: the total per step, and each metric's contribution per step.
@@ -27,7 +27,7 @@ impl Model {
     /// normaliser, held-out calibration and seed give the same model.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (x, metric_names, detector, config_json, seed, normaliser, missing, calibration_share, threshold, threshold_params_json))]
+    #[pyo3(signature = (x, metric_names, detector, config_json, seed, normaliser, missing, calibration_share, threshold, threshold_params_json, labels=None))]
     fn train(
         py: Python<'_>,
         x: PyReadonlyArrayDyn<'_, f64>,
@@ -40,6 +40,7 @@ impl Model {
         calibration_share: f64,
         threshold: &str,
         threshold_params_json: &str,
+        labels: Option<PyReadonlyArrayDyn<'_, i64>>,
     ) -> PyResult<Model> {
         let spec = TrainSpec {
             detector,
@@ -53,7 +54,12 @@ impl Model {
             topology: None,
         };
         let method = threshold_method(threshold, threshold_params_json)?;
-        let series = series_of(matrix(x, "X")?, metric_names)?;
+        let mut series = series_of(matrix(x, "X")?, metric_names)?;
+        // Only supervised detectors (MTAD-FL's classifiers) learn from training labels; the
+        // pipeline keeps them from the others.
+        if let Some(labels) = labels {
+            series.labels = Some(step_labels(labels, series.len())?);
+        }
         let mut trained = py
             .detach(move || vigil_models::train(series, &spec, None))
             .map_err(model_error)?;
@@ -104,6 +110,51 @@ impl Model {
             vector_out(py, decision.thresholds),
             vector_out(py, decision.alarms),
         ))
+    }
+
+    /// A copy trained further on `x` (the model's normaliser, warm from its weights) as
+    /// `vigil tune` does: `labels` are what a supervised detector learns to classify (and
+    /// what the others leave out of training), `epochs` overrides the config's.
+    #[pyo3(signature = (x, labels=None, epochs=None, seed=0))]
+    fn fine_tune(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArrayDyn<'_, f64>,
+        labels: Option<PyReadonlyArrayDyn<'_, i64>>,
+        epochs: Option<usize>,
+        seed: u64,
+    ) -> PyResult<Model> {
+        let mut series = self.series_for(matrix(x, "X")?)?;
+        if let Some(labels) = labels {
+            series.labels = Some(step_labels(labels, series.len())?);
+        }
+        let spec = vigil_models::TuneSpec {
+            epochs,
+            seed,
+            ..vigil_models::TuneSpec::default()
+        };
+        let trained = &self.trained;
+        py.detach(|| vigil_models::fine_tune(trained, series, &spec))
+            .map(|trained| Model { trained })
+            .map_err(model_error)
+    }
+
+    /// The parameters whose module path contains one of `groups` (all when empty), as a dict
+    /// of float32 arrays by name: what federated training sends.
+    #[pyo3(signature = (groups = Vec::new()))]
+    fn export_tensors<'py>(
+        &self,
+        py: Python<'py>,
+        groups: Vec<String>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        crate::federated::export(py, &self.trained, &groups)
+    }
+
+    /// A copy with the parameters in `tensors` (a dict from `export_tensors` of a model of the
+    /// same detector and config) set and the others kept; a name it lacks or another shape is
+    /// refused. The calibration scores stay this model's.
+    fn with_tensors(&self, tensors: &Bound<'_, pyo3::types::PyDict>) -> PyResult<Model> {
+        crate::federated::with_tensors(&self.trained, tensors).map(|trained| Model { trained })
     }
 
     /// The whole model as bytes (the tar archive of its model directory).
@@ -165,6 +216,18 @@ impl Model {
     fn window(&self) -> usize {
         self.trained.detector.window()
     }
+}
+
+/// `labels` as one 0/1 label per step of a series of `steps` steps.
+fn step_labels(labels: PyReadonlyArrayDyn<'_, i64>, steps: usize) -> PyResult<Vec<u8>> {
+    let labels = crate::arrays::flags(labels, "y")?;
+    if labels.len() != steps {
+        return Err(invalid(format!(
+            "y has {} labels but X has {steps} steps (rows); give one label per step",
+            labels.len()
+        )));
+    }
+    Ok(labels)
 }
 
 impl Model {

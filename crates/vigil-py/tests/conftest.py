@@ -56,7 +56,26 @@ QUICK_CONFIGS = {
             "edges": [[0, 1], [1, 2]],
         },
     },
+    "mtad-local": {
+        "conv1_filters": 8, "conv2_filters": 16, "conv3_filters": 8, "epochs": 1,
+        "batch_size": 32, "learning_rate": 0.01,
+    },
+    "mtad-transfer": {
+        "conv1_filters": 8, "conv2_filters": 16, "conv3_filters": 8, "epochs": 1,
+        "batch_size": 32, "learning_rate": 0.01,
+    },
 }
+
+# The detectors that learn from training labels (MTAD-FL's classifiers).
+SUPERVISED = {"mtad-local", "mtad-transfer"}
+
+
+def training_labels(name: str, steps: int):
+    """Labels for a supervised detector's training data (every 20th step from the 7th marked
+    anomalous: both classes to learn), None for the others."""
+    if name not in SUPERVISED:
+        return None
+    return (np.arange(steps) % 20 == 7).astype(np.int64)
 
 
 def periodic_series(steps: int, metrics: int, seed: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import vigil
-from conftest import QUICK_CONFIGS
+from conftest import QUICK_CONFIGS, training_labels
 
 SEED = 3
 
@@ -21,12 +21,15 @@ def test_the_quick_configs_cover_every_registered_detector():
     assert sorted(QUICK_CONFIGS) == sorted(d["name"] for d in vigil.detectors())
 
 
-def write_csv(path: pathlib.Path, x: np.ndarray) -> None:
+def write_csv(path: pathlib.Path, x: np.ndarray, labels=None) -> None:
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow([f"m{j}" for j in range(x.shape[1])])
+        out.writerow([f"m{j}" for j in range(x.shape[1])] + (["label"] if labels is not None else []))
         # repr is the shortest text that reads back as the same float64 (so does Rust's).
-        out.writerows([[repr(float(v)) for v in row] for row in x])
+        rows = [[repr(float(v)) for v in row] for row in x]
+        if labels is not None:
+            rows = [row + [str(int(label))] for row, label in zip(rows, labels)]
+        out.writerows(rows)
 
 
 def read_detect_csv(path: pathlib.Path, metrics: int) -> dict[str, np.ndarray]:
@@ -61,7 +64,8 @@ def cli(vigil_bin: pathlib.Path, *args: str) -> None:
 def test_python_and_the_cli_give_the_same_scores_and_alarms(name, series, vigil_bin, tmp_path):
     train, test, _ = series
     config = QUICK_CONFIGS[name]
-    write_csv(tmp_path / "train.csv", train)
+    y = training_labels(name, len(train))
+    write_csv(tmp_path / "train.csv", train, y)
     write_csv(tmp_path / "test.csv", test)
     toml = [f"detector = {json.dumps(name)}", f"seed = {SEED}", "[detector_config]"]
     toml += [f"{key} = {toml_value(value)}" for key, value in config.items()]
@@ -73,7 +77,7 @@ def test_python_and_the_cli_give_the_same_scores_and_alarms(name, series, vigil_
         "--output", str(tmp_path / "scores.csv"))
     expected = read_detect_csv(tmp_path / "scores.csv", test.shape[1])
 
-    detector = vigil.Detector(name, seed=SEED, **config).fit(train)
+    detector = vigil.Detector(name, seed=SEED, **config).fit(train, y)
     scores = detector.score(test)
     assert scores.total.dtype == np.float64 and scores.per_metric.dtype == np.float32
     assert scores.per_metric.shape == test.shape

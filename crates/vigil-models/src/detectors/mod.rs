@@ -11,6 +11,7 @@ pub mod gon;
 pub mod iforest;
 pub mod interfusion;
 pub mod lstm_ndt;
+pub mod mtad_fl;
 pub mod ocsvm;
 pub mod omni_anomaly;
 pub mod pca;

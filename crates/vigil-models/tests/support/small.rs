@@ -1,7 +1,7 @@
 //! Detector configs small enough for the tests' short periodic series.
 
 /// The detectors with layers to transfer: every neural one.
-pub const NEURAL_DETECTORS: [&str; 14] = [
+pub const NEURAL_DETECTORS: [&str; 16] = [
     "usad",
     "tranad",
     "rnn-vae",
@@ -16,7 +16,35 @@ pub const NEURAL_DETECTORS: [&str; 14] = [
     "gon",
     "anotuner",
     "topomad",
+    "mtad-local",
+    "mtad-transfer",
 ];
+
+/// The detectors that learn from training labels as their targets (MTAD-FL's classifiers).
+pub const SUPERVISED: [&str; 2] = ["mtad-local", "mtad-transfer"];
+
+/// The training labels `name` needs on a series of `steps` steps: every 20th step from the 7th
+/// marked anomalous for a supervised detector (enough for it to have both classes to learn;
+/// the tests that use this ask what a model *is* — deterministic, shareable, transferable —
+/// not how well it learns), `None` for the others, which train without labels.
+pub fn training_labels(name: &str, steps: usize) -> Option<Vec<u8>> {
+    SUPERVISED
+        .contains(&name)
+        .then(|| (0..steps).map(|t| u8::from(t % 20 == 7)).collect())
+}
+
+/// `values` (`m` metrics) as a fit's input, with `labels` when there are some.
+pub fn training_input<'a>(
+    values: &'a [f32],
+    m: usize,
+    labels: &'a Option<Vec<u8>>,
+) -> vigil_models::MtsInput<'a> {
+    let input = vigil_models::MtsInput::new(values, m);
+    match labels {
+        Some(labels) => input.with_labels(labels),
+        None => input,
+    }
+}
 
 /// Configs that fit this small series. USAD learns to reconstruct almost only in epoch 1 (later
 /// epochs weight reconstruction by 1/n), so on 2,000 points it needs small batches to take
@@ -71,6 +99,10 @@ pub fn small_config(name: &str) -> serde_json::Value {
                 "components": ["a", "b", "c"], "metrics": ["value"], "columns": [0, 1, 2],
                 "edges": [[0, 1], [1, 2]]
             }
+        }),
+        "mtad-local" | "mtad-transfer" => serde_json::json!({
+            "conv1_filters": 8, "conv2_filters": 16, "conv3_filters": 8,
+            "epochs": 3, "batch_size": 32, "learning_rate": 0.01
         }),
         _ => serde_json::json!({"window": 5}),
     }

@@ -18,7 +18,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from . import fleet, metrics, thresholds
+from . import federated, fleet, metrics, thresholds
 from ._detector import Detector, Scores, detectors
 from ._native import __version__
 
@@ -40,6 +40,6 @@ def set_threads(threads: int) -> None:
 
 
 __all__ = [
-    "Detector", "Scores", "detectors", "fleet", "metrics", "read_series", "set_threads", "thresholds",
+    "Detector", "Scores", "detectors", "federated", "fleet", "metrics", "read_series", "set_threads", "thresholds",
     "__version__",
 ]

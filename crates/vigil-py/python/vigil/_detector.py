@@ -31,7 +31,8 @@ class Scores:
 
 def detectors() -> list[dict[str, Any]]:
     """Every registered detector: ``name``, ``summary`` (with its paper), ``defaults`` (every
-    config key it accepts), ``layer_groups`` and ``fine_tunes``."""
+    config key it accepts), ``layer_groups``, ``fine_tunes`` and ``supervised`` (it learns
+    from training labels: ``fit(X, y)``)."""
     return json.loads(_native.detectors_json())
 
 
@@ -100,8 +101,10 @@ class Detector:
 
     def fit(self, X: Any, y: Any = None, metric_names: Optional[Sequence[str]] = None) -> "Detector":
         """Trains on ``X`` (steps × metrics: a NumPy array, a list of rows or a DataFrame, whose
-        columns name the metrics). ``y`` is ignored: vigil's detectors learn without labels
-        (the argument is there for scikit-learn's pipelines). Returns ``self``."""
+        columns name the metrics). ``y`` (0/1 per step) is what the supervised detectors
+        (``mtad-local``, ``mtad-transfer``: ``supervised`` in ``vigil.detectors()``) learn to
+        classify, and they need it; the others learn without labels and ignore it (the
+        argument is there for scikit-learn's pipelines). Returns ``self``."""
         names = list(metric_names) if metric_names is not None else _arrays.column_names(X)
         rule = self._rule()
         self.model_ = _native.Model.train(
@@ -115,6 +118,7 @@ class Detector:
             float(self.calibration_share),
             rule.name,
             rule.params_json(),
+            _arrays.flags(y, "y") if y is not None and _supervised(self.name) else None,
         )
         return self
 
@@ -170,6 +174,30 @@ class Detector:
     def window(self) -> int:
         """Steps of context each score looks at."""
         return self._fitted().window
+
+    def fine_tune(self, X: Any, y: Any = None, *, epochs: Optional[int] = None, seed: int = 0) -> "Detector":
+        """A new detector trained further on ``X`` from this one's weights, as ``vigil tune``
+        does (this model's normaliser; ``y``, 0/1 per step, is what a supervised detector
+        learns and what the others leave out of training). A federated round's local training."""
+        model = self._fitted().fine_tune(
+            _arrays.values(X, "X"),
+            _arrays.flags(y, "y") if y is not None else None,
+            None if epochs is None else _arrays.count(epochs, "epochs"),
+            _arrays.count(seed, "seed"),
+        )
+        return type(self)._of_model(model)
+
+    def export_tensors(self, groups: Optional[Sequence[str]] = None) -> dict[str, np.ndarray]:
+        """The fitted parameters whose module path contains one of ``groups`` (all of them
+        without), as float32 arrays by name: what federated training sends."""
+        return self._fitted().export_tensors(list(groups or []))
+
+    def with_tensors(self, tensors: dict[str, np.ndarray]) -> "Detector":
+        """A new detector with the parameters in ``tensors`` (from ``export_tensors`` of a model
+        of the same detector and config) set and every other kept; a name this model lacks or
+        another shape raises ``ValueError`` and nothing changes."""
+        arrays = {str(k): np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+        return type(self)._of_model(self._fitted().with_tensors(arrays))
 
     def to_bytes(self) -> bytes:
         """The whole model as bytes (a tar archive of its model directory: ``tar -x`` gives a
@@ -241,6 +269,11 @@ def _config_keys(name: str) -> set[str]:
     if name not in found:
         raise ValueError(f"unknown detector `{name}`; known detectors: {', '.join(found)}")
     return set(found[name]["defaults"])
+
+
+def _supervised(name: str) -> bool:
+    """Whether detector ``name`` learns from training labels (and so reads ``fit``'s ``y``)."""
+    return any(d["name"] == name and d["supervised"] for d in detectors())
 
 
 def _as_threshold(threshold: Union[str, Threshold]) -> Threshold:
