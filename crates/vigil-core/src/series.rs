@@ -202,7 +202,8 @@ pub fn default_metric_names(n: usize) -> Vec<String> {
 pub struct Entity {
     /// Entity name (e.g. `machine-1-6`).
     pub name: String,
-    /// Training series (assumed mostly normal; labels, when present, are not used for fitting).
+    /// Training series (assumed mostly normal; labels, when present, are used for fitting only
+    /// by supervised detectors, which learn to classify them).
     pub train: Series,
     /// Test series, usually with labels.
     pub test: Series,

@@ -15,6 +15,8 @@
 //!
 //! Methods (`--methods`):
 //! - `local`, `transfer`: single-task, each node alone.
+//! Every federated method starts all nodes from one network (drawn from a seed they share, as a
+//! server broadcasts its first model); each node's batches follow a seed of its own.
 //! - `mtad-fl-euclidean`, `mtad-fl-cosine`, `mtad-fl-combined`: per round, every node trains
 //!   its Local model (warm from the last round), sends its hidden layers; LGF-PKT ranks peers
 //!   by that distance; each node loads its nearest peer's hidden layers into its Transfer model
@@ -232,6 +234,15 @@ impl Run<'_> {
         Ok(registry::build(kind, Some(&self.config()))?)
     }
 
+    /// A `kind` network for node `i` drawn from one seed shared by every node: federated
+    /// training starts all nodes from one broadcast model (averaging, or measuring distances
+    /// between, networks drawn independently compares unrelated filters).
+    fn broadcast(&self, kind: &str, i: usize) -> anyhow::Result<Box<dyn Detector>> {
+        let mut det = self.fresh(kind)?;
+        self.fit_with_seed(det.as_mut(), i, false, Some(0), self.args.seed * 1000 + 999)?;
+        Ok(det)
+    }
+
     /// Trains `det` on node `i` (warm when asked); returns the seconds it took.
     fn fit(
         &self,
@@ -240,10 +251,22 @@ impl Run<'_> {
         warm: bool,
         epochs: Option<usize>,
     ) -> anyhow::Result<f64> {
+        self.fit_with_seed(det, i, warm, epochs, self.args.seed * 1000 + i as u64)
+    }
+
+    /// [`Self::fit`] with the fit's seed (batch order) given.
+    fn fit_with_seed(
+        &self,
+        det: &mut dyn Detector,
+        i: usize,
+        warm: bool,
+        epochs: Option<usize>,
+        seed: u64,
+    ) -> anyhow::Result<f64> {
         let node = &self.nodes[i];
         let input = MtsInput::new(&node.train, node.metrics).with_labels(&node.train_labels);
         let options = FitOptions {
-            seed: self.args.seed * 1000 + i as u64,
+            seed,
             warm_start: warm,
             epochs,
             ..FitOptions::default()
@@ -296,25 +319,21 @@ impl Run<'_> {
             .collect();
         let n = self.nodes.len();
         let mut locals: Vec<Box<dyn Detector>> = (0..n)
-            .map(|_| self.fresh("mtad-local"))
+            .map(|i| self.broadcast("mtad-local", i))
             .collect::<anyhow::Result<_>>()?;
         let mut transfers: Vec<Box<dyn Detector>> = (0..n)
-            .map(|_| self.fresh("mtad-transfer"))
+            .map(|i| self.broadcast("mtad-transfer", i))
             .collect::<anyhow::Result<_>>()?;
         for round in 1..=self.args.rounds {
             let mut seconds = vec![0.0; n];
             let mut uploads: Vec<NamedTensors> = Vec::new();
             for i in 0..n {
-                seconds[i] += self.fit(locals[i].as_mut(), i, round > 1, None)?;
+                seconds[i] += self.fit(locals[i].as_mut(), i, true, None)?;
                 uploads.push(locals[i].export_tensors(&hidden)?);
             }
             let rankings = rank_peers(&uploads, &hidden, distance)?;
             for (i, ranking) in rankings.iter().enumerate() {
                 let peer = &uploads[ranking.nearest()];
-                if round == 1 {
-                    // A seeded start for the layers that do not travel.
-                    self.fit(transfers[i].as_mut(), i, false, Some(0))?;
-                }
                 transfers[i].import_tensors(peer, self.nodes[i].metrics)?;
                 seconds[i] += self.fit(transfers[i].as_mut(), i, true, None)?;
                 let (sent, received) = (bytes(&uploads[i]), bytes(peer));
@@ -344,12 +363,11 @@ impl Run<'_> {
         for round in 1..=self.args.rounds {
             let (mut uploads, mut seconds) = (Vec::new(), Vec::new());
             for i in 0..n {
-                let mut det = self.fresh("mtad-local")?;
+                let mut det = self.broadcast("mtad-local", i)?;
                 if let Some(g) = &global {
-                    self.fit(det.as_mut(), i, false, Some(0))?;
                     det.import_tensors(g, self.nodes[i].metrics)?;
                 }
-                seconds.push(self.fit(det.as_mut(), i, global.is_some(), None)?);
+                seconds.push(self.fit(det.as_mut(), i, true, None)?);
                 uploads.push(det.export_tensors(&[])?);
             }
             let weights: Vec<f64> = self
@@ -359,8 +377,7 @@ impl Run<'_> {
                 .collect();
             let averaged = federated_average(&uploads, &weights)?;
             for i in 0..n {
-                let mut det = self.fresh("mtad-local")?;
-                self.fit(det.as_mut(), i, false, Some(0))?;
+                let mut det = self.broadcast("mtad-local", i)?;
                 det.import_tensors(&averaged, self.nodes[i].metrics)?;
                 if fine_tune {
                     let tune_epochs = (self.args.epochs / 4).max(1);

@@ -206,7 +206,7 @@ pub fn train(
             spec.calibration_share,
         )?;
     }
-    let labels = supervised_labels(detector.as_ref(), series_labels.as_deref())?
+    let labels = supervised_labels(detector.as_ref(), series_labels.as_deref(), series.steps())?
         .map(|labels| &labels[..fitted_steps]);
     let fit_input = MtsInput {
         values: &input.values[..fitted_steps * input.n_metrics],
@@ -226,8 +226,18 @@ pub fn train(
     // that continues the training series would be.
     let mut calibration =
         finite_scores(detector.score(&input)?, detector.kind(), "training series")?.total;
-    if held_out > 0 {
-        calibration.drain(..fitted_steps);
+    let calibrated_from = if held_out > 0 { fitted_steps } else { 0 };
+    calibration.drain(..calibrated_from);
+    // A supervised model's label-free threshold calibrates on the steps labelled normal: its
+    // probabilities on the labelled anomalies it learnt are not what normal looks like (as a
+    // fine-tune leaves flagged steps out of its calibration).
+    if let Some(all) = series_labels.as_deref().filter(|_| detector.supervised()) {
+        calibration = calibration
+            .into_iter()
+            .zip(&all[calibrated_from..])
+            .filter(|(_, &label)| label == 0)
+            .map(|(score, _)| score)
+            .collect();
     }
     let training = TrainingInfo {
         seed: spec.seed,
@@ -252,14 +262,19 @@ pub fn train(
 fn supervised_labels<'a>(
     detector: &dyn Detector,
     labels: Option<&'a [u8]>,
+    steps: usize,
 ) -> Result<Option<&'a [u8]>> {
     match (detector.supervised(), labels) {
         (false, _) => Ok(None),
-        (true, Some(labels)) => Ok(Some(labels)),
+        (true, Some(labels)) if labels.len() == steps => Ok(Some(labels)),
+        (true, Some(labels)) => Err(ModelError::Shape(format!(
+            "{} training labels for {steps} training steps; give one label per step",
+            labels.len()
+        ))),
         (true, None) => Err(ModelError::config(
             detector.kind(),
-            "this detector learns from labels and the training data has no label column; give \
-             a training file with a `label` column (1 marks an anomalous step)",
+            "this detector learns from labels and the training data has none; give a training \
+             file with a `label` column (1 marks an anomalous step), or `y` to Python's fit",
         )),
     }
 }
@@ -326,7 +341,11 @@ pub fn transfer_from(
     let series_labels = series.labels.take();
     let series = Prepared::new(series, &normaliser)?;
     let input = MtsInput {
-        labels: supervised_labels(base.detector.as_ref(), series_labels.as_deref())?,
+        labels: supervised_labels(
+            base.detector.as_ref(),
+            series_labels.as_deref(),
+            series.steps(),
+        )?,
         ..series.input()
     };
     let options = |frozen_groups: Vec<String>| FitOptions {

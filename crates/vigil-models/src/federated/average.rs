@@ -31,6 +31,17 @@ pub fn federated_average(models: &[NamedTensors], weights: &[f64]) -> Result<Nam
     for (i, model) in models.iter().enumerate().skip(1) {
         check_same_layout(first, model, i)?;
     }
+    for (i, model) in models.iter().enumerate() {
+        if let Some((name, _)) = model
+            .iter()
+            .find(|(_, t)| t.values.iter().any(|v| !v.is_finite()))
+        {
+            return Err(super::invalid(format!(
+                "tensor {name} of model {i} holds a value that is not finite; that node's \
+                 training diverged"
+            )));
+        }
+    }
     Ok(first
         .iter()
         .map(|(name, tensor)| {
@@ -122,6 +133,13 @@ mod tests {
             assert!(federated_average(&[model(&[1.0]), model(&[2.0])], &weights).is_err());
         }
         assert!(federated_average(&[model(&[1.0])], &[1.0, 2.0]).is_err());
+        let why = federated_average(&[model(&[1.0]), model(&[f32::NAN])], &[1.0, 1.0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.contains("model 1") && why.contains("not finite"),
+            "{why}"
+        );
         assert!(federated_average(&[], &[]).is_err());
     }
 }

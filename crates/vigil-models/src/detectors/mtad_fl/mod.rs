@@ -199,15 +199,21 @@ fn layer_groups(extra: &[&str]) -> Vec<LayerGroup> {
 }
 
 /// The window label of every window start: anomalous when its newest step is (the window
-/// classifies the step it ends at). Refuses input without labels, or whose labels hold no
-/// anomalous step to learn from.
-fn window_targets(input: &MtsInput, window: usize, kind: &str) -> Result<Vec<f32>> {
+/// classifies the step it ends at). Refuses input without labels, or — for a fit from scratch,
+/// `one_class_ok` false — whose labels hold no anomalous step to learn from (a fine-tune on
+/// feedback that marks only false positives is fine: the model knows anomalies already).
+fn window_targets(
+    input: &MtsInput,
+    window: usize,
+    kind: &str,
+    one_class_ok: bool,
+) -> Result<Vec<f32>> {
     let labels = input.labels.ok_or_else(|| {
         ModelError::config(
             kind,
             "this detector learns from labels (a supervised classifier, as MTAD-FL trains it), \
-             and the training data has none; give training data with a label column \
-             (1 marks an anomalous step)",
+             and the training data has none; give training data with a `label` column \
+             (1 marks an anomalous step), or `y` to Python's fit",
         )
     })?;
     if labels.len() != input.len() {
@@ -220,7 +226,7 @@ fn window_targets(input: &MtsInput, window: usize, kind: &str) -> Result<Vec<f32
     let targets: Vec<f32> = (window - 1..input.len())
         .map(|end| f32::from(labels[end] != 0))
         .collect();
-    if !targets.contains(&1.0) {
+    if !one_class_ok && !targets.contains(&1.0) {
         return Err(ModelError::config(
             kind,
             "the training labels mark no step anomalous, so there is nothing to learn an anomaly \
@@ -241,7 +247,8 @@ fn fit_classifier<N: Classifier>(
 ) -> Result<FitSummary> {
     let (m, w) = (input.n_metrics, t.window);
     check_window(w, input.len(), "training series")?;
-    let targets = window_targets(input, w, kind)?;
+    let warm = options.warm_start && fitted.get(m).is_ok();
+    let targets = window_targets(input, w, kind, warm)?;
     let starts: Vec<usize> = (0..targets.len()).collect();
     let weights = input.weights.map(|_| {
         starts
@@ -295,6 +302,13 @@ fn score_classifier<N: Classifier>(
     let m = input.n_metrics;
     let net = fitted.get(m)?;
     let state = crate::error::fitted(state, kind)?;
+    if state.metric_means.len() != m {
+        return Err(ModelError::Shape(format!(
+            "the {kind} model's training means are for {} metrics, the data has {m}; fit it on \
+             this data (a network imported for other metrics needs a fit before it scores)",
+            state.metric_means.len()
+        )));
+    }
     // On the autodiff device for the input gradient; frozen, so that no parameter tracks a
     // gradient and the batch norms use their running statistics, whether the network was
     // fitted here or loaded (a loaded one's norms would otherwise take the training path).

@@ -49,7 +49,7 @@ fn a_fit_without_labels_or_without_an_anomaly_is_refused_with_what_to_do() {
             .fit(&MtsInput::new(&values, M), &FitOptions::default())
             .unwrap_err()
             .to_string();
-        assert!(why.contains("label column"), "{kind}: {why}");
+        assert!(why.contains("`label` column"), "{kind}: {why}");
         let why = det
             .fit(
                 &MtsInput::new(&values, M).with_labels(&labels),
@@ -149,4 +149,42 @@ fn a_saved_model_scores_the_same_once_loaded() {
         let why = loaded.load_weights(&files, M + 1).unwrap_err().to_string();
         assert!(why.contains("retrain"), "{kind}: {why}");
     }
+}
+
+#[test]
+fn a_window_is_labelled_by_its_newest_step() {
+    let values = vec![0.0f32; 5 * M];
+    let labels = [0u8, 0, 1, 0, 0];
+    let input = MtsInput::new(&values, M).with_labels(&labels);
+    // Windows of 3 end at steps 2, 3 and 4.
+    assert_eq!(
+        window_targets(&input, 3, "mtad-local", false).unwrap(),
+        [1.0, 0.0, 0.0]
+    );
+    assert_eq!(
+        window_targets(&input, 1, "mtad-local", false).unwrap(),
+        [0.0, 0.0, 1.0, 0.0, 0.0]
+    );
+    let normal = [0u8; 5];
+    let input = MtsInput::new(&values, M).with_labels(&normal);
+    assert!(window_targets(&input, 3, "mtad-local", false).is_err());
+    // A fine-tune of a fitted model may see only normal feedback.
+    assert_eq!(
+        window_targets(&input, 3, "mtad-local", true).unwrap(),
+        [0.0; 3]
+    );
+}
+
+#[test]
+fn a_fitted_model_fine_tunes_on_feedback_that_marks_nothing_anomalous() {
+    let mut det = trained("mtad-local");
+    let (values, _) = labelled(200, 5, |_| false);
+    let normal = vec![0u8; 200];
+    let options = FitOptions {
+        warm_start: true,
+        epochs: Some(1),
+        ..FitOptions::default()
+    };
+    det.fit(&MtsInput::new(&values, M).with_labels(&normal), &options)
+        .unwrap();
 }
