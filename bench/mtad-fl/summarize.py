@@ -44,7 +44,8 @@ def main(path):
     groups = defaultdict(list)
     for r in rows:
         groups[(r["setting"], r["split"], r["epochs"])].append(r)
-    for (setting, split, epochs), runs in sorted(groups.items()):
+    # Single-task runs (more epochs per fit) before the federated ones.
+    for (setting, split, epochs), runs in sorted(groups.items(), key=lambda kv: (kv[0][:2], -kv[0][2])):
         print(f"### {setting.upper()}, {split} 70/30 split, {epochs} epochs per fit\n")
         print("| method | node | rounds | precision | recall | F1 | MCC | affiliation F1 | VUS-PR "
               "| train s | sent / received per round (kB) | paper P / R / F1 |")

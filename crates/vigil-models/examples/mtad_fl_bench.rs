@@ -15,8 +15,6 @@
 //!
 //! Methods (`--methods`):
 //! - `local`, `transfer`: single-task, each node alone.
-//! Every federated method starts all nodes from one network (drawn from a seed they share, as a
-//! server broadcasts its first model); each node's batches follow a seed of its own.
 //! - `mtad-fl-euclidean`, `mtad-fl-cosine`, `mtad-fl-combined`: per round, every node trains
 //!   its Local model (warm from the last round), sends its hidden layers; LGF-PKT ranks peers
 //!   by that distance; each node loads its nearest peer's hidden layers into its Transfer model
@@ -25,6 +23,9 @@
 //!   averages every tensor weighted by training steps; the global model detects.
 //! - `fedtl`: `fedavg`, then each node fine-tunes the global model on its own data (the
 //!   pre-trained model of FedTL-AD) and detects with that.
+//!
+//! Every federated method starts all nodes from one network (drawn from a seed they share, as a
+//! server broadcasts its first model); each node's batches follow a seed of its own.
 //!
 //! A step is alarmed when the classifier's probability of an anomaly passes 0.5 (its argmax,
 //! as the paper's classifiers decide). Prints one JSON line per (method, node, round) with
