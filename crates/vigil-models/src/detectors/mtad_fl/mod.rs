@@ -139,31 +139,25 @@ detector_config! {
     non_negative: weight_decay;
 }
 
-impl MtadLocalConfig {
-    fn training(&self) -> Training {
-        Training {
-            window: self.window,
-            filters: [self.conv1_filters, self.conv2_filters, self.conv3_filters],
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            learning_rate: self.learning_rate,
-            weight_decay: self.weight_decay,
+/// Both configs' shared fields as one [`Training`] (serde's `flatten` cannot share the fields
+/// themselves: it does not combine with `deny_unknown_fields`).
+macro_rules! training_of {
+    ($($config:ty),*) => {$(
+        impl $config {
+            fn training(&self) -> Training {
+                Training {
+                    window: self.window,
+                    filters: [self.conv1_filters, self.conv2_filters, self.conv3_filters],
+                    epochs: self.epochs,
+                    batch_size: self.batch_size,
+                    learning_rate: self.learning_rate,
+                    weight_decay: self.weight_decay,
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl MtadTransferConfig {
-    fn training(&self) -> Training {
-        Training {
-            window: self.window,
-            filters: [self.conv1_filters, self.conv2_filters, self.conv3_filters],
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            learning_rate: self.learning_rate,
-            weight_decay: self.weight_decay,
-        }
-    }
-}
+training_of!(MtadLocalConfig, MtadTransferConfig);
 
 impl Training {
     fn shape(&self, n_metrics: usize) -> Shape {
