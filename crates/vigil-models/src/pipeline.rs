@@ -65,10 +65,16 @@ impl Default for TrainSpec {
 
 impl TrainSpec {
     /// Checks what the user chose (a flag or a config-file key, with the same message): the
-    /// epoch override must train at least once. (Library callers may still fit with
-    /// `FitOptions::epochs = Some(0)`, which OmniTransfer uses to initialise a fresh network.)
+    /// epoch override must train at least once, and [`Self::validate_for_library`]'s checks.
     pub fn validate(&self) -> Result<()> {
         vigil_core::validate::positive_count("epochs", self.epochs.unwrap_or(1))?;
+        self.validate_for_library()
+    }
+
+    /// What [`train`] checks: [`Self::validate`] but for the epoch override, which may be 0 for
+    /// a library caller — the network built from the seed and left untrained, as OmniTransfer
+    /// initialises a fresh network and federated nodes start from one shared network.
+    pub fn validate_for_library(&self) -> Result<()> {
         let share = self.calibration_share;
         if !(0.0..=0.5).contains(&share) {
             return Err(ModelError::Shape(format!(
@@ -183,7 +189,7 @@ pub fn train(
     spec: &TrainSpec,
     on_epoch: Option<crate::detector::EpochCallback>,
 ) -> Result<TrainedModel> {
-    spec.validate()?;
+    spec.validate_for_library()?;
     let mut detector = registry::build(&spec.detector, spec.config.as_ref())?;
     let report = clean(&mut series, spec.missing)?;
     check_window(detector.window(), series.len(), "training series")?;

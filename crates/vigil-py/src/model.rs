@@ -27,7 +27,7 @@ impl Model {
     /// normaliser, held-out calibration and seed give the same model.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (x, metric_names, detector, config_json, seed, normaliser, missing, calibration_share, threshold, threshold_params_json, labels=None))]
+    #[pyo3(signature = (x, metric_names, detector, config_json, seed, normaliser, missing, calibration_share, threshold, threshold_params_json, labels=None, epochs=None))]
     fn train(
         py: Python<'_>,
         x: PyReadonlyArrayDyn<'_, f64>,
@@ -41,6 +41,7 @@ impl Model {
         threshold: &str,
         threshold_params_json: &str,
         labels: Option<PyReadonlyArrayDyn<'_, i64>>,
+        epochs: Option<usize>,
     ) -> PyResult<Model> {
         let spec = TrainSpec {
             detector,
@@ -48,7 +49,7 @@ impl Model {
             normaliser: normaliser.parse().map_err(core_error)?,
             missing: missing.parse().map_err(core_error)?,
             seed,
-            epochs: None,
+            epochs,
             calibration_share,
             // Topology-aware detectors (topomad) are trained from the CLI or Rust for now.
             topology: None,

@@ -85,3 +85,17 @@ def test_fedavg_weighs_nodes_by_their_examples_and_refuses_mismatches():
         average([a, {"w": np.array([np.nan, 1.0], np.float32)}], [1, 1])
     with pytest.raises(ValueError, match="unknown distance"):
         rank_peers([a, b], ["w"], distance="manhattan")
+
+
+def test_nodes_drawing_one_seed_untrained_start_from_one_network():
+    # `fit(..., epochs=0)`: the network the seed draws, fitted to each node's metrics but not
+    # trained — how a federation's nodes start alike without a model being sent.
+    (x0, y0), (x1, y1) = node(1), node(2)
+    first = vigil.Detector("mtad-local", seed=5, **CONFIG).fit(x0, y0, epochs=0)
+    second = vigil.Detector("mtad-local", seed=5, **CONFIG).fit(x1, y1, epochs=0)
+    a, b = first.export_tensors(), second.export_tensors()
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    trained = first.fine_tune(x0, y0, epochs=1, seed=0).export_tensors(HIDDEN_LAYERS)
+    assert any(not np.array_equal(trained[k], a[k]) for k in trained)
+    with pytest.raises(ValueError, match="epochs"):
+        vigil.Detector("mtad-local", **CONFIG).fit(x0, y0, epochs=-1)

@@ -99,12 +99,22 @@ class Detector:
 
     # -- training and scoring ----------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None, metric_names: Optional[Sequence[str]] = None) -> "Detector":
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        metric_names: Optional[Sequence[str]] = None,
+        *,
+        epochs: Optional[int] = None,
+    ) -> "Detector":
         """Trains on ``X`` (steps × metrics: a NumPy array, a list of rows or a DataFrame, whose
         columns name the metrics). ``y`` (0/1 per step) is what the supervised detectors
         (``mtad-local``, ``mtad-transfer``: ``supervised`` in ``vigil.detectors()``) learn to
         classify, and they need it; the others learn without labels and ignore it (the
-        argument is there for scikit-learn's pipelines). Returns ``self``."""
+        argument is there for scikit-learn's pipelines). ``epochs`` overrides the config's for
+        this fit, as ``vigil train --epochs`` does; ``0`` builds the network from the seed
+        without training it (federated nodes start so from one shared network). Returns
+        ``self``."""
         names = list(metric_names) if metric_names is not None else _arrays.column_names(X)
         rule = self._rule()
         self.model_ = _native.Model.train(
@@ -119,6 +129,7 @@ class Detector:
             rule.name,
             rule.params_json(),
             _arrays.flags(y, "y") if y is not None and _supervised(self.name) else None,
+            None if epochs is None else _arrays.count(epochs, "epochs"),
         )
         return self
 

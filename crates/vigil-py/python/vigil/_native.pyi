@@ -23,6 +23,7 @@ class Model:
         threshold: str,
         threshold_params_json: str,
         labels: Optional[I64] = None,
+        epochs: Optional[int] = None,
     ) -> Model: ...
     def score(self, x: F64) -> tuple[F64, npt.NDArray[np.float32]]: ...
     def decide(

@@ -1,0 +1,110 @@
+"""The ClientApp every SuperNode runs: it trains and detects on the node's own data through
+vigil's Python package, and replies with named tensors and counts only.
+
+Per round (the server's strategy, ``strategies``, sends the messages):
+
+- ``mtad-fl`` (LGF-PKT): *train* — the node trains its Local model further and replies with the
+  hidden layers (``vigil.federated.HIDDEN_LAYERS``); *evaluate* — it receives the hidden layers
+  of the peer nearest to it, loads them into its Transfer model, trains that and detects with
+  it, replying with the detection's precision, recall, F1 and MCC.
+- ``fedavg`` / ``fedtl``: *train* — the node loads the global model into the shared network,
+  trains it and replies with every tensor; *evaluate* — it detects with the global model
+  (``fedtl``: after fine-tuning it on its own data).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from vigil.federated import HIDDEN_LAYERS
+
+from .node import Node
+
+# The detection measures a node reports to the server: aggregates of its alarms, no step's.
+REPORTED = ("precision", "recall", "f1", "mcc")
+
+
+def record_sent(msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
+    """Flower mod: appends what the node sends back — every array's name, shape and type, every
+    metric and config entry — to the JSON lines file ``sent-log`` of ``--node-config``, when set:
+    what an operator audits to see what left the site."""
+    reply = call_next(msg, context)
+    path = context.node_config.get("sent-log")
+    if path and not reply.has_error():
+        content = reply.content
+        entry = {
+            "type": msg.metadata.message_type,
+            "arrays": {
+                f"{key}/{name}": {"shape": list(array.shape), "dtype": array.dtype}
+                for key, record in content.array_records.items()
+                for name, array in record.items()
+            },
+            "metrics": {f"{key}/{k}": v for key, record in content.metric_records.items() for k, v in record.items()},
+            "configs": {f"{key}/{k}": v for key, record in content.config_records.items() for k, v in record.items()},
+        }
+        with open(str(path), "a") as log:
+            log.write(json.dumps(entry) + "\n")
+    return reply
+
+
+app = ClientApp(mods=[record_sent])
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    node = Node.of(context.node_config, context.run_config, context.run_id)
+    server_round = int(msg.content["config"]["server-round"])
+    node.state.begin("train", server_round)
+    if node.settings.method == "mtad-fl":
+        local = node.state.latest("local", server_round) or node.shared_network("mtad-local")
+        local = node.trained(local, server_round, "local")
+        node.state.save("local", server_round, local)
+        sent = local.export_tensors(HIDDEN_LAYERS)
+    else:
+        model = _with_global(node, msg)
+        sent = node.trained(model, server_round, "local").export_tensors()
+    content = RecordDict(
+        {"arrays": _array_record(sent), "metrics": MetricRecord({"num-examples": node.examples})}
+    )
+    return Message(content=content, reply_to=msg)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    node = Node.of(context.node_config, context.run_config, context.run_id)
+    server_round = int(msg.content["config"]["server-round"])
+    node.state.begin("evaluate", server_round)
+    if node.settings.method == "mtad-fl":
+        transfer = node.state.latest("transfer", server_round) or node.shared_network("mtad-transfer")
+        transfer = transfer.with_tensors(_tensors(msg.content["arrays"]))
+        detector = node.trained(transfer, server_round, "transfer")
+        node.state.save("transfer", server_round, detector)
+    else:
+        detector = _with_global(node, msg)
+        if node.settings.method == "fedtl":
+            detector = node.trained(detector, server_round, "fine-tune", node.settings.fine_tune_epochs())
+    results = node.detection_results(detector)
+    node.state.record(server_round, {"node": node.name, "round": server_round, **results})
+    reported = {k: float(results[k]) for k in REPORTED}
+    content = RecordDict({"metrics": MetricRecord({**reported, "num-examples": results["test_steps"]})})
+    return Message(content=content, reply_to=msg)
+
+
+def _with_global(node: Node, msg: Message):
+    """The shared network with the server's global model loaded (round 1's is empty: the shared
+    network itself)."""
+    model = node.shared_network("mtad-local")
+    tensors = _tensors(msg.content["arrays"]) if "arrays" in msg.content.array_records else {}
+    return model.with_tensors(tensors) if tensors else model
+
+
+def _tensors(record: ArrayRecord) -> dict[str, np.ndarray]:
+    return {name: array.numpy() for name, array in record.items()}
+
+
+def _array_record(tensors: dict[str, np.ndarray]) -> ArrayRecord:
+    return ArrayRecord({name: Array(np.ascontiguousarray(values)) for name, values in tensors.items()})
