@@ -32,7 +32,8 @@ OUT=$(cd "$OUT" && pwd)
 export PATH="$VENV/bin:$PATH"
 free_port() { "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pids=()
-# Each process in a session of its own, so that stopping it stops what it started too.
+# Each process in a session of its own, so that stopping it stops what it started too (the
+# SuperLink's SuperExec starts a session of its own and exits with its parent).
 trap 'for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done' EXIT
 link=$(free_port)
 FLWR_HOME=$OUT/link-home setsid flower-superlink --insecure --disable-runtime-dependency-installation --port "$link" > "$OUT/link.log" 2>&1 &

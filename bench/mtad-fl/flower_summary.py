@@ -38,8 +38,10 @@ def main(runs: list[str]) -> None:
             # per id, so they are given as the round's set of values.
             sent = sorted({v / 1000 for v in r.get("bytes_sent", {}).values()})
             received = sorted({v / 1000 for v in r.get("bytes_received", {}).values()})
-            if "bytes_received_per_node" in r:
-                received = [r["bytes_received_per_node"] / 1000]
+            if not r.get("counted"):
+                print(f"| {method} | – | {r['round']} | below the quorum: {r.get('trained', 0)} nodes trained, "
+                      f"nothing detected | | | | | | {seconds:.0f} | |")
+                continue
             traffic = f"{'/'.join(f'{v:.0f}' for v in sent)} / {'/'.join(f'{v:.0f}' for v in received)}"
             for node in sorted(by_node):
                 result = by_node[node].get(r["round"])

@@ -126,7 +126,8 @@ class Federation:
         return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "FLWR_HOME": str(home)}
 
     def _spawn(self, argv: list[str], home: Path, log: Path) -> subprocess.Popen:
-        # A session of its own, so that stopping it stops the processes it started too.
+        # A session of its own, so that stopping it stops the processes it started too (the
+        # SuperLink's SuperExec starts a session of its own and exits with its parent).
         process = subprocess.Popen(
             argv, env=self.env(home), stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
         )

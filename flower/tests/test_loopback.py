@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from federation import Federation, wait_for
-from vigil_flower.node_data import read_folder
+import vigil
+from vigil.federated import HIDDEN_LAYERS
+from vigil_flower.node_data import NodeData, read_folder
 
 SKAB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "SKAB"
 GROUPS = ("valve1", "valve2", "other")
@@ -30,7 +32,18 @@ RUN_CONFIG = {
     "quorum": 2,
     "round-timeout": 150.0,
 }
-HIDDEN = ("features.conv1.", "features.conv2.", "features.conv3.")
+
+
+def expected_upload(node) -> dict[str, list[int]]:
+    """The names and shapes of the hidden layers a node of this run sends: its shared network's."""
+    data = NodeData.of(
+        {"data-dir": str(node.data_dir), "label-column": "anomaly", "drop-columns": "datetime,changepoint"}
+    )
+    first, second, third = (int(f) for f in RUN_CONFIG["filters"].split(","))
+    network = vigil.Detector(
+        "mtad-local", seed=RUN_CONFIG["seed"], conv1_filters=first, conv2_filters=second, conv3_filters=third
+    ).fit(data.train, data.train_labels, epochs=0)
+    return {name: list(t.shape) for name, t in network.export_tensors(HIDDEN_LAYERS).items()}
 
 
 def run_federation(root: Path) -> tuple[dict, dict[str, dict[int, dict]], Federation]:
@@ -46,6 +59,9 @@ def run_federation(root: Path) -> tuple[dict, dict[str, dict[int, dict]], Federa
         killed = next(n for n in federation.nodes if n.name == KILLED)
         wait_for(lambda: "train 2" in killed.progress(), "round 2 reaching the node", 300)
         federation.kill_node(killed)
+        assert not list(killed.state_dir.glob("run-*/local.round-2.vigil")), (
+            "the kill came after the node finished round 2's training; the test needs it mid-training"
+        )
         federation.start_node(killed)
         run.wait(timeout=600)
         assert run.returncode == 0, (root / "run.log").read_text()[-3000:]
@@ -89,21 +105,26 @@ def test_the_same_seed_gives_the_same_results(two_runs):
 
 
 def test_a_node_sends_only_hidden_layer_tensors_and_counts(two_runs):
-    _, _, federation = two_runs[0]
+    server, _, federation = two_runs[0]
     for node in federation.nodes:
+        expected = expected_upload(node)
         entries = [json.loads(line) for line in node.sent_log.read_text().splitlines()]
         assert {e["type"] for e in entries} == {"train", "evaluate"}
         for entry in entries:
-            assert not entry["configs"], entry
+            assert not entry["configs"] and "error" not in entry, entry
             if entry["type"] == "train":
-                names = [name.split("/", 1)[1] for name in entry["arrays"]]
-                assert names and all(name.startswith(HIDDEN) for name in names), names
+                sent = {name.split("/", 1)[1]: a["shape"] for name, a in entry["arrays"].items()}
+                assert sent == expected
                 assert {a["dtype"] for a in entry["arrays"].values()} == {"float32"}
                 assert set(entry["metrics"]) == {"metrics/num-examples"}
             else:
                 assert not entry["arrays"], entry
                 reported = ("precision", "recall", "f1", "mcc", "num-examples")
                 assert set(entry["metrics"]) == {f"metrics/{k}" for k in reported}
+    # What the server received from each node was that much: the hidden layers' values alone
+    # (the nodes' networks have the same hidden shapes, whatever their metrics).
+    size = 4 * sum(int(np.prod(shape)) for shape in expected.values())
+    assert {v for r in server["rounds"] for v in r["bytes_sent"].values()} == {size}
 
 
 def test_the_bytes_a_node_sent_hold_no_raw_value_name_or_timestamp(two_runs):
@@ -124,9 +145,13 @@ def test_the_bytes_a_node_sent_hold_no_raw_value_name_or_timestamp(two_runs):
         for row in values[:: max(1, len(values) // 4000)]:
             patterns.add(struct.pack("<2f", *row[:2]))
             patterns.update(struct.pack("<d", v) for v in row)
-        for column in values.T:
-            pairs = np.stack([column[:-1], column[1:]], axis=1)[:: max(1, len(column) // 2000)]
-            patterns.update(struct.pack("<2f", *pair) for pair in pairs)
+        # The values as the node's model sees them too: scaled to [0, 1] on its training part.
+        train = NodeData.split(names, values, np.zeros(len(values))).train
+        low, span = train.min(axis=0), np.where(np.ptp(train, axis=0) > 0, np.ptp(train, axis=0), 1.0)
+        for table in (values, (values - low) / span):
+            for column in table.T:
+                pairs = np.stack([column[:-1], column[1:]], axis=1)[:: max(1, len(column) // 2000)]
+                patterns.update(struct.pack("<2f", *pair) for pair in pairs)
         # Round numbers (30.0, 0.0) encode to mostly zero bytes, as Flower's own fields do (its
         # heartbeat interval, 30.0, is a double): only distinctive patterns count.
         patterns = {p for p in patterns if p.count(0) <= 2}

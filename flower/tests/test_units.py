@@ -98,6 +98,6 @@ def test_each_node_takes_the_hidden_layers_nearest_its_own():
     base = {f"features.conv{i}.weight": rng.normal(size=(4, 3)).astype(np.float32) for i in (1, 2, 3)}
     near = {k: v + 0.01 for k, v in base.items()}
     far = {k: -3 * v for k, v in base.items()}
-    chosen = nearest_peers({11: base, 22: near, 33: far}, "euclidean")
+    chosen = nearest_peers([(11, base), (22, near), (33, far)], "euclidean")
     assert chosen[11][0] == 22 and chosen[22][0] == 11
     assert chosen[33][0] in (11, 22) and chosen[33][1] > chosen[11][1]

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-import numpy as np
-from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from vigil.federated import HIDDEN_LAYERS
 
+from .confined import confined
 from .node import Node
+from .tensors import array_record, tensors_of
 
 # The detection measures a node reports to the server: aggregates of its alarms, no step's.
 REPORTED = ("precision", "recall", "f1", "mcc")
@@ -32,8 +33,14 @@ def record_sent(msg: Message, context: Context, call_next: Callable[[Message, Co
     """Flower mod: appends what the node sends back — every array's name, shape and type, every
     metric and config entry — to the JSON lines file ``sent-log`` of ``--node-config``, when set:
     what an operator audits to see what left the site."""
-    reply = call_next(msg, context)
     path = context.node_config.get("sent-log")
+    try:
+        reply = call_next(msg, context)
+    except Exception as failure:
+        # Flower sends the failure's text to the server: note it as sent, then let it go.
+        if path:
+            _append(str(path), {"type": msg.metadata.message_type, "error": str(failure)})
+        raise
     if path and not reply.has_error():
         content = reply.content
         entry = {
@@ -46,15 +53,20 @@ def record_sent(msg: Message, context: Context, call_next: Callable[[Message, Co
             "metrics": {f"{key}/{k}": v for key, record in content.metric_records.items() for k, v in record.items()},
             "configs": {f"{key}/{k}": v for key, record in content.config_records.items() for k, v in record.items()},
         }
-        with open(str(path), "a") as log:
-            log.write(json.dumps(entry) + "\n")
+        _append(str(path), entry)
     return reply
+
+
+def _append(path: str, entry: dict) -> None:
+    with open(path, "a") as log:
+        log.write(json.dumps(entry) + "\n")
 
 
 app = ClientApp(mods=[record_sent])
 
 
 @app.train()
+@confined
 def train(msg: Message, context: Context) -> Message:
     node = Node.of(context.node_config, context.run_config, context.run_id)
     server_round = int(msg.content["config"]["server-round"])
@@ -68,19 +80,20 @@ def train(msg: Message, context: Context) -> Message:
         model = _with_global(node, msg)
         sent = node.trained(model, server_round, "local").export_tensors()
     content = RecordDict(
-        {"arrays": _array_record(sent), "metrics": MetricRecord({"num-examples": node.examples})}
+        {"arrays": array_record(sent), "metrics": MetricRecord({"num-examples": node.examples})}
     )
     return Message(content=content, reply_to=msg)
 
 
 @app.evaluate()
+@confined
 def evaluate(msg: Message, context: Context) -> Message:
     node = Node.of(context.node_config, context.run_config, context.run_id)
     server_round = int(msg.content["config"]["server-round"])
     node.state.begin("evaluate", server_round)
     if node.settings.method == "mtad-fl":
         transfer = node.state.latest("transfer", server_round) or node.shared_network("mtad-transfer")
-        transfer = transfer.with_tensors(_tensors(msg.content["arrays"]))
+        transfer = transfer.with_tensors(tensors_of(msg.content["arrays"]))
         detector = node.trained(transfer, server_round, "transfer")
         node.state.save("transfer", server_round, detector)
     else:
@@ -98,13 +111,5 @@ def _with_global(node: Node, msg: Message):
     """The shared network with the server's global model loaded (round 1's is empty: the shared
     network itself)."""
     model = node.shared_network("mtad-local")
-    tensors = _tensors(msg.content["arrays"]) if "arrays" in msg.content.array_records else {}
+    tensors = tensors_of(msg.content["arrays"]) if "arrays" in msg.content.array_records else {}
     return model.with_tensors(tensors) if tensors else model
-
-
-def _tensors(record: ArrayRecord) -> dict[str, np.ndarray]:
-    return {name: array.numpy() for name, array in record.items()}
-
-
-def _array_record(tensors: dict[str, np.ndarray]) -> ArrayRecord:
-    return ArrayRecord({name: Array(np.ascontiguousarray(values)) for name, values in tensors.items()})

@@ -8,6 +8,9 @@ A node is told where its data lies by its SuperNode's ``--node-config``:
 - ``drop-columns`` (default ``timestamp``): columns that are neither metrics nor labels,
   separated by commas (SKAB: ``datetime,changepoint``).
 
+Nodes may differ in their metrics (the models' convolutions slide along them), but hidden layers
+transfer best between nodes whose metrics are alike and in the same order.
+
 The steps split 70/30, chronologically, into the part the node trains on and the part it
 detects on (MTAD-FL §4.3), as ``bench/mtad-fl.sh`` splits them.
 """
@@ -47,13 +50,17 @@ class NodeData:
         folder = Path(str(node_config["data-dir"]))
         label = str(node_config.get("label-column", "label"))
         dropped = {c.strip() for c in str(node_config.get("drop-columns", "timestamp")).split(",") if c.strip()}
-        return cls.split(*read_folder(folder, label, dropped))
+        names, values, labels = read_folder(folder, label, dropped)
+        if len(values) < 10:
+            raise NodeDataError(
+                f"data-dir {folder} holds {len(values)} steps; a node needs at least 10 to split 70/30 "
+                f"into training and detection"
+            )
+        return cls.split(names, values, labels)
 
     @classmethod
     def split(cls, names: list[str], values: np.ndarray, labels: np.ndarray) -> "NodeData":
         cut = int(round(len(values) * TRAIN_SHARE))
-        if cut == 0 or cut == len(values):
-            raise NodeDataError(f"{len(values)} steps cannot split 70/30 into training and detection")
         return cls(names, values[:cut], labels[:cut], values[cut:], labels[cut:])
 
 
@@ -85,6 +92,8 @@ def _read_csv(file: Path, label_column: str, dropped: set[str]) -> tuple[list[st
     header_line = text.split("\n", 1)[0]
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    if not rows:
+        raise NodeDataError(f"{file} is empty; a node's CSV files need a header row and steps")
     header, body = rows[0], [r for r in rows[1:] if r]
     if label_column not in header:
         raise NodeDataError(

@@ -1,69 +1,63 @@
 """The server's strategies: LGF-PKT (MTAD-FL) and FedAvg (with FedTL's node-side fine-tune),
 as Flower strategies whose arithmetic is vigil's (``vigil.federated``).
 
-Both sample every connected node once ``min-nodes`` are connected, wait ``round-timeout``
-seconds for replies (the deadline), and count a round only when ``quorum`` nodes replied: a node
-that drops out is left out of the round, and one that comes back is sampled in the next. Each
-strategy keeps a per-round log (``rounds``): seconds, nodes, bytes each node sent and received,
-and each node's detection measures, by Flower node id.
+Both send to every connected node, wait ``round-timeout`` seconds for replies (the deadline),
+and count a round only when ``quorum`` nodes sent usable replies: a node that drops out is left
+out of the round, and one that comes back is sent to in the next. A reply that is unusable (a
+layout unlike the others', values that are not finite, a missing count) is left out with a
+warning naming the node, rather than stopping the run. Replies are taken in an order of their
+contents, not of their arrival or node ids, so that a run's results do not depend on either.
+Each strategy keeps a per-round log (``log.rounds``) for the run's results file.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
 import time
+from collections import Counter
 from logging import INFO, WARNING
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 import numpy as np
 import vigil
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.common.logger import log
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg, Strategy
-from flwr.serverapp.strategy.strategy_utils import sample_nodes
+from flwr.serverapp.strategy import Strategy
 from vigil.federated import HIDDEN_LAYERS
 
+from .round_log import RoundLog
 from .settings import RunSettings
-
-Tensors = dict[str, np.ndarray]
-MEASURES = ("precision", "recall", "f1", "mcc")
+from .tensors import Tensors, array_record, nbytes, tensors_of
 
 
-class RoundLog:
-    """What the strategies measure of each round, for the run's results file."""
-
-    def __init__(self) -> None:
-        self.rounds: list[dict[str, Any]] = []
-        self._started = 0.0
-
-    def start(self, server_round: int, phase: str) -> None:
-        if phase == "train":
-            self.rounds.append({"round": server_round})
-        self._started = time.monotonic()
-
-    def finish(self, phase: str, **fields: Any) -> None:
-        entry = self.rounds[-1]
-        entry[f"{phase}_seconds"] = time.monotonic() - self._started
-        entry.update(fields)
-
-    def detection(self, replies: list[Message]) -> Optional[MetricRecord]:
-        """Each replying node's measures, and their mean weighted by detection steps."""
-        nodes = {
-            str(m.metadata.src_node_id): {k: float(m.content["metrics"][k]) for k in (*MEASURES, "num-examples")}
-            for m in replies
-        }
-        self.finish("evaluate", detection=nodes)
-        if not nodes:
-            return None
-        # fsum: exactly rounded, so the mean does not depend on the order the replies came in.
-        steps = math.fsum(n["num-examples"] for n in nodes.values())
-        mean = {k: math.fsum(n[k] * n["num-examples"] for n in nodes.values()) / steps for k in MEASURES}
-        self.rounds[-1]["mean"] = mean
-        return MetricRecord(mean)
+class NotEnoughNodes(RuntimeError):
+    """Fewer nodes are connected than the run needs; the message names the settings."""
 
 
-def _valid(replies: Iterable[Message], phase: str) -> list[Message]:
+def connected_nodes(grid: Grid, settings: RunSettings, server_round: int, forming: bool = False) -> list[int]:
+    """The nodes to send to: every connected one, once ``min-nodes`` are connected. While the
+    federation is ``forming`` (before round 1's training) the server waits for ``min-nodes``
+    without end; otherwise at most ``round-timeout``, then it goes on with those connected if
+    they reach the quorum — a node that left for good does not stop the run."""
+    deadline = None if forming else time.monotonic() + settings.round_timeout
+    while len(nodes := sorted(grid.get_node_ids())) < settings.min_nodes:
+        if deadline is not None and time.monotonic() > deadline:
+            if len(nodes) >= settings.quorum:
+                log(WARNING, "round %d: %d nodes connected, fewer than min-nodes (%d); going on with the quorum",
+                    server_round, len(nodes), settings.min_nodes)
+                return nodes
+            raise NotEnoughNodes(
+                f"round {server_round}: {len(nodes)} nodes connected after waiting round-timeout "
+                f"({settings.round_timeout:.0f} s), fewer than the quorum ({settings.quorum}); start more "
+                f"SuperNodes, or lower quorum and min-nodes"
+            )
+        log(INFO, "waiting for nodes: %d connected, min-nodes %d", len(nodes), settings.min_nodes)
+        time.sleep(1)
+    return nodes
+
+
+def replies_without_errors(replies: Iterable[Message], phase: str) -> list[Message]:
     valid, failed = [], []
     for reply in replies:
         (failed if reply.has_error() else valid).append(reply)
@@ -73,31 +67,63 @@ def _valid(replies: Iterable[Message], phase: str) -> list[Message]:
     return valid
 
 
-def _tensors(record: ArrayRecord) -> Tensors:
-    return {name: array.numpy() for name, array in record.items()}
+def usable_uploads(replies: list[Message]) -> list[tuple[int, Tensors, float]]:
+    """Each reply's (node, tensors, examples), for replies holding finite tensors in the layout
+    most replies share and a positive ``num-examples``; in an order of their contents."""
+    found = []
+    for reply in replies:
+        node = reply.metadata.src_node_id
+        content = reply.content
+        if "arrays" not in content.array_records or "metrics" not in content.metric_records:
+            log(WARNING, "\t> node %d: its reply holds no arrays or no metrics; left out", node)
+            continue
+        examples = content["metrics"].get("num-examples")
+        tensors = tensors_of(content["arrays"])
+        if not isinstance(examples, (int, float)) or examples <= 0:
+            log(WARNING, "\t> node %d: num-examples is %r, not a positive count; left out", node, examples)
+        elif not all(np.isfinite(t).all() for t in tensors.values()):
+            log(WARNING, "\t> node %d: its tensors hold values that are not finite; left out", node)
+        else:
+            found.append((node, tensors, float(examples)))
+    layouts = Counter(_layout(t) for _, t, _ in found)
+    if len(layouts) > 1:
+        common = layouts.most_common(1)[0][0]
+        for node, tensors, _ in found:
+            if _layout(tensors) != common:
+                log(WARNING, "\t> node %d: its tensors' names or shapes differ from the others'; left out", node)
+        found = [u for u in found if _layout(u[1]) == common]
+    return sorted(found, key=lambda u: (u[2], _digest(u[1])))
 
 
-def _array_record(tensors: Tensors) -> ArrayRecord:
-    return ArrayRecord({name: Array(np.ascontiguousarray(values)) for name, values in tensors.items()})
+def _layout(tensors: Tensors) -> tuple:
+    return tuple(sorted((name, t.shape) for name, t in tensors.items()))
 
 
-def _nbytes(tensors: Tensors) -> int:
-    return int(sum(t.nbytes for t in tensors.values()))
+def _digest(tensors: Tensors) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensors[name], dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
-def _messages(node_ids: Iterable[int], content: RecordDict, message_type: str) -> list[Message]:
-    return [Message(content=content, message_type=message_type, dst_node_id=n) for n in node_ids]
-
-
-def nearest_peers(uploads: dict[int, Tensors], distance: str) -> dict[int, tuple[int, float]]:
-    """LGF-PKT's choice: for every node of ``uploads`` (its hidden layers, by node id), the
-    other node whose hidden layers are nearest, and the distance between them."""
-    node_ids = sorted(uploads)
-    rankings = vigil.federated.rank_peers([uploads[n] for n in node_ids], HIDDEN_LAYERS, distance)
+def nearest_peers(uploads: list[tuple[int, Tensors]], distance: str) -> dict[int, tuple[int, float]]:
+    """LGF-PKT's choice: for every node of ``uploads`` (node id and hidden layers), the other
+    node whose hidden layers are nearest, and the distance between them. Ties go to the earlier
+    upload, so give them in an order that does not change between runs."""
+    rankings = vigil.federated.rank_peers([t for _, t in uploads], HIDDEN_LAYERS, distance)
     return {
-        node_id: (node_ids[ranked[0]], float(distances[0]))
-        for node_id, (ranked, distances) in zip(node_ids, rankings)
+        uploads[i][0]: (uploads[ranked[0]][0], float(distances[0]))
+        for i, (ranked, distances) in enumerate(rankings)
     }
+
+
+def _message(node_id: int, content: RecordDict, message_type: str) -> Message:
+    return Message(content=content, message_type=message_type, dst_node_id=node_id)
+
+
+def _config(config: ConfigRecord, server_round: int) -> ConfigRecord:
+    return ConfigRecord({**config, "server-round": server_round})
 
 
 class LgfPkt(Strategy):
@@ -106,12 +132,12 @@ class LgfPkt(Strategy):
     distance between every two nodes' hidden layers (Euclidean, cosine or both: Eqs. 13-15) and
     sends each node the hidden layers of the nearest, which it loads into its Transfer model
     before training and detecting. No model is averaged; the server keeps only this round's
-    uploads."""
+    uploads, so a round below the quorum transfers nothing."""
 
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
         self.log = RoundLog()
-        self._uploads: dict[int, Tensors] = {}
+        self._uploads: list[tuple[int, Tensors]] = []
 
     def summary(self) -> None:
         s = self.settings
@@ -121,111 +147,98 @@ class LgfPkt(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self.log.start(server_round, "train")
-        # Waits for min-nodes, then takes every connected node (a rejoined one too).
-        _, connected = sample_nodes(grid, self.settings.min_nodes, self.settings.min_nodes)
-        node_ids = sorted(connected)
+        self.log.start_round(server_round)
+        node_ids = connected_nodes(grid, self.settings, server_round, forming=server_round == 1)
         log(INFO, "configure_train: %d nodes train their Local models", len(node_ids))
         # Nothing travels to the nodes here: each trains its own Local model further.
-        content = RecordDict({"config": ConfigRecord({**config, "server-round": server_round})})
-        return _messages(node_ids, content, MessageType.TRAIN)
+        content = RecordDict({"config": _config(config, server_round)})
+        return [_message(n, content, MessageType.TRAIN) for n in node_ids]
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[Optional[ArrayRecord], Optional[MetricRecord]]:
-        valid = _valid(replies, "aggregate_train")
-        uploads = {m.metadata.src_node_id: _tensors(m.content["arrays"]) for m in valid}
-        self._uploads = {}
-        if len(uploads) < self.settings.quorum:
-            log(WARNING, "round %d: %d of the quorum of %d replied; no transfer this round",
-                server_round, len(uploads), self.settings.quorum)
-            self.log.finish("train", trained=len(uploads), counted=False)
+        uploads = usable_uploads(replies_without_errors(replies, "aggregate_train"))
+        self.log.uploads(uploads)
+        self._uploads = []
+        if not self.log.counted(len(uploads), self.settings.quorum):
             return None, None
-        self._uploads = uploads
-        self.log.finish(
-            "train",
-            trained=len(uploads),
-            counted=True,
-            bytes_sent={str(n): _nbytes(t) for n, t in uploads.items()},
-        )
+        self._uploads = [(node, tensors) for node, tensors, _ in uploads]
         return None, MetricRecord({"nodes": len(uploads)})
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self.log.start(server_round, "evaluate")
+        self.log.start_phase()
         if not self._uploads:
             return []
-        messages, peers, received = [], {}, {}
+        tensors = dict(self._uploads)
+        messages, peers = [], {}
         for node_id, (peer, distance) in nearest_peers(self._uploads, self.settings.distance).items():
             peers[str(node_id)] = {"peer": str(peer), "distance": distance}
-            received[str(node_id)] = _nbytes(self._uploads[peer])
-            content = RecordDict(
-                {
-                    "arrays": _array_record(self._uploads[peer]),
-                    "config": ConfigRecord({**config, "server-round": server_round}),
-                }
-            )
-            messages.append(Message(content=content, message_type=MessageType.EVALUATE, dst_node_id=node_id))
+            content = RecordDict({"arrays": array_record(tensors[peer]), "config": _config(config, server_round)})
+            self.log.sent_to(node_id, nbytes(tensors[peer]))
+            messages.append(_message(node_id, content, MessageType.EVALUATE))
             log(INFO, "configure_evaluate: node %d takes node %d's hidden layers (distance %.4f)",
                 node_id, peer, distance)
-        self.log.rounds[-1].update(peers=peers, bytes_received=received)
+        self.log.note(peers=peers)
         return messages
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Optional[MetricRecord]:
-        return self.log.detection(_valid(replies, "aggregate_evaluate"))
+        return self.log.detection(replies_without_errors(replies, "aggregate_evaluate"))
 
 
-class VigilFedAvg(FedAvg):
+class VigilFedAvg(Strategy):
     """FedAvg over every tensor of the nodes' Local models, weighted by their training steps,
-    averaged by vigil (which refuses models that disagree in names or shapes, or hold values
-    that are not finite). With ``fedtl``, each node fine-tunes the global model on its own data
-    before detecting with it (FedTL-AD's pre-trained model); that happens on the node."""
+    averaged by vigil (``vigil.federated.average``). With ``fedtl``, each node fine-tunes the
+    global model on its own data before detecting with it (FedTL-AD's pre-trained model); that
+    happens on the node. The nodes detect only after a round that counted: below the quorum the
+    global model stays as it was, and nothing is detected with it again."""
 
     def __init__(self, settings: RunSettings) -> None:
-        super().__init__(
-            fraction_train=1.0,
-            fraction_evaluate=1.0,
-            min_train_nodes=settings.min_nodes,
-            min_evaluate_nodes=settings.min_nodes,
-            min_available_nodes=settings.min_nodes,
-        )
         self.settings = settings
         self.log = RoundLog()
         self._global: Tensors = {}
+        self._counted = False
+
+    def summary(self) -> None:
+        s = self.settings
+        log(INFO, "\t├──> %s over every tensor, weighted by training steps", s.method)
+        log(INFO, "\t└──> min-nodes %d, quorum %d, deadline %.0f s", s.min_nodes, s.quorum, s.round_timeout)
+
+    def _send_global(self, node_ids: list[int], config: ConfigRecord, server_round: int, kind: str) -> list[Message]:
+        # Round 1's global model is empty: every node starts from the network the seed draws.
+        content = RecordDict({"arrays": array_record(self._global), "config": _config(config, server_round)})
+        for node_id in node_ids:
+            self.log.sent_to(node_id, nbytes(self._global))
+        return [_message(n, content, kind) for n in node_ids]
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self.log.start(server_round, "train")
-        return super().configure_train(server_round, arrays, config, grid)
+        self.log.start_round(server_round)
+        node_ids = connected_nodes(grid, self.settings, server_round, forming=server_round == 1)
+        log(INFO, "configure_train: %d nodes train the global model", len(node_ids))
+        return self._send_global(node_ids, config, server_round, MessageType.TRAIN)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[Optional[ArrayRecord], Optional[MetricRecord]]:
-        valid = _valid(replies, "aggregate_train")
-        if len(valid) < self.settings.quorum:
-            log(WARNING, "round %d: %d of the quorum of %d replied; the global model stays",
-                server_round, len(valid), self.settings.quorum)
-            self.log.finish("train", trained=len(valid), counted=False)
+        uploads = usable_uploads(replies_without_errors(replies, "aggregate_train"))
+        self.log.uploads(uploads)
+        self._counted = self.log.counted(len(uploads), self.settings.quorum)
+        if not self._counted:
             return None, None
-        uploads = [_tensors(m.content["arrays"]) for m in valid]
-        weights = [float(m.content["metrics"]["num-examples"]) for m in valid]
-        self._global = vigil.federated.average(uploads, weights)
-        self.log.finish(
-            "train",
-            trained=len(valid),
-            counted=True,
-            bytes_sent={str(m.metadata.src_node_id): _nbytes(u) for m, u in zip(valid, uploads)},
-            bytes_received_per_node=_nbytes(self._global),
-        )
-        return _array_record(self._global), MetricRecord({"nodes": len(valid)})
+        self._global = vigil.federated.average([t for _, t, _ in uploads], [w for _, _, w in uploads])
+        return array_record(self._global), MetricRecord({"nodes": len(uploads)})
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self.log.start(server_round, "evaluate")
-        return super().configure_evaluate(server_round, arrays, config, grid)
+        self.log.start_phase()
+        if not self._counted:
+            return []
+        node_ids = connected_nodes(grid, self.settings, server_round)
+        return self._send_global(node_ids, config, server_round, MessageType.EVALUATE)
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Optional[MetricRecord]:
-        return self.log.detection(_valid(replies, "aggregate_evaluate"))
+        return self.log.detection(replies_without_errors(replies, "aggregate_evaluate"))
