@@ -96,6 +96,7 @@ async fn retrain_with(
     started: Instant,
 ) -> Result<RetrainReport> {
     let serving = engine.model();
+    refuse_supervised(&serving.model.manifest.detector)?;
     let metrics = serving.metrics().len();
     let data = gather(engine, config, metrics).await?;
     let steps = data.steps(metrics);
@@ -144,6 +145,21 @@ async fn retrain_with(
         seconds: started.elapsed().as_secs_f64(),
         finished_at: crate::engine::now_ms(),
     })
+}
+
+/// A supervised classifier (MTAD-FL's models) learns its training labels as targets, and the
+/// labels the service has are mostly its own alarms: retrained on them it would learn to repeat
+/// itself. Such a model is retrained from labelled data, offline or federated.
+fn refuse_supervised(detector: &str) -> Result<()> {
+    let supervised = vigil_models::registry::detectors()
+        .iter()
+        .any(|d| d.name == detector && d.supervised);
+    if supervised {
+        return Err(ServeError::Unprocessable(format!(
+            "{detector} is a supervised classifier: retrained on the service's labels, which are              mostly its own alarms, it would learn to repeat them; train it on labelled data              (`vigil train` on a file with a `label` column, or federated: docs/federated.md)              and reload, and remove [retrain] from this service's config"
+        )));
+    }
+    Ok(())
 }
 
 /// The model trained again on `data` by the spec it was made with (fresh), or continued from

@@ -241,3 +241,45 @@ async fn a_rollback_holds_against_the_poller_and_pauses_retraining_until_a_reloa
     assert_eq!(h.engine.model().version, 3);
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_classifier_is_not_retrained_on_its_own_alarms() {
+    // MTAD-FL's Local model, trained on labelled data: every 25th step breaks and is labelled.
+    let steps = 300;
+    let values: Vec<f64> = (0..steps)
+        .flat_map(|t| {
+            if t % 25 == 7 {
+                anomalous(0, t)
+            } else {
+                normal(0, t)
+            }
+        })
+        .collect();
+    let mut series =
+        vigil_core::Series::new(METRICS.iter().map(|m| m.to_string()).collect(), values).unwrap();
+    series.labels = Some((0..steps).map(|t| u8::from(t % 25 == 7)).collect());
+    let spec = vigil_models::TrainSpec {
+        detector: "mtad-local".into(),
+        config: Some(serde_json::json!({
+            "conv1_filters": 4, "conv2_filters": 8, "conv3_filters": 4, "epochs": 1
+        })),
+        ..vigil_models::TrainSpec::default()
+    };
+    let model = vigil_models::train(series, &spec, None).unwrap();
+    for method in [RetrainMethod::Fresh, RetrainMethod::FineTune] {
+        let h = Harness::serving(Backend::Sqlite, &model, |c| {
+            c.retrain = Some(RetrainConfig {
+                method,
+                ..retraining(10)
+            })
+        })
+        .await;
+        h.write(&fleet_series(2, 0..60, spiked)).await;
+        h.score().await;
+        let (status, body) = h.post("/api/v1/models/retrain", "").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.contains("supervised classifier"), "{body}");
+        assert_eq!(h.get_json("/api/v1/status").await["version"], 1);
+        h.finish().await;
+    }
+}
