@@ -15,7 +15,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from vigil_flower import client_app
 from vigil_flower.confined import NodeFailed
 from vigil_flower.settings import RunSettings
-from vigil_flower.strategies import LgfPkt, NotEnoughNodes, VigilFedAvg, connected_nodes, usable_uploads
+from vigil_flower.strategies import LgfPkt, Membership, NotEnoughNodes, VigilFedAvg, usable_uploads
 from vigil_flower.tensors import array_record
 
 RUN_CONFIG = {
@@ -194,6 +194,25 @@ class Connected:
 
 def test_after_round_1_the_server_goes_on_without_a_node_that_left_for_good():
     settings = RunSettings.of({**RUN_CONFIG, "min-nodes": 3, "quorum": 2, "round-timeout": 0.2})
-    assert connected_nodes(Connected([1, 2]), settings, server_round=2) == [1, 2]
+    membership = Membership(settings)
+    assert membership.nodes(Connected([1, 2]), server_round=2) == [1, 2]
+    # One deadline, not one a round: the next round does not wait for the node that left.
+    assert membership.expected == 2
+    assert membership.nodes(Connected([1, 2, 4]), server_round=3) == [1, 2, 4]
     with pytest.raises(NotEnoughNodes, match="fewer than the quorum"):
-        connected_nodes(Connected([1]), settings, server_round=2)
+        Membership(settings).nodes(Connected([1]), server_round=2)
+
+
+def test_a_tie_between_layouts_goes_the_same_way_whatever_order_the_replies_came_in():
+    small = {"features.conv1.weight": np.ones((2, 3), np.float32)}
+    large = {"features.conv1.weight": np.ones((3, 3), np.float32)}
+    replies = [reply(1, small, 10), reply(2, large, 10)]
+    first = [n for n, _, _ in usable_uploads(replies)]
+    assert len(first) == 1 and first == [n for n, _, _ in usable_uploads(list(reversed(replies)))]
+
+
+def test_counts_that_are_not_finite_and_float32_overflow_are_left_out():
+    good = {"features.conv1.weight": np.ones((2, 3), np.float32)}
+    huge = {"features.conv1.weight": np.full((2, 3), 1e300, np.float64)}
+    replies = [reply(1, good, float("nan")), reply(2, good, float("inf")), reply(3, huge, 10), reply(4, good, 10)]
+    assert [n for n, _, _ in usable_uploads(replies)] == [4]

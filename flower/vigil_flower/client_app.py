@@ -21,7 +21,7 @@ from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from vigil.federated import HIDDEN_LAYERS
 
-from .confined import confined
+from .confined import confined, note_locally
 from .node import Node
 from .tensors import array_record, tensors_of
 
@@ -39,7 +39,7 @@ def record_sent(msg: Message, context: Context, call_next: Callable[[Message, Co
     except Exception as failure:
         # Flower sends the failure's text to the server: note it as sent, then let it go.
         if path:
-            _append(str(path), {"type": msg.metadata.message_type, "error": str(failure)})
+            _append(str(path), {"type": msg.metadata.message_type, "error": str(failure)}, context.node_config)
         raise
     if path and not reply.has_error():
         content = reply.content
@@ -53,13 +53,18 @@ def record_sent(msg: Message, context: Context, call_next: Callable[[Message, Co
             "metrics": {f"{key}/{k}": v for key, record in content.metric_records.items() for k, v in record.items()},
             "configs": {f"{key}/{k}": v for key, record in content.config_records.items() for k, v in record.items()},
         }
-        _append(str(path), entry)
+        _append(str(path), entry, context.node_config)
     return reply
 
 
-def _append(path: str, entry: dict) -> None:
-    with open(path, "a") as log:
-        log.write(json.dumps(entry) + "\n")
+def _append(path: str, entry: dict, node_config) -> None:
+    # The audit must not turn a good reply into a failure, nor send its own error's text (which
+    # names the file) to the server: a write that fails is noted on the node instead.
+    try:
+        with open(path, "a") as log:
+            log.write(json.dumps(entry) + "\n")
+    except OSError as failure:
+        note_locally(node_config, f"sent-log {path} could not be written: {failure}")
 
 
 app = ClientApp(mods=[record_sent])

@@ -27,8 +27,11 @@ class RoundLog:
     def _round(self) -> dict[str, Any]:
         return self.rounds[-1]
 
-    def start_round(self, server_round: int) -> None:
-        self.rounds.append({"round": server_round, "bytes_sent": {}, "bytes_received": {}})
+    def start_round(self, server_round: int, waited: float) -> None:
+        """A round begins once its nodes are connected; ``waited``: the seconds that took."""
+        self.rounds.append(
+            {"round": server_round, "wait_seconds": waited, "bytes_sent": {}, "bytes_received": {}}
+        )
         self._phase_started = time.monotonic()
 
     def start_phase(self) -> None:
@@ -62,8 +65,15 @@ class RoundLog:
         nodes = {}
         for m in replies:
             metrics = m.content.metric_records.get("metrics")
-            if metrics is None or any(k not in metrics for k in (*MEASURES, "num-examples")):
-                log(WARNING, "\t> node %d: its detection reply lacks a measure; left out", m.metadata.src_node_id)
+            usable = (
+                metrics is not None
+                and all(_finite_number(metrics.get(k)) for k in MEASURES)
+                and _finite_number(metrics.get("num-examples"))
+                and metrics["num-examples"] > 0
+            )
+            if not usable:
+                log(WARNING, "\t> node %d: its detection reply lacks a finite measure or a positive count; left out",
+                    m.metadata.src_node_id)
                 continue
             nodes[str(m.metadata.src_node_id)] = {k: float(metrics[k]) for k in (*MEASURES, "num-examples")}
         self.note(detection=nodes)
@@ -74,3 +84,7 @@ class RoundLog:
         mean = {k: math.fsum(n[k] * n["num-examples"] for n in nodes.values()) / steps for k in MEASURES}
         self.note(mean=mean)
         return MetricRecord(mean)
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -24,18 +24,23 @@ def main(grid: Grid, context: Context) -> None:
     settings = RunSettings.of(context.run_config)
     strategy = LgfPkt(settings) if settings.method == "mtad-fl" else VigilFedAvg(settings)
     # Nothing is broadcast: every node draws the same first network from the run's seed.
-    strategy.start(
-        grid=grid,
-        initial_arrays=ArrayRecord(),
-        num_rounds=settings.rounds,
-        timeout=settings.round_timeout,
-        train_config=ConfigRecord(),
-        evaluate_config=ConfigRecord(),
-    )
-    if settings.results_file:
-        results = {"settings": settings.__dict__, "rounds": strategy.log.rounds}
-        path = Path(settings.results_file)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(results, indent=1))
-        os.replace(partial, path)
-        log(INFO, "results written to %s", path)
+    try:
+        strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(),
+            num_rounds=settings.rounds,
+            timeout=settings.round_timeout,
+            train_config=ConfigRecord(),
+            evaluate_config=ConfigRecord(),
+        )
+    finally:
+        # Also when the run stops part-way: the rounds done are kept.
+        if settings.results_file:
+            write_results(Path(settings.results_file), settings, strategy.log.rounds)
+
+
+def write_results(path: Path, settings: RunSettings, rounds: list) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"settings": settings.__dict__, "rounds": rounds}, indent=1))
+    os.replace(partial, path)
+    log(INFO, "results of %d rounds written to %s", len(rounds), path)

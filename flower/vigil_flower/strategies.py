@@ -13,6 +13,7 @@ Each strategy keeps a per-round log (``log.rounds``) for the run's results file.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import Counter
 from logging import INFO, WARNING
@@ -35,26 +36,34 @@ class NotEnoughNodes(RuntimeError):
     """Fewer nodes are connected than the run needs; the message names the settings."""
 
 
-def connected_nodes(grid: Grid, settings: RunSettings, server_round: int, forming: bool = False) -> list[int]:
-    """The nodes to send to: every connected one, once ``min-nodes`` are connected. While the
-    federation is ``forming`` (before round 1's training) the server waits for ``min-nodes``
-    without end; otherwise at most ``round-timeout``, then it goes on with those connected if
-    they reach the quorum — a node that left for good does not stop the run."""
-    deadline = None if forming else time.monotonic() + settings.round_timeout
-    while len(nodes := sorted(grid.get_node_ids())) < settings.min_nodes:
-        if deadline is not None and time.monotonic() > deadline:
-            if len(nodes) >= settings.quorum:
-                log(WARNING, "round %d: %d nodes connected, fewer than min-nodes (%d); going on with the quorum",
-                    server_round, len(nodes), settings.min_nodes)
-                return nodes
-            raise NotEnoughNodes(
-                f"round {server_round}: {len(nodes)} nodes connected after waiting round-timeout "
-                f"({settings.round_timeout:.0f} s), fewer than the quorum ({settings.quorum}); start more "
-                f"SuperNodes, or lower quorum and min-nodes"
-            )
-        log(INFO, "waiting for nodes: %d connected, min-nodes %d", len(nodes), settings.min_nodes)
-        time.sleep(1)
-    return nodes
+class Membership:
+    """Which nodes a round is sent to: every connected one, once enough are connected. Before
+    round 1's training the server waits for ``min-nodes`` without end (the federation is
+    forming); later it waits at most ``round-timeout``, then goes on with those connected if they
+    reach the quorum, and from then on waits for no more than that many — a node that left for
+    good costs one deadline, not one a round. Nodes that come back are sent to again."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.expected = settings.min_nodes
+
+    def nodes(self, grid: Grid, server_round: int, forming: bool = False) -> list[int]:
+        deadline = None if forming else time.monotonic() + self.settings.round_timeout
+        while len(nodes := sorted(grid.get_node_ids())) < self.expected:
+            if deadline is not None and time.monotonic() > deadline:
+                if len(nodes) >= self.settings.quorum:
+                    log(WARNING, "round %d: %d nodes connected, fewer than the %d expected; going on with them",
+                        server_round, len(nodes), self.expected)
+                    self.expected = len(nodes)
+                    return nodes
+                raise NotEnoughNodes(
+                    f"round {server_round}: {len(nodes)} nodes connected after waiting round-timeout "
+                    f"({self.settings.round_timeout:.0f} s), fewer than the quorum ({self.settings.quorum}); "
+                    f"start more SuperNodes, or lower quorum and min-nodes"
+                )
+            log(INFO, "waiting for nodes: %d connected, %d expected", len(nodes), self.expected)
+            time.sleep(1)
+        return nodes
 
 
 def replies_without_errors(replies: Iterable[Message], phase: str) -> list[Message]:
@@ -79,20 +88,37 @@ def usable_uploads(replies: list[Message]) -> list[tuple[int, Tensors, float]]:
             continue
         examples = content["metrics"].get("num-examples")
         tensors = tensors_of(content["arrays"])
-        if not isinstance(examples, (int, float)) or examples <= 0:
+        if not positive_count(examples):
             log(WARNING, "\t> node %d: num-examples is %r, not a positive count; left out", node, examples)
-        elif not all(np.isfinite(t).all() for t in tensors.values()):
-            log(WARNING, "\t> node %d: its tensors hold values that are not finite; left out", node)
+        elif not all(_finite_as_float32(t) for t in tensors.values()):
+            log(WARNING, "\t> node %d: its tensors hold values that are not finite float32; left out", node)
         else:
             found.append((node, tensors, float(examples)))
     layouts = Counter(_layout(t) for _, t, _ in found)
     if len(layouts) > 1:
-        common = layouts.most_common(1)[0][0]
+        # The layout most replies share; a tie goes to the layout that sorts first, not to the
+        # reply that came first.
+        common = max(layouts, key=lambda layout: (layouts[layout], [repr(part) for part in layout]))
         for node, tensors, _ in found:
             if _layout(tensors) != common:
                 log(WARNING, "\t> node %d: its tensors' names or shapes differ from the others'; left out", node)
         found = [u for u in found if _layout(u[1]) == common]
     return sorted(found, key=lambda u: (u[2], _digest(u[1])))
+
+
+def positive_count(value: object) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+def _finite_as_float32(tensor: np.ndarray) -> bool:
+    """vigil takes tensors as float32: a value finite in float64 but beyond float32 is not."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bool(np.isfinite(np.asarray(tensor, dtype=np.float32)).all())
+    except (TypeError, ValueError):
+        return False
 
 
 def _layout(tensors: Tensors) -> tuple:
@@ -137,6 +163,7 @@ class LgfPkt(Strategy):
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
         self.log = RoundLog()
+        self.membership = Membership(settings)
         self._uploads: list[tuple[int, Tensors]] = []
 
     def summary(self) -> None:
@@ -147,8 +174,9 @@ class LgfPkt(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self.log.start_round(server_round)
-        node_ids = connected_nodes(grid, self.settings, server_round, forming=server_round == 1)
+        waited = time.monotonic()
+        node_ids = self.membership.nodes(grid, server_round, forming=server_round == 1)
+        self.log.start_round(server_round, waited=time.monotonic() - waited)
         log(INFO, "configure_train: %d nodes train their Local models", len(node_ids))
         # Nothing travels to the nodes here: each trains its own Local model further.
         content = RecordDict({"config": _config(config, server_round)})
@@ -197,6 +225,7 @@ class VigilFedAvg(Strategy):
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
         self.log = RoundLog()
+        self.membership = Membership(settings)
         self._global: Tensors = {}
         self._counted = False
 
@@ -215,8 +244,9 @@ class VigilFedAvg(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self.log.start_round(server_round)
-        node_ids = connected_nodes(grid, self.settings, server_round, forming=server_round == 1)
+        waited = time.monotonic()
+        node_ids = self.membership.nodes(grid, server_round, forming=server_round == 1)
+        self.log.start_round(server_round, waited=time.monotonic() - waited)
         log(INFO, "configure_train: %d nodes train the global model", len(node_ids))
         return self._send_global(node_ids, config, server_round, MessageType.TRAIN)
 
@@ -237,8 +267,8 @@ class VigilFedAvg(Strategy):
         self.log.start_phase()
         if not self._counted:
             return []
-        node_ids = connected_nodes(grid, self.settings, server_round)
-        return self._send_global(node_ids, config, server_round, MessageType.EVALUATE)
+        # Those connected now, without waiting: the round's training already waited.
+        return self._send_global(sorted(grid.get_node_ids()), config, server_round, MessageType.EVALUATE)
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Optional[MetricRecord]:
         return self.log.detection(replies_without_errors(replies, "aggregate_evaluate"))

@@ -96,7 +96,7 @@ async fn retrain_with(
     started: Instant,
 ) -> Result<RetrainReport> {
     let serving = engine.model();
-    refuse_supervised(&serving.model.manifest.detector)?;
+    refuse_supervised(&serving, "retrained")?;
     let metrics = serving.metrics().len();
     let data = gather(engine, config, metrics).await?;
     let steps = data.steps(metrics);
@@ -148,15 +148,16 @@ async fn retrain_with(
 }
 
 /// A supervised classifier (MTAD-FL's models) learns its training labels as targets, and the
-/// labels the service has are mostly its own alarms: retrained on them it would learn to repeat
-/// itself. Such a model is retrained from labelled data, offline or federated.
-fn refuse_supervised(detector: &str) -> Result<()> {
-    let supervised = vigil_models::registry::detectors()
-        .iter()
-        .any(|d| d.name == detector && d.supervised);
-    if supervised {
+/// labels the service has are mostly its own alarms: retrained or tuned on them it would learn
+/// to repeat itself. Such a model is trained again from labelled data, offline or federated.
+pub(crate) fn refuse_supervised(serving: &ServingModel, job: &str) -> Result<()> {
+    if serving.model.detector.supervised() {
         return Err(ServeError::Unprocessable(format!(
-            "{detector} is a supervised classifier: retrained on the service's labels, which are              mostly its own alarms, it would learn to repeat them; train it on labelled data              (`vigil train` on a file with a `label` column, or federated: docs/federated.md)              and reload, and remove [retrain] from this service's config"
+            "{} ({}) is a supervised classifier: {job} on the service's labels, which are mostly \
+             its own alarms, it would learn to repeat them; train it on labelled data (`vigil \
+             train` on a file with a `label` column, or federated: docs/federated.md) and reload",
+            serving.id(),
+            serving.model.detector.kind()
         )));
     }
     Ok(())

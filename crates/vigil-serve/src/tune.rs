@@ -100,6 +100,7 @@ async fn tune_with(
     started: Instant,
 ) -> Result<TuneReport> {
     let serving = engine.model();
+    crate::retrain::refuse_supervised(&serving, "tuned")?;
     if !serving.model.detector.continues_training() {
         return Err(ServeError::Unprocessable(format!(
             "{} ({}) is fitted in one pass and cannot continue training from feedback; serve a \

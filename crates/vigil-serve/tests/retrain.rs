@@ -243,7 +243,7 @@ async fn a_rollback_holds_against_the_poller_and_pauses_retraining_until_a_reloa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_supervised_classifier_is_not_retrained_on_its_own_alarms() {
+async fn a_supervised_classifier_is_not_retrained_or_tuned_on_its_own_alarms() {
     // MTAD-FL's Local model, trained on labelled data: every 25th step breaks and is labelled.
     let steps = 300;
     let values: Vec<f64> = (0..steps)
@@ -278,7 +278,12 @@ async fn a_supervised_classifier_is_not_retrained_on_its_own_alarms() {
         h.score().await;
         let (status, body) = h.post("/api/v1/models/retrain", "").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert!(body.contains("supervised classifier"), "{body}");
+        assert!(body.contains("supervised classifier: retrained"), "{body}");
+        assert!(!body.contains("  "), "one line, no runs of spaces: {body}");
+        // Tuning from feedback would learn the same alarms as targets.
+        let (status, body) = h.post("/api/v1/models/m/tune", "").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.contains("supervised classifier: tuned"), "{body}");
         assert_eq!(h.get_json("/api/v1/status").await["version"], 1);
         h.finish().await;
     }
