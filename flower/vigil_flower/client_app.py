@@ -73,9 +73,7 @@ app = ClientApp(mods=[record_sent])
 @app.train()
 @confined
 def train(msg: Message, context: Context) -> Message:
-    node = Node.of(context.node_config, context.run_config, context.run_id)
-    server_round = int(msg.content["config"]["server-round"])
-    node.state.begin("train", server_round)
+    node, server_round = _begin(msg, context, "train")
     if node.settings.method == "mtad-fl":
         local = node.state.latest("local", server_round) or node.shared_network("mtad-local")
         local = node.trained(local, server_round, "local")
@@ -93,9 +91,7 @@ def train(msg: Message, context: Context) -> Message:
 @app.evaluate()
 @confined
 def evaluate(msg: Message, context: Context) -> Message:
-    node = Node.of(context.node_config, context.run_config, context.run_id)
-    server_round = int(msg.content["config"]["server-round"])
-    node.state.begin("evaluate", server_round)
+    node, server_round = _begin(msg, context, "evaluate")
     if node.settings.method == "mtad-fl":
         transfer = node.state.latest("transfer", server_round) or node.shared_network("mtad-transfer")
         transfer = transfer.with_tensors(tensors_of(msg.content["arrays"]))
@@ -110,6 +106,14 @@ def evaluate(msg: Message, context: Context) -> Message:
     reported = {k: float(results[k]) for k in REPORTED}
     content = RecordDict({"metrics": MetricRecord({**reported, "num-examples": results["test_steps"]})})
     return Message(content=content, reply_to=msg)
+
+
+def _begin(msg: Message, context: Context, phase: str) -> tuple[Node, int]:
+    """The node, and the round the message is of, with the phase noted as begun."""
+    node = Node.of(context.node_config, context.run_config, context.run_id)
+    server_round = int(msg.content["config"]["server-round"])
+    node.state.begin(phase, server_round)
+    return node, server_round
 
 
 def _with_global(node: Node, msg: Message):

@@ -66,6 +66,20 @@ class Membership:
         return nodes
 
 
+def begin_round(membership: Membership, round_log: RoundLog, grid: Grid, server_round: int) -> list[int]:
+    """Waits for the round's nodes (without end before round 1), then starts the round's log,
+    the wait noted apart from the round's seconds."""
+    waited = time.monotonic()
+    node_ids = membership.nodes(grid, server_round, forming=server_round == 1)
+    round_log.start_round(server_round, waited=time.monotonic() - waited)
+    return node_ids
+
+
+def _log_limits(settings: RunSettings) -> None:
+    log(INFO, "\t└──> min-nodes %d, quorum %d, deadline %.0f s",
+        settings.min_nodes, settings.quorum, settings.round_timeout)
+
+
 def replies_without_errors(replies: Iterable[Message], phase: str) -> list[Message]:
     valid, failed = [], []
     for reply in replies:
@@ -169,14 +183,12 @@ class LgfPkt(Strategy):
     def summary(self) -> None:
         s = self.settings
         log(INFO, "\t├──> LGF-PKT over %s, distance %s", ", ".join(HIDDEN_LAYERS), s.distance)
-        log(INFO, "\t└──> min-nodes %d, quorum %d, deadline %.0f s", s.min_nodes, s.quorum, s.round_timeout)
+        _log_limits(s)
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        waited = time.monotonic()
-        node_ids = self.membership.nodes(grid, server_round, forming=server_round == 1)
-        self.log.start_round(server_round, waited=time.monotonic() - waited)
+        node_ids = begin_round(self.membership, self.log, grid, server_round)
         log(INFO, "configure_train: %d nodes train their Local models", len(node_ids))
         # Nothing travels to the nodes here: each trains its own Local model further.
         content = RecordDict({"config": _config(config, server_round)})
@@ -232,7 +244,7 @@ class VigilFedAvg(Strategy):
     def summary(self) -> None:
         s = self.settings
         log(INFO, "\t├──> %s over every tensor, weighted by training steps", s.method)
-        log(INFO, "\t└──> min-nodes %d, quorum %d, deadline %.0f s", s.min_nodes, s.quorum, s.round_timeout)
+        _log_limits(s)
 
     def _send_global(self, node_ids: list[int], config: ConfigRecord, server_round: int, kind: str) -> list[Message]:
         # Round 1's global model is empty: every node starts from the network the seed draws.
@@ -244,9 +256,7 @@ class VigilFedAvg(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        waited = time.monotonic()
-        node_ids = self.membership.nodes(grid, server_round, forming=server_round == 1)
-        self.log.start_round(server_round, waited=time.monotonic() - waited)
+        node_ids = begin_round(self.membership, self.log, grid, server_round)
         log(INFO, "configure_train: %d nodes train the global model", len(node_ids))
         return self._send_global(node_ids, config, server_round, MessageType.TRAIN)
 
